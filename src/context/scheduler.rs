@@ -1,0 +1,266 @@
+//! Running batches: a generator thread that waits for each batch time on the clock, and an executor
+//! thread that runs batches one at a time in order (Spark's `JobGenerator` and `JobScheduler` with
+//! `concurrentJobs = 1`).
+
+use super::{
+    BatchContext, BatchInfo, Core, InputLifecycle, OutputOperationInfo, clock::wall_millis,
+};
+use crate::dstream::node::lock;
+use crate::error::Error;
+use crate::time::Time;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+thread_local! {
+    static BATCH_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the caller runs inside a batch (an output function or a listener).
+pub(crate) fn on_batch_thread() -> bool {
+    BATCH_THREAD.with(Cell::get)
+}
+
+/// The threads of a started context.
+pub(crate) struct Runtime {
+    generator: JoinHandle<()>,
+    executor: JoinHandle<()>,
+    /// Stop generating batch times.
+    stop_generating: Arc<AtomicBool>,
+    /// Graceful stop asked for: generate until inputs hold nothing pending.
+    draining: Arc<AtomicBool>,
+    /// Immediate stop: the executor drops queued batches.
+    drop_queued: Arc<AtomicBool>,
+}
+
+struct Submitted {
+    time: Time,
+    submission_time: i64,
+}
+
+impl Runtime {
+    pub(crate) fn start(core: Arc<Core>, first: Time) -> Runtime {
+        let stop_generating = Arc::new(AtomicBool::new(false));
+        let draining = Arc::new(AtomicBool::new(false));
+        let drop_queued = Arc::new(AtomicBool::new(false));
+        // Back-to-back clocks hand over one batch at a time; timers may queue batches up (Spark
+        // never skips or merges batches when processing falls behind).
+        let capacity = if core.clock.back_to_back() {
+            0
+        } else {
+            1 << 16
+        };
+        let (tx, rx) = sync_channel::<Submitted>(capacity);
+        let generator = {
+            let core = core.clone();
+            let stop = stop_generating.clone();
+            let draining = draining.clone();
+            std::thread::Builder::new()
+                .name("dstreams-job-generator".into())
+                .spawn(move || generate(core, first, tx, stop, draining))
+                .expect("spawning the job generator thread")
+        };
+        let executor = {
+            let core = core.clone();
+            let drop_queued = drop_queued.clone();
+            std::thread::Builder::new()
+                .name("dstreams-job-executor".into())
+                .spawn(move || execute(core, rx, drop_queued))
+                .expect("spawning the job executor thread")
+        };
+        Runtime {
+            generator,
+            executor,
+            stop_generating,
+            draining,
+            drop_queued,
+        }
+    }
+
+    pub(crate) fn stop(self, core: &Core, inputs: &[Arc<dyn InputLifecycle>], graceful: bool) {
+        if graceful {
+            for input in inputs {
+                input.stop();
+            }
+            self.draining.store(true, Ordering::SeqCst);
+            let deadline = std::time::Instant::now()
+                + std::time::Duration::from_millis(core.graceful_stop_timeout.as_millis() as u64);
+            while inputs.iter().any(|i| i.has_pending())
+                && std::time::Instant::now() < deadline
+                && !self.generator.is_finished()
+            {
+                std::thread::yield_now();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            if inputs.iter().any(|i| i.has_pending()) {
+                tracing::warn!(
+                    "Timed out while stopping the job generator (timeout = {}): received data that no batch took is not processed",
+                    core.graceful_stop_timeout
+                );
+            }
+        } else {
+            self.drop_queued.store(true, Ordering::SeqCst);
+        }
+        self.stop_generating.store(true, Ordering::SeqCst);
+        core.clock.wake();
+        let _ = self.generator.join();
+        let _ = self.executor.join();
+    }
+}
+
+fn generate(
+    core: Arc<Core>,
+    first: Time,
+    tx: SyncSender<Submitted>,
+    stop: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
+) {
+    let mut time = first;
+    loop {
+        if stop.load(Ordering::SeqCst) || !core.clock.wait_until(time, &stop) {
+            break;
+        }
+        if tx
+            .send(Submitted {
+                time,
+                submission_time: wall_millis(),
+            })
+            .is_err()
+        {
+            break;
+        }
+        let drained = draining.load(Ordering::SeqCst)
+            && lock(&core.graph).inputs.iter().all(|i| !i.has_pending());
+        if drained {
+            break;
+        }
+        time = time + core.batch_interval;
+    }
+}
+
+fn execute(core: Arc<Core>, rx: Receiver<Submitted>, drop_queued: Arc<AtomicBool>) {
+    BATCH_THREAD.with(|b| b.set(true));
+    let mut dropped = 0usize;
+    for job in rx {
+        if drop_queued.load(Ordering::SeqCst) {
+            dropped += 1;
+            continue;
+        }
+        core.pool.install(|| run_batch(&core, job));
+    }
+    if dropped > 0 {
+        tracing::warn!("immediate stop: {dropped} generated batch(es) were not processed");
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+fn run_batch(core: &Core, job: Submitted) {
+    let time = job.time;
+    let zero = core.zero_time().unwrap_or(time - core.batch_interval);
+    let ctx = BatchContext::new(time, zero, core.batch_interval, core.parallelism);
+    let listeners = core.listeners();
+    let mut info = BatchInfo {
+        batch_time: time,
+        stream_id_to_input_info: BTreeMap::new(),
+        submission_time: job.submission_time,
+        processing_start_time: None,
+        processing_end_time: None,
+        output_operation_infos: BTreeMap::new(),
+    };
+    listeners.iter().for_each(|l| l.on_batch_submitted(&info));
+    info.processing_start_time = Some(wall_millis());
+    listeners.iter().for_each(|l| l.on_batch_started(&info));
+
+    let (outputs, nodes) = {
+        let graph = lock(&core.graph);
+        (graph.outputs.clone(), graph.nodes.clone())
+    };
+    let failures = Mutex::new(Vec::new());
+    for (id, op) in outputs.iter().enumerate() {
+        let generated = catch_unwind(AssertUnwindSafe(|| (op.generate)(time, &ctx)));
+        let job = match generated {
+            Ok(Ok(Some(job))) => job,
+            Ok(Ok(None)) => continue,
+            Ok(Err(e)) => {
+                lock(&failures).push(job_error(time, &op.name, e));
+                continue;
+            }
+            Err(p) => {
+                lock(&failures).push(Error::Panicked {
+                    time,
+                    operation: op.name.clone(),
+                    message: panic_message(&*p),
+                });
+                continue;
+            }
+        };
+        let mut op_info = OutputOperationInfo {
+            batch_time: time,
+            id,
+            name: op.name.clone(),
+            description: op.description.clone(),
+            start_time: Some(wall_millis()),
+            end_time: None,
+            failure_reason: None,
+        };
+        listeners
+            .iter()
+            .for_each(|l| l.on_output_operation_started(&op_info));
+        let result = match catch_unwind(AssertUnwindSafe(job)) {
+            Ok(r) => r.map_err(|e| job_error(time, &op.name, e)),
+            Err(p) => Err(Error::Panicked {
+                time,
+                operation: op.name.clone(),
+                message: panic_message(&*p),
+            }),
+        };
+        op_info.end_time = Some(wall_millis());
+        if let Err(e) = result {
+            op_info.failure_reason = Some(e.to_string());
+            lock(&failures).push(e);
+        }
+        listeners
+            .iter()
+            .for_each(|l| l.on_output_operation_completed(&op_info));
+        info.output_operation_infos.insert(id, op_info);
+    }
+
+    info.processing_end_time = Some(wall_millis());
+    info.stream_id_to_input_info = ctx.take_inputs();
+    for e in failures.into_inner().unwrap_or_default() {
+        core.report_error(e);
+    }
+    listeners.iter().for_each(|l| l.on_batch_completed(&info));
+    tracing::info!(
+        "Total delay: {:.3} s for time {} (execution: {:.3} s)",
+        info.total_delay().unwrap_or(0) as f64 / 1000.0,
+        time,
+        info.processing_delay().unwrap_or(0) as f64 / 1000.0
+    );
+    for node in &nodes {
+        node.clear_old(time);
+    }
+    core.batch_completed(time);
+}
+
+fn job_error(time: Time, operation: &str, e: Error) -> Error {
+    match e {
+        e @ (Error::JobFailed { .. } | Error::Panicked { .. }) => e,
+        other => Error::JobFailed {
+            time,
+            operation: operation.to_string(),
+            message: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,319 @@
+//! Strings and byte strings: `StringViewArray` / `BinaryViewArray` columns whose views point into
+//! input buffers whenever the pushed bytes lie in one.
+
+use super::{Column, ColumnBuilder, Data, Sources, Value};
+use arrow_array::builder::make_view;
+use arrow_array::{Array, ArrayRef, BinaryViewArray, StringViewArray};
+use arrow_buffer::{Buffer, ScalarBuffer};
+use arrow_schema::DataType;
+use std::fmt;
+use std::sync::Arc;
+
+/// Bytes copied into one owned block before a new one is started.
+const OWNED_BLOCK: usize = 1 << 20;
+/// Views store offsets as `u32`.
+const MAX_OFFSET: usize = u32::MAX as usize;
+
+/// Views plus the blocks they point into; shared by the string and byte-string builders.
+pub(crate) struct ViewBuilder {
+    views: Vec<u128>,
+    blocks: Vec<Buffer>,
+    /// For each source buffer, its block index once adopted.
+    adopted: Vec<Option<u32>>,
+    sources: Sources,
+    owned: Vec<u8>,
+}
+
+impl ViewBuilder {
+    pub(crate) fn new(capacity: usize, sources: &Sources) -> Self {
+        ViewBuilder {
+            views: Vec::with_capacity(capacity),
+            blocks: Vec::new(),
+            adopted: Vec::new(),
+            sources: sources.clone(),
+            owned: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if bytes.len() <= 12 {
+            self.views.push(make_view(bytes, 0, 0));
+            return;
+        }
+        if let Some((src, offset)) = self.sources.locate(bytes)
+            && offset <= MAX_OFFSET
+        {
+            let block = self.adopt(src);
+            self.views.push(make_view(bytes, block, offset as u32));
+            return;
+        }
+        self.push_copy(bytes);
+    }
+
+    fn adopt(&mut self, src: usize) -> u32 {
+        if self.adopted.len() <= src {
+            self.adopted.resize(src + 1, None);
+        }
+        if let Some(block) = self.adopted[src] {
+            return block;
+        }
+        // Copied bytes were promised the next block index: seal them before adopting.
+        if !self.owned.is_empty() {
+            self.flush_owned();
+        }
+        self.blocks.push(self.sources.buffer(src).clone());
+        let block = (self.blocks.len() - 1) as u32;
+        self.adopted[src] = Some(block);
+        block
+    }
+
+    fn push_copy(&mut self, bytes: &[u8]) {
+        if !self.owned.is_empty() && self.owned.len() + bytes.len() > OWNED_BLOCK {
+            self.flush_owned();
+        }
+        // The owned block being filled gets the next block index when flushed.
+        let block = self.blocks.len() as u32;
+        let offset = self.owned.len() as u32;
+        self.owned.extend_from_slice(bytes);
+        self.views.push(make_view(bytes, block, offset));
+    }
+
+    fn flush_owned(&mut self) {
+        let owned = std::mem::take(&mut self.owned);
+        self.blocks.push(Buffer::from_vec(owned));
+    }
+
+    pub(crate) fn push_empty(&mut self) {
+        self.views.push(0);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    fn finish(mut self) -> (ScalarBuffer<u128>, Vec<Buffer>) {
+        if !self.owned.is_empty() {
+            self.flush_owned();
+        }
+        (ScalarBuffer::from(self.views), self.blocks)
+    }
+}
+
+impl Data for String {
+    type Ref<'a> = &'a str;
+    type Column = StringViewArray;
+    type Builder = StringColumnBuilder;
+
+    fn to_owned_value(r: &str) -> Self {
+        r.to_owned()
+    }
+    fn fmt_spark(r: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r)
+    }
+    fn data_type() -> DataType {
+        DataType::Utf8View
+    }
+}
+
+impl Column for StringViewArray {
+    type Item = String;
+    fn len(&self) -> usize {
+        Array::len(self)
+    }
+    #[inline]
+    fn value(&self, i: usize) -> &str {
+        StringViewArray::value(self, i)
+    }
+    fn to_arrow(&self) -> ArrayRef {
+        Arc::new(self.clone())
+    }
+    fn data_buffers(&self, out: &mut Vec<Buffer>) {
+        out.extend(self.data_buffers().iter().cloned());
+    }
+    fn empty() -> Self {
+        StringViewArray::new_null(0)
+    }
+}
+
+/// Builds a `String` column (a `StringViewArray`).
+pub struct StringColumnBuilder(ViewBuilder);
+
+impl ColumnBuilder for StringColumnBuilder {
+    type Item = String;
+    fn new(capacity: usize, sources: &Sources) -> Self {
+        StringColumnBuilder(ViewBuilder::new(capacity, sources))
+    }
+    #[inline]
+    fn push_ref(&mut self, v: &str) {
+        self.0.push(v.as_bytes());
+    }
+    fn push(&mut self, v: String) {
+        self.0.push(v.as_bytes());
+    }
+    fn push_placeholder(&mut self) {
+        self.0.push_empty();
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn finish(self) -> StringViewArray {
+        let (views, blocks) = self.0.finish();
+        // SAFETY: every view was made by `make_view` from the bytes of a `&str` (valid UTF-8):
+        // inline views hold those bytes; other views name a block that holds exactly those bytes at
+        // the recorded offset (an adopted source buffer, whose bytes are immutable, or an owned
+        // block the bytes were copied into). Offsets fit in u32 (checked before adopting) and
+        // blocks are appended in the order their indices were handed out.
+        unsafe { StringViewArray::new_unchecked(views, blocks.into(), None) }
+    }
+}
+
+impl Value for &str {
+    type Data = String;
+    #[inline]
+    fn append_to(self, b: &mut StringColumnBuilder) {
+        b.push_ref(self);
+    }
+}
+
+impl Value for String {
+    type Data = String;
+    fn append_to(self, b: &mut StringColumnBuilder) {
+        b.push_ref(&self);
+    }
+}
+
+impl Value for &String {
+    type Data = String;
+    fn append_to(self, b: &mut StringColumnBuilder) {
+        b.push_ref(self);
+    }
+}
+
+/// An owned byte string; its column is a `BinaryViewArray` and closures see `&[u8]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ByteString(pub Vec<u8>);
+
+impl Data for ByteString {
+    type Ref<'a> = &'a [u8];
+    type Column = BinaryViewArray;
+    type Builder = BinaryColumnBuilder;
+
+    fn to_owned_value(r: &[u8]) -> Self {
+        ByteString(r.to_vec())
+    }
+    /// Scala prints `Array[Byte]` as an opaque reference; we print the bytes as lossy UTF-8.
+    fn fmt_spark(r: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(r))
+    }
+    fn data_type() -> DataType {
+        DataType::BinaryView
+    }
+}
+
+impl Column for BinaryViewArray {
+    type Item = ByteString;
+    fn len(&self) -> usize {
+        Array::len(self)
+    }
+    fn value(&self, i: usize) -> &[u8] {
+        BinaryViewArray::value(self, i)
+    }
+    fn to_arrow(&self) -> ArrayRef {
+        Arc::new(self.clone())
+    }
+    fn data_buffers(&self, out: &mut Vec<Buffer>) {
+        out.extend(self.data_buffers().iter().cloned());
+    }
+    fn empty() -> Self {
+        BinaryViewArray::new_null(0)
+    }
+}
+
+/// Builds a [`ByteString`] column (a `BinaryViewArray`).
+pub struct BinaryColumnBuilder(ViewBuilder);
+
+impl ColumnBuilder for BinaryColumnBuilder {
+    type Item = ByteString;
+    fn new(capacity: usize, sources: &Sources) -> Self {
+        BinaryColumnBuilder(ViewBuilder::new(capacity, sources))
+    }
+    fn push_ref(&mut self, v: &[u8]) {
+        self.0.push(v);
+    }
+    fn push(&mut self, v: ByteString) {
+        self.0.push(&v.0);
+    }
+    fn push_placeholder(&mut self) {
+        self.0.push_empty();
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn finish(self) -> BinaryViewArray {
+        let (views, blocks) = self.0.finish();
+        // SAFETY: as for strings, every view describes bytes at a valid offset of the block it
+        // names (binary views carry no UTF-8 requirement).
+        unsafe { BinaryViewArray::new_unchecked(views, blocks.into(), None) }
+    }
+}
+
+impl Value for &[u8] {
+    type Data = ByteString;
+    fn append_to(self, b: &mut BinaryColumnBuilder) {
+        b.push_ref(self);
+    }
+}
+
+impl Value for ByteString {
+    type Data = ByteString;
+    fn append_to(self, b: &mut BinaryColumnBuilder) {
+        b.push(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substrings_of_a_source_become_views_and_others_are_copied() {
+        let text = "the quick brown fox jumps over the extraordinarily lazy dog";
+        let input = StringViewArray::from(vec![text]);
+        let sources = Sources::of_columns([&input]);
+        let mut b = StringColumnBuilder::new(4, &sources);
+        let line = Column::value(&input, 0);
+        let long_word = line.split(' ').find(|w| w.len() > 12).unwrap();
+        b.push_ref(long_word);
+        b.push_ref("fox");
+        let upper = long_word.to_uppercase();
+        b.push_ref(&upper);
+        let out = b.finish();
+        assert_eq!(Column::value(&out, 0), "extraordinarily");
+        assert_eq!(Column::value(&out, 1), "fox");
+        assert_eq!(Column::value(&out, 2), "EXTRAORDINARILY");
+        // The long word points into the input's buffer, not a copy.
+        assert_eq!(Column::value(&out, 0).as_ptr(), long_word.as_ptr());
+        assert_ne!(Column::value(&out, 2).as_ptr(), upper.as_ptr());
+    }
+
+    #[test]
+    fn owned_blocks_roll_over_without_losing_values() {
+        let big: Vec<String> = (0..3000).map(|i| format!("{i:0>1000}")).collect();
+        let col = super::super::column_from_values(big.clone());
+        for (i, s) in big.iter().enumerate() {
+            assert_eq!(Column::value(&col, i), s);
+        }
+        assert!(col.data_buffers().len() > 1);
+    }
+
+    #[test]
+    fn byte_strings_round_trip() {
+        let col = super::super::column_from_values(vec![
+            ByteString(vec![0xff, 0, 1]),
+            ByteString(b"a long byte string here".to_vec()),
+        ]);
+        assert_eq!(Column::value(&col, 0), &[0xff, 0, 1]);
+        assert_eq!(Column::value(&col, 1), b"a long byte string here");
+    }
+}

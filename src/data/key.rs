@@ -1,0 +1,82 @@
+//! Keys of pair operations: hashed once per row, compared through their views.
+
+use super::{ByteString, Data};
+use ahash::RandomState;
+
+/// A [`Data`] type that can key `reduce_by_key`, joins and state: hashable and comparable through
+/// its view, so string keys are hashed from the input bytes without being copied.
+pub trait Key: Data {
+    /// The hash of a key's view; equal keys hash equal.
+    fn hash_key(k: Self::Ref<'_>, state: &RandomState) -> u64;
+    /// Whether two key views are equal.
+    fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool;
+}
+
+/// The hasher of all keyed operations: fixed seeds, so partitioning and output order are the same
+/// from run to run.
+pub fn key_hash_state() -> &'static RandomState {
+    static STATE: RandomState = RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    );
+    &STATE
+}
+
+macro_rules! key_by_hash {
+    ($($t:ty),*) => {$(
+        impl Key for $t {
+            #[inline]
+            fn hash_key(k: Self::Ref<'_>, state: &RandomState) -> u64 {
+                state.hash_one(k)
+            }
+            #[inline]
+            fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool {
+                a == b
+            }
+        }
+    )*};
+}
+
+key_by_hash!(
+    i8, i16, i32, i64, u8, u16, u32, u64, bool, String, ByteString
+);
+
+impl<A: Key, B: Key> Key for (A, B) {
+    fn hash_key(k: Self::Ref<'_>, state: &RandomState) -> u64 {
+        state.hash_one((A::hash_key(k.0, state), B::hash_key(k.1, state)))
+    }
+    fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool {
+        A::eq_key(a.0, b.0) && B::eq_key(a.1, b.1)
+    }
+}
+
+impl<A: Key, B: Key, C: Key> Key for (A, B, C) {
+    fn hash_key(k: Self::Ref<'_>, state: &RandomState) -> u64 {
+        state.hash_one((
+            A::hash_key(k.0, state),
+            B::hash_key(k.1, state),
+            C::hash_key(k.2, state),
+        ))
+    }
+    fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool {
+        A::eq_key(a.0, b.0) && B::eq_key(a.1, b.1) && C::eq_key(a.2, b.2)
+    }
+}
+
+impl<K: Key> Key for Option<K> {
+    fn hash_key(k: Self::Ref<'_>, state: &RandomState) -> u64 {
+        match k {
+            Some(k) => K::hash_key(k, state),
+            None => state.hash_one(0xdead_u64),
+        }
+    }
+    fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => K::eq_key(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}

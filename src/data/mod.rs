@@ -1,0 +1,168 @@
+//! Typed columns over Apache Arrow arrays.
+//!
+//! A [`Data`] type says three things: which column holds many values of it (an Arrow array or a
+//! struct of them), which borrowed *view* a closure receives for one value (`&str` for strings, `i64`
+//! for integers, `(&str, i64)` for pairs), and how to build a column. Closures hand their results to
+//! an [`Emit`]ter; a `&str` pushed there that lies inside an input buffer becomes a view of that
+//! buffer, so words split from lines are never copied.
+
+mod batch;
+mod bytes;
+mod key;
+mod list;
+mod option;
+mod primitive;
+mod sources;
+mod tuple;
+
+pub use batch::Batch;
+pub use bytes::ByteString;
+pub use key::{Key, key_hash_state};
+pub use list::{ListColumn, ListRef};
+pub use option::OptionColumn;
+pub use sources::Sources;
+pub use tuple::{PairColumn, TripleColumn};
+
+use arrow_array::ArrayRef;
+use arrow_buffer::Buffer;
+use arrow_schema::DataType;
+use std::fmt;
+
+/// A type that can flow through a [`DStream`](crate::DStream): it maps to an Arrow column and to
+/// the borrowed view closures see.
+///
+/// Implemented for integers, floats, `bool`, `String`, [`ByteString`], 2- and 3-tuples, `Option<T>`
+/// and `Vec<T>` (lists, as produced by `group_by_key`, `cogroup` and `glom`).
+pub trait Data: Sized + Send + Sync + 'static {
+    /// What a closure receives for one value; borrows the batch's column.
+    type Ref<'a>: Copy + Send + Sync;
+    /// A column of values.
+    type Column: Column<Item = Self>;
+    /// Builds a column.
+    type Builder: ColumnBuilder<Item = Self>;
+
+    /// Copies a view into an owned value.
+    fn to_owned_value(r: Self::Ref<'_>) -> Self;
+    /// Writes a value as Scala's `toString` would (`(hello,1)`, `Some(x)`, `CompactBuffer(1, 2)`).
+    fn fmt_spark(r: Self::Ref<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    /// The Arrow type of the column.
+    fn data_type() -> DataType;
+}
+
+/// A column of [`Data`] values: one partition of a batch.
+pub trait Column: Clone + Send + Sync + 'static {
+    /// The element type.
+    type Item: Data;
+    /// Number of values.
+    fn len(&self) -> usize;
+    /// Whether there are no values.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The view of value `i`. Panics if `i >= len()`, like slice indexing.
+    fn value(&self, i: usize) -> <Self::Item as Data>::Ref<'_>;
+    /// The column as an Arrow array (cheap: buffers are shared, not copied).
+    fn to_arrow(&self) -> ArrayRef;
+    /// Appends the byte buffers that string views of this column point into.
+    fn data_buffers(&self, out: &mut Vec<Buffer>);
+    /// An empty column.
+    fn empty() -> Self;
+}
+
+/// Builds a [`Column`].
+pub trait ColumnBuilder: Send + Sized {
+    /// The element type.
+    type Item: Data;
+    /// A builder whose string views may point into `sources` instead of copying.
+    fn new(capacity: usize, sources: &Sources) -> Self;
+    /// Appends a view: strings inside `sources` become views, others are copied.
+    fn push_ref(&mut self, v: <Self::Item as Data>::Ref<'_>);
+    /// Appends an owned value.
+    fn push(&mut self, v: Self::Item);
+    /// Appends a placeholder under a null slot of an enclosing `Option` column.
+    fn push_placeholder(&mut self);
+    /// Number of values appended.
+    fn len(&self) -> usize;
+    /// Whether nothing was appended.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The finished column.
+    fn finish(self) -> <Self::Item as Data>::Column;
+}
+
+/// Something a closure can push into an [`Emit`]: an owned [`Data`] value or a view of one.
+///
+/// `&str` and `String` both produce `String` columns; the first is kept as a view when it lies in
+/// an input buffer. Tuples, `Option`s and `Vec`s of values are values.
+pub trait Value {
+    /// The column type this value lands in.
+    type Data: Data;
+    /// Appends `self` to a builder.
+    fn append_to(self, builder: &mut <Self::Data as Data>::Builder);
+}
+
+/// Collects the results of a closure for one batch partition.
+///
+/// ```
+/// use dstreams::prelude::*;
+/// let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
+/// let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
+/// // `out.push(w)` keeps each word as a view into the line's buffer.
+/// let words = lines.flat_map(|line, out| line.split(' ').for_each(|w| out.push(w))).unwrap();
+/// let pairs = words.map(|w, out| out.push((w, 1))).unwrap();
+/// # let _ = pairs;
+/// ```
+pub struct Emit<'b, O: Data> {
+    builder: &'b mut O::Builder,
+}
+
+impl<'b, O: Data> Emit<'b, O> {
+    pub(crate) fn new(builder: &'b mut O::Builder) -> Self {
+        Emit { builder }
+    }
+
+    /// Emits one value.
+    #[inline]
+    pub fn push<V: Value<Data = O>>(&mut self, v: V) {
+        v.append_to(self.builder);
+    }
+
+    /// Emits every value of an iterator.
+    pub fn extend<V: Value<Data = O>>(&mut self, values: impl IntoIterator<Item = V>) {
+        for v in values {
+            v.append_to(self.builder);
+        }
+    }
+}
+
+/// Formats a view the way Scala's `toString` would; used by `pprint` and `save_as_text_files`.
+pub struct SparkDisplay<'a, T: Data>(pub T::Ref<'a>);
+
+impl<T: Data> fmt::Display for SparkDisplay<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt_spark(self.0, f)
+    }
+}
+
+/// Builds a column from owned values (tests, queue inputs).
+pub fn column_from_values<T: Data>(values: impl IntoIterator<Item = T>) -> T::Column {
+    let iter = values.into_iter();
+    let mut b = T::Builder::new(iter.size_hint().0, &Sources::none());
+    for v in iter {
+        b.push(v);
+    }
+    b.finish()
+}
+
+/// The views of a column collected into owned values.
+pub fn collect_owned<C: Column>(col: &C) -> Vec<C::Item> {
+    column_iter(col)
+        .map(<C::Item as Data>::to_owned_value)
+        .collect()
+}
+
+/// Iterates the views of a column.
+pub fn column_iter<C: Column>(col: &C) -> impl Iterator<Item = <C::Item as Data>::Ref<'_>> {
+    (0..col.len()).map(move |i| col.value(i))
+}

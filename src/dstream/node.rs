@@ -1,0 +1,110 @@
+//! A node of the DStream graph: how to compute its batch for a time, memoised per batch time and
+//! forgotten after its remember duration (Spark's `generatedRDDs` and `clearMetadata`).
+
+use crate::context::BatchContext;
+use crate::data::{Batch, Data};
+use crate::error::Result;
+use crate::time::{Duration, Time};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How a node computes its batch at a valid time.
+pub(crate) type ComputeFn<T> =
+    Box<dyn Fn(Time, &BatchContext) -> Result<Option<Batch<T>>> + Send + Sync>;
+
+/// The untyped face of a node, for walking the graph.
+pub(crate) trait AnyNode: Send + Sync {
+    /// Raises how long this node keeps its batches, and its parents' accordingly.
+    fn remember_at_least(&self, duration: Duration);
+    /// Forgets batches with `time <= now - remember`.
+    fn clear_old(&self, now: Time);
+    /// The times whose batches are held (for tests of clean-up).
+    fn remembered_times(&self) -> Vec<Time>;
+}
+
+/// A typed node.
+pub(crate) struct Node<T: Data> {
+    pub(crate) id: usize,
+    pub(crate) name: String,
+    pub(crate) slide: Duration,
+    pub(crate) parents: Vec<Arc<dyn AnyNode>>,
+    /// What parents must keep beyond this node's remember duration (a window's length).
+    pub(crate) parent_extra_remember: Duration,
+    compute: ComputeFn<T>,
+    generated: Mutex<BTreeMap<Time, Batch<T>>>,
+    remember: Mutex<Duration>,
+}
+
+pub(crate) fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
+    // A user closure that panicked while a lock was held leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<T: Data> Node<T> {
+    pub(crate) fn new(
+        id: usize,
+        name: impl Into<String>,
+        slide: Duration,
+        parents: Vec<Arc<dyn AnyNode>>,
+        parent_extra_remember: Duration,
+        compute: ComputeFn<T>,
+    ) -> Self {
+        Node {
+            id,
+            name: name.into(),
+            slide,
+            parents,
+            parent_extra_remember,
+            compute,
+            generated: Mutex::new(BTreeMap::new()),
+            remember: Mutex::new(slide),
+        }
+    }
+
+    /// Spark's `isTimeValid`: after the zero time and on this node's slide grid.
+    pub(crate) fn is_time_valid(&self, time: Time, zero: Time) -> bool {
+        time > zero && (time - zero).is_multiple_of(self.slide)
+    }
+
+    /// Spark's `getOrCompute`: the memoised batch, or compute it if `time` is valid.
+    pub(crate) fn get_or_compute(
+        &self,
+        time: Time,
+        ctx: &BatchContext,
+    ) -> Result<Option<Batch<T>>> {
+        if let Some(b) = lock(&self.generated).get(&time) {
+            return Ok(Some(b.clone()));
+        }
+        if !self.is_time_valid(time, ctx.zero_time) {
+            return Ok(None);
+        }
+        let computed = (self.compute)(time, ctx)?;
+        if let Some(b) = &computed {
+            lock(&self.generated).insert(time, b.clone());
+        }
+        Ok(computed)
+    }
+}
+
+impl<T: Data> AnyNode for Node<T> {
+    fn remember_at_least(&self, duration: Duration) {
+        let mine = {
+            let mut r = lock(&self.remember);
+            if duration > *r {
+                *r = duration;
+            }
+            *r
+        };
+        for p in &self.parents {
+            p.remember_at_least(mine + self.parent_extra_remember);
+        }
+    }
+    fn clear_old(&self, now: Time) {
+        let remember = *lock(&self.remember);
+        let cutoff = now - remember;
+        lock(&self.generated).retain(|t, _| *t > cutoff);
+    }
+    fn remembered_times(&self) -> Vec<Time> {
+        lock(&self.generated).keys().copied().collect()
+    }
+}

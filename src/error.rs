@@ -1,0 +1,126 @@
+//! The one error type of dstreams.
+//!
+//! Messages carry the same facts as Spark's own (durations in `<n> ms`, times, operator names) so a
+//! Spark user recognises them; variants are typed so a program can react to them.
+
+use crate::time::{Duration, Time};
+
+/// Errors returned by dstreams.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A duration that cannot be used (zero, negative, or unparsable).
+    #[error("invalid duration: {0}")]
+    InvalidDuration(String),
+    /// `start()` on a graph with no output operation (Spark: `requirement failed: No output
+    /// operations registered, so nothing to execute`).
+    #[error("requirement failed: No output operations registered, so nothing to execute")]
+    NoOutputOperations,
+    /// A DStream or output operation was added after `start()`.
+    #[error(
+        "Adding new inputs, transformations, and output operations after starting a context is not supported"
+    )]
+    AddedAfterStart,
+    /// A DStream or output operation was added after `stop()`.
+    #[error(
+        "Adding new inputs, transformations, and output operations after stopping a context is not supported"
+    )]
+    AddedAfterStop,
+    /// `start()` after `stop()`.
+    #[error("StreamingContext has already been stopped")]
+    AlreadyStopped,
+    /// Streams combined in one operation have different slide durations.
+    #[error(
+        "requirement failed: Some of the DStreams have different slide durations ({0} and {1})"
+    )]
+    DifferentSlideDurations(Duration, Duration),
+    /// A union of no streams.
+    #[error("requirement failed: List of DStreams to union is empty")]
+    EmptyUnion,
+    /// Streams from different contexts were combined.
+    #[error("requirement failed: Some of the DStreams have different contexts")]
+    DifferentContexts,
+    /// A union parent produced no batch for a time where the union must produce one.
+    #[error("Could not generate RDD from a parent for unifying at time {0}")]
+    UnionParentMissing(Time),
+    /// A transform's parent produced no batch.
+    #[error("Couldn't generate RDD from parent at time {0}")]
+    TransformParentMissing(Time),
+    /// `slice` on a stream of a context that has not started.
+    #[error("{0} has not been initialized")]
+    NotInitialized(String),
+    /// A window or slide duration that is not a multiple of the parent's slide duration.
+    #[error(
+        "The {what} duration of windowed DStream ({duration}) must be a multiple of the slide duration of parent DStream ({parent_slide})"
+    )]
+    WindowNotMultiple {
+        /// `window` or `slide`.
+        what: &'static str,
+        /// The offending duration.
+        duration: Duration,
+        /// The parent's slide duration.
+        parent_slide: Duration,
+    },
+    /// A stateful operation without a checkpoint directory.
+    #[error(
+        "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint()."
+    )]
+    CheckpointDirectoryNotSet,
+    /// A `map` closure pushed other than exactly one value for one input element.
+    #[error("map must emit exactly one value per element, but emitted {emitted} for one element")]
+    MapArity {
+        /// How many values were pushed.
+        emitted: usize,
+    },
+    /// A user function or output operation failed.
+    #[error("job for batch {time} failed in {operation}: {message}")]
+    JobFailed {
+        /// The batch time.
+        time: Time,
+        /// The operation that failed (e.g. `save_as_text_files`).
+        operation: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A user function panicked; the batch's output operation failed and later batches go on.
+    #[error("user function panicked in {operation} for batch {time}: {message}")]
+    Panicked {
+        /// The batch time.
+        time: Time,
+        /// The operation whose function panicked.
+        operation: String,
+        /// The panic message.
+        message: String,
+    },
+    /// The first error a batch reported, as returned (again) by `await_termination`.
+    #[error(transparent)]
+    Batch(std::sync::Arc<Error>),
+    /// The program is used in a way dstreams does not support (with the reason).
+    #[error("{0}")]
+    Unsupported(String),
+    /// An input/output error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, e.g. `writing /out/x-1000/part-00000`.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An Arrow error (conversion of batches to record batches).
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,64 @@
+//! # dstreams
+//!
+//! Spark Streaming's discretized streams (DStreams), rebuilt in Rust on Apache Arrow.
+//!
+//! A [`StreamingContext`] cuts time into batches; sources turn what arrived in each interval into a
+//! [`Batch`] (partitions of Arrow columns); [`DStream`] operations (map, reduce_by_key, join, ...)
+//! transform batches; output operations (pprint, save_as_text_files, foreach_batch) consume them.
+//! Semantics follow Spark's where they are right; where dstreams deliberately differs, the
+//! difference is documented on the operation.
+//!
+//! ```
+//! use dstreams::prelude::*;
+//! use std::sync::{Arc, Mutex};
+//!
+//! let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+//! let ssc = StreamingContext::builder(Duration::seconds(1)).clock(clock.clone()).build()?;
+//! let lines = ssc.queue_stream(vec![Batch::from_vec(vec!["to be or not to be".to_string()], 1)], true, None)?;
+//! let counts = lines
+//!     .flat_map(|line, out| line.split(' ').for_each(|w| out.push(w)))?
+//!     .map(|w, out| out.push((w, 1)))?
+//!     .reduce_by_key(|a, b| a + b)?;
+//! let printed = Arc::new(Mutex::new(Vec::<u8>::new()));
+//! counts.pprint_to(10, printed.clone())?;
+//! ssc.start()?;
+//! clock.advance(Duration::seconds(1));
+//! ssc.await_batch(Time::from_millis(1000), std::time::Duration::from_secs(10))?;
+//! ssc.stop(false)?;
+//! let text = String::from_utf8(printed.lock().unwrap().clone()).unwrap();
+//! assert!(text.starts_with("-------------------------------------------\nTime: 1000 ms\n"));
+//! assert!(text.contains("(be,2)\n") && text.contains("(or,1)\n"));
+//! # Ok::<(), dstreams::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod context;
+pub mod data;
+mod dstream;
+mod error;
+mod kernels;
+mod sink;
+mod source;
+mod time;
+
+pub use context::{
+    BatchContext, BatchInfo, Clock, ContextBuilder, ContextState, FastClock, ManualClock,
+    OutputOperationInfo, ReceiverInfo, StreamInputInfo, StreamingContext, StreamingListener,
+    SystemClock,
+};
+pub use data::{Batch, Data, Emit, Key, Value};
+pub use dstream::{DStream, PartitionIter};
+pub use error::{Error, Result};
+pub use sink::batch_file_name;
+pub use sink::print::format_batch;
+pub use time::{Duration, Time};
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::{
+        Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, Key, ManualClock, Result,
+        StreamingContext, StreamingListener, Time, Value,
+    };
+}

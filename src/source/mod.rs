@@ -1,0 +1,3 @@
+//! Input sources.
+
+pub(crate) mod queue;

@@ -1,0 +1,105 @@
+//! Runs a DStream graph over given input batches on a manual clock, batch by batch, without
+//! sleeping, and collects each output batch (Spark's `TestSuiteBase.testOperation`).
+#![allow(dead_code)]
+
+use dstreams::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// Batch interval of the tests: one second, as Spark's suites use.
+pub const BATCH: Duration = Duration::seconds(1);
+
+/// A context on a manual clock at 0 with `parallelism` partitions by default.
+pub fn manual_context(parallelism: usize) -> (StreamingContext, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::builder(BATCH)
+        .clock(clock.clone())
+        .parallelism(parallelism)
+        .build()
+        .unwrap();
+    (ssc, clock)
+}
+
+/// Collects every batch of `stream`, in batch order.
+pub fn collect<T: Data>(stream: &DStream<T>) -> Arc<Mutex<Vec<(Time, Vec<T>)>>> {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = out.clone();
+    stream
+        .foreach_batch(move |b, t| {
+            sink.lock().unwrap().push((t, b.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// Starts `ssc`, runs `n` batches by advancing the clock one interval at a time and waiting for
+/// each batch to finish, then stops.
+pub fn run_batches(ssc: &StreamingContext, clock: &ManualClock, n: usize) {
+    ssc.start().unwrap();
+    for i in 1..=n {
+        clock.advance(BATCH);
+        let done = ssc
+            .await_batch(
+                Time::from_millis(i as i64 * 1000),
+                std::time::Duration::from_secs(30),
+            )
+            .unwrap();
+        assert!(done, "batch {i} did not complete");
+    }
+    ssc.stop(false).unwrap();
+}
+
+/// Input batches as queue batches of `partitions` partitions.
+pub fn batches<T: Data>(input: Vec<Vec<T>>, partitions: usize) -> Vec<Batch<T>> {
+    input
+        .into_iter()
+        .map(|b| Batch::from_vec(b, partitions))
+        .collect()
+}
+
+/// Spark's `testOperation`: the outputs of `op` over `input` (2 partitions per batch), one `Vec`
+/// per input batch.
+pub fn test_operation<T: Data, O: Data>(
+    input: Vec<Vec<T>>,
+    op: impl FnOnce(&DStream<T>) -> Result<DStream<O>>,
+) -> Vec<Vec<O>> {
+    let n = input.len();
+    let (ssc, clock) = manual_context(2);
+    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
+    let out = collect(&op(&stream).unwrap());
+    run_batches(&ssc, &clock, n);
+    let out = std::mem::take(&mut *out.lock().unwrap());
+    out.into_iter().map(|(_, v)| v).collect()
+}
+
+/// The same with two input streams.
+pub fn test_operation2<T: Data, U: Data, O: Data>(
+    a: Vec<Vec<T>>,
+    b: Vec<Vec<U>>,
+    op: impl FnOnce(&DStream<T>, &DStream<U>) -> Result<DStream<O>>,
+) -> Vec<Vec<O>> {
+    let n = a.len();
+    let (ssc, clock) = manual_context(2);
+    let s1 = ssc.queue_stream(batches(a, 2), true, None).unwrap();
+    let s2 = ssc.queue_stream(batches(b, 2), true, None).unwrap();
+    let out = collect(&op(&s1, &s2).unwrap());
+    run_batches(&ssc, &clock, n);
+    let out = std::mem::take(&mut *out.lock().unwrap());
+    out.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Sorts each batch (for outputs whose order depends on hashing, compared as sets in Spark).
+pub fn sorted<T: Ord>(batches: Vec<Vec<T>>) -> Vec<Vec<T>> {
+    batches
+        .into_iter()
+        .map(|mut b| {
+            b.sort();
+            b
+        })
+        .collect()
+}
+
+/// Owned strings.
+pub fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
