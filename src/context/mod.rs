@@ -149,6 +149,7 @@ impl ContextBuilder {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(parallelism)
             .thread_name(|i| format!("dstreams-worker-{i}"))
+            .start_handler(|_| scheduler::mark_batch_thread())
             .build()
             .map_err(|e| Error::Unsupported(format!("cannot start worker threads: {e}")))?;
         Ok(StreamingContext {

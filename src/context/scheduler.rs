@@ -20,6 +20,11 @@ thread_local! {
     static BATCH_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Marks the current thread as one that runs batches (the executor and the worker pool).
+pub(crate) fn mark_batch_thread() {
+    BATCH_THREAD.with(|b| b.set(true));
+}
+
 /// Whether the caller runs inside a batch (an output function or a listener).
 pub(crate) fn on_batch_thread() -> bool {
     BATCH_THREAD.with(Cell::get)
@@ -143,7 +148,7 @@ fn generate(
 }
 
 fn execute(core: Arc<Core>, rx: Receiver<Submitted>, drop_queued: Arc<AtomicBool>) {
-    BATCH_THREAD.with(|b| b.set(true));
+    mark_batch_thread();
     let mut dropped = 0usize;
     for job in rx {
         if drop_queued.load(Ordering::SeqCst) {

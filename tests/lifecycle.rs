@@ -1,0 +1,332 @@
+//! Context lifecycle: Spark's validation errors, stopping, waiting, errors in batches, listeners.
+
+mod common;
+use common::*;
+use dstreams::prelude::*;
+use dstreams::{BatchInfo, ContextState, OutputOperationInfo};
+use std::sync::{Arc, Mutex};
+
+fn wait() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+
+#[test]
+fn start_without_output_operations_fails_with_sparks_message() {
+    let (ssc, _) = manual_context(1);
+    let _ = ssc
+        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
+        .unwrap();
+    let err = ssc.start().unwrap_err();
+    assert!(matches!(err, Error::NoOutputOperations));
+    assert_eq!(
+        err.to_string(),
+        "requirement failed: No output operations registered, so nothing to execute"
+    );
+}
+
+#[test]
+fn operators_cannot_be_added_after_start_or_stop() {
+    let (ssc, _) = manual_context(1);
+    let s1 = ssc
+        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
+        .unwrap();
+    s1.pprint(1).unwrap();
+    ssc.start().unwrap();
+    assert_eq!(ssc.get_state(), ContextState::Active);
+    let err = s1.map(|x, out| out.push(x)).err().unwrap();
+    assert!(matches!(err, Error::AddedAfterStart));
+    assert_eq!(
+        err.to_string(),
+        "Adding new inputs, transformations, and output operations after starting a context is not supported"
+    );
+    ssc.stop(false).unwrap();
+    assert!(matches!(s1.count().err().unwrap(), Error::AddedAfterStop));
+    assert!(matches!(ssc.start().unwrap_err(), Error::AlreadyStopped));
+    assert_eq!(
+        ssc.start().unwrap_err().to_string(),
+        "StreamingContext has already been stopped"
+    );
+    assert_eq!(ssc.get_state(), ContextState::Stopped);
+}
+
+#[test]
+fn stopping_an_unstarted_context_marks_it_stopped() {
+    let (ssc, _) = manual_context(1);
+    assert_eq!(ssc.get_state(), ContextState::Initialized);
+    ssc.stop(true).unwrap();
+    assert_eq!(ssc.get_state(), ContextState::Stopped);
+    assert!(
+        ssc.await_termination_or_timeout(std::time::Duration::ZERO)
+            .unwrap()
+    );
+}
+
+#[test]
+fn streams_of_different_contexts_do_not_mix() {
+    let (a, _) = manual_context(1);
+    let (b, _) = manual_context(1);
+    let x = a
+        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
+        .unwrap();
+    let y = b
+        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
+        .unwrap();
+    assert!(matches!(
+        x.union(&y).err().unwrap(),
+        Error::DifferentContexts
+    ));
+}
+
+#[test]
+fn bad_batch_intervals_are_typed_errors() {
+    assert!(matches!(
+        StreamingContext::new(Duration::millis(0)).err().unwrap(),
+        Error::InvalidDuration(_)
+    ));
+    assert!(matches!(
+        StreamingContext::new(Duration::millis(-5)).err().unwrap(),
+        Error::InvalidDuration(_)
+    ));
+}
+
+#[test]
+fn first_batch_is_the_first_interval_after_start() {
+    let clock = Arc::new(ManualClock::new(Time::from_millis(2500)));
+    let ssc = StreamingContext::builder(BATCH)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let s1 = ssc
+        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
+        .unwrap();
+    let out = collect(&s1);
+    ssc.start().unwrap();
+    clock.advance(Duration::millis(500));
+    assert!(ssc.await_batch(Time::from_millis(3000), wait()).unwrap());
+    ssc.stop(false).unwrap();
+    assert_eq!(out.lock().unwrap()[0].0, Time::from_millis(3000));
+}
+
+#[test]
+fn a_failing_batch_is_reported_and_later_batches_still_run() {
+    let (ssc, clock) = manual_context(1);
+    let s1 = ssc
+        .queue_stream(
+            batches(vec![vec![1i64], vec![2], vec![3], vec![4]], 1),
+            true,
+            None,
+        )
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    s1.foreach_batch(move |b, _| {
+        let v = b.to_vec();
+        if v == [2] {
+            return Err(Error::Unsupported("This is a special error".into()));
+        }
+        sink.lock().unwrap().extend(v);
+        Ok(())
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    for i in 1..=4 {
+        clock.advance(BATCH);
+        assert!(
+            ssc.await_batch(Time::from_millis(i * 1000), wait())
+                .unwrap()
+        );
+    }
+    let err = ssc.await_termination_or_timeout(wait()).unwrap_err();
+    assert!(err.to_string().contains("This is a special error"), "{err}");
+    // await_termination rethrows the same error again.
+    assert!(
+        ssc.await_termination()
+            .unwrap_err()
+            .to_string()
+            .contains("special error")
+    );
+    ssc.stop(false).unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![1, 3, 4]);
+}
+
+#[test]
+fn a_panicking_closure_fails_its_batch_not_the_process() {
+    let (ssc, clock) = manual_context(2);
+    let s1 = ssc
+        .queue_stream(batches(vec![vec![1i64, 0], vec![5]], 2), true, None)
+        .unwrap();
+    let inverted = s1.map(|x, out| out.push(10 / x)).unwrap();
+    let out = collect(&inverted);
+    ssc.start().unwrap();
+    for i in 1..=2 {
+        clock.advance(BATCH);
+        assert!(
+            ssc.await_batch(Time::from_millis(i * 1000), wait())
+                .unwrap()
+        );
+    }
+    let err = ssc.await_termination_or_timeout(wait()).unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    ssc.stop(false).unwrap();
+    assert_eq!(
+        out.lock()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>(),
+        vec![vec![2]]
+    );
+}
+
+#[test]
+fn map_must_emit_exactly_one_value() {
+    let (ssc, clock) = manual_context(1);
+    let s1 = ssc
+        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
+        .unwrap();
+    let _ = collect(&s1.map(|x, out| out.extend([x, x])).unwrap());
+    ssc.start().unwrap();
+    clock.advance(BATCH);
+    assert!(ssc.await_batch(Time::from_millis(1000), wait()).unwrap());
+    let err = ssc.await_termination_or_timeout(wait()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("map must emit exactly one value per element, but emitted 2"),
+        "{err}"
+    );
+    ssc.stop(false).unwrap();
+}
+
+#[test]
+fn stop_inside_a_batch_is_refused() {
+    let (ssc, clock) = manual_context(1);
+    let s1 = ssc
+        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
+        .unwrap();
+    let inner = ssc.clone();
+    let result = Arc::new(Mutex::new(None));
+    let r = result.clone();
+    s1.foreach_batch(move |_, _| {
+        *r.lock().unwrap() = Some(inner.stop(false).map_err(|e| e.to_string()));
+        Ok(())
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    clock.advance(BATCH);
+    assert!(ssc.await_batch(Time::from_millis(1000), wait()).unwrap());
+    ssc.stop(false).unwrap();
+    let got = result.lock().unwrap().clone().unwrap();
+    assert!(
+        got.unwrap_err()
+            .contains("Cannot stop StreamingContext within its own batch thread")
+    );
+}
+
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<String>>,
+    batches: Mutex<Vec<BatchInfo>>,
+}
+
+impl StreamingListener for Recorder {
+    fn on_streaming_started(&self, _: i64) {
+        self.events.lock().unwrap().push("started".into());
+    }
+    fn on_batch_submitted(&self, i: &BatchInfo) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("submitted {}", i.batch_time));
+    }
+    fn on_batch_started(&self, i: &BatchInfo) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("batch started {}", i.batch_time));
+    }
+    fn on_output_operation_started(&self, i: &OutputOperationInfo) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("op {} {} started", i.id, i.name));
+    }
+    fn on_output_operation_completed(&self, i: &OutputOperationInfo) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("op {} {} completed", i.id, i.name));
+    }
+    fn on_batch_completed(&self, i: &BatchInfo) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("batch completed {}", i.batch_time));
+        self.batches.lock().unwrap().push(i.clone());
+    }
+}
+
+#[test]
+fn listeners_see_sparks_events_in_order_with_batch_info() {
+    let (ssc, clock) = manual_context(1);
+    let recorder = Arc::new(Recorder::default());
+    ssc.add_streaming_listener(recorder.clone());
+    let s1 = ssc
+        .queue_stream(batches(vec![vec![1i64, 2, 3]], 1), true, None)
+        .unwrap();
+    s1.pprint_to(1, Arc::new(Mutex::new(Vec::<u8>::new())))
+        .unwrap();
+    s1.foreach_batch(|_, _| Ok(())).unwrap();
+    run_batches(&ssc, &clock, 1);
+    let events = recorder.events.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        [
+            "started",
+            "submitted 1000 ms",
+            "batch started 1000 ms",
+            "op 0 print started",
+            "op 0 print completed",
+            "op 1 foreach_batch started",
+            "op 1 foreach_batch completed",
+            "batch completed 1000 ms",
+        ]
+    );
+    let info = recorder.batches.lock().unwrap()[0].clone();
+    assert_eq!(info.num_records(), 3);
+    assert_eq!(info.output_operation_infos.len(), 2);
+    assert!(info.scheduling_delay().unwrap() >= 0);
+    assert!(info.processing_delay().unwrap() >= 0);
+    assert_eq!(
+        info.total_delay(),
+        Some(info.scheduling_delay().unwrap() + info.processing_delay().unwrap())
+    );
+}
+
+#[test]
+fn graceful_stop_processes_generated_batches() {
+    // With a fast clock batches run back to back; a graceful stop lets queued work finish.
+    let clock = Arc::new(FastClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::builder(BATCH)
+        .clock(clock)
+        .build()
+        .unwrap();
+    let s1 = ssc
+        .queue_stream(
+            batches((1..=5).map(|i| vec![i as i64]).collect(), 1),
+            true,
+            None,
+        )
+        .unwrap();
+    let out = collect(&s1);
+    ssc.start().unwrap();
+    assert!(ssc.await_batch(Time::from_millis(5000), wait()).unwrap());
+    ssc.stop(true).unwrap();
+    let got: Vec<i64> = out
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(&got[..5], &[1, 2, 3, 4, 5]);
+    assert!(ssc.await_termination_or_timeout(wait()).unwrap());
+}

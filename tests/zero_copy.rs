@@ -1,0 +1,97 @@
+//! Strings that flow through flat_map, map, filter and keying are views into the input buffer,
+//! never copies.
+
+mod common;
+use common::*;
+use dstreams::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// Address ranges of the input batch's byte buffers.
+fn buffer_ranges(batch: &Batch<String>) -> Vec<(usize, usize)> {
+    batch
+        .partitions()
+        .iter()
+        .flat_map(|p| {
+            p.data_buffers()
+                .iter()
+                .map(|b| (b.as_ptr() as usize, b.as_ptr() as usize + b.len()))
+        })
+        .collect()
+}
+
+fn inside(ranges: &[(usize, usize)], s: &str) -> bool {
+    let (a, b) = (s.as_ptr() as usize, s.as_ptr() as usize + s.len());
+    ranges.iter().any(|&(x, y)| x <= a && b <= y)
+}
+
+#[test]
+fn words_and_keys_point_into_the_input_buffer() {
+    let lines = s(&[
+        "internationalization is a longwordthatisnotinline",
+        "internationalization again and again",
+        "short words only",
+    ]);
+    let input = Batch::from_vec(lines, 1);
+    let ranges = buffer_ranges(&input);
+    assert!(!ranges.is_empty());
+
+    let (ssc, clock) = manual_context(2);
+    let stream = ssc.queue_stream(vec![input.clone()], true, None).unwrap();
+    let words = stream
+        .flat_map(|l, out| l.split(' ').for_each(|w| out.push(w)))
+        .unwrap();
+    let long = words.filter(|w| w.len() > 12).unwrap();
+    let pairs = long.map(|w, out| out.push((w, 1))).unwrap();
+    let counts = pairs.reduce_by_key(|a, b| a + b).unwrap();
+    let grouped = pairs.group_by_key().unwrap();
+
+    let checked = Arc::new(Mutex::new(Vec::new()));
+    let (r1, c1) = (ranges.clone(), checked.clone());
+    long.foreach_batch(move |b, _| {
+        for w in b.iter() {
+            c1.lock()
+                .unwrap()
+                .push(("word", w.to_string(), inside(&r1, w)));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let (r2, c2) = (ranges.clone(), checked.clone());
+    counts
+        .foreach_batch(move |b, _| {
+            for (k, _) in b.iter() {
+                c2.lock()
+                    .unwrap()
+                    .push(("reduced key", k.to_string(), inside(&r2, k)));
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (r3, c3) = (ranges, checked.clone());
+    grouped
+        .foreach_batch(move |b, _| {
+            for (k, _) in b.iter() {
+                c3.lock()
+                    .unwrap()
+                    .push(("grouped key", k.to_string(), inside(&r3, k)));
+            }
+            Ok(())
+        })
+        .unwrap();
+    run_batches(&ssc, &clock, 1);
+
+    let checked = checked.lock().unwrap();
+    assert_eq!(checked.iter().filter(|c| c.0 == "word").count(), 3);
+    assert_eq!(checked.iter().filter(|c| c.0 == "reduced key").count(), 2);
+    for (what, value, is_view) in checked.iter() {
+        assert!(is_view, "{what} {value:?} was copied");
+    }
+}
+
+#[test]
+fn owned_results_are_copied_and_still_correct() {
+    let out = test_operation(vec![s(&["a rather long sentence indeed"])], |st| {
+        st.flat_map(|l, out| l.split(' ').for_each(|w| out.push(w.to_uppercase())))
+    });
+    assert_eq!(out, vec![s(&["A", "RATHER", "LONG", "SENTENCE", "INDEED"])]);
+}
