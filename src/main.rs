@@ -1,1 +1,7 @@
-fn main() {}
+//! The `dstreams` command line: runs Spark Streaming's examples (and, later, replays datasets).
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -330,3 +330,54 @@ fn graceful_stop_processes_generated_batches() {
     assert_eq!(&got[..5], &[1, 2, 3, 4, 5]);
     assert!(ssc.await_termination_or_timeout(wait()).unwrap());
 }
+
+fn finite_queue(clock: Arc<dyn Clock>) -> (StreamingContext, Arc<Mutex<Vec<(Time, Vec<i64>)>>>) {
+    let ssc = StreamingContext::builder(BATCH)
+        .clock(clock)
+        .stop_when_exhausted(true)
+        .build()
+        .unwrap();
+    let s1 = ssc
+        .queue_stream(batches(vec![vec![1i64], vec![2], vec![3]], 1), true, None)
+        .unwrap();
+    let out = collect(&s1);
+    (ssc, out)
+}
+
+fn values(out: &Mutex<Vec<(Time, Vec<i64>)>>) -> Vec<Vec<i64>> {
+    out.lock().unwrap().iter().map(|(_, v)| v.clone()).collect()
+}
+
+#[test]
+fn a_finite_run_on_the_fast_clock_stops_by_itself_after_its_last_batch() {
+    let (ssc, out) = finite_queue(Arc::new(FastClock::new(Time::from_millis(0))));
+    ssc.start().unwrap();
+    assert!(ssc.await_termination_or_timeout(wait()).unwrap());
+    assert_eq!(ssc.get_state(), ContextState::Stopped);
+    assert_eq!(
+        values(&out),
+        vec![vec![1], vec![2], vec![3]],
+        "exactly the queued batches"
+    );
+}
+
+#[test]
+fn a_finite_run_on_the_manual_clock_stops_when_the_next_batch_time_finds_nothing() {
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let (ssc, out) = finite_queue(clock.clone());
+    ssc.start().unwrap();
+    for i in 1..=3 {
+        clock.advance(BATCH);
+        assert!(
+            ssc.await_batch(Time::from_millis(i * 1000), wait())
+                .unwrap()
+        );
+    }
+    assert!(
+        !ssc.await_termination_or_timeout(std::time::Duration::ZERO)
+            .unwrap()
+    );
+    clock.advance(BATCH);
+    assert!(ssc.await_termination_or_timeout(wait()).unwrap());
+    assert_eq!(values(&out), vec![vec![1], vec![2], vec![3]]);
+}

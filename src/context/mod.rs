@@ -82,6 +82,8 @@ pub(crate) trait InputLifecycle: Send + Sync {
     fn stop(&self);
     /// Whether data was received that no batch has taken yet (graceful stop waits for it).
     fn has_pending(&self) -> bool;
+    /// Whether the source is finite and every record of it has been handed to a batch.
+    fn is_exhausted(&self) -> bool;
 }
 
 /// An output operation: computes its stream's batch and runs a function on it.
@@ -117,9 +119,18 @@ pub struct ContextBuilder {
     clock: Option<Arc<dyn Clock>>,
     parallelism: Option<usize>,
     graceful_stop_timeout: Option<Duration>,
+    stop_when_exhausted: bool,
 }
 
 impl ContextBuilder {
+    /// Stop by itself once every input is finite and exhausted (a drained queue without a
+    /// default batch, a replayed dataset at its end) and the batches holding its data completed;
+    /// `await_termination` then returns. Spark has no such mode: its queue stream yields empty
+    /// batches forever.
+    pub fn stop_when_exhausted(mut self, yes: bool) -> Self {
+        self.stop_when_exhausted = yes;
+        self
+    }
     /// The clock that decides batch times (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -157,6 +168,7 @@ impl ContextBuilder {
                 batch_interval,
                 parallelism,
                 graceful_stop_timeout: self.graceful_stop_timeout.unwrap_or(batch_interval * 10),
+                stop_when_exhausted: self.stop_when_exhausted,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
                 pool,
                 state: Mutex::new(ContextState::Initialized),
@@ -176,6 +188,7 @@ pub(crate) struct Core {
     pub(crate) batch_interval: Duration,
     pub(crate) parallelism: usize,
     pub(crate) graceful_stop_timeout: Duration,
+    pub(crate) stop_when_exhausted: bool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) pool: rayon::ThreadPool,
     state: Mutex<ContextState>,
@@ -226,6 +239,29 @@ impl Core {
         }
     }
 
+    pub(crate) fn add_input(&self, input: Arc<dyn InputLifecycle>) -> Result<()> {
+        self.check_building()?;
+        lock(&self.graph).inputs.push(input);
+        Ok(())
+    }
+
+    /// Whether there are inputs and all of them are finite and exhausted.
+    pub(crate) fn inputs_exhausted(&self) -> bool {
+        let graph = lock(&self.graph);
+        !graph.inputs.is_empty() && graph.inputs.iter().all(|i| i.is_exhausted())
+    }
+
+    /// Waits until the batch at `time` completed or the context stopped.
+    pub(crate) fn wait_completed(&self, time: Time) {
+        let mut t = lock(&self.termination);
+        while !t.stopped && t.last_completed.is_none_or(|c| c < time) {
+            t = self
+                .termination_cv
+                .wait(t)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     pub(crate) fn state(&self) -> ContextState {
         *lock(&self.state)
     }
@@ -250,7 +286,7 @@ impl Core {
         self.termination_cv.notify_all();
     }
 
-    fn mark_stopped(&self) {
+    pub(crate) fn mark_stopped(&self) {
         *lock(&self.state) = ContextState::Stopped;
         lock(&self.termination).stopped = true;
         self.termination_cv.notify_all();
@@ -305,6 +341,7 @@ impl StreamingContext {
             clock: None,
             parallelism: None,
             graceful_stop_timeout: None,
+            stop_when_exhausted: false,
         }
     }
 

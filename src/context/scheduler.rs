@@ -129,14 +129,23 @@ fn generate(
         if stop.load(Ordering::SeqCst) || !core.clock.wait_until(time, &stop) {
             break;
         }
-        if tx
-            .send(Submitted {
-                time,
-                submission_time: wall_millis(),
-            })
-            .is_err()
-        {
+        if core.stop_when_exhausted && core.inputs_exhausted() {
+            tracing::info!(
+                "all inputs exhausted; no batch after {}",
+                time - core.batch_interval
+            );
             break;
+        }
+        let submitted = Submitted {
+            time,
+            submission_time: wall_millis(),
+        };
+        if tx.send(submitted).is_err() {
+            break;
+        }
+        if core.clock.back_to_back() {
+            // One batch at a time: the next time is reached only once this batch is done.
+            core.wait_completed(time);
         }
         let drained = draining.load(Ordering::SeqCst)
             && lock(&core.graph).inputs.iter().all(|i| !i.has_pending());
@@ -159,6 +168,12 @@ fn execute(core: Arc<Core>, rx: Receiver<Submitted>, drop_queued: Arc<AtomicBool
     }
     if dropped > 0 {
         tracing::warn!("immediate stop: {dropped} generated batch(es) were not processed");
+    }
+    if core.stop_when_exhausted && core.inputs_exhausted() {
+        // The generator ended because the inputs ran dry: the run is complete.
+        let inputs = lock(&core.graph).inputs.clone();
+        inputs.iter().for_each(|i| i.stop());
+        core.mark_stopped();
     }
 }
 

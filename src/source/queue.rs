@@ -1,7 +1,7 @@
 //! `queue_stream`: batches handed over up front, one per interval or all at once (Spark's
 //! `queueStream`; tests and demos).
 
-use crate::context::{StreamInputInfo, StreamingContext};
+use crate::context::{InputLifecycle, StreamInputInfo, StreamingContext};
 use crate::data::{Batch, Data};
 use crate::dstream::DStream;
 use crate::dstream::node::lock;
@@ -16,6 +16,10 @@ pub(crate) fn queue_stream<T: Data>(
     default: Option<Batch<T>>,
 ) -> Result<DStream<T>> {
     let queue = Arc::new(Mutex::new(batches.into_iter().collect::<VecDeque<_>>()));
+    ctx.core.add_input(Arc::new(QueueInput {
+        queue: queue.clone(),
+        finite: default.is_none(),
+    }))?;
     let id = Arc::new(std::sync::OnceLock::<usize>::new());
     let my_id = id.clone();
     let stream = DStream::create(
@@ -51,4 +55,24 @@ pub(crate) fn queue_stream<T: Data>(
     )?;
     let _ = id.set(stream.node.id);
     Ok(stream)
+}
+
+/// A queue is finite when it has no default batch; it is exhausted once drained.
+struct QueueInput<T: Data> {
+    queue: Arc<Mutex<VecDeque<Batch<T>>>>,
+    finite: bool,
+}
+
+impl<T: Data> InputLifecycle for QueueInput<T> {
+    fn start(&self) -> Result<()> {
+        Ok(())
+    }
+    fn stop(&self) {}
+    /// Spark does not drain a queue on graceful stop: queued batches are not received data.
+    fn has_pending(&self) -> bool {
+        false
+    }
+    fn is_exhausted(&self) -> bool {
+        self.finite && lock(&self.queue).is_empty()
+    }
 }

@@ -1,0 +1,56 @@
+//! Spark Streaming's example programs, one to one.
+
+use clap::Subcommand;
+use dstreams::prelude::*;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum Example {
+    /// Spark's QueueStream: batches of the integers 1..=1000 from a queue, counted by `x % 10`.
+    /// Stops by itself once the queue is drained.
+    QueueStream {
+        /// How many batches to queue.
+        #[arg(long, default_value_t = 30)]
+        batches: usize,
+        /// Batch interval (e.g. 1s, 500ms).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Run batches back to back instead of once per interval.
+        #[arg(long)]
+        fast: bool,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    Duration::parse(text).map_err(|e| e.to_string())
+}
+
+pub fn run(example: Example) -> Result<()> {
+    match example {
+        Example::QueueStream {
+            batches,
+            interval,
+            fast,
+        } => queue_stream(batches, interval, fast),
+    }
+}
+
+/// Spark's `QueueStream` example: `map(x => (x % 10, 1)).reduceByKey(_ + _).print()`.
+fn queue_stream(batches: usize, interval: Duration, fast: bool) -> Result<()> {
+    let mut builder = StreamingContext::builder(interval).stop_when_exhausted(true);
+    if fast {
+        builder = builder.clock(Arc::new(FastClock::new(Time::from_millis(0))));
+    }
+    let ssc = builder.build()?;
+    let queue: Vec<Batch<i64>> = (0..batches)
+        .map(|_| Batch::from_vec((1..=1000).collect(), 10))
+        .collect();
+    let input = ssc.queue_stream(queue, true, None)?;
+    let reduced = input
+        .map(|x, out| out.push((x % 10, 1)))?
+        .reduce_by_key(|a, b| a + b)?;
+    reduced.pprint(10)?;
+    ssc.start()?;
+    // Returns once the queue is drained and its last batch printed.
+    ssc.await_termination()
+}

@@ -1,0 +1,43 @@
+//! Command-line parsing and dispatch.
+
+mod examples;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// dstreams: Spark Streaming's DStreams in Rust.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one of Spark Streaming's example programs.
+    Run {
+        #[command(subcommand)]
+        example: examples::Example,
+    },
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { example } => examples::run(example),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dstreams: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
