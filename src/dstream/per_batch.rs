@@ -343,3 +343,38 @@ impl<T: Key> DStream<T> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, Time};
+
+    #[test]
+    fn union_of_different_slides_is_refused() {
+        let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+        let ssc = StreamingContext::builder(Duration::seconds(1))
+            .clock(clock)
+            .build()
+            .unwrap();
+        let a = ssc
+            .queue_stream(vec![Batch::from_vec(vec![1i64], 1)], true, None)
+            .unwrap();
+        // Only windows change a slide; build such a node directly.
+        let slower: DStream<i64> = DStream::create(
+            &ssc,
+            "SlowerDStream",
+            Duration::seconds(2),
+            vec![a.node.clone() as Arc<dyn AnyNode>],
+            Duration::default(),
+            Box::new(|_, _| Ok(None)),
+        )
+        .unwrap();
+        let err = a.union(&slower).err().unwrap();
+        assert!(matches!(err, Error::DifferentSlideDurations(..)));
+        assert_eq!(
+            err.to_string(),
+            "requirement failed: Some of the DStreams have different slide durations (1000 ms and 2000 ms)"
+        );
+        assert!(a.transform_with(&slower, |x, _, _| Ok(x.clone())).is_err());
+    }
+}
