@@ -82,6 +82,34 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A line longer than a source's limit; its bytes were skipped up to the next newline.
+    #[error("{source_name}: a line exceeded the maximum line length of {limit} bytes; {skipped_bytes} bytes were skipped up to the next newline")]
+    LineTooLong {
+        /// The source (receiver or file).
+        source_name: String,
+        /// The configured maximum line length.
+        limit: usize,
+        /// How many bytes were skipped.
+        skipped_bytes: usize,
+    },
+    /// Text that is not valid UTF-8.
+    #[error("{source_name}: invalid UTF-8 at byte {offset} (line {line})")]
+    InvalidUtf8 {
+        /// The source (file path, receiver name).
+        source_name: String,
+        /// Byte offset of the first invalid sequence.
+        offset: usize,
+        /// 1-based line number holding it.
+        line: usize,
+    },
+    /// A source could not store or cut its data (memory maps, buffers).
+    #[error("{source_name}: {message}")]
+    Ingest {
+        /// The source.
+        source_name: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A user function panicked; the batch's output operation failed and later batches go on.
     #[error("user function panicked in {operation} for batch {time}: {message}")]
     Panicked {

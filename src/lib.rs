@@ -40,8 +40,9 @@ mod dstream;
 mod error;
 mod kernels;
 mod sink;
-mod source;
+pub mod source;
 mod time;
+pub mod zipf;
 
 pub use context::{
     BatchContext, BatchInfo, Clock, ContextBuilder, ContextState, FastClock, ManualClock,

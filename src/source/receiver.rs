@@ -1,0 +1,461 @@
+//! Receivers: long-running sources that push bytes or lines as they arrive (Spark's `Receiver`
+//! and its supervisor). Everything a receiver stores is appended once into mmap-backed segments;
+//! at each batch time the segments are sealed and their lines become the batch, as views.
+
+use crate::context::{BatchContext, InputLifecycle, ReceiverInfo, StreamInputInfo, StreamingContext, StreamingListener};
+use crate::data::Batch;
+use crate::dstream::DStream;
+use crate::dstream::node::lock;
+use crate::error::{Error, Result};
+use crate::source::lines::split_lines_partitioned;
+use crate::source::rate::{PidRateEstimator, RateLimiter};
+use crate::source::segment::{SegmentConfig, SegmentError, SegmentWriter};
+use crate::time::Duration;
+use arrow_array::StringViewArray;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::Instant;
+
+/// A source that runs alongside the batches and stores text as it arrives (Spark's `Receiver`).
+///
+/// `on_start` must not block: it starts whatever thread reads the source and returns. That thread
+/// stores data through the [`ReceiverHandle`] and watches [`ReceiverHandle::is_stopped`].
+pub trait Receiver: Send + 'static {
+    /// Starts receiving into `handle`.
+    fn on_start(&mut self, handle: ReceiverHandle) -> Result<()>;
+    /// Stops receiving: ends the threads `on_start` started (the handle already reports stopped).
+    fn on_stop(&mut self);
+    /// A name for logs and listener events.
+    fn name(&self) -> String {
+        "receiver".to_string()
+    }
+}
+
+/// How a receiver stream ingests.
+#[derive(Clone, Debug)]
+pub struct ReceiverConfig {
+    /// Records per second at most (Spark's `spark.streaming.receiver.maxRate`); `None`: unlimited.
+    pub max_rate: Option<f64>,
+    /// Adapt the rate to what the batches can process (Spark's PID backpressure), never above
+    /// `max_rate`.
+    pub backpressure: bool,
+    /// The rate before backpressure has an estimate (Spark's `backpressure.initialRate`).
+    pub initial_rate: Option<f64>,
+    /// Wait before a restart (Spark's `spark.streaming.receiverRestartDelay`, 2 s).
+    pub restart_delay: Duration,
+    /// The longest line accepted; longer lines are skipped with an error (see [`Error::LineTooLong`]).
+    pub max_line_length: usize,
+    /// Bytes per receiver segment (each under 2 GiB).
+    pub segment_capacity: usize,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            max_rate: None,
+            backpressure: false,
+            initial_rate: None,
+            restart_delay: Duration::millis(2000),
+            max_line_length: 1 << 20,
+            segment_capacity: 64 << 20,
+        }
+    }
+}
+
+/// What a receiver writes through; cheap to clone and to send to its threads.
+#[derive(Clone)]
+pub struct ReceiverHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: String,
+    stream_id: OnceLock<usize>,
+    config: ReceiverConfig,
+    writer: Mutex<Ingest>,
+    limiter: Mutex<RateLimiter>,
+    stopped: AtomicBool,
+    wake: (Mutex<()>, Condvar),
+    records: AtomicU64,
+    /// Set once the supervisor exists; used to restart.
+    supervisor: OnceLock<Weak<Supervisor>>,
+    ctx: Weak<crate::context::Core>,
+}
+
+/// The segment writer and the state of skipping an oversized line.
+struct Ingest {
+    writer: SegmentWriter,
+    skipping: bool,
+}
+
+impl ReceiverHandle {
+    /// Stores one record (a line; it must not contain `\n`).
+    pub fn store(&self, line: &str) -> Result<()> {
+        self.admit(1);
+        let mut ingest = lock(&self.shared.writer);
+        if line.len() > self.shared.config.max_line_length {
+            drop(ingest);
+            return Err(self.line_too_long(line.len()));
+        }
+        ingest.writer.append_line(line.as_bytes()).map_err(|e| self.segment_error(e))?;
+        self.shared.records.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stores a chunk of a `\n`-separated byte stream (as read from a socket): chunks need not end
+    /// at a line end; an incomplete last line waits for the next chunk. A line longer than the
+    /// configured maximum is skipped up to its newline and reported as [`Error::LineTooLong`].
+    pub fn store_bytes(&self, chunk: &[u8]) -> Result<()> {
+        let records = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.admit(records);
+        let mut ingest = lock(&self.shared.writer);
+        let mut rest = chunk;
+        let mut skipped = 0usize;
+        let max = self.shared.config.max_line_length;
+        while !rest.is_empty() {
+            if ingest.skipping {
+                match rest.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        skipped += i + 1;
+                        rest = &rest[i + 1..];
+                        ingest.skipping = false;
+                    }
+                    None => {
+                        skipped += rest.len();
+                        rest = &[];
+                    }
+                }
+                continue;
+            }
+            // Feed up to the next newline (included) so an oversized line is caught early.
+            let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+            let (piece, tail) = rest.split_at(end);
+            rest = tail;
+            let result = ingest.writer.append_raw(piece);
+            let too_long = match result {
+                Ok(()) => ingest.writer.partial_len() > max,
+                Err(SegmentError::LineTooLong { .. }) => true,
+                Err(e) => return Err(self.segment_error(e)),
+            };
+            if too_long {
+                skipped += ingest.writer.discard_partial_line();
+                ingest.skipping = !piece.ends_with(b"\n");
+            }
+        }
+        self.shared.records.fetch_add(records, Ordering::Relaxed);
+        drop(ingest);
+        if skipped > 0 {
+            return Err(self.line_too_long(skipped));
+        }
+        Ok(())
+    }
+
+    /// The stream ended (the peer closed): an incomplete last line becomes a line, as
+    /// `BufferedReader.readLine` returns it.
+    pub fn end_of_stream(&self) -> Result<()> {
+        let mut ingest = lock(&self.shared.writer);
+        if ingest.skipping {
+            ingest.skipping = false;
+            return Ok(());
+        }
+        if ingest.writer.partial_len() > 0 {
+            ingest.writer.append_raw(b"\n").map_err(|e| self.segment_error(e))?;
+            self.shared.records.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Stops the receiver and starts it again after `delay` (default: the configured restart
+    /// delay), as Spark's `restart`. Returns at once.
+    pub fn restart(&self, message: &str, delay: Option<Duration>) {
+        tracing::warn!(receiver = %self.shared.name, "Restarting receiver with delay {}: {message}", delay.unwrap_or(self.shared.config.restart_delay));
+        let sup = self.shared.supervisor.get().and_then(Weak::upgrade);
+        if let Some(sup) = sup {
+            let delay = delay.unwrap_or(self.shared.config.restart_delay);
+            std::thread::Builder::new()
+                .name(format!("dstreams-restart-{}", self.shared.name))
+                .spawn(move || sup.restart(delay))
+                .map(|_| ())
+                .unwrap_or_else(|e| tracing::error!("cannot start a restart thread: {e}"));
+        }
+    }
+
+    /// Reports an error to listeners and to `await_termination`, without stopping.
+    pub fn report_error(&self, error: Error) {
+        let text = error.to_string();
+        if let Some(sup) = self.shared.supervisor.get().and_then(Weak::upgrade) {
+            sup.notify(|l, info| l.on_receiver_error(info), Some(text.clone()));
+        }
+        if let Some(core) = self.shared.ctx.upgrade() {
+            core.report_error(error);
+        } else {
+            tracing::error!("{text}");
+        }
+    }
+
+    /// Whether the receiver was stopped (or is between a stop and a restart).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Waits up to `timeout` or until the receiver is stopped; returns whether it is stopped. Use
+    /// it instead of sleeping so that stopping is immediate.
+    pub fn wait_stopped(&self, timeout: std::time::Duration) -> bool {
+        let (m, cv) = &self.shared.wake;
+        let guard = lock(m);
+        if self.is_stopped() {
+            return true;
+        }
+        let _ = cv.wait_timeout_while(guard, timeout, |_| !self.is_stopped());
+        self.is_stopped()
+    }
+
+    /// Records stored so far.
+    pub fn records_stored(&self) -> u64 {
+        self.shared.records.load(Ordering::Relaxed)
+    }
+
+    /// The receiver's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    fn admit(&self, records: u64) {
+        if records == 0 {
+            return;
+        }
+        let wait = lock(&self.shared.limiter).reserve(records, Instant::now());
+        if !wait.is_zero() {
+            self.wait_stopped(wait);
+        }
+    }
+
+    fn line_too_long(&self, bytes: usize) -> Error {
+        Error::LineTooLong {
+            source_name: self.shared.name.clone(),
+            limit: self.shared.config.max_line_length,
+            skipped_bytes: bytes,
+        }
+    }
+
+    fn segment_error(&self, e: SegmentError) -> Error {
+        Error::Ingest { source_name: self.shared.name.clone(), message: e.to_string() }
+    }
+}
+
+/// Runs one receiver: starts, stops and restarts it, and hands its data to batches.
+struct Supervisor {
+    receiver: Mutex<Box<dyn Receiver>>,
+    handle: ReceiverHandle,
+    listeners: Box<dyn Fn() -> Vec<Arc<dyn StreamingListener>> + Send + Sync>,
+    restarting: Mutex<()>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Supervisor {
+    fn info(&self, active: bool, error: Option<String>) -> ReceiverInfo {
+        ReceiverInfo {
+            stream_id: self.handle.shared.stream_id.get().copied().unwrap_or_default(),
+            name: self.handle.shared.name.clone(),
+            active,
+            last_error: error,
+        }
+    }
+
+    fn notify(&self, f: impl Fn(&dyn StreamingListener, &ReceiverInfo), error: Option<String>) {
+        if error.is_some() {
+            *lock(&self.last_error) = error.clone();
+        }
+        let info = self.info(!self.handle.is_stopped(), error.or_else(|| lock(&self.last_error).clone()));
+        for l in (self.listeners)() {
+            f(l.as_ref(), &info);
+        }
+    }
+
+    fn start(&self) -> Result<()> {
+        self.handle.shared.stopped.store(false, Ordering::SeqCst);
+        lock(&self.receiver).on_start(self.handle.clone())?;
+        self.notify(|l, i| l.on_receiver_started(i), None);
+        Ok(())
+    }
+
+    fn stop(&self) {
+        self.handle.shared.stopped.store(true, Ordering::SeqCst);
+        let (m, cv) = &self.handle.shared.wake;
+        drop(lock(m));
+        cv.notify_all();
+        lock(&self.receiver).on_stop();
+        self.notify(|l, i| l.on_receiver_stopped(i), None);
+    }
+
+    fn restart(&self, delay: Duration) {
+        let _one_at_a_time = lock(&self.restarting);
+        if self.handle.shared.ctx.upgrade().is_none_or(|c| c.state() != crate::ContextState::Active) {
+            return;
+        }
+        self.stop();
+        // Wait out the delay unless the context stops meanwhile.
+        let deadline = Instant::now() + std::time::Duration::from_millis(delay.as_millis().max(0) as u64);
+        while Instant::now() < deadline {
+            if self.handle.shared.ctx.upgrade().is_none_or(|c| c.state() != crate::ContextState::Active) {
+                return;
+            }
+            let (m, cv) = &self.handle.shared.wake;
+            let g = lock(m);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = cv.wait_timeout(g, left.min(std::time::Duration::from_millis(50)));
+        }
+        if let Err(e) = self.start() {
+            self.handle.report_error(e);
+        }
+    }
+
+    /// Seals what arrived since the last batch and cuts it into partitions of lines.
+    fn take_batch(&self, partitions: usize) -> Result<Batch<String>> {
+        let buffers = {
+            let mut ingest = lock(&self.handle.shared.writer);
+            let sealed = if self.handle.is_stopped() { ingest.writer.seal_all() } else { ingest.writer.seal() };
+            sealed.map_err(|e| self.handle.segment_error(e))?
+        };
+        let per_buffer = (partitions / buffers.len().max(1)).max(1);
+        let mut parts: Vec<StringViewArray> = Vec::new();
+        for b in &buffers {
+            let split = split_lines_partitioned(b, per_buffer).map_err(|e| Error::Ingest {
+                source_name: self.handle.shared.name.clone(),
+                message: e.to_string(),
+            })?;
+            parts.extend(split);
+        }
+        if parts.is_empty() {
+            return Ok(Batch::empty());
+        }
+        Ok(Batch::from_partitions(parts))
+    }
+
+    fn has_pending(&self) -> bool {
+        let ingest = lock(&self.handle.shared.writer);
+        ingest.writer.sealable_len() > 0 || (self.handle.is_stopped() && ingest.writer.partial_len() > 0)
+    }
+}
+
+struct ReceiverInput(Arc<Supervisor>);
+
+impl InputLifecycle for ReceiverInput {
+    fn start(&self) -> Result<()> {
+        self.0.start()
+    }
+    fn stop(&self) {
+        if !self.0.handle.is_stopped() {
+            self.0.stop();
+        }
+    }
+    fn has_pending(&self) -> bool {
+        self.0.has_pending()
+    }
+    fn is_exhausted(&self) -> bool {
+        false
+    }
+}
+
+/// Adapts the receiver's rate after each batch (Spark's `RateController`).
+struct Backpressure {
+    handle: ReceiverHandle,
+    pid: Mutex<PidRateEstimator>,
+}
+
+impl StreamingListener for Backpressure {
+    fn on_batch_completed(&self, info: &crate::BatchInfo) {
+        let Some(id) = self.handle.shared.stream_id.get() else { return };
+        let records = info.stream_id_to_input_info.get(id).map_or(0, |i| i.num_records as i64);
+        let (Some(end), Some(processing), Some(scheduling)) =
+            (info.processing_end_time, info.processing_delay(), info.scheduling_delay())
+        else {
+            return;
+        };
+        if let Some(rate) = lock(&self.pid).compute(end, records, processing, scheduling) {
+            let capped = self.handle.shared.config.max_rate.map_or(rate, |m| rate.min(m));
+            tracing::debug!(receiver = %self.handle.shared.name, rate = capped, "backpressure rate update");
+            lock(&self.handle.shared.limiter).set_rate(Some(capped));
+        }
+    }
+}
+
+/// A stream of the lines a custom receiver stores (Spark's `receiverStream`).
+fn receiver_stream(
+    ctx: &StreamingContext,
+    receiver: Box<dyn Receiver>,
+    config: ReceiverConfig,
+) -> Result<DStream<String>> {
+    if config.max_line_length == 0 || config.max_line_length >= config.segment_capacity {
+        return Err(Error::Unsupported(format!(
+            "max_line_length ({}) must be positive and below segment_capacity ({})",
+            config.max_line_length, config.segment_capacity
+        )));
+    }
+    let writer = SegmentWriter::new(SegmentConfig::with_capacity(config.segment_capacity))
+        .map_err(|e| Error::Ingest { source_name: receiver.name(), message: e.to_string() })?;
+    let initial = if config.backpressure { config.initial_rate.or(config.max_rate) } else { config.max_rate };
+    let shared = Arc::new(Shared {
+        name: receiver.name(),
+        stream_id: OnceLock::new(),
+        writer: Mutex::new(Ingest { writer, skipping: false }),
+        limiter: Mutex::new(RateLimiter::new(initial)),
+        stopped: AtomicBool::new(true),
+        wake: (Mutex::new(()), Condvar::new()),
+        records: AtomicU64::new(0),
+        supervisor: OnceLock::new(),
+        ctx: Arc::downgrade(&ctx.core),
+        config: config.clone(),
+    });
+    let handle = ReceiverHandle { shared };
+    let core = Arc::downgrade(&ctx.core);
+    let supervisor = Arc::new(Supervisor {
+        receiver: Mutex::new(receiver),
+        handle: handle.clone(),
+        listeners: Box::new(move || core.upgrade().map(|c| c.listeners()).unwrap_or_default()),
+        restarting: Mutex::new(()),
+        last_error: Mutex::new(None),
+    });
+    let _ = handle.shared.supervisor.set(Arc::downgrade(&supervisor));
+    ctx.core.add_input(Arc::new(ReceiverInput(supervisor.clone())))?;
+    let sup = supervisor.clone();
+    let stream = DStream::create(
+        ctx,
+        "ReceiverInputDStream",
+        ctx.batch_interval(),
+        Vec::new(),
+        Duration::default(),
+        Box::new(move |_, bctx: &BatchContext| {
+            let batch = sup.take_batch(bctx.parallelism())?;
+            let mut metadata = BTreeMap::new();
+            metadata.insert("Description".to_string(), sup.handle.shared.name.clone());
+            bctx.report_input(StreamInputInfo {
+                input_stream_id: sup.handle.shared.stream_id.get().copied().unwrap_or_default(),
+                num_records: batch.len() as u64,
+                metadata,
+            });
+            Ok(Some(batch))
+        }),
+    )?;
+    let _ = handle.shared.stream_id.set(stream.node.id);
+    if config.backpressure {
+        let pid = PidRateEstimator::with_defaults(ctx.batch_interval().as_millis())?;
+        ctx.add_streaming_listener(Arc::new(Backpressure { handle, pid: Mutex::new(pid) }));
+    }
+    Ok(stream)
+}
+
+impl StreamingContext {
+    /// A stream of the lines a custom [`Receiver`] stores (Spark's `receiverStream`), with
+    /// default [`ReceiverConfig`].
+    pub fn receiver_stream(&self, receiver: impl Receiver) -> Result<DStream<String>> {
+        self.receiver_stream_with(receiver, ReceiverConfig::default())
+    }
+
+    /// [`receiver_stream`](Self::receiver_stream) with rate limits, backpressure, restart delay
+    /// and line-length limit.
+    pub fn receiver_stream_with(&self, receiver: impl Receiver, config: ReceiverConfig) -> Result<DStream<String>> {
+        receiver_stream(self, Box::new(receiver), config)
+    }
+}
