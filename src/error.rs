@@ -83,7 +83,9 @@ pub enum Error {
         message: String,
     },
     /// A line longer than a source's limit; its bytes were skipped up to the next newline.
-    #[error("{source_name}: a line exceeded the maximum line length of {limit} bytes; {skipped_bytes} bytes were skipped up to the next newline")]
+    #[error(
+        "{source_name}: a line exceeded the maximum line length of {limit} bytes; {skipped_bytes} bytes were skipped up to the next newline"
+    )]
     LineTooLong {
         /// The source (receiver or file).
         source_name: String,

@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch.
 
 mod examples;
+mod replay;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Replay text files through a word-count job and report throughput and latencies.
+    Replay(replay::ReplayArgs),
     /// Run one of Spark Streaming's example programs.
     Run {
         #[command(subcommand)]
@@ -32,6 +36,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { example } => examples::run(example),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,13 +30,40 @@ pub struct PidRateEstimator {
 impl PidRateEstimator {
     /// An estimator with Spark's parameters (`spark.streaming.backpressure.pid.*`: defaults
     /// proportional 1.0, integral 0.2, derived 0.0, minRate 100).
-    pub fn new(batch_interval_ms: i64, proportional: f64, integral: f64, derivative: f64, min_rate: f64) -> Result<Self> {
-        let check = |ok: bool, msg: String| if ok { Ok(()) } else { Err(Error::Unsupported(msg)) };
-        check(batch_interval_ms > 0, format!("Specified batch interval {batch_interval_ms} in PIDRateEstimator is invalid."))?;
-        check(proportional >= 0.0, format!("Proportional term {proportional} in PIDRateEstimator should be >= 0."))?;
-        check(integral >= 0.0, format!("Integral term {integral} in PIDRateEstimator should be >= 0."))?;
-        check(derivative >= 0.0, format!("Derivative term {derivative} in PIDRateEstimator should be >= 0."))?;
-        check(min_rate > 0.0, format!("Minimum rate in PIDRateEstimator should be > 0"))?;
+    pub fn new(
+        batch_interval_ms: i64,
+        proportional: f64,
+        integral: f64,
+        derivative: f64,
+        min_rate: f64,
+    ) -> Result<Self> {
+        let check = |ok: bool, msg: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Unsupported(msg))
+            }
+        };
+        check(
+            batch_interval_ms > 0,
+            format!("Specified batch interval {batch_interval_ms} in PIDRateEstimator is invalid."),
+        )?;
+        check(
+            proportional >= 0.0,
+            format!("Proportional term {proportional} in PIDRateEstimator should be >= 0."),
+        )?;
+        check(
+            integral >= 0.0,
+            format!("Integral term {integral} in PIDRateEstimator should be >= 0."),
+        )?;
+        check(
+            derivative >= 0.0,
+            format!("Derivative term {derivative} in PIDRateEstimator should be >= 0."),
+        )?;
+        check(
+            min_rate > 0.0,
+            "Minimum rate in PIDRateEstimator should be > 0".to_string(),
+        )?;
         Ok(PidRateEstimator {
             batch_interval_ms,
             proportional,
@@ -57,14 +84,21 @@ impl PidRateEstimator {
 
     /// Feeds one completed batch (`time` = processing end, ms; delays in ms) and returns the new
     /// rate limit in records/s, if there is one yet.
-    pub fn compute(&mut self, time: i64, num_elements: i64, processing_delay: i64, scheduling_delay: i64) -> Option<f64> {
+    pub fn compute(
+        &mut self,
+        time: i64,
+        num_elements: i64,
+        processing_delay: i64,
+        scheduling_delay: i64,
+    ) -> Option<f64> {
         if !(time > self.latest_time && num_elements > 0 && processing_delay > 0) {
             return None;
         }
         let delay_since_update = (time - self.latest_time) as f64 / 1000.0;
         let processing_rate = num_elements as f64 / processing_delay as f64 * 1000.0;
         let error = self.latest_rate - processing_rate;
-        let historical_error = scheduling_delay as f64 * processing_rate / self.batch_interval_ms as f64;
+        let historical_error =
+            scheduling_delay as f64 * processing_rate / self.batch_interval_ms as f64;
         let d_error = (error - self.latest_error) / delay_since_update;
         let new_rate = (self.latest_rate
             - self.proportional * error
@@ -96,7 +130,10 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter admitting `rate` records per second; `None` (or a rate <= 0) is unlimited.
     pub fn new(rate: Option<f64>) -> Self {
-        RateLimiter { rate: rate.filter(|r| *r > 0.0), next_free: None }
+        RateLimiter {
+            rate: rate.filter(|r| *r > 0.0),
+            next_free: None,
+        }
     }
 
     /// The current limit in records per second.
@@ -111,7 +148,9 @@ impl RateLimiter {
 
     /// Reserves `records` at `now` and returns how long the caller must wait before storing them.
     pub fn reserve(&mut self, records: u64, now: Instant) -> StdDuration {
-        let Some(rate) = self.rate else { return StdDuration::ZERO };
+        let Some(rate) = self.rate else {
+            return StdDuration::ZERO;
+        };
         let start = self.next_free.map_or(now, |t| t.max(now));
         self.next_free = Some(start + StdDuration::from_secs_f64(records as f64 / rate));
         start - now
@@ -124,7 +163,12 @@ mod tests {
 
     #[test]
     fn pid_validates_like_spark() {
-        assert!(PidRateEstimator::new(0, 1.0, 0.2, 0.0, 100.0).unwrap_err().to_string().contains("batch interval 0"));
+        assert!(
+            PidRateEstimator::new(0, 1.0, 0.2, 0.0, 100.0)
+                .unwrap_err()
+                .to_string()
+                .contains("batch interval 0")
+        );
         assert!(PidRateEstimator::new(1000, -1.0, 0.2, 0.0, 100.0).is_err());
         assert!(PidRateEstimator::new(1000, 1.0, 0.2, 0.0, 0.0).is_err());
     }
@@ -160,7 +204,10 @@ mod tests {
         let wait = l.reserve(10, t0);
         assert!((wait.as_secs_f64() - 0.5).abs() < 1e-6, "{wait:?}");
         // Later than the reservation: no wait.
-        assert_eq!(l.reserve(1, t0 + StdDuration::from_secs(5)), StdDuration::ZERO);
+        assert_eq!(
+            l.reserve(1, t0 + StdDuration::from_secs(5)),
+            StdDuration::ZERO
+        );
         let mut unlimited = RateLimiter::new(None);
         assert_eq!(unlimited.reserve(1_000_000, t0), StdDuration::ZERO);
         unlimited.set_rate(Some(-1.0));

@@ -2,7 +2,10 @@
 //! and its supervisor). Everything a receiver stores is appended once into mmap-backed segments;
 //! at each batch time the segments are sealed and their lines become the batch, as views.
 
-use crate::context::{BatchContext, InputLifecycle, ReceiverInfo, StreamInputInfo, StreamingContext, StreamingListener};
+use crate::context::{
+    BatchContext, InputLifecycle, ReceiverInfo, StreamInputInfo, StreamingContext,
+    StreamingListener,
+};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::dstream::node::lock;
@@ -98,7 +101,10 @@ impl ReceiverHandle {
             drop(ingest);
             return Err(self.line_too_long(line.len()));
         }
-        ingest.writer.append_line(line.as_bytes()).map_err(|e| self.segment_error(e))?;
+        ingest
+            .writer
+            .append_line(line.as_bytes())
+            .map_err(|e| self.segment_error(e))?;
         self.shared.records.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -129,7 +135,10 @@ impl ReceiverHandle {
                 continue;
             }
             // Feed up to the next newline (included) so an oversized line is caught early.
-            let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| i + 1);
             let (piece, tail) = rest.split_at(end);
             rest = tail;
             let result = ingest.writer.append_raw(piece);
@@ -160,7 +169,10 @@ impl ReceiverHandle {
             return Ok(());
         }
         if ingest.writer.partial_len() > 0 {
-            ingest.writer.append_raw(b"\n").map_err(|e| self.segment_error(e))?;
+            ingest
+                .writer
+                .append_raw(b"\n")
+                .map_err(|e| self.segment_error(e))?;
             self.shared.records.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -240,7 +252,10 @@ impl ReceiverHandle {
     }
 
     fn segment_error(&self, e: SegmentError) -> Error {
-        Error::Ingest { source_name: self.shared.name.clone(), message: e.to_string() }
+        Error::Ingest {
+            source_name: self.shared.name.clone(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -256,7 +271,13 @@ struct Supervisor {
 impl Supervisor {
     fn info(&self, active: bool, error: Option<String>) -> ReceiverInfo {
         ReceiverInfo {
-            stream_id: self.handle.shared.stream_id.get().copied().unwrap_or_default(),
+            stream_id: self
+                .handle
+                .shared
+                .stream_id
+                .get()
+                .copied()
+                .unwrap_or_default(),
             name: self.handle.shared.name.clone(),
             active,
             last_error: error,
@@ -267,7 +288,10 @@ impl Supervisor {
         if error.is_some() {
             *lock(&self.last_error) = error.clone();
         }
-        let info = self.info(!self.handle.is_stopped(), error.or_else(|| lock(&self.last_error).clone()));
+        let info = self.info(
+            !self.handle.is_stopped(),
+            error.or_else(|| lock(&self.last_error).clone()),
+        );
         for l in (self.listeners)() {
             f(l.as_ref(), &info);
         }
@@ -291,14 +315,27 @@ impl Supervisor {
 
     fn restart(&self, delay: Duration) {
         let _one_at_a_time = lock(&self.restarting);
-        if self.handle.shared.ctx.upgrade().is_none_or(|c| c.state() != crate::ContextState::Active) {
+        if self
+            .handle
+            .shared
+            .ctx
+            .upgrade()
+            .is_none_or(|c| c.state() != crate::ContextState::Active)
+        {
             return;
         }
         self.stop();
         // Wait out the delay unless the context stops meanwhile.
-        let deadline = Instant::now() + std::time::Duration::from_millis(delay.as_millis().max(0) as u64);
+        let deadline =
+            Instant::now() + std::time::Duration::from_millis(delay.as_millis().max(0) as u64);
         while Instant::now() < deadline {
-            if self.handle.shared.ctx.upgrade().is_none_or(|c| c.state() != crate::ContextState::Active) {
+            if self
+                .handle
+                .shared
+                .ctx
+                .upgrade()
+                .is_none_or(|c| c.state() != crate::ContextState::Active)
+            {
                 return;
             }
             let (m, cv) = &self.handle.shared.wake;
@@ -315,7 +352,11 @@ impl Supervisor {
     fn take_batch(&self, partitions: usize) -> Result<Batch<String>> {
         let buffers = {
             let mut ingest = lock(&self.handle.shared.writer);
-            let sealed = if self.handle.is_stopped() { ingest.writer.seal_all() } else { ingest.writer.seal() };
+            let sealed = if self.handle.is_stopped() {
+                ingest.writer.seal_all()
+            } else {
+                ingest.writer.seal()
+            };
             sealed.map_err(|e| self.handle.segment_error(e))?
         };
         let per_buffer = (partitions / buffers.len().max(1)).max(1);
@@ -335,7 +376,8 @@ impl Supervisor {
 
     fn has_pending(&self) -> bool {
         let ingest = lock(&self.handle.shared.writer);
-        ingest.writer.sealable_len() > 0 || (self.handle.is_stopped() && ingest.writer.partial_len() > 0)
+        ingest.writer.sealable_len() > 0
+            || (self.handle.is_stopped() && ingest.writer.partial_len() > 0)
     }
 }
 
@@ -366,15 +408,27 @@ struct Backpressure {
 
 impl StreamingListener for Backpressure {
     fn on_batch_completed(&self, info: &crate::BatchInfo) {
-        let Some(id) = self.handle.shared.stream_id.get() else { return };
-        let records = info.stream_id_to_input_info.get(id).map_or(0, |i| i.num_records as i64);
-        let (Some(end), Some(processing), Some(scheduling)) =
-            (info.processing_end_time, info.processing_delay(), info.scheduling_delay())
-        else {
+        let Some(id) = self.handle.shared.stream_id.get() else {
+            return;
+        };
+        let records = info
+            .stream_id_to_input_info
+            .get(id)
+            .map_or(0, |i| i.num_records as i64);
+        let (Some(end), Some(processing), Some(scheduling)) = (
+            info.processing_end_time,
+            info.processing_delay(),
+            info.scheduling_delay(),
+        ) else {
             return;
         };
         if let Some(rate) = lock(&self.pid).compute(end, records, processing, scheduling) {
-            let capped = self.handle.shared.config.max_rate.map_or(rate, |m| rate.min(m));
+            let capped = self
+                .handle
+                .shared
+                .config
+                .max_rate
+                .map_or(rate, |m| rate.min(m));
             tracing::debug!(receiver = %self.handle.shared.name, rate = capped, "backpressure rate update");
             lock(&self.handle.shared.limiter).set_rate(Some(capped));
         }
@@ -394,12 +448,22 @@ fn receiver_stream(
         )));
     }
     let writer = SegmentWriter::new(SegmentConfig::with_capacity(config.segment_capacity))
-        .map_err(|e| Error::Ingest { source_name: receiver.name(), message: e.to_string() })?;
-    let initial = if config.backpressure { config.initial_rate.or(config.max_rate) } else { config.max_rate };
+        .map_err(|e| Error::Ingest {
+            source_name: receiver.name(),
+            message: e.to_string(),
+        })?;
+    let initial = if config.backpressure {
+        config.initial_rate.or(config.max_rate)
+    } else {
+        config.max_rate
+    };
     let shared = Arc::new(Shared {
         name: receiver.name(),
         stream_id: OnceLock::new(),
-        writer: Mutex::new(Ingest { writer, skipping: false }),
+        writer: Mutex::new(Ingest {
+            writer,
+            skipping: false,
+        }),
         limiter: Mutex::new(RateLimiter::new(initial)),
         stopped: AtomicBool::new(true),
         wake: (Mutex::new(()), Condvar::new()),
@@ -418,7 +482,8 @@ fn receiver_stream(
         last_error: Mutex::new(None),
     });
     let _ = handle.shared.supervisor.set(Arc::downgrade(&supervisor));
-    ctx.core.add_input(Arc::new(ReceiverInput(supervisor.clone())))?;
+    ctx.core
+        .add_input(Arc::new(ReceiverInput(supervisor.clone())))?;
     let sup = supervisor.clone();
     let stream = DStream::create(
         ctx,
@@ -431,7 +496,13 @@ fn receiver_stream(
             let mut metadata = BTreeMap::new();
             metadata.insert("Description".to_string(), sup.handle.shared.name.clone());
             bctx.report_input(StreamInputInfo {
-                input_stream_id: sup.handle.shared.stream_id.get().copied().unwrap_or_default(),
+                input_stream_id: sup
+                    .handle
+                    .shared
+                    .stream_id
+                    .get()
+                    .copied()
+                    .unwrap_or_default(),
                 num_records: batch.len() as u64,
                 metadata,
             });
@@ -441,7 +512,10 @@ fn receiver_stream(
     let _ = handle.shared.stream_id.set(stream.node.id);
     if config.backpressure {
         let pid = PidRateEstimator::with_defaults(ctx.batch_interval().as_millis())?;
-        ctx.add_streaming_listener(Arc::new(Backpressure { handle, pid: Mutex::new(pid) }));
+        ctx.add_streaming_listener(Arc::new(Backpressure {
+            handle,
+            pid: Mutex::new(pid),
+        }));
     }
     Ok(stream)
 }
@@ -455,7 +529,11 @@ impl StreamingContext {
 
     /// [`receiver_stream`](Self::receiver_stream) with rate limits, backpressure, restart delay
     /// and line-length limit.
-    pub fn receiver_stream_with(&self, receiver: impl Receiver, config: ReceiverConfig) -> Result<DStream<String>> {
+    pub fn receiver_stream_with(
+        &self,
+        receiver: impl Receiver,
+        config: ReceiverConfig,
+    ) -> Result<DStream<String>> {
         receiver_stream(self, Box::new(receiver), config)
     }
 }

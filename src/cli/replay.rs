@@ -1,0 +1,191 @@
+//! `dstreams replay`: replays text files through one of the word-count jobs as fast as possible
+//! (or at a given rate) and reports throughput and batch latencies.
+
+use super::stats::RunStats;
+use clap::{Args, ValueEnum};
+use dstreams::prelude::*;
+use dstreams::source::{ReplayCut, ReplayData};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The jobs `replay` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // the variants are the CLI's job names: word-count, ...
+pub enum Job {
+    /// Per-batch word count: `flat_map(split " ") -> map((w, 1)) -> reduce_by_key(+)`.
+    WordCount,
+    /// `reduce_by_key_and_window(+, -, window, slide)` over the word pairs, zero counts dropped.
+    WindowedWordCount,
+    /// Running count per word with `update_state_by_key`.
+    StatefulWordCount,
+}
+
+impl Job {
+    fn name(self) -> &'static str {
+        match self {
+            Job::WordCount => "word-count",
+            Job::WindowedWordCount => "windowed-word-count",
+            Job::StatefulWordCount => "stateful-word-count",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The job to run.
+    #[arg(long, value_enum, default_value = "word-count")]
+    job: Job,
+    /// Lines per batch.
+    #[arg(long, conflicts_with = "batch_bytes")]
+    batch_lines: Option<usize>,
+    /// Bytes per batch (each batch ends at the first line end at or after this many bytes).
+    #[arg(long)]
+    batch_bytes: Option<usize>,
+    /// Window length in batches (windowed-word-count).
+    #[arg(long, default_value_t = 10)]
+    window: i64,
+    /// Slide in batches (windowed-word-count).
+    #[arg(long, default_value_t = 1)]
+    slide: i64,
+    /// Play at this rate on the system clock instead of as fast as possible: records per second
+    /// with --batch-lines (e.g. 50000), or megabytes per second with --batch-bytes (e.g. 20MB/s).
+    #[arg(long)]
+    rate: Option<String>,
+    /// Save every batch's counts with save_as_text_files(PREFIX): PREFIX-<ms>/part-NNNNN.
+    #[arg(long)]
+    output: Option<String>,
+    /// Write the summary as one JSON object to this file.
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+    /// Read the files into memory instead of mapping them (for files that may change meanwhile).
+    #[arg(long)]
+    no_mmap: bool,
+    /// The text files to replay, in order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// Words of a line as Java's `line.split(" ")` gives them: split on single spaces, trailing
+/// empty strings removed (so `""` gives one empty word and `" "` none).
+pub fn split_like_java(line: &str) -> impl Iterator<Item = &str> {
+    let trimmed = line.trim_end_matches(' ');
+    let whole_empty = line.is_empty();
+    let words = (!trimmed.is_empty() || whole_empty).then(|| trimmed.split(' '));
+    words.into_iter().flatten()
+}
+
+const BATCH: Duration = Duration::seconds(1);
+
+fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>> {
+    let Some(rate) = &args.rate else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::Unsupported(format!(
+            "--rate {rate:?}: use records/s with --batch-lines (e.g. 50000) or MB/s with --batch-bytes (e.g. 20MB/s)"
+        ))
+    };
+    let millis = match cut {
+        ReplayCut::Lines(n) => {
+            let per_s: f64 = rate.parse().map_err(|_| bad())?;
+            n as f64 / per_s * 1000.0
+        }
+        ReplayCut::Bytes(n) => {
+            let mb: f64 = rate
+                .strip_suffix("MB/s")
+                .ok_or_else(bad)?
+                .trim()
+                .parse()
+                .map_err(|_| bad())?;
+            n as f64 / (mb * 1e6) * 1000.0
+        }
+    };
+    if !(millis.is_finite() && millis >= 1.0) {
+        return Err(Error::Unsupported(format!(
+            "--rate {rate} gives a batch interval of {millis:.3} ms; it must be at least 1 ms"
+        )));
+    }
+    Ok(Some(Duration::millis(millis.round() as i64)))
+}
+
+pub fn run(args: ReplayArgs) -> Result<()> {
+    let cut = match (args.batch_lines, args.batch_bytes) {
+        (Some(n), None) => ReplayCut::Lines(n),
+        (None, Some(n)) => ReplayCut::Bytes(n),
+        (None, None) => ReplayCut::Lines(10_000),
+        (Some(_), Some(_)) => unreachable!("clap rejects both"),
+    };
+    match args.job {
+        Job::WordCount => {}
+        Job::WindowedWordCount | Job::StatefulWordCount => {
+            return Err(Error::Unsupported(format!(
+                "the {} job is not available yet: this build has no {}",
+                args.job.name(),
+                if args.job == Job::WindowedWordCount {
+                    "window operations"
+                } else {
+                    "state operations"
+                }
+            )));
+        }
+    }
+    let interval = batch_interval(&args, cut)?;
+    let data = if args.no_mmap {
+        ReplayData::read(&args.files)?
+    } else {
+        // SAFETY: `replay` documents that its input files must not change during a replay
+        // (`--no-mmap` reads them instead).
+        unsafe { ReplayData::map(&args.files)? }
+    };
+    let stats = Arc::new(RunStats::new(data.len() as u64));
+    let builder = StreamingContext::builder(interval.unwrap_or(BATCH)).stop_when_exhausted(true);
+    let builder = match interval {
+        None => builder.clock(Arc::new(FastClock::new(Time::from_millis(0)))),
+        Some(_) => builder,
+    };
+    let ssc = builder.build()?;
+    ssc.add_streaming_listener(stats.clone());
+    let lines = ssc.replay_stream(data, cut)?;
+    let words = lines.flat_map(|line, out| split_like_java(line).for_each(|w| out.push(w)))?;
+    let counts = words
+        .map(|w, out| out.push((w, 1i64)))?
+        .reduce_by_key(|a, b| a + b)?;
+    let counted = stats.clone();
+    counts.foreach_batch(move |batch, _| {
+        let words: i64 = batch
+            .partitions()
+            .iter()
+            .map(|p| p.b.iter().sum::<i64>())
+            .sum();
+        counted.words.fetch_add(words as u64, Ordering::Relaxed);
+        Ok(())
+    })?;
+    if let Some(prefix) = &args.output {
+        counts.save_as_text_files(prefix, "")?;
+    }
+    ssc.start()?;
+    let result = ssc.await_termination();
+    let summary = stats.summary();
+    print!("{}", summary.to_text());
+    if let Some(path) = &args.stats_json {
+        std::fs::write(path, summary.to_json(args.job.name()))
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_javas_string_split() {
+        let words = |s| split_like_java(s).collect::<Vec<_>>();
+        assert_eq!(words("a b"), ["a", "b"]);
+        assert_eq!(words("a  b "), ["a", "", "b"]);
+        assert_eq!(words(" a"), ["", "a"]);
+        assert_eq!(words(""), [""]);
+        assert!(words("  ").is_empty());
+    }
+}

@@ -1,0 +1,204 @@
+//! Run statistics for `dstreams replay`: per-batch timings from a listener, a progress bar on a
+//! terminal, and the summary (text and JSON) at the end.
+
+use dstreams::{BatchInfo, StreamingListener};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Collects what each batch did.
+pub struct RunStats {
+    started: Instant,
+    batch_started: Mutex<Option<Instant>>,
+    batch_times: Mutex<Vec<Duration>>,
+    first_batch_done: Mutex<Option<Duration>>,
+    records: AtomicU64,
+    bytes: AtomicU64,
+    /// Words counted by the job's output (added by the job).
+    pub words: AtomicU64,
+    progress: ProgressBar,
+}
+
+impl RunStats {
+    /// Statistics for a run over `total_bytes` of input; the progress bar shows only on a terminal.
+    pub fn new(total_bytes: u64) -> Self {
+        let progress = ProgressBar::new(total_bytes);
+        progress.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        RunStats {
+            started: Instant::now(),
+            batch_started: Mutex::new(None),
+            batch_times: Mutex::new(Vec::new()),
+            first_batch_done: Mutex::new(None),
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            words: AtomicU64::new(0),
+            progress,
+        }
+    }
+
+    /// The summary of the run so far.
+    pub fn summary(&self) -> Summary {
+        self.progress.finish_and_clear();
+        let mut times: Vec<f64> = lock(&self.batch_times)
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let seconds = self.started.elapsed().as_secs_f64();
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        let records = self.records.load(Ordering::Relaxed);
+        let words = self.words.load(Ordering::Relaxed);
+        Summary {
+            batches: times.len() as u64,
+            records,
+            input_bytes: bytes,
+            words,
+            seconds,
+            mb_per_s: bytes as f64 / 1e6 / seconds,
+            records_per_s: records as f64 / seconds,
+            words_per_s: words as f64 / seconds,
+            batch_ms_p50: percentile(&times, 0.50),
+            batch_ms_p99: percentile(&times, 0.99),
+            batch_ms_max: times.last().copied().unwrap_or(0.0),
+            first_batch_ms: lock(&self.first_batch_done).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            peak_rss_bytes: peak_rss_bytes(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The process's peak resident set size (`VmHWM`), 0 where /proc is not available.
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+impl StreamingListener for RunStats {
+    fn on_batch_started(&self, _: &BatchInfo) {
+        *lock(&self.batch_started) = Some(Instant::now());
+    }
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        if let Some(start) = lock(&self.batch_started).take() {
+            lock(&self.batch_times).push(start.elapsed());
+        }
+        lock(&self.first_batch_done).get_or_insert_with(|| self.started.elapsed());
+        self.records
+            .fetch_add(info.num_records(), Ordering::Relaxed);
+        let bytes: u64 = info
+            .stream_id_to_input_info
+            .values()
+            .filter_map(|i| i.metadata.get("bytes")?.parse::<u64>().ok())
+            .sum();
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.progress.inc(bytes);
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub batches: u64,
+    pub records: u64,
+    pub input_bytes: u64,
+    pub words: u64,
+    pub seconds: f64,
+    pub mb_per_s: f64,
+    pub records_per_s: f64,
+    pub words_per_s: f64,
+    pub batch_ms_p50: f64,
+    pub batch_ms_p99: f64,
+    pub batch_ms_max: f64,
+    pub first_batch_ms: f64,
+    pub peak_rss_bytes: u64,
+}
+
+impl Summary {
+    /// One JSON object (the keys scripts depend on).
+    pub fn to_json(&self, job: &str) -> String {
+        format!(
+            concat!(
+                "{{\"job\":\"{}\",\"batches\":{},\"records\":{},\"input_bytes\":{},\"words\":{},",
+                "\"seconds\":{:.6},\"mb_per_s\":{:.3},\"records_per_s\":{:.1},\"words_per_s\":{:.1},",
+                "\"batch_ms_p50\":{:.3},\"batch_ms_p99\":{:.3},\"batch_ms_max\":{:.3},",
+                "\"first_batch_ms\":{:.3},\"peak_rss_bytes\":{}}}\n"
+            ),
+            job,
+            self.batches,
+            self.records,
+            self.input_bytes,
+            self.words,
+            self.seconds,
+            self.mb_per_s,
+            self.records_per_s,
+            self.words_per_s,
+            self.batch_ms_p50,
+            self.batch_ms_p99,
+            self.batch_ms_max,
+            self.first_batch_ms,
+            self.peak_rss_bytes
+        )
+    }
+
+    /// The human summary.
+    pub fn to_text(&self) -> String {
+        format!(
+            "batches {}  records {}  bytes {}  words {}\n{:.3} s  {:.1} MB/s  {:.0} records/s  {:.0} words/s\nbatch ms p50 {:.2}  p99 {:.2}  max {:.2}  first batch done after {:.1} ms\npeak RSS {:.1} MiB\n",
+            self.batches,
+            self.records,
+            self.input_bytes,
+            self.words,
+            self.seconds,
+            self.mb_per_s,
+            self.records_per_s,
+            self.words_per_s,
+            self.batch_ms_p50,
+            self.batch_ms_p99,
+            self.batch_ms_max,
+            self.first_batch_ms,
+            self.peak_rss_bytes as f64 / (1 << 20) as f64
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[3.0], 0.99), 3.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn peak_rss_is_read_on_linux() {
+        assert!(peak_rss_bytes() > 0);
+    }
+}

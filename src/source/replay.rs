@@ -1,0 +1,312 @@
+//! Replay of recorded text: one or more files cut into batches by lines or by bytes (at line
+//! ends), each batch a set of views into the files' bytes. Finite: the stream is exhausted after
+//! its last batch, so a context built with `stop_when_exhausted` ends by itself.
+
+use crate::context::{BatchContext, InputLifecycle, StreamInputInfo, StreamingContext};
+use crate::data::Batch;
+use crate::dstream::DStream;
+use crate::dstream::node::lock;
+use crate::error::{Error, Result};
+use crate::source::lines::{LinesError, split_lines_partitioned};
+use crate::source::segment::map_file;
+use arrow_buffer::Buffer;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// How a replay cuts its input into batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayCut {
+    /// Batch `k` holds lines `[k*n, (k+1)*n)` of the concatenated files.
+    Lines(usize),
+    /// Batch `k` holds about `n` bytes: it ends at the first line end at or after `n` bytes.
+    Bytes(usize),
+}
+
+/// The bytes of the files to replay, in order.
+pub struct ReplayData {
+    files: Vec<(PathBuf, Buffer)>,
+}
+
+impl ReplayData {
+    /// Reads the files into memory (one copy, safe whatever happens to the files later).
+    pub fn read(paths: &[impl AsRef<Path>]) -> Result<Self> {
+        let files = paths
+            .iter()
+            .map(|p| {
+                let p = p.as_ref();
+                let bytes = std::fs::read(p)
+                    .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+                Ok((p.to_path_buf(), Buffer::from_vec(bytes)))
+            })
+            .collect::<Result<_>>()?;
+        Ok(ReplayData { files })
+    }
+
+    /// Maps the files read-only: batches are views into the page cache, no byte is copied.
+    ///
+    /// # Safety
+    ///
+    /// The files must not be modified or truncated while any batch of the replay is alive:
+    /// a mapped file that changes breaks the immutability Arrow buffers promise, and reading a
+    /// truncated page raises `SIGBUS`.
+    pub unsafe fn map(paths: &[impl AsRef<Path>]) -> Result<Self> {
+        let files = paths
+            .iter()
+            .map(|p| {
+                let p = p.as_ref();
+                // SAFETY: the caller guarantees the files stay unchanged (this function's contract).
+                let buffer = unsafe { map_file(p) }.map_err(|e| Error::Ingest {
+                    source_name: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                Ok((p.to_path_buf(), buffer))
+            })
+            .collect::<Result<_>>()?;
+        Ok(ReplayData { files })
+    }
+
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.files.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where the replay stands: the file, the byte offset in it, and lines before that offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Position {
+    file: usize,
+    offset: usize,
+    line: usize,
+}
+
+struct Replay {
+    data: ReplayData,
+    cut: ReplayCut,
+    position: Mutex<Position>,
+}
+
+/// Offset just past the `n`-th `\n` of `bytes` (or the end, if there are fewer), and how many
+/// lines that is (an unterminated last line counts as one).
+fn after_lines(bytes: &[u8], n: usize) -> (usize, usize) {
+    let mut left = n;
+    let mut base = 0;
+    for chunk in bytes.chunks(4096) {
+        let count = chunk.iter().filter(|&&b| b == b'\n').count();
+        if count < left {
+            left -= count;
+            base += chunk.len();
+            continue;
+        }
+        for (i, &b) in chunk.iter().enumerate() {
+            if b == b'\n' {
+                left -= 1;
+                if left == 0 {
+                    return (base + i + 1, n);
+                }
+            }
+        }
+    }
+    let tail_line = usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
+    (bytes.len(), n - left + tail_line)
+}
+
+/// Offset just past the first `\n` at or after `at` (or the end).
+fn line_end_from(bytes: &[u8], at: usize) -> usize {
+    if at >= bytes.len() {
+        return bytes.len();
+    }
+    match bytes[at..].iter().position(|&b| b == b'\n') {
+        Some(i) => at + i + 1,
+        None => bytes.len(),
+    }
+}
+
+impl Replay {
+    fn exhausted(&self) -> bool {
+        let p = *lock(&self.position);
+        p.file >= self.data.files.len()
+    }
+
+    /// The next batch's slices of the files, advancing the position.
+    fn next_slices(&self) -> Vec<(usize, usize, usize, usize)> {
+        let mut pos = lock(&self.position);
+        let mut slices = Vec::new();
+        let (mut lines_left, mut bytes_left) = match self.cut {
+            ReplayCut::Lines(n) => (n, usize::MAX),
+            ReplayCut::Bytes(n) => (usize::MAX, n),
+        };
+        while pos.file < self.data.files.len() && lines_left > 0 && bytes_left > 0 {
+            let bytes = self.data.files[pos.file].1.as_slice();
+            let rest = &bytes[pos.offset..];
+            let (end, lines) = match self.cut {
+                ReplayCut::Lines(_) => after_lines(rest, lines_left),
+                ReplayCut::Bytes(_) => {
+                    let end = line_end_from(rest, bytes_left.saturating_sub(1));
+                    (end, 0)
+                }
+            };
+            if end > 0 {
+                slices.push((pos.file, pos.offset, end, pos.line));
+            }
+            match self.cut {
+                ReplayCut::Lines(_) => lines_left -= lines,
+                ReplayCut::Bytes(_) => bytes_left = bytes_left.saturating_sub(end),
+            }
+            pos.offset += end;
+            if pos.offset >= bytes.len() {
+                *pos = Position {
+                    file: pos.file + 1,
+                    offset: 0,
+                    line: 0,
+                };
+            }
+        }
+        slices
+    }
+
+    fn batch(&self, parallelism: usize) -> Result<(Batch<String>, u64, String)> {
+        let slices = self.next_slices();
+        let per_slice = (parallelism / slices.len().max(1)).max(1);
+        let mut parts = Vec::new();
+        let mut bytes = 0u64;
+        let mut described = Vec::new();
+        for &(file, start, len, _) in &slices {
+            let (path, buffer) = &self.data.files[file];
+            let slice = buffer.slice_with_length(start, len);
+            bytes += len as u64;
+            described.push(format!("{}:{}-{}", path.display(), start, start + len));
+            let split = split_lines_partitioned(&slice, per_slice).map_err(|e| match e {
+                LinesError::InvalidUtf8 { offset, .. } => {
+                    let before = &buffer.as_slice()[..start + offset];
+                    Error::InvalidUtf8 {
+                        source_name: path.display().to_string(),
+                        offset: start + offset,
+                        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+                    }
+                }
+                other => Error::Ingest {
+                    source_name: path.display().to_string(),
+                    message: other.to_string(),
+                },
+            })?;
+            parts.extend(split);
+        }
+        let batch = if parts.is_empty() {
+            Batch::empty()
+        } else {
+            Batch::from_partitions(parts)
+        };
+        Ok((batch, bytes, described.join(", ")))
+    }
+}
+
+struct ReplayInput(Arc<Replay>);
+
+impl InputLifecycle for ReplayInput {
+    fn start(&self) -> Result<()> {
+        Ok(())
+    }
+    fn stop(&self) {}
+    fn has_pending(&self) -> bool {
+        false
+    }
+    fn is_exhausted(&self) -> bool {
+        self.0.exhausted()
+    }
+}
+
+impl StreamingContext {
+    /// A stream that replays text, one batch per batch interval (on the fast clock: back to back),
+    /// cut as `cut` says. Lines are views into `data`'s bytes. The stream reports each batch's
+    /// bytes (metadata `"bytes"`) and file ranges (`"offsets"`); invalid UTF-8 fails the batch
+    /// with [`Error::InvalidUtf8`] naming the file, byte offset and line.
+    ///
+    /// ```
+    /// use dstreams::prelude::*;
+    /// use dstreams::source::{ReplayCut, ReplayData};
+    /// # let dir = std::env::temp_dir().join(format!("replay-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("lines.txt");
+    /// std::fs::write(&path, "a b\nc\nd e f\n").unwrap();
+    /// let ssc = StreamingContext::builder(Duration::seconds(1))
+    ///     .clock(std::sync::Arc::new(FastClock::new(Time::from_millis(0))))
+    ///     .stop_when_exhausted(true)
+    ///     .build()?;
+    /// let lines = ssc.replay_stream(ReplayData::read(&[&path])?, ReplayCut::Lines(2))?;
+    /// lines.count()?.foreach_batch(|b, t| { println!("{t}: {:?}", b.to_vec()); Ok(()) })?;
+    /// ssc.start()?;
+    /// ssc.await_termination()?; // batches of 2 and 1 lines, then it stops
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn replay_stream(&self, data: ReplayData, cut: ReplayCut) -> Result<DStream<String>> {
+        match cut {
+            ReplayCut::Lines(0) | ReplayCut::Bytes(0) => {
+                return Err(Error::Unsupported(
+                    "a replay batch must hold at least one line or byte".into(),
+                ));
+            }
+            _ => {}
+        }
+        let replay = Arc::new(Replay {
+            data,
+            cut,
+            position: Mutex::new(Position::default()),
+        });
+        self.core.add_input(Arc::new(ReplayInput(replay.clone())))?;
+        let id = Arc::new(std::sync::OnceLock::<usize>::new());
+        let my_id = id.clone();
+        let stream = DStream::create(
+            self,
+            "ReplayInputDStream",
+            self.batch_interval(),
+            Vec::new(),
+            crate::Duration::default(),
+            Box::new(move |_, bctx: &BatchContext| {
+                let (batch, bytes, offsets) = replay.batch(bctx.parallelism())?;
+                let mut metadata = BTreeMap::new();
+                metadata.insert("Description".to_string(), "replay".to_string());
+                metadata.insert("bytes".to_string(), bytes.to_string());
+                metadata.insert("offsets".to_string(), offsets);
+                bctx.report_input(StreamInputInfo {
+                    input_stream_id: my_id.get().copied().unwrap_or_default(),
+                    num_records: batch.len() as u64,
+                    metadata,
+                });
+                Ok(Some(batch))
+            }),
+        )?;
+        let _ = id.set(stream.node.id);
+        Ok(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_lines_counts_across_chunks() {
+        let text: Vec<u8> = (0..10_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let (end, n) = after_lines(&text, 5000);
+        assert_eq!(n, 5000);
+        assert_eq!(&text[end..end + 9], b"line 5000");
+        assert_eq!(after_lines(&text, 20_000), (text.len(), 10_000));
+        assert_eq!(after_lines(b"a\nb", 5), (3, 2));
+        assert_eq!(after_lines(b"", 5), (0, 0));
+    }
+
+    #[test]
+    fn byte_cuts_end_at_line_ends() {
+        assert_eq!(line_end_from(b"abc\ndef\n", 0), 4);
+        assert_eq!(line_end_from(b"abc\ndef\n", 4), 8);
+        assert_eq!(line_end_from(b"abc\ndef", 5), 7);
+    }
+}

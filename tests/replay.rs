@@ -1,0 +1,209 @@
+//! `dstreams replay`: word counts saved per batch equal an independent count of the same batches
+//! of the bundled corpus; the replay source's cuts, file boundaries and errors.
+
+mod common;
+use dstreams::prelude::*;
+use dstreams::source::{ReplayCut, ReplayData};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+const KJV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dstreams-replay-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Counts words of each batch of `lines_per_batch` lines, independently of dstreams.
+fn independent_counts(text: &str, lines_per_batch: usize) -> Vec<BTreeMap<String, i64>> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(lines_per_batch)
+        .map(|chunk| {
+            let mut counts = BTreeMap::new();
+            for line in chunk {
+                for w in line.split(' ') {
+                    *counts.entry(w.to_string()).or_insert(0) += 1;
+                }
+            }
+            counts
+        })
+        .collect()
+}
+
+/// Reads `prefix-<ms>/part-*` files back into per-batch maps.
+fn saved_counts(prefix: &Path, batches: usize) -> Vec<BTreeMap<String, i64>> {
+    (1..=batches)
+        .map(|k| {
+            let dir = PathBuf::from(format!("{}-{}", prefix.display(), k * 1000));
+            assert!(
+                dir.join("_SUCCESS").exists(),
+                "{} is not complete",
+                dir.display()
+            );
+            let mut counts = BTreeMap::new();
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if !path
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("part-")
+                {
+                    continue;
+                }
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    let inner = line
+                        .strip_prefix('(')
+                        .and_then(|l| l.strip_suffix(')'))
+                        .expect(line);
+                    let (w, n) = inner.rsplit_once(',').expect(line);
+                    assert!(
+                        counts
+                            .insert(w.to_string(), n.parse::<i64>().unwrap())
+                            .is_none(),
+                        "{w} twice"
+                    );
+                }
+            }
+            counts
+        })
+        .collect()
+}
+
+#[test]
+fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
+    let dir = tempdir("kjv");
+    let prefix = dir.join("counts");
+    let stats = dir.join("stats.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args([
+            "replay",
+            "--job",
+            "word-count",
+            "--batch-lines",
+            "4000",
+            "--output",
+        ])
+        .arg(&prefix)
+        .arg("--stats-json")
+        .arg(&stats)
+        .arg(KJV)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(KJV).unwrap();
+    let expected = independent_counts(&text, 4000);
+    assert_eq!(expected.len(), 8, "31,102 verses in batches of 4,000");
+    assert_eq!(saved_counts(&prefix, expected.len()), expected);
+    assert!(
+        !PathBuf::from(format!("{}-9000", prefix.display())).exists(),
+        "no batch after the data"
+    );
+
+    let json = std::fs::read_to_string(&stats).unwrap();
+    for key in [
+        "\"batches\":8",
+        "\"records\":31102",
+        "\"input_bytes\":4013873",
+        "\"words\":789684",
+        "\"seconds\":",
+        "\"mb_per_s\":",
+        "\"records_per_s\":",
+        "\"batch_ms_p50\":",
+        "\"batch_ms_p99\":",
+        "\"batch_ms_max\":",
+        "\"peak_rss_bytes\":",
+    ] {
+        assert!(json.contains(key), "{key} missing from {json}");
+    }
+}
+
+#[test]
+fn jobs_that_are_not_built_yet_fail_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["replay", "--job", "windowed-word-count", KJV])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
+}
+
+fn replay_batches(files: &[&Path], cut: ReplayCut, read: bool) -> Result<Vec<Vec<String>>> {
+    let ssc = StreamingContext::builder(Duration::seconds(1))
+        .clock(Arc::new(FastClock::new(Time::from_millis(0))))
+        .stop_when_exhausted(true)
+        .parallelism(3)
+        .build()?;
+    let data = if read {
+        ReplayData::read(files)?
+    } else {
+        unsafe { ReplayData::map(files)? }
+    };
+    let lines = ssc.replay_stream(data, cut)?;
+    let out = common::collect(&lines);
+    ssc.start()?;
+    ssc.await_termination()?;
+    let got = out.lock().unwrap().iter().map(|(_, v)| v.clone()).collect();
+    Ok(got)
+}
+
+#[test]
+fn cuts_by_lines_and_bytes_across_file_boundaries() {
+    let dir = tempdir("cuts");
+    let a = dir.join("a.txt");
+    let b = dir.join("b.txt");
+    std::fs::write(&a, "one\ntwo\nthree").unwrap(); // no final newline: still a line
+    std::fs::write(&b, "four\nfive\n").unwrap();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    for read in [true, false] {
+        assert_eq!(
+            replay_batches(&[&a, &b], ReplayCut::Lines(2), read).unwrap(),
+            vec![s(&["one", "two"]), s(&["three", "four"]), s(&["five"])]
+        );
+        // A batch ends at the first line end at or after 5 bytes; a file's end is a line end.
+        assert_eq!(
+            replay_batches(&[&a, &b], ReplayCut::Bytes(5), read).unwrap(),
+            vec![
+                s(&["one", "two"]),
+                s(&["three"]),
+                s(&["four"]),
+                s(&["five"])
+            ]
+        );
+    }
+}
+
+#[test]
+fn invalid_utf8_fails_the_batch_naming_file_offset_and_line() {
+    let dir = tempdir("utf8");
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, b"fine\nalso fine\nbro\xffken\n").unwrap();
+    let err = replay_batches(&[&bad], ReplayCut::Lines(10), true).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("bad.txt") && text.contains("invalid UTF-8 at byte 18 (line 3)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let err = ReplayData::read(&["/nonexistent/dstreams/file.txt"])
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("reading /nonexistent/dstreams/file.txt"),
+        "{err}"
+    );
+}
