@@ -1,6 +1,7 @@
 //! Input sources: the queue, receivers (custom, socket), their mmap-backed segments, line
 //! splitting, and rate control.
 
+mod file_stream;
 pub mod lines;
 pub(crate) mod queue;
 pub mod rate;
@@ -8,6 +9,7 @@ pub(crate) mod receiver;
 mod replay;
 pub mod segment;
 
+pub use file_stream::{FileStreamConfig, Utf8Policy};
 pub use rate::{PidRateEstimator, RateLimiter};
 pub use receiver::{Receiver, ReceiverConfig, ReceiverHandle};
 pub use replay::{ReplayCut, ReplayData};

@@ -1,0 +1,273 @@
+//! `text_file_stream`: new files in a directory become each batch's lines, with Spark's selection
+//! rules (`FileInputDStream`, reference §2.1):
+//!
+//! - the directory is listed non-recursively; names starting with `.` are ignored (and so is
+//!   anything a user filter rejects);
+//! - a file is selected at batch time `t` iff its modification time is `> threshold` and `<= t`
+//!   and it was not selected in a remembered batch, where
+//!   `threshold = max(initial, t - remember)`, `initial` is the clock's time when the stream was
+//!   created (`new_files_only`, the default) or 0, and `remember` is the minimum remember duration
+//!   (60 s by default) rounded up to a multiple of the batch interval;
+//! - files must be moved (renamed) into the directory complete: appends after a file was picked
+//!   up are not read, and a file is never read twice.
+//!
+//! Files are **read, not mapped**: one copy from the page cache into an Arrow buffer, whose lines
+//! are then views. A mapped file that another process truncates would kill the whole engine with
+//! `SIGBUS`; Spark's rule says files must not change once moved in, but a crash is a worse
+//! failure than a copy. Invalid UTF-8 fails the batch with [`Error::InvalidUtf8`] naming the file,
+//! byte and line (or, with [`Utf8Policy::Replace`], is replaced by U+FFFD with a warning, as the
+//! JVM's decoder does). A file that vanishes between listing and reading is skipped with a
+//! warning and listed in the batch's input metadata under `"vanished"`.
+
+use crate::context::{BatchContext, StreamInputInfo, StreamingContext};
+use crate::data::Batch;
+use crate::dstream::DStream;
+use crate::dstream::node::lock;
+use crate::error::{Error, Result};
+use crate::source::lines::{LinesError, split_lines_partitioned};
+use crate::time::{Duration, Time};
+use arrow_buffer::Buffer;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
+
+/// What to do with bytes that are not UTF-8.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Utf8Policy {
+    /// Fail the batch with [`Error::InvalidUtf8`] (the default).
+    #[default]
+    Fail,
+    /// Replace invalid sequences with U+FFFD and log a warning (what Spark's JVM decoder does
+    /// silently).
+    Replace,
+}
+
+/// Which files a file stream picks up.
+#[derive(Clone)]
+pub struct FileStreamConfig {
+    /// Only files modified after the stream was created (Spark's `newFilesOnly`, default true).
+    pub new_files_only: bool,
+    /// How far back files are considered and remembered (Spark's
+    /// `spark.streaming.fileStream.minRememberDuration`, 60 s).
+    pub min_remember: Duration,
+    /// Extra filter on paths (Spark's `filter`); dot-files are always ignored.
+    pub filter: Option<Arc<dyn Fn(&Path) -> bool + Send + Sync>>,
+    /// Invalid UTF-8 handling.
+    pub utf8: Utf8Policy,
+}
+
+impl Default for FileStreamConfig {
+    fn default() -> Self {
+        FileStreamConfig {
+            new_files_only: true,
+            min_remember: Duration::seconds(60),
+            filter: None,
+            utf8: Utf8Policy::Fail,
+        }
+    }
+}
+
+struct FileStream {
+    dir: PathBuf,
+    config: FileStreamConfig,
+    initial_threshold: i64,
+    remember: Duration,
+    /// Files selected per batch time, kept for the remember window.
+    selected: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
+}
+
+/// A file's modification time in epoch milliseconds.
+fn modified_millis(meta: &std::fs::Metadata) -> Option<i64> {
+    let t = meta.modified().ok()?;
+    Some(match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    })
+}
+
+impl FileStream {
+    /// The files to read at batch time `t`, sorted by name.
+    fn select(&self, t: Time) -> Vec<PathBuf> {
+        let threshold = self.initial_threshold.max((t - self.remember).as_millis());
+        let mut selected = lock(&self.selected);
+        selected.retain(|time, _| *time > t - self.remember);
+        let recent: HashSet<&PathBuf> = selected.values().flatten().collect();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!("No directory to scan: {}", self.dir.display());
+                return Vec::new();
+            }
+            Err(e) => {
+                tracing::warn!("Error finding new files under {}: {e}", self.dir.display());
+                return Vec::new();
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                if !meta.is_file() {
+                    return None;
+                }
+                let m = modified_millis(&meta)?;
+                let path = e.path();
+                (m > threshold && m <= t.as_millis() && !recent.contains(&path)).then_some(path)
+            })
+            .filter(|p| self.config.filter.as_ref().is_none_or(|f| f(p)))
+            .collect();
+        files.sort();
+        drop(recent);
+        selected.insert(t, files.clone());
+        files
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<Buffer>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        if bytes.is_empty() {
+            tracing::warn!(
+                "File {} has no data in it. Spark Streaming can only ingest files that have been \"moved\" to the directory assigned to the file stream. Refer to the streaming programming guide for more details.",
+                path.display()
+            );
+        }
+        let bytes = match (std::str::from_utf8(&bytes), self.config.utf8) {
+            (Ok(_), _) => bytes,
+            (Err(e), Utf8Policy::Fail) => {
+                let offset = e.valid_up_to();
+                return Err(Error::InvalidUtf8 {
+                    source_name: path.display().to_string(),
+                    offset,
+                    line: bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1,
+                });
+            }
+            (Err(_), Utf8Policy::Replace) => {
+                tracing::warn!("{}: invalid UTF-8 replaced by U+FFFD", path.display());
+                String::from_utf8_lossy(&bytes).into_owned().into_bytes()
+            }
+        };
+        Ok(Some(Buffer::from_vec(bytes)))
+    }
+
+    fn batch(
+        &self,
+        t: Time,
+        bctx: &BatchContext,
+    ) -> Result<(Batch<String>, Vec<PathBuf>, Vec<PathBuf>)> {
+        let files = self.select(t);
+        let mut parts = Vec::new();
+        let mut read = Vec::new();
+        let mut vanished = Vec::new();
+        let per_file = (bctx.parallelism() / files.len().max(1)).max(1);
+        for path in files {
+            match self.read(&path)? {
+                None => {
+                    tracing::warn!(
+                        "{} vanished before it could be read; skipped",
+                        path.display()
+                    );
+                    vanished.push(path);
+                }
+                Some(buffer) => {
+                    let split =
+                        split_lines_partitioned(&buffer, per_file).map_err(|e| match e {
+                            LinesError::InvalidUtf8 { offset, line, .. } => Error::InvalidUtf8 {
+                                source_name: path.display().to_string(),
+                                offset,
+                                line,
+                            },
+                            other => Error::Ingest {
+                                source_name: path.display().to_string(),
+                                message: other.to_string(),
+                            },
+                        })?;
+                    parts.extend(split);
+                    read.push(path);
+                }
+            }
+        }
+        let batch = if parts.is_empty() {
+            Batch::empty()
+        } else {
+            Batch::from_partitions(parts)
+        };
+        Ok((batch, read, vanished))
+    }
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl StreamingContext {
+    /// The lines of new text files moved into `dir` (Spark's `textFileStream`); see the module
+    /// documentation for the selection rules.
+    pub fn text_file_stream(&self, dir: impl AsRef<Path>) -> Result<DStream<String>> {
+        self.text_file_stream_with(dir, FileStreamConfig::default())
+    }
+
+    /// [`text_file_stream`](Self::text_file_stream) with Spark's `newFilesOnly`, remember window
+    /// and filter, and a UTF-8 policy.
+    pub fn text_file_stream_with(
+        &self,
+        dir: impl AsRef<Path>,
+        config: FileStreamConfig,
+    ) -> Result<DStream<String>> {
+        let b = self.batch_interval().as_millis();
+        let min = config
+            .min_remember
+            .positive("minimum remember duration")?
+            .as_millis();
+        let remember = Duration::millis(b * ((min + b - 1) / b));
+        let initial_threshold = if config.new_files_only {
+            self.clock().now().as_millis()
+        } else {
+            0
+        };
+        let stream = Arc::new(FileStream {
+            dir: dir.as_ref().to_path_buf(),
+            config,
+            initial_threshold,
+            remember,
+            selected: Mutex::new(BTreeMap::new()),
+        });
+        let id = Arc::new(std::sync::OnceLock::<usize>::new());
+        let my_id = id.clone();
+        let dstream = DStream::create(
+            self,
+            "FileInputDStream",
+            self.batch_interval(),
+            Vec::new(),
+            Duration::default(),
+            Box::new(move |t, bctx: &BatchContext| {
+                let (batch, read, vanished) = stream.batch(t, bctx)?;
+                let mut metadata = BTreeMap::new();
+                metadata.insert(
+                    "Description".to_string(),
+                    format!("text files in {}", stream.dir.display()),
+                );
+                metadata.insert("files".to_string(), list(&read));
+                if !vanished.is_empty() {
+                    metadata.insert("vanished".to_string(), list(&vanished));
+                }
+                bctx.report_input(StreamInputInfo {
+                    input_stream_id: my_id.get().copied().unwrap_or_default(),
+                    num_records: batch.len() as u64,
+                    metadata,
+                });
+                Ok(Some(batch))
+            }),
+        )?;
+        let _ = id.set(dstream.node.id);
+        Ok(dstream)
+    }
+}
