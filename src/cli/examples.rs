@@ -19,6 +19,14 @@ pub enum Example {
         #[arg(long)]
         fast: bool,
     },
+    /// Spark's HdfsWordCount: counts the words of new text files moved into DIR, every 2 s.
+    TextFileWordCount {
+        /// The directory to watch (files must be moved in atomically).
+        dir: std::path::PathBuf,
+        /// Batch interval.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        interval: Duration,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -32,6 +40,7 @@ pub fn run(example: Example) -> Result<()> {
             interval,
             fast,
         } => queue_stream(batches, interval, fast),
+        Example::TextFileWordCount { dir, interval } => text_file_word_count(&dir, interval),
     }
 }
 
@@ -52,5 +61,23 @@ fn queue_stream(batches: usize, interval: Duration, fast: bool) -> Result<()> {
     reduced.pprint(10)?;
     ssc.start()?;
     // Returns once the queue is drained and its last batch printed.
+    ssc.await_termination()
+}
+
+/// Words of a line as Java's `split(" ")` gives them.
+fn words(line: &str) -> impl Iterator<Item = &str> {
+    super::replay::split_like_java(line)
+}
+
+/// Spark's `HdfsWordCount`: `textFileStream(dir).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`.
+fn text_file_word_count(dir: &std::path::Path, interval: Duration) -> Result<()> {
+    let ssc = StreamingContext::new(interval)?;
+    let lines = ssc.text_file_stream(dir)?;
+    let counts = lines
+        .flat_map(|line, out| words(line).for_each(|w| out.push(w)))?
+        .map(|w, out| out.push((w, 1)))?
+        .reduce_by_key(|a, b| a + b)?;
+    counts.pprint(10)?;
+    ssc.start()?;
     ssc.await_termination()
 }
