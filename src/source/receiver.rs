@@ -223,6 +223,11 @@ impl ReceiverHandle {
         self.is_stopped()
     }
 
+    /// The current rate limit in records per second (`None`: unlimited); backpressure moves it.
+    pub fn rate_limit(&self) -> Option<f64> {
+        lock(&self.shared.limiter).rate()
+    }
+
     /// Records stored so far.
     pub fn records_stored(&self) -> u64 {
         self.shared.records.load(Ordering::Relaxed)
