@@ -116,7 +116,7 @@ fn random_chunks_lose_and_duplicate_nothing_across_batches() {
         let len = ((state >> 33) as usize % 700 + 1).min(text.len() - at);
         h.store_bytes(&text[at..at + len]).unwrap();
         at += len;
-        if (state >> 20) % 5 == 0 {
+        if (state >> 20).is_multiple_of(5) {
             n += 1;
             next(&ssc, &clock, n);
         }
