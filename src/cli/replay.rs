@@ -40,8 +40,11 @@ pub struct ReplayArgs {
     #[arg(long, conflicts_with = "batch_bytes")]
     batch_lines: Option<usize>,
     /// Bytes per batch (each batch ends at the first line end at or after this many bytes).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batch_per_file")]
     batch_bytes: Option<usize>,
+    /// One batch per input file, whole.
+    #[arg(long, conflicts_with = "batch_lines")]
+    batch_per_file: bool,
     /// Window length in batches (windowed-word-count).
     #[arg(long, default_value_t = 10)]
     window: i64,
@@ -91,6 +94,11 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
             let per_s: f64 = rate.parse().map_err(|_| bad())?;
             n as f64 / per_s * 1000.0
         }
+        ReplayCut::PerFile => {
+            return Err(Error::Unsupported(
+                "--rate needs --batch-lines or --batch-bytes".into(),
+            ));
+        }
         ReplayCut::Bytes(n) => {
             let mb: f64 = rate
                 .strip_suffix("MB/s")
@@ -110,11 +118,12 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
-    let cut = match (args.batch_lines, args.batch_bytes) {
-        (Some(n), None) => ReplayCut::Lines(n),
-        (None, Some(n)) => ReplayCut::Bytes(n),
-        (None, None) => ReplayCut::Lines(10_000),
-        (Some(_), Some(_)) => unreachable!("clap rejects both"),
+    let cut = match (args.batch_lines, args.batch_bytes, args.batch_per_file) {
+        (Some(n), None, false) => ReplayCut::Lines(n),
+        (None, Some(n), false) => ReplayCut::Bytes(n),
+        (None, None, true) => ReplayCut::PerFile,
+        (None, None, false) => ReplayCut::Lines(10_000),
+        _ => unreachable!("clap rejects more than one cut"),
     };
     match args.job {
         Job::WordCount => {}

@@ -21,6 +21,8 @@ pub enum ReplayCut {
     Lines(usize),
     /// Batch `k` holds about `n` bytes: it ends at the first line end at or after `n` bytes.
     Bytes(usize),
+    /// Batch `k` is file `k`, whole (one file = one batch, as benchmark inputs are laid out).
+    PerFile,
 }
 
 /// The bytes of the files to replay, in order.
@@ -140,6 +142,7 @@ impl Replay {
         let (mut lines_left, mut bytes_left) = match self.cut {
             ReplayCut::Lines(n) => (n, usize::MAX),
             ReplayCut::Bytes(n) => (usize::MAX, n),
+            ReplayCut::PerFile => (usize::MAX, usize::MAX),
         };
         while pos.file < self.data.files.len() && lines_left > 0 && bytes_left > 0 {
             let bytes = self.data.files[pos.file].1.as_slice();
@@ -150,6 +153,7 @@ impl Replay {
                     let end = line_end_from(rest, bytes_left.saturating_sub(1));
                     (end, 0)
                 }
+                ReplayCut::PerFile => (rest.len(), 0),
             };
             if end > 0 {
                 slices.push((pos.file, pos.offset, end, pos.line));
@@ -157,6 +161,7 @@ impl Replay {
             match self.cut {
                 ReplayCut::Lines(_) => lines_left -= lines,
                 ReplayCut::Bytes(_) => bytes_left = bytes_left.saturating_sub(end),
+                ReplayCut::PerFile => bytes_left = 0,
             }
             pos.offset += end;
             if pos.offset >= bytes.len() {
