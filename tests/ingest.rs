@@ -5,7 +5,9 @@ use arrow_buffer::Buffer;
 use dstreams::source::lines::{
     LinesError, split_lines, split_lines_blocks, split_lines_partitioned,
 };
-use dstreams::source::segment::{SegmentConfig, SegmentError, SegmentPool, SegmentWriter, map_file};
+use dstreams::source::segment::{
+    SegmentConfig, SegmentError, SegmentPool, SegmentWriter, map_file,
+};
 
 /// xorshift64*: the tests' own small generator.
 struct Rng(u64);

@@ -141,10 +141,17 @@ fn a_line_over_the_limit_is_skipped_with_an_error_and_the_others_arrive() {
     };
     let (ssc, clock, rx, out, _) = start(config);
     let h = rx.recv_timeout(StdDuration::from_secs(10)).unwrap();
-    h.store_bytes(b"before\nthis line is far too long for the limit")
+    let err = h
+        .store_bytes(b"before\nthis line is far too long for the limit")
         .unwrap_err();
-    let err = h.store_bytes(b" and goes on\nafter\n").unwrap_err();
     assert!(matches!(err, Error::LineTooLong { limit: 16, .. }), "{err}");
+    // The rest of that line is skipped without a second error.
+    h.store_bytes(b" and goes on\nafter\n").unwrap();
+    // A line too long within one chunk is caught too.
+    assert!(
+        h.store_bytes(b"x is another line over the limit\n")
+            .is_err()
+    );
     assert!(h.store("x".repeat(17).as_str()).is_err());
     next(&ssc, &clock, 1);
     assert_eq!(batch(&out, 0), ["before", "after"]);
@@ -218,4 +225,26 @@ fn backpressure_sets_a_rate_from_processing_speed() {
     // 100 records in >= 5 ms: at most 20,000 records/s, well under the cap.
     assert!((100.0..100_000.0).contains(&rate), "{rate}");
     ssc.stop(false).unwrap();
+}
+#[test]
+fn an_incomplete_line_is_not_sealed_while_a_restart_waits() {
+    let config = ReceiverConfig {
+        restart_delay: Duration::millis(60_000),
+        ..Default::default()
+    };
+    let (ssc, clock, rx, out, _) = start(config);
+    let h = rx.recv_timeout(StdDuration::from_secs(10)).unwrap();
+    h.store_bytes(b"hel").unwrap();
+    h.restart("source went away", None);
+    assert!(h.wait_stopped(StdDuration::from_secs(10)));
+    next(&ssc, &clock, 1);
+    assert!(batch(&out, 0).is_empty(), "{:?}", batch(&out, 0));
+    h.store_bytes(b"lo\n").unwrap();
+    next(&ssc, &clock, 2);
+    assert_eq!(batch(&out, 1), ["hello"]);
+    // Stopping ends the pending restart at once, and it never starts the receiver again.
+    let at = Instant::now();
+    ssc.stop(false).unwrap();
+    assert!(at.elapsed() < StdDuration::from_secs(5));
+    assert!(rx.recv_timeout(StdDuration::from_millis(200)).is_err());
 }

@@ -19,6 +19,17 @@ pub enum Example {
         #[arg(long)]
         fast: bool,
     },
+    /// Spark's NetworkWordCount: counts the words of the lines a TCP server sends, every second
+    /// (try `nc -lk 9999` in another terminal).
+    NetworkWordCount {
+        /// The server's host.
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Batch interval.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+    },
     /// Spark's HdfsWordCount: counts the words of new text files moved into DIR, every 2 s.
     TextFileWordCount {
         /// The directory to watch (files must be moved in atomically).
@@ -41,6 +52,11 @@ pub fn run(example: Example) -> Result<()> {
             fast,
         } => queue_stream(batches, interval, fast),
         Example::TextFileWordCount { dir, interval } => text_file_word_count(&dir, interval),
+        Example::NetworkWordCount {
+            host,
+            port,
+            interval,
+        } => network_word_count(&host, port, interval),
     }
 }
 
@@ -69,15 +85,28 @@ fn words(line: &str) -> impl Iterator<Item = &str> {
     super::replay::split_like_java(line)
 }
 
+/// Spark's `NetworkWordCount`: `socketTextStream(host, port).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`.
+fn network_word_count(host: &str, port: u16, interval: Duration) -> Result<()> {
+    let ssc = StreamingContext::new(interval)?;
+    let lines = ssc.socket_text_stream(host, port)?;
+    word_count(&lines)?.pprint(10)?;
+    ssc.start()?;
+    ssc.await_termination()
+}
+
+/// `flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _)`.
+fn word_count(lines: &DStream<String>) -> Result<DStream<(String, i32)>> {
+    lines
+        .flat_map(|line, out| words(line).for_each(|w| out.push(w)))?
+        .map(|w, out| out.push((w, 1)))?
+        .reduce_by_key(|a, b| a + b)
+}
+
 /// Spark's `HdfsWordCount`: `textFileStream(dir).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`.
 fn text_file_word_count(dir: &std::path::Path, interval: Duration) -> Result<()> {
     let ssc = StreamingContext::new(interval)?;
     let lines = ssc.text_file_stream(dir)?;
-    let counts = lines
-        .flat_map(|line, out| words(line).for_each(|w| out.push(w)))?
-        .map(|w, out| out.push((w, 1)))?
-        .reduce_by_key(|a, b| a + b)?;
-    counts.pprint(10)?;
+    word_count(&lines)?.pprint(10)?;
     ssc.start()?;
     ssc.await_termination()
 }

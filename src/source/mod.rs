@@ -8,6 +8,7 @@ pub mod rate;
 pub(crate) mod receiver;
 mod replay;
 pub mod segment;
+pub(crate) mod socket;
 
 pub use file_stream::{FileStreamConfig, Utf8Policy};
 pub use rate::{PidRateEstimator, RateLimiter};

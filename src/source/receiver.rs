@@ -111,13 +111,17 @@ impl ReceiverHandle {
 
     /// Stores a chunk of a `\n`-separated byte stream (as read from a socket): chunks need not end
     /// at a line end; an incomplete last line waits for the next chunk. A line longer than the
-    /// configured maximum is skipped up to its newline and reported as [`Error::LineTooLong`].
+    /// configured maximum is skipped up to its newline and reported once, by the call that
+    /// finds it too long, as [`Error::LineTooLong`] (later chunks of it are skipped quietly).
     pub fn store_bytes(&self, chunk: &[u8]) -> Result<()> {
-        let records = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
-        self.admit(records);
+        self.admit(chunk.iter().filter(|&&b| b == b'\n').count() as u64);
         let mut ingest = lock(&self.shared.writer);
         let mut rest = chunk;
         let mut skipped = 0usize;
+        // Set when a line is found too long in this chunk: one error per oversized line, not
+        // one per chunk it spans.
+        let mut found_oversized = false;
+        let mut records = 0u64;
         let max = self.shared.config.max_line_length;
         while !rest.is_empty() {
             if ingest.skipping {
@@ -141,21 +145,37 @@ impl ReceiverHandle {
                 .map_or(rest.len(), |i| i + 1);
             let (piece, tail) = rest.split_at(end);
             rest = tail;
-            let result = ingest.writer.append_raw(piece);
-            let too_long = match result {
-                Ok(()) => ingest.writer.partial_len() > max,
-                Err(SegmentError::LineTooLong { .. }) => true,
-                Err(e) => return Err(self.segment_error(e)),
-            };
+            let terminated = piece.ends_with(b"\n");
+            // The line's length so far: the buffered start plus this piece, without its `\n`.
+            let line_len = ingest.writer.partial_len() + piece.len() - usize::from(terminated);
+            let over = line_len > max;
+            let too_long = over
+                || match ingest.writer.append_raw(piece) {
+                    Ok(()) => false,
+                    Err(SegmentError::LineTooLong { .. }) => true,
+                    Err(e) => {
+                        self.shared.records.fetch_add(records, Ordering::Relaxed);
+                        return Err(self.segment_error(e));
+                    }
+                };
             if too_long {
-                skipped += ingest.writer.discard_partial_line();
-                ingest.skipping = !piece.ends_with(b"\n");
+                // Drop the buffered start of the line and the piece (not appended when `over`;
+                // else the segment filled up mid-piece); skip on to the newline if it has none.
+                skipped +=
+                    ingest.writer.discard_partial_line() + if over { piece.len() } else { 0 };
+                ingest.skipping = !terminated;
+                found_oversized = true;
+            } else if terminated {
+                records += 1;
             }
         }
         self.shared.records.fetch_add(records, Ordering::Relaxed);
         drop(ingest);
-        if skipped > 0 {
+        if found_oversized {
             return Err(self.line_too_long(skipped));
+        }
+        if skipped > 0 {
+            tracing::debug!(receiver = %self.shared.name, skipped, "skipped the rest of an oversized line");
         }
         Ok(())
     }
@@ -271,6 +291,9 @@ struct Supervisor {
     listeners: Box<dyn Fn() -> Vec<Arc<dyn StreamingListener>> + Send + Sync>,
     restarting: Mutex<()>,
     last_error: Mutex<Option<String>>,
+    /// The context stopped this receiver for good: no restart, and a batch takes the
+    /// incomplete last line too. (`handle.is_stopped()` is also true during a restart delay.)
+    terminated: AtomicBool,
 }
 
 impl Supervisor {
@@ -320,13 +343,7 @@ impl Supervisor {
 
     fn restart(&self, delay: Duration) {
         let _one_at_a_time = lock(&self.restarting);
-        if self
-            .handle
-            .shared
-            .ctx
-            .upgrade()
-            .is_none_or(|c| c.state() != crate::ContextState::Active)
-        {
+        if !self.may_restart() {
             return;
         }
         self.stop();
@@ -334,13 +351,7 @@ impl Supervisor {
         let deadline =
             Instant::now() + std::time::Duration::from_millis(delay.as_millis().max(0) as u64);
         while Instant::now() < deadline {
-            if self
-                .handle
-                .shared
-                .ctx
-                .upgrade()
-                .is_none_or(|c| c.state() != crate::ContextState::Active)
-            {
+            if !self.may_restart() {
                 return;
             }
             let (m, cv) = &self.handle.shared.wake;
@@ -348,8 +359,37 @@ impl Supervisor {
             let left = deadline.saturating_duration_since(Instant::now());
             let _ = cv.wait_timeout(g, left.min(std::time::Duration::from_millis(50)));
         }
+        // Checked again under `restarting`, which `terminate` takes after setting `terminated`:
+        // either this start happens first and `terminate` stops it, or it does not happen.
+        if !self.may_restart() {
+            return;
+        }
         if let Err(e) = self.start() {
             self.handle.report_error(e);
+        }
+    }
+
+    /// Whether a restart may (still) start the receiver again.
+    fn may_restart(&self) -> bool {
+        !self.terminated.load(Ordering::SeqCst)
+            && self
+                .handle
+                .shared
+                .ctx
+                .upgrade()
+                .is_some_and(|c| c.state() == crate::ContextState::Active)
+    }
+
+    /// Stops the receiver for good (the context stops): a pending restart gives up.
+    fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        // Wake a restart waiting out its delay, then wait for it to finish (it gives up).
+        let (m, cv) = &self.handle.shared.wake;
+        drop(lock(m));
+        cv.notify_all();
+        let _one_at_a_time = lock(&self.restarting);
+        if !self.handle.is_stopped() {
+            self.stop();
         }
     }
 
@@ -357,7 +397,7 @@ impl Supervisor {
     fn take_batch(&self, partitions: usize) -> Result<Batch<String>> {
         let buffers = {
             let mut ingest = lock(&self.handle.shared.writer);
-            let sealed = if self.handle.is_stopped() {
+            let sealed = if self.terminated.load(Ordering::SeqCst) {
                 ingest.writer.seal_all()
             } else {
                 ingest.writer.seal()
@@ -382,7 +422,7 @@ impl Supervisor {
     fn has_pending(&self) -> bool {
         let ingest = lock(&self.handle.shared.writer);
         ingest.writer.sealable_len() > 0
-            || (self.handle.is_stopped() && ingest.writer.partial_len() > 0)
+            || (self.terminated.load(Ordering::SeqCst) && ingest.writer.partial_len() > 0)
     }
 }
 
@@ -393,9 +433,7 @@ impl InputLifecycle for ReceiverInput {
         self.0.start()
     }
     fn stop(&self) {
-        if !self.0.handle.is_stopped() {
-            self.0.stop();
-        }
+        self.0.terminate();
     }
     fn has_pending(&self) -> bool {
         self.0.has_pending()
@@ -485,6 +523,7 @@ fn receiver_stream(
         listeners: Box::new(move || core.upgrade().map(|c| c.listeners()).unwrap_or_default()),
         restarting: Mutex::new(()),
         last_error: Mutex::new(None),
+        terminated: AtomicBool::new(false),
     });
     let _ = handle.shared.supervisor.set(Arc::downgrade(&supervisor));
     ctx.core
