@@ -19,11 +19,12 @@
 //! JVM's decoder does). A file that vanishes between listing and reading is skipped with a
 //! warning and listed in the batch's input metadata under `"vanished"`.
 
-use crate::context::{BatchContext, StreamInputInfo, StreamingContext};
+use crate::context::{BatchContext, StreamingContext};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::dstream::node::lock;
 use crate::error::{Error, Result};
+use crate::source::input::{described, input_stream};
 use crate::source::lines::{LinesError, split_lines_partitioned};
 use crate::time::{Duration, Time};
 use arrow_buffer::Buffer;
@@ -240,34 +241,14 @@ impl StreamingContext {
             remember,
             selected: Mutex::new(BTreeMap::new()),
         });
-        let id = Arc::new(std::sync::OnceLock::<usize>::new());
-        let my_id = id.clone();
-        let dstream = DStream::create(
-            self,
-            "FileInputDStream",
-            self.batch_interval(),
-            Vec::new(),
-            Duration::default(),
-            Box::new(move |t, bctx: &BatchContext| {
-                let (batch, read, vanished) = stream.batch(t, bctx)?;
-                let mut metadata = BTreeMap::new();
-                metadata.insert(
-                    "Description".to_string(),
-                    format!("text files in {}", stream.dir.display()),
-                );
-                metadata.insert("files".to_string(), list(&read));
-                if !vanished.is_empty() {
-                    metadata.insert("vanished".to_string(), list(&vanished));
-                }
-                bctx.report_input(StreamInputInfo {
-                    input_stream_id: my_id.get().copied().unwrap_or_default(),
-                    num_records: batch.len() as u64,
-                    metadata,
-                });
-                Ok(Some(batch))
-            }),
-        )?;
-        let _ = id.set(dstream.node.id);
-        Ok(dstream)
+        input_stream(self, "FileInputDStream", move |t, bctx| {
+            let (batch, read, vanished) = stream.batch(t, bctx)?;
+            let mut metadata = described(format!("text files in {}", stream.dir.display()));
+            metadata.insert("files".to_string(), list(&read));
+            if !vanished.is_empty() {
+                metadata.insert("vanished".to_string(), list(&vanished));
+            }
+            Ok((batch, metadata))
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! splitting, and rate control.
 
 mod file_stream;
+mod input;
 pub mod lines;
 pub(crate) mod queue;
 pub mod rate;

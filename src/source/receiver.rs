@@ -2,20 +2,17 @@
 //! and its supervisor). Everything a receiver stores is appended once into mmap-backed segments;
 //! at each batch time the segments are sealed and their lines become the batch, as views.
 
-use crate::context::{
-    BatchContext, InputLifecycle, ReceiverInfo, StreamInputInfo, StreamingContext,
-    StreamingListener,
-};
+use crate::context::{InputLifecycle, ReceiverInfo, StreamingContext, StreamingListener};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::dstream::node::lock;
 use crate::error::{Error, Result};
+use crate::source::input::{described, input_stream};
 use crate::source::lines::split_lines_partitioned;
 use crate::source::rate::{PidRateEstimator, RateLimiter};
 use crate::source::segment::{SegmentConfig, SegmentError, SegmentWriter};
 use crate::time::Duration;
 use arrow_array::StringViewArray;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Instant;
@@ -529,30 +526,10 @@ fn receiver_stream(
     ctx.core
         .add_input(Arc::new(ReceiverInput(supervisor.clone())))?;
     let sup = supervisor.clone();
-    let stream = DStream::create(
-        ctx,
-        "ReceiverInputDStream",
-        ctx.batch_interval(),
-        Vec::new(),
-        Duration::default(),
-        Box::new(move |_, bctx: &BatchContext| {
-            let batch = sup.take_batch(bctx.parallelism())?;
-            let mut metadata = BTreeMap::new();
-            metadata.insert("Description".to_string(), sup.handle.shared.name.clone());
-            bctx.report_input(StreamInputInfo {
-                input_stream_id: sup
-                    .handle
-                    .shared
-                    .stream_id
-                    .get()
-                    .copied()
-                    .unwrap_or_default(),
-                num_records: batch.len() as u64,
-                metadata,
-            });
-            Ok(Some(batch))
-        }),
-    )?;
+    let stream = input_stream(ctx, "ReceiverInputDStream", move |_, bctx| {
+        let batch = sup.take_batch(bctx.parallelism())?;
+        Ok((batch, described(sup.handle.shared.name.clone())))
+    })?;
     let _ = handle.shared.stream_id.set(stream.node.id);
     if config.backpressure {
         let pid = PidRateEstimator::with_defaults(ctx.batch_interval().as_millis())?;

@@ -2,15 +2,15 @@
 //! ends), each batch a set of views into the files' bytes. Finite: the stream is exhausted after
 //! its last batch, so a context built with `stop_when_exhausted` ends by itself.
 
-use crate::context::{BatchContext, InputLifecycle, StreamInputInfo, StreamingContext};
+use crate::context::{InputLifecycle, StreamingContext};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::dstream::node::lock;
 use crate::error::{Error, Result};
+use crate::source::input::{described, input_stream};
 use crate::source::lines::{LinesError, split_lines_partitioned};
 use crate::source::segment::map_file;
 use arrow_buffer::Buffer;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -264,30 +264,13 @@ impl StreamingContext {
             position: Mutex::new(Position::default()),
         });
         self.core.add_input(Arc::new(ReplayInput(replay.clone())))?;
-        let id = Arc::new(std::sync::OnceLock::<usize>::new());
-        let my_id = id.clone();
-        let stream = DStream::create(
-            self,
-            "ReplayInputDStream",
-            self.batch_interval(),
-            Vec::new(),
-            crate::Duration::default(),
-            Box::new(move |_, bctx: &BatchContext| {
-                let (batch, bytes, offsets) = replay.batch(bctx.parallelism())?;
-                let mut metadata = BTreeMap::new();
-                metadata.insert("Description".to_string(), "replay".to_string());
-                metadata.insert("bytes".to_string(), bytes.to_string());
-                metadata.insert("offsets".to_string(), offsets);
-                bctx.report_input(StreamInputInfo {
-                    input_stream_id: my_id.get().copied().unwrap_or_default(),
-                    num_records: batch.len() as u64,
-                    metadata,
-                });
-                Ok(Some(batch))
-            }),
-        )?;
-        let _ = id.set(stream.node.id);
-        Ok(stream)
+        input_stream(self, "ReplayInputDStream", move |_, bctx| {
+            let (batch, bytes, offsets) = replay.batch(bctx.parallelism())?;
+            let mut metadata = described("replay");
+            metadata.insert("bytes".to_string(), bytes.to_string());
+            metadata.insert("offsets".to_string(), offsets);
+            Ok((batch, metadata))
+        })
     }
 }
 

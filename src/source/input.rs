@@ -1,0 +1,49 @@
+//! The input node every source builds on: it produces the source's batch for each batch time and
+//! reports what came in (records and metadata) to the batch's listeners.
+
+use crate::context::{BatchContext, StreamInputInfo, StreamingContext};
+use crate::data::{Batch, Data};
+use crate::dstream::DStream;
+use crate::error::Result;
+use crate::time::{Duration, Time};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// Facts about one batch of an input (Spark's `StreamInputInfo.metadata`).
+pub(crate) type Metadata = BTreeMap<String, String>;
+
+/// Metadata with a `"Description"`.
+pub(crate) fn described(description: impl Into<String>) -> Metadata {
+    let mut m = Metadata::new();
+    m.insert("Description".to_string(), description.into());
+    m
+}
+
+/// An input stream named `name` whose batch at each time is what `take` returns; its node id is
+/// its input stream id in `BatchInfo`.
+pub(crate) fn input_stream<T: Data>(
+    ctx: &StreamingContext,
+    name: &str,
+    take: impl Fn(Time, &BatchContext) -> Result<(Batch<T>, Metadata)> + Send + Sync + 'static,
+) -> Result<DStream<T>> {
+    let id = Arc::new(OnceLock::<usize>::new());
+    let my_id = id.clone();
+    let stream = DStream::create(
+        ctx,
+        name,
+        ctx.batch_interval(),
+        Vec::new(),
+        Duration::default(),
+        Box::new(move |t, bctx: &BatchContext| {
+            let (batch, metadata) = take(t, bctx)?;
+            bctx.report_input(StreamInputInfo {
+                input_stream_id: my_id.get().copied().unwrap_or_default(),
+                num_records: batch.len() as u64,
+                metadata,
+            });
+            Ok(Some(batch))
+        }),
+    )?;
+    let _ = id.set(stream.node.id);
+    Ok(stream)
+}
