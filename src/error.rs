@@ -137,6 +137,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A kernel refused its input.
+    #[error("kernel: {0}")]
+    Kernel(#[from] crate::kernels::KernelError),
     /// An Arrow error (conversion of batches to record batches).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

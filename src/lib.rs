@@ -38,7 +38,7 @@ mod context;
 pub mod data;
 mod dstream;
 mod error;
-mod kernels;
+pub mod kernels;
 mod sink;
 pub mod source;
 mod time;
@@ -50,8 +50,9 @@ pub use context::{
     SystemClock,
 };
 pub use data::{Batch, Data, Emit, Key, Value};
-pub use dstream::{DStream, PartitionIter};
+pub use dstream::{DStream, PartitionIter, Reducer};
 pub use error::{Error, Result};
+pub use kernels::tokenize::Separators;
 pub use sink::batch_file_name;
 pub use sink::print::format_batch;
 pub use time::{Duration, Time};
@@ -59,7 +60,7 @@ pub use time::{Duration, Time};
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{
-        Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, Key, ManualClock, Result,
-        StreamingContext, StreamingListener, Time, Value,
+        Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, Key, ManualClock, Reducer,
+        Result, Separators, StreamingContext, StreamingListener, Time, Value,
     };
 }

@@ -114,6 +114,12 @@ impl Data for String {
     fn data_type() -> DataType {
         DataType::Utf8View
     }
+    fn string_views(col: &StringViewArray) -> Option<&StringViewArray> {
+        Some(col)
+    }
+    fn column_from_string_views(views: StringViewArray) -> Option<StringViewArray> {
+        Some(views)
+    }
 }
 
 impl Column for StringViewArray {

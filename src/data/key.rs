@@ -3,6 +3,8 @@
 use super::{ByteString, Data};
 use ahash::RandomState;
 
+pub use crate::kernels::hash::key_hash_state;
+
 /// A [`Data`] type that can key `reduce_by_key`, joins and state: hashable and comparable through
 /// its view, so string keys are hashed from the input bytes without being copied.
 pub trait Key: Data {
@@ -10,18 +12,6 @@ pub trait Key: Data {
     fn hash_key(k: Self::Ref<'_>, state: &RandomState) -> u64;
     /// Whether two key views are equal.
     fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool;
-}
-
-/// The hasher of all keyed operations: fixed seeds, so partitioning and output order are the same
-/// from run to run.
-pub fn key_hash_state() -> &'static RandomState {
-    static STATE: RandomState = RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    );
-    &STATE
 }
 
 macro_rules! key_by_hash {

@@ -47,6 +47,33 @@ pub trait Data: Sized + Send + Sync + 'static {
     fn fmt_spark(r: Self::Ref<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     /// The Arrow type of the column.
     fn data_type() -> DataType;
+
+    /// The kernels' fast paths: strings as views, integers as `i64` accumulators. `None` (the
+    /// default) sends an operation down the general path.
+    #[doc(hidden)]
+    fn string_views(_col: &Self::Column) -> Option<&arrow_array::StringViewArray> {
+        None
+    }
+    #[doc(hidden)]
+    fn column_from_string_views(_views: arrow_array::StringViewArray) -> Option<Self::Column> {
+        None
+    }
+    #[doc(hidden)]
+    fn to_i64(_v: Self) -> Option<i64> {
+        None
+    }
+    #[doc(hidden)]
+    fn from_i64(_v: i64) -> Option<Self> {
+        None
+    }
+    #[doc(hidden)]
+    fn i64_values(_col: &Self::Column) -> Option<std::borrow::Cow<'_, [i64]>> {
+        None
+    }
+    #[doc(hidden)]
+    fn column_from_i64(_values: Vec<i64>) -> Option<Self::Column> {
+        None
+    }
 }
 
 /// A column of [`Data`] values: one partition of a batch.

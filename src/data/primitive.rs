@@ -13,6 +13,25 @@ pub struct PrimitiveBuilder<T>(Vec<T>);
 
 macro_rules! primitive {
     ($t:ty, $arrow:ty, $dt:expr, $fmt:path) => {
+        primitive!($t, $arrow, $dt, $fmt, {});
+    };
+    ($t:ty, $arrow:ty, $dt:expr, $fmt:path, i64) => {
+        primitive!($t, $arrow, $dt, $fmt, {
+            fn to_i64(v: $t) -> Option<i64> {
+                Some(v as i64)
+            }
+            fn from_i64(v: i64) -> Option<$t> {
+                <$t>::try_from(v).ok()
+            }
+            fn i64_values(col: &ScalarBuffer<$t>) -> Option<std::borrow::Cow<'_, [i64]>> {
+                Some(i64_values(col))
+            }
+            fn column_from_i64(values: Vec<i64>) -> Option<ScalarBuffer<$t>> {
+                values.into_iter().map(|v| <$t>::try_from(v).ok()).collect::<Option<Vec<$t>>>().map(ScalarBuffer::from)
+            }
+        });
+    };
+    ($t:ty, $arrow:ty, $dt:expr, $fmt:path, { $($hooks:item)* }) => {
         impl Data for $t {
             type Ref<'a> = $t;
             type Column = ScalarBuffer<$t>;
@@ -26,6 +45,7 @@ macro_rules! primitive {
             fn data_type() -> DataType {
                 $dt
             }
+            $($hooks)*
         }
 
         impl Column for ScalarBuffer<$t> {
@@ -119,13 +139,24 @@ fn fmt_f32(v: f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     fmt_f64(shortest, f)
 }
 
-primitive!(i8, Int8Type, DataType::Int8, fmt_integer);
-primitive!(i16, Int16Type, DataType::Int16, fmt_integer);
-primitive!(i32, Int32Type, DataType::Int32, fmt_integer);
-primitive!(i64, Int64Type, DataType::Int64, fmt_integer);
-primitive!(u8, UInt8Type, DataType::UInt8, fmt_integer);
-primitive!(u16, UInt16Type, DataType::UInt16, fmt_integer);
-primitive!(u32, UInt32Type, DataType::UInt32, fmt_integer);
+/// An integer column as `i64`s: borrowed for `i64`, widened otherwise.
+fn i64_values<T>(col: &ScalarBuffer<T>) -> std::borrow::Cow<'_, [i64]>
+where
+    T: arrow_buffer::ArrowNativeType + Into<i64>,
+{
+    match (col as &dyn std::any::Any).downcast_ref::<ScalarBuffer<i64>>() {
+        Some(same) => std::borrow::Cow::Borrowed(same),
+        None => std::borrow::Cow::Owned(col.iter().map(|&v| v.into()).collect()),
+    }
+}
+
+primitive!(i8, Int8Type, DataType::Int8, fmt_integer, i64);
+primitive!(i16, Int16Type, DataType::Int16, fmt_integer, i64);
+primitive!(i32, Int32Type, DataType::Int32, fmt_integer, i64);
+primitive!(i64, Int64Type, DataType::Int64, fmt_integer, i64);
+primitive!(u8, UInt8Type, DataType::UInt8, fmt_integer, i64);
+primitive!(u16, UInt16Type, DataType::UInt16, fmt_integer, i64);
+primitive!(u32, UInt32Type, DataType::UInt32, fmt_integer, i64);
 primitive!(u64, UInt64Type, DataType::UInt64, fmt_integer);
 primitive!(f32, Float32Type, DataType::Float32, fmt_f32);
 primitive!(f64, Float64Type, DataType::Float64, fmt_f64);

@@ -1,16 +1,20 @@
 //! `DStream<T>`: a discretized stream, one [`Batch`] per batch time, and its operations, grouped as
 //! Spark's documentation groups them.
 
+mod kernel_paths;
 pub(crate) mod node;
 mod output;
 mod pair;
 mod per_batch;
+mod text;
 
+pub use pair::Reducer;
 pub use per_batch::PartitionIter;
 
 use crate::context::{BatchContext, StreamingContext};
 use crate::data::{Batch, Data};
 use crate::error::{Error, Result};
+use crate::kernels::tokenize::Separators;
 use crate::time::{Duration, Time};
 use node::{AnyNode, ComputeFn, Node};
 use std::sync::Arc;
@@ -23,6 +27,9 @@ use std::sync::Arc;
 pub struct DStream<T: Data> {
     pub(crate) node: Arc<Node<T>>,
     pub(crate) ctx: StreamingContext,
+    /// Set on the result of [`DStream::split`]: the lines and separators it splits, so that a
+    /// `count_by_value` right after it can tokenize and count in one pass.
+    pub(crate) split_of: Option<(Arc<Node<String>>, Separators)>,
 }
 
 impl<T: Data> Clone for DStream<T> {
@@ -30,6 +37,7 @@ impl<T: Data> Clone for DStream<T> {
         DStream {
             node: self.node.clone(),
             ctx: self.ctx.clone(),
+            split_of: self.split_of.clone(),
         }
     }
 }
@@ -50,6 +58,7 @@ impl<T: Data> DStream<T> {
         Ok(DStream {
             node,
             ctx: ctx.clone(),
+            split_of: None,
         })
     }
 

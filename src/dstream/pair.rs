@@ -3,11 +3,24 @@
 //! the number of output partitions; the others use the context's default parallelism.
 
 use super::DStream;
+use super::kernel_paths::{as_i64_reducer, reduce_strings};
 use crate::data::{Batch, ColumnBuilder, Data, Emit, Key, PairColumn};
 use crate::error::{Error, Result};
+use crate::kernels::accumulate::Agg;
 use crate::kernels::narrow::per_partition;
 use crate::kernels::shuffle::{CoGroup, KeyedInput, cogroup_rows, combine_by_key};
 use rayon::prelude::*;
+
+/// A built-in reducer for [`DStream::reduce_by_key_using`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reducer {
+    /// `a + b`.
+    Sum,
+    /// The smaller value.
+    Min,
+    /// The larger value.
+    Max,
+}
 
 fn keyed<K: Key, V: Data>(batch: &Batch<(K, V)>) -> KeyedInput<'_, K, V> {
     KeyedInput {
@@ -53,12 +66,63 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     {
         let n = partitions(num_partitions)?;
         self.derive("ShuffledDStream", move |batch, _, _| {
+            let reducer = as_i64_reducer(&f);
+            if let Some(parts) = reduce_strings(batch.partitions(), Agg::Reduce(&reducer), n) {
+                return Ok(Batch::from_partitions(parts?));
+            }
             let parts = combine_by_key::<K, V, V, _, _, _>(
                 &keyed(batch),
                 n,
                 V::to_owned_value,
                 |c, v| f(c, V::to_owned_value(v)),
                 &f,
+            );
+            Ok(Batch::from_partitions(
+                parts
+                    .into_iter()
+                    .map(|(a, b)| PairColumn { a, b })
+                    .collect(),
+            ))
+        })
+    }
+
+    /// Merges the values of each key with a built-in reducer: on string keys and integer values
+    /// this runs on the aggregation kernel's dense accumulators (sums wrap on overflow, as the
+    /// JVM's do).
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
+    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
+    /// let totals = pairs.reduce_by_key_using(Reducer::Sum)?;
+    /// let peaks = pairs.reduce_by_key_using(Reducer::Max)?;
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn reduce_by_key_using(&self, reducer: Reducer) -> Result<DStream<(K, V)>>
+    where
+        V: Copy + Ord + std::ops::Add<Output = V>,
+    {
+        let n = self.ctx.default_parallelism();
+        self.derive("ShuffledDStream", move |batch, _, _| {
+            let agg = match reducer {
+                Reducer::Sum => Agg::Sum,
+                Reducer::Min => Agg::Min,
+                Reducer::Max => Agg::Max,
+            };
+            if let Some(parts) = reduce_strings(batch.partitions(), agg, n) {
+                return Ok(Batch::from_partitions(parts?));
+            }
+            let f = move |a: V, b: V| match reducer {
+                Reducer::Sum => a + b,
+                Reducer::Min => a.min(b),
+                Reducer::Max => a.max(b),
+            };
+            let parts = combine_by_key::<K, V, V, _, _, _>(
+                &keyed(batch),
+                n,
+                V::to_owned_value,
+                |c, v| f(c, V::to_owned_value(v)),
+                f,
             );
             Ok(Batch::from_partitions(
                 parts

@@ -2,6 +2,7 @@
 //! DStreams").
 
 use super::DStream;
+use super::kernel_paths::{count_strings, count_words_of};
 use super::node::AnyNode;
 use crate::context::{BatchContext, StreamingContext};
 use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key, column_iter};
@@ -313,12 +314,34 @@ impl<T: Key> DStream<T> {
     }
 
     /// [`count_by_value`](Self::count_by_value) into `num_partitions` partitions.
+    ///
+    /// Strings are counted on the aggregation kernel; right after [`split`](DStream::split) the
+    /// words are counted straight from the lines, in one pass.
     pub fn count_by_value_with_partitions(
         &self,
         num_partitions: usize,
     ) -> Result<DStream<(T, i64)>> {
         let n = num_partitions.max(1);
+        if let Some((lines, sep)) = self.split_of.clone() {
+            return DStream::create(
+                &self.ctx,
+                "CountByValueDStream",
+                self.slide_duration(),
+                vec![self.node.clone() as Arc<dyn AnyNode>],
+                Duration::default(),
+                Box::new(move |t, ctx| {
+                    let Some(batch) = lines.get_or_compute(t, ctx)? else {
+                        return Ok(None);
+                    };
+                    let parts = count_words_of::<T>(batch.partitions(), sep, n)?;
+                    Ok(Some(Batch::from_partitions(parts)))
+                }),
+            );
+        }
         self.derive("CountByValueDStream", move |batch, _, _| {
+            if let Some(parts) = count_strings::<T>(batch.partitions(), n) {
+                return Ok(Batch::from_partitions(parts?));
+            }
             let ones: Vec<_> = batch
                 .partitions()
                 .iter()

@@ -3,16 +3,10 @@
 //! never copied; output keys are views into the input buffers).
 
 use crate::data::{Column, ColumnBuilder, Data, Key, Sources, key_hash_state};
+use crate::kernels::hash::partition_of;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use rayon::prelude::*;
-
-/// The output partition of a hash, taken from its middle bits: hashbrown uses the low bits for
-/// buckets and the top 7 for tags, so those stay spread within a partition.
-#[inline]
-pub(crate) fn partition_of(hash: u64, partitions: usize) -> usize {
-    ((((hash >> 20) & 0xFFFF_FFFF) * partitions as u64) >> 32) as usize
-}
 
 /// One side of a keyed operation: per input partition, its key and value columns.
 pub(crate) struct KeyedInput<'c, K: Data, V: Data> {

@@ -1,0 +1,37 @@
+//! Text operations on streams of lines, on the tokenizer kernel.
+
+use super::DStream;
+use crate::data::Batch;
+use crate::error::Result;
+use crate::kernels::tokenize::{Separators, tokenize};
+use rayon::prelude::*;
+
+impl DStream<String> {
+    /// The words of every line, as views into the lines' buffers: Spark's
+    /// `flatMap(_.split(" "))` with [`Separators::Space`] (Java's `split` rules: empty words
+    /// between double spaces are kept, trailing ones dropped, an empty line gives one empty word),
+    /// or whitespace-separated words with [`Separators::AsciiWhitespace`].
+    ///
+    /// Runs on the SIMD tokenizer; followed directly by
+    /// [`count_by_value`](DStream::count_by_value) it fuses into one tokenize-and-count pass.
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
+    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
+    /// let counts = lines.split(Separators::Space)?.count_by_value()?; // DStream<(String, i64)>
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn split(&self, sep: Separators) -> Result<DStream<String>> {
+        let mut words = self.derive("SplitDStream", move |batch, _, _| {
+            let parts = batch
+                .partitions()
+                .par_iter()
+                .map(|lines| tokenize(lines, sep))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Batch::from_partitions(parts))
+        })?;
+        words.split_of = Some((self.node.clone(), sep));
+        Ok(words)
+    }
+}

@@ -1,0 +1,575 @@
+//! Two-phase parallel hash aggregation of string keys with carried hashes, and the fused word
+//! count (tokenise + count) built on it.
+//!
+//! Every key is hashed once ([`crate::kernels::hash::hash_key`], the engine's hash). The hash picks the
+//! key's output partition ([`partition_of`], the engine's function: its middle bits, which
+//! hashbrown uses neither for buckets nor for tags) and is stored with the key in the table, so
+//! nothing is hashed again: not on table growth, not in the merge.
+//!
+//! * Phase 1: the input is cut into one range per rayon thread; each task aggregates its range
+//!   into its own [`GroupTable`] + dense accumulator vector *per output partition* (radix
+//!   partitioning without a scatter pass: the table a row goes to is chosen by its hash).
+//! * Phase 2: output partition `p` is one task, which takes the first task's partial for `p`
+//!   and merges the others into it in task order.
+//!
+//! Tables are per (task, partition), so each is `1 / (tasks * partitions)` of the keys in a
+//! batch and the merge of partition `p` touches only partition `p`'s tables.
+//!
+//! Output: per output partition, the keys as a `StringViewArray` and the values, in first-seen
+//! order (the order in which keys first occur in the input, arrays in order). Keys are the
+//! input's views: inline keys are in their view; long keys point into the input's data buffers,
+//! which the output shares (no byte is copied); use [`compact`] for tables that outlive their
+//! batch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, StringViewArray};
+use arrow_buffer::{Buffer, ScalarBuffer};
+use rayon::prelude::*;
+
+use crate::kernels::accumulate::{Accumulator, Agg, Count, Max, Min, Reduce, Sum};
+pub use crate::kernels::compact::compact;
+use crate::kernels::error::KernelError;
+use crate::kernels::hash::{KeyHashes, hash_view, inline_hash_ok, partition_of};
+use crate::kernels::prefetch::prefetch;
+use crate::kernels::simd::{Simd, dispatch};
+use crate::kernels::table::GroupTable;
+use crate::kernels::tokenize::{Out, Scan, Separators, line_ranges};
+use crate::kernels::view::{MAX_INLINE, buffer_index, view_len};
+
+/// Keys and values of one output partition.
+pub type Partition = (StringViewArray, Vec<i64>);
+
+/// Lines per task below which a task is not worth its merge.
+const MIN_LINES_PER_TASK: usize = 1024;
+/// Keys per task below which a task is not worth its merge.
+const MIN_KEYS_PER_TASK: usize = 16 * 1024;
+
+/// Word count: tokenises `lines` and counts every token, in one pass per rayon task, into
+/// `partitions` output partitions (a token goes to `partition_of(hash_key(token), partitions)`).
+///
+/// The same result as `aggregate(&[tokenize(lines, sep)?], None, Agg::Count, partitions)`,
+/// without materialising the tokens.
+///
+/// ```
+/// use arrow_array::StringViewArray;
+/// use dstreams::kernels::aggregate::count_words;
+/// use dstreams::kernels::tokenize::Separators;
+///
+/// let lines = StringViewArray::from(vec!["to be or not to be"]);
+/// let parts = count_words(&lines, Separators::Space, 1)?;
+/// let (keys, counts) = &parts[0];
+/// let got: Vec<(&str, i64)> = keys.iter().flatten().zip(counts.iter().copied()).collect();
+/// assert_eq!(got, [("to", 2), ("be", 2), ("or", 1), ("not", 1)]);
+/// # Ok::<(), dstreams::kernels::KernelError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`KernelError::ZeroPartitions`], or those of [`crate::kernels::tokenize::tokenize`].
+pub fn count_words(
+    lines: &StringViewArray,
+    sep: Separators,
+    partitions: usize,
+) -> Result<Vec<Partition>, KernelError> {
+    count_words_using(lines, sep, partitions, Simd::best())
+}
+
+/// [`count_words`] with a chosen separator kernel (for tests and benchmarks).
+///
+/// # Errors
+///
+/// [`KernelError::SimdUnavailable`] if `simd` cannot run here, or those of [`count_words`].
+pub fn count_words_using(
+    lines: &StringViewArray,
+    sep: Separators,
+    partitions: usize,
+    simd: Simd,
+) -> Result<Vec<Partition>, KernelError> {
+    if partitions == 0 {
+        return Err(KernelError::ZeroPartitions);
+    }
+    if !simd.is_available() {
+        return Err(KernelError::SimdUnavailable(simd));
+    }
+    let tasks = rayon::current_num_threads()
+        .min(lines.len() / MIN_LINES_PER_TASK)
+        .max(1);
+    let buffers = lines.data_buffers();
+    let views = lines.views();
+    two_phase(
+        line_ranges(lines.len(), tasks)?,
+        partitions,
+        &Count,
+        buffers,
+        |range, partials| {
+            // Tokenise a chunk of lines into a scratch vector of views (cache-resident), hash
+            // them all, then count them all: three tight loops instead of one branchy one.
+            let mut tokens = Out::default();
+            let mut hashes: Vec<u64> = Vec::new();
+            let mut groups: Vec<(usize, usize)> = Vec::new();
+            let inline_ok = inline_hash_ok();
+            let mut chunk = range.start;
+            while chunk < range.end {
+                let next = (chunk + LINES_PER_CHUNK).min(range.end);
+                tokens.clear();
+                let scan = Scan {
+                    views: &views[chunk..next],
+                    first: chunk,
+                    nulls: lines.nulls(),
+                    buffers,
+                    out: tokens,
+                };
+                tokens = dispatch(simd, sep, scan)??;
+                hash_views(tokens.tokens(), buffers, inline_ok, &mut hashes);
+                partials.add_batch(&Count, tokens.tokens(), &hashes, None, buffers, &mut groups);
+                chunk = next;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Lines tokenised at a time by [`count_words`] (about 100 KiB of views for KJV's verses).
+const LINES_PER_CHUNK: usize = 64;
+
+/// Replaces `hashes` with the [`hash_key`] of every view.
+#[inline]
+fn hash_views(views: &[u128], buffers: &[Buffer], inline_ok: bool, hashes: &mut Vec<u64>) {
+    hashes.clear();
+    hashes.extend(views.iter().map(|&v| hash_view(v, buffers, inline_ok)));
+}
+
+/// Aggregates the values of equal keys over all arrays of `keys` into `partitions` output
+/// partitions (key `k` goes to `partition_of(hash_key(k), partitions)`).
+///
+/// `values[i]` holds one value per key of `keys[i]`; `None` means every value is 1 (the
+/// `(word, 1)` pairs of word count). Keys must not be null.
+///
+/// ```
+/// use arrow_array::StringViewArray;
+/// use dstreams::kernels::accumulate::Agg;
+/// use dstreams::kernels::aggregate::aggregate;
+///
+/// let keys = [StringViewArray::from(vec!["a", "b", "a"]), StringViewArray::from(vec!["b"])];
+/// let values: [&[i64]; 2] = [&[1, 2, 3], &[10]];
+/// let parts = aggregate(&keys, Some(&values), Agg::Max, 1)?;
+/// let got: Vec<(&str, i64)> = parts[0].0.iter().flatten().zip(parts[0].1.clone()).collect();
+/// assert_eq!(got, [("a", 3), ("b", 10)]);
+/// # Ok::<(), dstreams::kernels::KernelError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`KernelError::ZeroPartitions`], [`KernelError::ValueArrays`], [`KernelError::ValueRows`],
+/// [`KernelError::NullKeys`] or [`KernelError::TooManyBuffers`].
+pub fn aggregate(
+    keys: &[StringViewArray],
+    values: Option<&[&[i64]]>,
+    agg: Agg<'_>,
+    partitions: usize,
+) -> Result<Vec<Partition>, KernelError> {
+    aggregate_impl(keys, None, values, agg, partitions)
+}
+
+/// [`aggregate`] with the keys' hashes already computed ([`KeyHashes::new`] of each array), so
+/// that keys hashed once for partitioning are not hashed again.
+///
+/// # Errors
+///
+/// Those of [`aggregate`]; [`KernelError::ValueArrays`] or [`KernelError::ValueRows`] also when
+/// `hashes` does not match `keys`.
+pub fn aggregate_hashed(
+    keys: &[StringViewArray],
+    hashes: &[KeyHashes],
+    values: Option<&[&[i64]]>,
+    agg: Agg<'_>,
+    partitions: usize,
+) -> Result<Vec<Partition>, KernelError> {
+    aggregate_impl(keys, Some(hashes), values, agg, partitions)
+}
+
+fn aggregate_impl(
+    keys: &[StringViewArray],
+    hashes: Option<&[KeyHashes]>,
+    values: Option<&[&[i64]]>,
+    agg: Agg<'_>,
+    partitions: usize,
+) -> Result<Vec<Partition>, KernelError> {
+    if partitions == 0 {
+        return Err(KernelError::ZeroPartitions);
+    }
+    let lengths = |given: usize| {
+        (given != keys.len())
+            .then_some(KernelError::ValueArrays {
+                keys: keys.len(),
+                values: given,
+            })
+            .map_or(Ok(()), Err)
+    };
+    if let Some(values) = values {
+        lengths(values.len())?;
+    }
+    if let Some(hashes) = hashes {
+        lengths(hashes.len())?;
+    }
+    for (array, k) in keys.iter().enumerate() {
+        let rows = |given: usize| {
+            (given != k.len())
+                .then_some(KernelError::ValueRows {
+                    array,
+                    keys: k.len(),
+                    values: given,
+                })
+                .map_or(Ok(()), Err)
+        };
+        if let Some(values) = values {
+            rows(values[array].len())?;
+        }
+        if let Some(hashes) = hashes {
+            rows(hashes[array].len())?;
+        }
+        if k.null_count() > 0 {
+            return Err(KernelError::NullKeys {
+                array,
+                nulls: k.null_count(),
+            });
+        }
+    }
+    let sources = Sources::new(keys)?;
+    let input = Input {
+        keys,
+        hashes,
+        values,
+        sources: &sources,
+    };
+    match agg {
+        Agg::Sum => input.run(&Sum, partitions),
+        Agg::Count => input.run(&Count, partitions),
+        Agg::Min => input.run(&Min, partitions),
+        Agg::Max => input.run(&Max, partitions),
+        Agg::Reduce(f) => input.run(&Reduce(f), partitions),
+    }
+}
+
+/// The data buffers of several arrays as one list (equal buffers once), and each array's
+/// buffer indices in it.
+struct Sources {
+    buffers: Arc<[Buffer]>,
+    /// Per array, the unified index of each of its buffers; `None` when they are unchanged.
+    remap: Vec<Option<Vec<u32>>>,
+}
+
+impl Sources {
+    fn new(keys: &[StringViewArray]) -> Result<Self, KernelError> {
+        let mut buffers: Vec<Buffer> = Vec::new();
+        let mut seen: HashMap<(usize, usize), u32> = HashMap::new();
+        let mut remap = Vec::with_capacity(keys.len());
+        for k in keys {
+            let mut map = Vec::with_capacity(k.data_buffers().len());
+            for b in k.data_buffers().iter() {
+                let next =
+                    u32::try_from(buffers.len()).map_err(|_| KernelError::TooManyBuffers {
+                        count: buffers.len() + 1,
+                    })?;
+                let index = *seen
+                    .entry((b.as_ptr() as usize, b.len()))
+                    .or_insert_with(|| {
+                        buffers.push(b.clone());
+                        next
+                    });
+                map.push(index);
+            }
+            let identity = map.iter().enumerate().all(|(i, &u)| i == u as usize);
+            remap.push((!identity).then_some(map));
+        }
+        Ok(Sources {
+            buffers: buffers.into(),
+            remap,
+        })
+    }
+}
+
+/// The validated input of [`aggregate`].
+struct Input<'a> {
+    keys: &'a [StringViewArray],
+    hashes: Option<&'a [KeyHashes]>,
+    values: Option<&'a [&'a [i64]]>,
+    sources: &'a Sources,
+}
+
+impl Input<'_> {
+    fn run<A: Accumulator>(
+        &self,
+        agg: &A,
+        partitions: usize,
+    ) -> Result<Vec<Partition>, KernelError> {
+        let rows: usize = self.keys.iter().map(Array::len).sum();
+        let tasks = rayon::current_num_threads()
+            .min(rows / MIN_KEYS_PER_TASK)
+            .max(1);
+        let buffers = &self.sources.buffers;
+        two_phase(
+            row_ranges(self.keys, tasks),
+            partitions,
+            agg,
+            buffers,
+            |pieces, partials| {
+                let inline_ok = inline_hash_ok();
+                let mut batch = Batch::default();
+                for (array, range) in pieces {
+                    let remap = self.sources.remap[array].as_deref();
+                    let mut start = range.start;
+                    while start < range.end {
+                        let end = (start + ROWS_PER_BATCH).min(range.end);
+                        let views = &self.keys[array].views()[start..end];
+                        batch.views.clear();
+                        batch.views.extend(views.iter().map(|&view| match remap {
+                            Some(map) if view_len(view) > MAX_INLINE => {
+                                let unified = map.get(buffer_index(view)).copied().unwrap_or(0);
+                                view & !(u128::from(u32::MAX) << 64) | u128::from(unified) << 64
+                            }
+                            _ => view,
+                        }));
+                        match self.hashes {
+                            Some(h) => {
+                                batch.hashes.clear();
+                                batch
+                                    .hashes
+                                    .extend_from_slice(&h[array].as_slice()[start..end]);
+                            }
+                            None => hash_views(&batch.views, buffers, inline_ok, &mut batch.hashes),
+                        }
+                        let values = self.values.map(|v| &v[array][start..end]);
+                        partials.add_batch(
+                            agg,
+                            &batch.views,
+                            &batch.hashes,
+                            values,
+                            buffers,
+                            &mut batch.groups,
+                        );
+                        start = end;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+/// Rows hashed and then aggregated at a time (scratch vectors stay in L1/L2).
+const ROWS_PER_BATCH: usize = 2048;
+
+/// Scratch vectors of a batch of rows.
+#[derive(Default)]
+struct Batch {
+    views: Vec<u128>,
+    hashes: Vec<u64>,
+    groups: Vec<(usize, usize)>,
+}
+
+/// `tasks` consecutive pieces of the rows of `keys`, each a list of (array, row range), with
+/// equal numbers of rows.
+fn row_ranges(keys: &[StringViewArray], tasks: usize) -> Vec<Vec<(usize, std::ops::Range<usize>)>> {
+    let total: usize = keys.iter().map(Array::len).sum();
+    let tasks = tasks.max(1);
+    let mut out: Vec<Vec<(usize, std::ops::Range<usize>)>> = vec![Vec::new(); tasks];
+    let (mut task, mut taken) = (0, 0);
+    let quota = |t: usize| (t + 1) * total / tasks;
+    for (array, k) in keys.iter().enumerate() {
+        let mut row = 0;
+        while row < k.len() {
+            while task + 1 < tasks && taken >= quota(task) {
+                task += 1;
+            }
+            let end = if task + 1 < tasks {
+                (row + quota(task) - taken).min(k.len())
+            } else {
+                k.len()
+            };
+            out[task].push((array, row..end));
+            taken += end - row;
+            row = end;
+        }
+    }
+    out
+}
+
+/// The partial aggregation of one output partition: a table and its dense accumulators.
+#[derive(Default)]
+struct Partial {
+    table: GroupTable,
+    acc: Vec<i64>,
+}
+
+/// How far ahead (in rows) table slots and accumulators are prefetched.
+const PREFETCH: usize = 32;
+/// Groups in a task's largest table above which its batches prefetch (below it, tables and
+/// accumulators stay in L2 and prefetching is only extra instructions).
+const PREFETCH_ABOVE: usize = 32 * 1024;
+/// Marks, in a row's group id, a group that the row created.
+const NEW: usize = 1 << (usize::BITS - 1);
+
+impl Partial {
+    /// Merges `other` (of the same partition, later in the input) into `self`.
+    fn merge<A: Accumulator>(&mut self, agg: &A, other: Partial, buffers: &[Buffer]) {
+        let (views, hashes) = other.table.into_parts();
+        for (i, ((&view, &hash), value)) in views.iter().zip(&hashes).zip(other.acc).enumerate() {
+            if let Some(&ahead) = hashes.get(i + PREFETCH) {
+                self.table.prefetch(ahead);
+            }
+            let (group, new) = self.table.intern(view, hash, buffers);
+            if new {
+                self.acc.push(value);
+            } else if let Some(acc) = self.acc.get_mut(group) {
+                agg.merge(acc, value);
+            }
+        }
+    }
+
+    /// The keys (sharing `buffers` if any key is long) and values.
+    fn finish(self, buffers: &Arc<[Buffer]>) -> Partition {
+        let (views, _) = self.table.into_parts();
+        let long = views.iter().any(|&v| view_len(v) > MAX_INLINE);
+        let buffers = if long {
+            Arc::clone(buffers)
+        } else {
+            Arc::from([])
+        };
+        // SAFETY: `new_unchecked` needs what `try_new` checks. Every view is a key view of a
+        // valid input array (so valid UTF-8, zero-padded when inline), and long views name the
+        // index in `buffers` of the buffer they named in their own array (`Sources` maps each
+        // array's buffers into `buffers`; in `count_words` `buffers` are the lines' own), at
+        // the same offset; when no view is long no buffer is needed. There are no nulls.
+        let keys =
+            unsafe { StringViewArray::new_unchecked(ScalarBuffer::from(views), buffers, None) };
+        (keys, self.acc)
+    }
+}
+
+/// One task's partials, one per output partition.
+struct Partials(Vec<Partial>);
+
+impl Partials {
+    /// Aggregates a batch of rows (`values: None` is all ones) in three tight loops: every
+    /// row's partition; then every key interned in its partition's table (group ids into
+    /// `groups`); then every value folded into its group's accumulator. Once a table outgrows
+    /// the caches, the slots and accumulators of the row `PREFETCH` ahead are prefetched.
+    fn add_batch<A: Accumulator>(
+        &mut self,
+        agg: &A,
+        views: &[u128],
+        hashes: &[u64],
+        values: Option<&[i64]>,
+        buffers: &[Buffer],
+        groups: &mut Vec<(usize, usize)>,
+    ) {
+        let n = self.0.len();
+        groups.clear();
+        groups.extend(hashes.iter().map(|&h| (partition_of(h, n), 0)));
+        let large = self.0.iter().any(|p| p.table.len() > PREFETCH_ABOVE);
+        if large {
+            self.intern_batch::<true>(views, hashes, buffers, groups);
+        } else {
+            self.intern_batch::<false>(views, hashes, buffers, groups);
+        }
+        for partial in &mut self.0 {
+            partial.acc.resize(partial.table.len(), 0);
+        }
+        if large {
+            self.fold_batch::<A, true>(agg, values, groups);
+        } else {
+            self.fold_batch::<A, false>(agg, values, groups);
+        }
+    }
+
+    #[inline(always)]
+    fn intern_batch<const PREFETCHING: bool>(
+        &mut self,
+        views: &[u128],
+        hashes: &[u64],
+        buffers: &[Buffer],
+        groups: &mut [(usize, usize)],
+    ) {
+        for i in 0..groups.len().min(views.len()).min(hashes.len()) {
+            if PREFETCHING
+                && let (Some(&(p, _)), Some(&h)) =
+                    (groups.get(i + PREFETCH), hashes.get(i + PREFETCH))
+            {
+                self.0[p].table.prefetch(h);
+            }
+            let (p, _) = groups[i];
+            let (group, new) = self.0[p].table.intern(views[i], hashes[i], buffers);
+            groups[i].1 = group | if new { NEW } else { 0 };
+        }
+    }
+
+    #[inline(always)]
+    fn fold_batch<A: Accumulator, const PREFETCHING: bool>(
+        &mut self,
+        agg: &A,
+        values: Option<&[i64]>,
+        groups: &[(usize, usize)],
+    ) {
+        for (i, &(p, group)) in groups.iter().enumerate() {
+            if PREFETCHING && let Some(&(ahead_p, ahead_group)) = groups.get(i + PREFETCH) {
+                let acc = self.0[ahead_p]
+                    .acc
+                    .as_ptr()
+                    .wrapping_add(ahead_group & !NEW);
+                prefetch(acc.addr());
+            }
+            let value = values.map_or(1, |v| v[i]);
+            if let Some(acc) = self.0[p].acc.get_mut(group & !NEW) {
+                if group & NEW != 0 {
+                    *acc = agg.init(value);
+                } else {
+                    agg.update(acc, value);
+                }
+            }
+        }
+    }
+}
+
+/// Runs phase 1 (`fill` on every task, in parallel, into per-partition partials) and phase 2
+/// (per partition, in parallel, merging the tasks' partials in task order).
+fn two_phase<T, A, F>(
+    tasks: Vec<T>,
+    partitions: usize,
+    agg: &A,
+    buffers: &Arc<[Buffer]>,
+    fill: F,
+) -> Result<Vec<Partition>, KernelError>
+where
+    T: Send,
+    A: Accumulator,
+    F: Fn(T, &mut Partials) -> Result<(), KernelError> + Sync,
+{
+    let locals: Vec<Partials> = tasks
+        .into_par_iter()
+        .map(|task| {
+            let mut partials = Partials((0..partitions).map(|_| Partial::default()).collect());
+            fill(task, &mut partials)?;
+            Ok(partials)
+        })
+        .collect::<Result<_, KernelError>>()?;
+    let mut by_partition: Vec<Vec<Partial>> = (0..partitions).map(|_| Vec::new()).collect();
+    for local in locals {
+        for (p, partial) in local.0.into_iter().enumerate() {
+            by_partition[p].push(partial);
+        }
+    }
+    Ok(by_partition
+        .into_par_iter()
+        .map(|pieces| {
+            let mut pieces = pieces.into_iter();
+            let mut merged = pieces.next().unwrap_or_default();
+            for other in pieces {
+                merged.merge(agg, other, buffers);
+            }
+            merged.finish(buffers)
+        })
+        .collect())
+}

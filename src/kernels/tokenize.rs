@@ -1,0 +1,513 @@
+//! The tokeniser: lines (a `StringViewArray`) to one view per token, every view pointing into the
+//! lines' own data buffers (no byte is copied).
+//!
+//! # Separators
+//!
+//! * [`Separators::Space`] is Spark's `line.split(" ")` (Java's `String.split` with limit 0):
+//!   every single `' '` separates, so consecutive spaces give empty tokens, and a leading space
+//!   gives a leading empty token; *trailing* empty tokens of a line are dropped (so `"a b  "`
+//!   gives `["a", "b"]` and `" "` gives nothing); a line without any space is one token, so an
+//!   empty line gives one empty token.
+//! * [`Separators::AsciiWhitespace`] is [`str::split_ascii_whitespace`]: runs of ASCII
+//!   whitespace (space, `\t`, `\n`, form feed, `\r`, as [`u8::is_ascii_whitespace`]; not vertical
+//!   tab) separate, and there are no empty tokens.
+//!
+//! Null lines give no tokens. Every other byte, multi-byte UTF-8 included, is part of a token:
+//! lines are valid UTF-8 and are cut only at ASCII bytes, so every token is valid UTF-8.
+//!
+//! # How
+//!
+//! Lines of at most 12 bytes are inline in their view: they are copied into a zero-padded
+//! 64-byte block and masked there. Longer lines are scanned in place, in 64-byte blocks aligned
+//! to the start of their data buffer, with the SIMD separator masks of [`crate::kernels::simd`]; a line's
+//! tokens are the gaps between the set bits (`trailing_zeros`, then clear the lowest bit).
+//! The mask of the last block is kept, so when lines are consecutive slices of one buffer (what
+//! the line splitter produces: each line starts right after the previous line's newline) every
+//! block of the buffer is loaded and compared once, and the per-line cost is a few integer
+//! operations; lines elsewhere (other buffers, any order) are handled the same way, just without
+//! the shared blocks.
+//!
+//! Token views are built without branches for inline tokens (a 16-byte load, masked: the same
+//! value as `make_view`, tested) and with `make_view` otherwise; long tokens keep the line's
+//! buffer index and their absolute offset in that buffer.
+//!
+//! [`tokenize_parallel`] cuts the lines into consecutive ranges (a cut between two lines is a
+//! cut at a newline, so no token straddles two tasks) and tokenises them on rayon tasks.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, StringViewArray};
+use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
+use rayon::prelude::*;
+
+use crate::kernels::error::KernelError;
+use crate::kernels::simd::{BlockKernel, Class, KernelUser, Simd, dispatch};
+use crate::kernels::view::{
+    MAX_INLINE, buffer_index, inline_view, token_view, view_len, view_offset,
+};
+
+/// Which bytes separate tokens (see the [module docs](self) for the exact rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Separators {
+    /// A single `' '`, with Spark's `split(" ")` (Java `String.split`) empty-token rules.
+    Space,
+    /// Runs of ASCII whitespace, no empty tokens ([`str::split_ascii_whitespace`]).
+    AsciiWhitespace,
+}
+
+/// Splits every line into tokens: one view per token, into the same data buffers as `lines`
+/// (the output's buffers *are* the input's buffers).
+///
+/// ```
+/// use arrow_array::StringViewArray;
+/// use dstreams::kernels::tokenize::{Separators, tokenize};
+///
+/// let lines = StringViewArray::from(vec!["in the beginning", " two  spaces ", ""]);
+/// let tokens = tokenize(&lines, Separators::Space)?;
+/// let got: Vec<&str> = tokens.iter().flatten().collect();
+/// assert_eq!(got, ["in", "the", "beginning", "", "two", "", "spaces", ""]);
+/// let tokens = tokenize(&lines, Separators::AsciiWhitespace)?;
+/// let got: Vec<&str> = tokens.iter().flatten().collect();
+/// assert_eq!(got, ["in", "the", "beginning", "two", "spaces"]);
+/// # Ok::<(), dstreams::kernels::KernelError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`KernelError::OffsetOverflow`] if a line ends past the 4 GiB that view offsets can address.
+pub fn tokenize(lines: &StringViewArray, sep: Separators) -> Result<StringViewArray, KernelError> {
+    tokenize_using(lines, sep, Simd::best())
+}
+
+/// [`tokenize`] with a chosen separator kernel (for tests and benchmarks).
+///
+/// # Errors
+///
+/// [`KernelError::SimdUnavailable`] if `simd` cannot run here, or those of [`tokenize`].
+pub fn tokenize_using(
+    lines: &StringViewArray,
+    sep: Separators,
+    simd: Simd,
+) -> Result<StringViewArray, KernelError> {
+    tokenize_range(lines, 0..lines.len(), sep, simd)
+}
+
+/// Splits the lines into `parts` consecutive ranges and tokenises them in parallel (on the
+/// current rayon pool). Returns exactly `parts` arrays (some empty when there are fewer lines
+/// than parts); concatenated, they are [`tokenize`] of all the lines.
+///
+/// Ranges hold equal numbers of lines: a line is never split, so very uneven line lengths give
+/// uneven parts.
+///
+/// # Errors
+///
+/// [`KernelError::ZeroPartitions`] if `parts` is 0, or those of [`tokenize`].
+pub fn tokenize_parallel(
+    lines: &StringViewArray,
+    sep: Separators,
+    parts: usize,
+) -> Result<Vec<StringViewArray>, KernelError> {
+    let simd = Simd::best();
+    line_ranges(lines.len(), parts)?
+        .into_par_iter()
+        .map(|range| tokenize_range(lines, range, sep, simd))
+        .collect()
+}
+
+/// `parts` consecutive ranges of `0..len` with equal numbers of lines (the first ones one longer).
+pub(crate) fn line_ranges(
+    len: usize,
+    parts: usize,
+) -> Result<Vec<std::ops::Range<usize>>, KernelError> {
+    if parts == 0 {
+        return Err(KernelError::ZeroPartitions);
+    }
+    let (each, extra) = (len / parts, len % parts);
+    let mut start = 0;
+    Ok((0..parts)
+        .map(|i| {
+            let end = start + each + usize::from(i < extra);
+            let range = start..end;
+            start = end;
+            range
+        })
+        .collect())
+}
+
+fn tokenize_range(
+    lines: &StringViewArray,
+    range: std::ops::Range<usize>,
+    sep: Separators,
+    simd: Simd,
+) -> Result<StringViewArray, KernelError> {
+    let views = &lines.views()[range.clone()];
+    // Room for the common case (tokens of 3 bytes or more on average) without regrowing.
+    let bytes: usize = views.iter().map(|&v| view_len(v)).sum();
+    let scan = Scan {
+        views,
+        first: range.start,
+        nulls: lines.nulls(),
+        buffers: lines.data_buffers(),
+        out: Out::with_capacity(bytes / 4 + views.len() + ROOM),
+    };
+    let views = ScalarBuffer::from(dispatch(simd, sep, scan)??.into_vec());
+    // SAFETY: `new_unchecked` needs what `try_new` checks. Every view is a token
+    // `buf[s..e]` of a line `buf[o..o + len]` of `lines` (a valid array, so the line lies in
+    // data buffer `b` and is valid UTF-8), with `o <= s <= e <= o + len`: inline tokens are
+    // `inline_view`/`token_view`/`make_view` of those bytes (zero-padded; 0 is the empty
+    // string); long tokens name buffer `b` (the same index in the output, whose buffers are the
+    // input's) at offset `s`, checked to fit in u32 by `Scan`. Lines are cut only at ASCII
+    // bytes, never inside a multi-byte UTF-8 sequence, so every token is valid UTF-8. There are
+    // no nulls.
+    Ok(unsafe { StringViewArray::new_unchecked(views, Arc::clone(lines.data_buffers()), None) })
+}
+
+/// Slots zero-filled ahead of the write position at a time (a block gives at most 65 tokens).
+const ROOM: usize = 4096;
+
+/// A scan of a range of lines, appending one view per token to `out`; run with the chosen
+/// kernel, it returns `out`.
+pub(crate) struct Scan<'a> {
+    /// The views of the lines to scan.
+    pub(crate) views: &'a [u128],
+    /// Index in the array of the first of them (for the null buffer and errors).
+    pub(crate) first: usize,
+    /// The array's null buffer.
+    pub(crate) nulls: Option<&'a NullBuffer>,
+    /// The array's data buffers.
+    pub(crate) buffers: &'a [Buffer],
+    /// Where token views are appended.
+    pub(crate) out: Out,
+}
+
+/// Token views being written: `views[..n]` are the tokens; `views[n..]` is room (zeros, or
+/// stale views when the scratch is reused), so tokens are written without a capacity check
+/// per token.
+#[derive(Debug, Default)]
+pub(crate) struct Out {
+    views: Vec<u128>,
+    n: usize,
+}
+
+impl Out {
+    /// Empty, with capacity for `tokens` views.
+    pub(crate) fn with_capacity(tokens: usize) -> Out {
+        Out {
+            views: Vec::with_capacity(tokens),
+            n: 0,
+        }
+    }
+
+    /// The tokens written.
+    pub(crate) fn tokens(&self) -> &[u128] {
+        &self.views[..self.n]
+    }
+
+    /// Forgets the tokens, keeping the room (for a scratch reused chunk after chunk).
+    pub(crate) fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    /// The tokens, as a vector.
+    pub(crate) fn into_vec(mut self) -> Vec<u128> {
+        self.views.truncate(self.n);
+        self.views
+    }
+
+    /// Makes room for the at most 65 tokens of one block (64 separators and the line's end).
+    #[inline(always)]
+    fn room_for_block(&mut self) {
+        if self.views.len() < self.n + 65 {
+            self.views.resize(self.n + 65 + ROOM, 0);
+        }
+    }
+
+    /// Writes a token; it is kept (the write position advances) only if `keep`.
+    #[inline(always)]
+    fn write(&mut self, view: u128, keep: bool) {
+        if let Some(slot) = self.views.get_mut(self.n) {
+            *slot = view;
+        }
+        self.n += usize::from(keep);
+    }
+}
+
+impl KernelUser for Scan<'_> {
+    type Out = Result<Out, KernelError>;
+
+    #[inline(always)]
+    fn run<K: BlockKernel, C: Class>(self, kernel: K) -> Result<Out, KernelError> {
+        let Scan {
+            views,
+            first,
+            nulls,
+            buffers,
+            mut out,
+        } = self;
+        // The mask of the last block scanned: (buffer, block start) and its mask.
+        let mut cached = (usize::MAX, usize::MAX, 0u64);
+        for (i, &view) in views.iter().enumerate() {
+            if let Some(nulls) = nulls
+                && nulls.is_null(first + i)
+            {
+                continue;
+            }
+            let len = view_len(view);
+            if len <= MAX_INLINE {
+                // The line is in its view, zero-padded (zeros never separate): mask it there.
+                let data = view >> 32;
+                let mask = u64::from(kernel.mask16::<C>(data));
+                scan_line::<C>(
+                    0,
+                    len,
+                    |_| mask,
+                    |s, e| inline_view(data >> (8 * s), e - s),
+                    &mut out,
+                );
+                continue;
+            }
+            let (b, offset) = (buffer_index(view), view_offset(view));
+            let Some(buf) = buffers.get(b).map(|buf| buf.as_slice()) else {
+                continue; // not in a valid array
+            };
+            let end = offset + len;
+            if end > buf.len() {
+                continue; // not in a valid array
+            }
+            if end > u32::MAX as usize {
+                return Err(KernelError::OffsetOverflow {
+                    line: first + i,
+                    block: b,
+                    end,
+                });
+            }
+            let mask_at = |base: usize| {
+                if cached.0 == b && cached.1 == base {
+                    return cached.2;
+                }
+                let mask = match buf.get(base..).and_then(|rest| rest.first_chunk::<64>()) {
+                    Some(block) => kernel.mask::<C>(block),
+                    None => {
+                        // The buffer's last, partial block: pad with zeros.
+                        let mut block = [0u8; 64];
+                        let rest = buf.get(base..).unwrap_or_default();
+                        block[..rest.len()].copy_from_slice(rest);
+                        kernel.mask::<C>(&block)
+                    }
+                };
+                cached = (b, base, mask);
+                mask
+            };
+            scan_line::<C>(
+                offset,
+                end,
+                mask_at,
+                |s, e| token_view(buf, s, e, b as u32),
+                &mut out,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Writes the tokens of the line at `start..end` of some bytes: `mask_at(base)` is the
+/// separator mask of the 64 bytes from `base` (a multiple of 64) and `view_of(s, e)` the view
+/// of the token at `s..e`.
+///
+/// Every piece between separators is written, branch-free; with whitespace separators empty
+/// pieces are not kept, with [`Separators::Space`] they are, and trailing ones are dropped at
+/// the line's end.
+#[inline(always)]
+fn scan_line<C: Class>(
+    start: usize,
+    end: usize,
+    mut mask_at: impl FnMut(usize) -> u64,
+    view_of: impl Fn(usize, usize) -> u128,
+    out: &mut Out,
+) {
+    let first_token = out.n;
+    let mut token = start;
+    let mut base = start & !63;
+    let mut mask = mask_at(base) & (u64::MAX << (start - base));
+    loop {
+        if end - base < 64 {
+            mask &= (1u64 << (end - base)) - 1;
+        }
+        out.room_for_block();
+        while mask != 0 {
+            let sep = base + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            out.write(view_of(token, sep), C::SPACE_ONLY || sep > token);
+            token = sep + 1;
+        }
+        base += 64;
+        if base >= end {
+            break;
+        }
+        mask = mask_at(base);
+    }
+    out.write(view_of(token, end), C::SPACE_ONLY || end > token);
+    if C::SPACE_ONLY && token == end && start < end {
+        // Java drops trailing empty strings; a line without any separator, the empty line
+        // included, stays one token.
+        trim_empties(out, first_token);
+    }
+}
+
+/// Drops the empty tokens at the end of `out`, back to `first`.
+#[cold]
+fn trim_empties(out: &mut Out, first: usize) {
+    while out.n > first && out.views.get(out.n - 1) == Some(&0) {
+        out.n -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::StringViewBuilder;
+
+    /// Spark's `split(" ")`: Java `String.split` with trailing empty strings removed.
+    fn java_split(line: &str) -> Vec<&str> {
+        let mut parts: Vec<&str> = line.split(' ').collect();
+        while parts.len() > 1 && parts.last() == Some(&"") {
+            parts.pop();
+        }
+        if parts == [""] && !line.is_empty() {
+            parts.clear();
+        }
+        parts
+    }
+
+    fn tokens(lines: &[&str], sep: Separators, simd: Simd) -> Vec<String> {
+        let array = StringViewArray::from(lines.to_vec());
+        let out = tokenize_using(&array, sep, simd).unwrap();
+        out.iter().map(|t| t.unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn space_follows_java_split() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[""]),
+            (" ", &[]),
+            ("   ", &[]),
+            ("a", &["a"]),
+            ("a ", &["a"]),
+            (" a", &["", "a"]),
+            ("a  b", &["a", "", "b"]),
+            ("  a  b  ", &["", "", "a", "", "b"]),
+            ("\ta\tb c", &["\ta\tb", "c"]),
+        ];
+        for &(line, expected) in cases {
+            assert_eq!(java_split(line), expected, "{line:?}");
+            for simd in Simd::available() {
+                assert_eq!(
+                    tokens(&[line], Separators::Space, simd),
+                    expected,
+                    "{line:?}"
+                );
+                // The same line, long (not inline in its view).
+                let long = format!("{line}  {}", "y".repeat(20));
+                assert_eq!(
+                    tokens(&[&long], Separators::Space, simd),
+                    java_split(&long),
+                    "{long:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn whitespace_runs_are_one_separator() {
+        let line = " \t a\r\n\x0cb  c\x0bd ";
+        for simd in Simd::available() {
+            assert_eq!(
+                tokens(&[line], Separators::AsciiWhitespace, simd),
+                ["a", "b", "c\x0bd"]
+            );
+            assert_eq!(
+                tokens(&["", " ", "\t\t"], Separators::AsciiWhitespace, simd),
+                Vec::<String>::new()
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_point_into_the_input_buffer() {
+        // Lines as consecutive slices of one buffer, as the engine's line splitter makes them.
+        let text =
+            "a line with a longtokenofmanybytes\nshort\n\nsecond line: \u{e9}t\u{e9} caf\u{e9}s\n";
+        let buffer = Buffer::from(text.as_bytes());
+        let mut builder = StringViewBuilder::new();
+        let block = builder.append_block(buffer.clone());
+        let mut start = 0;
+        for line in text.split_terminator('\n') {
+            builder
+                .try_append_view(block, start as u32, line.len() as u32)
+                .unwrap();
+            start += line.len() + 1;
+        }
+        let lines = builder.finish();
+        for simd in Simd::available() {
+            let out = tokenize_using(&lines, Separators::Space, simd).unwrap();
+            assert!(Arc::ptr_eq(out.data_buffers(), lines.data_buffers()));
+            let long = out
+                .iter()
+                .flatten()
+                .find(|t| t.starts_with("longtoken"))
+                .unwrap();
+            assert_eq!(long.as_ptr(), buffer.as_slice()[14..].as_ptr());
+            let got: Vec<&str> = out.iter().flatten().collect();
+            let expected: Vec<&str> = text.split_terminator('\n').flat_map(java_split).collect();
+            assert_eq!(got, expected);
+            // The unchecked array passes Arrow's own validation.
+            let (views, buffers, _) = out.clone().into_parts();
+            assert_eq!(StringViewArray::try_new(views, buffers, None).unwrap(), out);
+        }
+    }
+
+    #[test]
+    fn null_lines_give_no_tokens() {
+        let lines = StringViewArray::from(vec![Some("a b"), None, Some("c")]);
+        let out = tokenize(&lines, Separators::Space).unwrap();
+        assert_eq!(out.iter().flatten().collect::<Vec<_>>(), ["a", "b", "c"]);
+        let sliced = lines.slice(1, 2);
+        let out = tokenize(&sliced, Separators::Space).unwrap();
+        assert_eq!(out.iter().flatten().collect::<Vec<_>>(), ["c"]);
+    }
+
+    #[test]
+    fn parallel_parts_concatenate_to_the_whole() {
+        let lines: Vec<String> = (0..300)
+            .map(|i| format!("line {i} {}", "w ".repeat(i % 11)))
+            .collect();
+        let array = StringViewArray::from(lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let whole = tokenize(&array, Separators::Space).unwrap();
+        let whole: Vec<&str> = whole.iter().flatten().collect();
+        for parts in [1, 2, 3, 7, 299, 300, 301, 1000] {
+            let out = tokenize_parallel(&array, Separators::Space, parts).unwrap();
+            assert_eq!(out.len(), parts);
+            let joined: Vec<&str> = out.iter().flat_map(|a| a.iter().flatten()).collect();
+            assert_eq!(joined, whole, "parts={parts}");
+        }
+        assert_eq!(
+            tokenize_parallel(&array, Separators::Space, 0).unwrap_err(),
+            KernelError::ZeroPartitions
+        );
+    }
+
+    #[test]
+    fn line_ranges_cover_everything() {
+        for len in 0..20 {
+            for parts in 1..25 {
+                let r = line_ranges(len, parts).unwrap();
+                assert_eq!(r.len(), parts);
+                assert_eq!(r[0].start, 0);
+                assert_eq!(r[parts - 1].end, len);
+                for w in r.windows(2) {
+                    assert_eq!(w[0].end, w[1].start);
+                }
+            }
+        }
+    }
+}
