@@ -26,8 +26,10 @@ macro_rules! primitive {
             fn i64_values(col: &ScalarBuffer<$t>) -> Option<std::borrow::Cow<'_, [i64]>> {
                 Some(i64_values(col))
             }
+            /// Narrowing keeps the low bits: an `i64` sum of `i32`s narrowed is their wrapping
+            /// `i32` sum, the JVM's `Int` overflow behaviour.
             fn column_from_i64(values: Vec<i64>) -> Option<ScalarBuffer<$t>> {
-                values.into_iter().map(|v| <$t>::try_from(v).ok()).collect::<Option<Vec<$t>>>().map(ScalarBuffer::from)
+                Some(values.into_iter().map(|v| v as $t).collect::<Vec<$t>>().into())
             }
         });
     };

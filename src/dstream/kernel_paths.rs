@@ -26,12 +26,7 @@ fn pair_columns<K: Data, V: Data>(parts: Vec<Partition>) -> Result<Vec<PairColum
         .into_iter()
         .map(|(keys, values)| {
             let a = K::column_from_string_views(keys).ok_or_else(|| internal("keys"))?;
-            let b = V::column_from_i64(values).ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "an aggregated value does not fit in {}",
-                    std::any::type_name::<V>()
-                ))
-            })?;
+            let b = V::column_from_i64(values).ok_or_else(|| internal("values"))?;
             Ok(PairColumn { a, b })
         })
         .collect()
