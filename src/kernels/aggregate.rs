@@ -413,6 +413,24 @@ const PREFETCH_ABOVE: usize = 32 * 1024;
 const NEW: usize = 1 << (usize::BITS - 1);
 
 impl Partial {
+    /// Adds one row.
+    #[inline(always)]
+    fn add<A: Accumulator>(
+        &mut self,
+        agg: &A,
+        view: u128,
+        hash: u64,
+        value: i64,
+        buffers: &[Buffer],
+    ) {
+        let (group, new) = self.table.intern(view, hash, buffers);
+        if new {
+            self.acc.push(agg.init(value));
+        } else if let Some(acc) = self.acc.get_mut(group) {
+            agg.update(acc, value);
+        }
+    }
+
     /// Merges `other` (of the same partition, later in the input) into `self`.
     fn merge<A: Accumulator>(&mut self, agg: &A, other: Partial, buffers: &[Buffer]) {
         let (views, hashes) = other.table.into_parts();
@@ -453,10 +471,12 @@ impl Partial {
 struct Partials(Vec<Partial>);
 
 impl Partials {
-    /// Aggregates a batch of rows (`values: None` is all ones) in three tight loops: every
-    /// row's partition; then every key interned in its partition's table (group ids into
-    /// `groups`); then every value folded into its group's accumulator. Once a table outgrows
-    /// the caches, the slots and accumulators of the row `PREFETCH` ahead are prefetched.
+    /// Aggregates a batch of rows (`values: None` is all ones). While every table is small
+    /// (cache-resident) each row is interned and folded in one pass. Once a table outgrows the
+    /// caches, three tight loops: every row's partition; every key interned in its
+    /// partition's table (group ids into `groups`), prefetching the slots of the row
+    /// `PREFETCH` ahead; every value folded into its group's accumulator, prefetching ahead
+    /// too.
     fn add_batch<A: Accumulator>(
         &mut self,
         agg: &A,
@@ -467,26 +487,25 @@ impl Partials {
         groups: &mut Vec<(usize, usize)>,
     ) {
         let n = self.0.len();
+        if self.0.iter().all(|p| p.table.len() <= PREFETCH_ABOVE) {
+            // Tables (and accumulators) fit in L2: one pass, folding each value right away.
+            for (i, (&view, &hash)) in views.iter().zip(hashes).enumerate() {
+                let value = values.map_or(1, |v| v[i]);
+                self.0[partition_of(hash, n)].add(agg, view, hash, value, buffers);
+            }
+            return;
+        }
         groups.clear();
         groups.extend(hashes.iter().map(|&h| (partition_of(h, n), 0)));
-        let large = self.0.iter().any(|p| p.table.len() > PREFETCH_ABOVE);
-        if large {
-            self.intern_batch::<true>(views, hashes, buffers, groups);
-        } else {
-            self.intern_batch::<false>(views, hashes, buffers, groups);
-        }
+        self.intern_batch(views, hashes, buffers, groups);
         for partial in &mut self.0 {
             partial.acc.resize(partial.table.len(), 0);
         }
-        if large {
-            self.fold_batch::<A, true>(agg, values, groups);
-        } else {
-            self.fold_batch::<A, false>(agg, values, groups);
-        }
+        self.fold_batch(agg, values, groups);
     }
 
     #[inline(always)]
-    fn intern_batch<const PREFETCHING: bool>(
+    fn intern_batch(
         &mut self,
         views: &[u128],
         hashes: &[u64],
@@ -494,9 +513,7 @@ impl Partials {
         groups: &mut [(usize, usize)],
     ) {
         for i in 0..groups.len().min(views.len()).min(hashes.len()) {
-            if PREFETCHING
-                && let (Some(&(p, _)), Some(&h)) =
-                    (groups.get(i + PREFETCH), hashes.get(i + PREFETCH))
+            if let (Some(&(p, _)), Some(&h)) = (groups.get(i + PREFETCH), hashes.get(i + PREFETCH))
             {
                 self.0[p].table.prefetch(h);
             }
@@ -507,14 +524,14 @@ impl Partials {
     }
 
     #[inline(always)]
-    fn fold_batch<A: Accumulator, const PREFETCHING: bool>(
+    fn fold_batch<A: Accumulator>(
         &mut self,
         agg: &A,
         values: Option<&[i64]>,
         groups: &[(usize, usize)],
     ) {
         for (i, &(p, group)) in groups.iter().enumerate() {
-            if PREFETCHING && let Some(&(ahead_p, ahead_group)) = groups.get(i + PREFETCH) {
+            if let Some(&(ahead_p, ahead_group)) = groups.get(i + PREFETCH) {
                 let acc = self.0[ahead_p]
                     .acc
                     .as_ptr()

@@ -148,7 +148,7 @@ fn tokenize_range(
         first: range.start,
         nulls: lines.nulls(),
         buffers: lines.data_buffers(),
-        out: Out::with_capacity(bytes / 4 + views.len() + ROOM),
+        out: Out::with_capacity(bytes / 4 + views.len() + 65),
     };
     let views = ScalarBuffer::from(dispatch(simd, sep, scan)??.into_vec());
     // SAFETY: `new_unchecked` needs what `try_new` checks. Every view is a token
@@ -161,9 +161,6 @@ fn tokenize_range(
     // no nulls.
     Ok(unsafe { StringViewArray::new_unchecked(views, Arc::clone(lines.data_buffers()), None) })
 }
-
-/// Slots zero-filled ahead of the write position at a time (a block gives at most 65 tokens).
-const ROOM: usize = 4096;
 
 /// A scan of a range of lines, appending one view per token to `out`; run with the chosen
 /// kernel, it returns `out`.
@@ -180,13 +177,10 @@ pub(crate) struct Scan<'a> {
     pub(crate) out: Out,
 }
 
-/// Token views being written: `views[..n]` are the tokens; `views[n..]` is room (zeros, or
-/// stale views when the scratch is reused), so tokens are written without a capacity check
-/// per token.
+/// Token views being written.
 #[derive(Debug, Default)]
 pub(crate) struct Out {
     views: Vec<u128>,
-    n: usize,
 }
 
 impl Out {
@@ -194,41 +188,42 @@ impl Out {
     pub(crate) fn with_capacity(tokens: usize) -> Out {
         Out {
             views: Vec::with_capacity(tokens),
-            n: 0,
         }
     }
 
     /// The tokens written.
     pub(crate) fn tokens(&self) -> &[u128] {
-        &self.views[..self.n]
+        &self.views
     }
 
-    /// Forgets the tokens, keeping the room (for a scratch reused chunk after chunk).
+    /// Forgets the tokens, keeping the capacity (for a scratch reused chunk after chunk).
     pub(crate) fn clear(&mut self) {
-        self.n = 0;
+        self.views.clear();
     }
 
     /// The tokens, as a vector.
-    pub(crate) fn into_vec(mut self) -> Vec<u128> {
-        self.views.truncate(self.n);
+    pub(crate) fn into_vec(self) -> Vec<u128> {
         self.views
     }
 
-    /// Makes room for the at most 65 tokens of one block (64 separators and the line's end).
+    /// Makes room for the at most 65 tokens of one block (64 separators and the line's end),
+    /// so that pushes within the block never reallocate.
     #[inline(always)]
     fn room_for_block(&mut self) {
-        if self.views.len() < self.n + 65 {
-            self.views.resize(self.n + 65 + ROOM, 0);
+        self.views.reserve(65);
+    }
+
+    /// Appends a token if `keep` (false only for the empty pieces between whitespace runs,
+    /// which are rare, so the branch predicts well).
+    #[inline(always)]
+    fn write(&mut self, view: u128, keep: bool) {
+        if keep {
+            self.views.push(view);
         }
     }
 
-    /// Writes a token; it is kept (the write position advances) only if `keep`.
-    #[inline(always)]
-    fn write(&mut self, view: u128, keep: bool) {
-        if let Some(slot) = self.views.get_mut(self.n) {
-            *slot = view;
-        }
-        self.n += usize::from(keep);
+    fn len(&self) -> usize {
+        self.views.len()
     }
 }
 
@@ -314,9 +309,9 @@ impl KernelUser for Scan<'_> {
 /// separator mask of the 64 bytes from `base` (a multiple of 64) and `view_of(s, e)` the view
 /// of the token at `s..e`.
 ///
-/// Every piece between separators is written, branch-free; with whitespace separators empty
-/// pieces are not kept, with [`Separators::Space`] they are, and trailing ones are dropped at
-/// the line's end.
+/// Every piece between two separators is a token, except that with whitespace separators
+/// empty pieces are skipped; with [`Separators::Space`] they are kept, and trailing ones are
+/// dropped at the line's end.
 #[inline(always)]
 fn scan_line<C: Class>(
     start: usize,
@@ -325,7 +320,7 @@ fn scan_line<C: Class>(
     view_of: impl Fn(usize, usize) -> u128,
     out: &mut Out,
 ) {
-    let first_token = out.n;
+    let first_token = out.len();
     let mut token = start;
     let mut base = start & !63;
     let mut mask = mask_at(base) & (u64::MAX << (start - base));
@@ -357,8 +352,8 @@ fn scan_line<C: Class>(
 /// Drops the empty tokens at the end of `out`, back to `first`.
 #[cold]
 fn trim_empties(out: &mut Out, first: usize) {
-    while out.n > first && out.views.get(out.n - 1) == Some(&0) {
-        out.n -= 1;
+    while out.views.len() > first && out.views.last() == Some(&0) {
+        out.views.pop();
     }
 }
 
