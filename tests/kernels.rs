@@ -1,0 +1,432 @@
+//! The kernels agree with plain reference implementations (split + `HashMap`) on the corpora
+//! and on random inputs: empty tokens, long tokens (> 12 bytes), multi-byte UTF-8, separators
+//! at 64-byte block edges, lines in one buffer, in several buffers, sliced, with nulls.
+
+#[path = "kernel_common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+
+use arrow_array::builder::StringViewBuilder;
+use arrow_array::{Array, StringViewArray};
+use arrow_buffer::Buffer;
+use dstreams::kernels::KernelError;
+use dstreams::kernels::accumulate::Agg;
+use dstreams::kernels::aggregate::{
+    Partition, aggregate, aggregate_hashed, compact, count_words, count_words_using,
+};
+use dstreams::kernels::hash::{KeyHashes, key_hash_state, partition_of};
+use dstreams::kernels::simd::Simd;
+use dstreams::kernels::tokenize::{Separators, tokenize, tokenize_parallel, tokenize_using};
+
+/// Spark's `line.split(" ")`: Java's `String.split`, trailing empty strings removed, and a
+/// line without any match is itself.
+fn java_split(line: &str) -> Vec<&str> {
+    if !line.contains(' ') {
+        return vec![line];
+    }
+    let mut parts: Vec<&str> = line.split(' ').collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts
+}
+
+fn reference_tokens(lines: &StringViewArray, sep: Separators) -> Vec<String> {
+    lines
+        .iter()
+        .flatten()
+        .flat_map(|line| match sep {
+            Separators::Space => java_split(line),
+            Separators::AsciiWhitespace => line.split_ascii_whitespace().collect(),
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Per partition, keys in first-seen order with their aggregate, placed by the engine's hash.
+fn reference_aggregate(
+    keys: &[String],
+    values: &[i64],
+    f: impl Fn(i64, i64) -> i64,
+    partitions: usize,
+) -> Vec<Vec<(String, i64)>> {
+    let mut out: Vec<Vec<(String, i64)>> = vec![Vec::new(); partitions];
+    let mut index: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (k, &v) in keys.iter().zip(values) {
+        match index.get(k.as_str()) {
+            Some(&(p, i)) => out[p][i].1 = f(out[p][i].1, v),
+            None => {
+                let p = partition_of(key_hash_state().hash_one(k.as_str()), partitions);
+                index.insert(k, (p, out[p].len()));
+                out[p].push((k.clone(), v));
+            }
+        }
+    }
+    out
+}
+
+fn as_pairs(parts: &[Partition]) -> Vec<Vec<(String, i64)>> {
+    parts
+        .iter()
+        .map(|(keys, values)| {
+            assert_eq!(keys.len(), values.len());
+            assert_eq!(keys.null_count(), 0);
+            // The unchecked arrays pass Arrow's own validation.
+            let (v, b, n) = keys.clone().into_parts();
+            StringViewArray::try_new(v, b, n).expect("valid keys");
+            keys.iter()
+                .flatten()
+                .map(str::to_owned)
+                .zip(values.iter().copied())
+                .collect()
+        })
+        .collect()
+}
+
+fn strings(a: &StringViewArray) -> Vec<String> {
+    a.iter().flatten().map(str::to_owned).collect()
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// Every kernel variant and entry point against the references, on one array of lines.
+fn check_lines(lines: &StringViewArray, partitions: &[usize]) {
+    for sep in [Separators::Space, Separators::AsciiWhitespace] {
+        let expected = reference_tokens(lines, sep);
+        let scalar = tokenize_using(lines, sep, Simd::Scalar).unwrap();
+        assert_eq!(strings(&scalar), expected, "{sep:?}");
+        for simd in Simd::available() {
+            let out = tokenize_using(lines, sep, simd).unwrap();
+            // Every variant gives exactly the scalar views (same buffers, same offsets).
+            assert_eq!(out.views(), scalar.views(), "{simd:?} {sep:?}");
+            assert!(std::sync::Arc::ptr_eq(
+                out.data_buffers(),
+                lines.data_buffers()
+            ));
+        }
+        let (v, b, n) = scalar.clone().into_parts();
+        StringViewArray::try_new(v, b, n).expect("valid tokens");
+        for parts in [1, 2, 5] {
+            let out = tokenize_parallel(lines, sep, parts).unwrap();
+            assert_eq!(out.len(), parts);
+            let joined: Vec<String> = out.iter().flat_map(strings).collect();
+            assert_eq!(joined, expected, "{sep:?} parts={parts}");
+        }
+        let ones = vec![1; expected.len()];
+        for &p in partitions {
+            let want = reference_aggregate(&expected, &ones, |a, b| a + b, p);
+            for threads in [1, 2] {
+                let got = pool(threads).install(|| count_words(lines, sep, p).unwrap());
+                assert_eq!(got.len(), p);
+                assert_eq!(as_pairs(&got), want, "{sep:?} p={p} threads={threads}");
+            }
+            let scalar = count_words_using(lines, sep, p, Simd::Scalar).unwrap();
+            assert_eq!(as_pairs(&scalar), want);
+            let agg = aggregate(
+                std::slice::from_ref(&tokenize(lines, sep).unwrap()),
+                None,
+                Agg::Count,
+                p,
+            )
+            .unwrap();
+            assert_eq!(as_pairs(&agg), want);
+        }
+    }
+}
+
+#[test]
+fn corpora_agree_with_the_reference() {
+    for path in [common::KJV, common::GCIDE] {
+        let Some(bytes) = common::corpus(path) else {
+            continue;
+        };
+        let lines = common::lines_of(&Buffer::from_vec(bytes));
+        check_lines(&lines, &[1, 2, 7]);
+    }
+}
+
+/// A reference fold of two values.
+type Fold = dyn Fn(i64, i64) -> i64;
+
+/// xorshift64*, seeded.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A random line: words (short, long, multi-byte) and separators (single and repeated spaces,
+/// tabs, other whitespace, vertical tab which is not whitespace here).
+fn random_line(rng: &mut Rng) -> String {
+    const PIECES: &[&str] = &[
+        "a",
+        "the",
+        "word",
+        "caf\u{e9}",
+        "\u{1f980}",
+        "na\u{ef}ve",
+        "x",
+        "twelve_bytes",
+        "thirteen_byte",
+        "a-rather-long-token-of-many-bytes",
+        "\u{3053}\u{3093}\u{306b}\u{3061}\u{306f}",
+        "\x0b",
+        "\r",
+    ];
+    const SEPS: &[&str] = &[" ", " ", " ", "  ", "   ", "\t", " \t ", "\x0c", "\r"];
+    let mut line = String::new();
+    let most = if rng.below(10) == 0 { 60 } else { 12 };
+    let words = rng.below(most);
+    if rng.below(4) == 0 {
+        line.push_str(SEPS[rng.below(SEPS.len() as u64) as usize]);
+    }
+    for _ in 0..words {
+        line.push_str(PIECES[rng.below(PIECES.len() as u64) as usize]);
+        line.push_str(SEPS[rng.below(SEPS.len() as u64) as usize]);
+    }
+    if rng.below(2) == 0 {
+        // Usually drop the separator after the last word.
+        let trim = line.trim_end_matches([' ', '\t', '\x0c', '\r']).len();
+        line.truncate(trim);
+    }
+    line
+}
+
+#[test]
+fn random_inputs_agree_with_the_reference() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..40 {
+        let count = rng.below(300) as usize;
+        let lines: Vec<String> = (0..count).map(|_| random_line(&mut rng)).collect();
+        // 1. Lines as consecutive slices of one buffer (`\n` or `\r\n` between them).
+        let mut text = String::new();
+        for l in &lines {
+            text.push_str(l.trim_end_matches('\r'));
+            text.push_str(if rng.below(3) == 0 { "\r\n" } else { "\n" });
+        }
+        let buffered = common::lines_of(&Buffer::from(text.as_bytes()));
+        check_lines(&buffered, &[1, 3]);
+        // 2. Lines copied by a builder into several small blocks, some null.
+        let mut builder = StringViewBuilder::new().with_fixed_block_size(256);
+        for l in &lines {
+            if rng.below(10) == 0 {
+                builder.append_null();
+            }
+            builder.append_value(l);
+        }
+        let blocks = builder.finish();
+        check_lines(&blocks, &[1, 4]);
+        // 3. A slice of it.
+        if blocks.len() > 4 {
+            let sliced = blocks.slice(2, blocks.len() - 3);
+            check_lines(&sliced, &[2]);
+        }
+        let _ = round;
+    }
+}
+
+#[test]
+fn separators_at_every_block_edge() {
+    // One long line per position of a separator around the 64-byte block edges of its buffer.
+    let mut text = String::new();
+    for pos in 0..200 {
+        let mut line: Vec<u8> = vec![b'w'; 200];
+        line[pos] = b' ';
+        if pos + 1 < 200 {
+            line[pos + 1] = b' ';
+        }
+        line[199] = b' ';
+        text.push_str(std::str::from_utf8(&line).unwrap());
+        text.push('\n');
+    }
+    // Also lines whose ends fall on every offset modulo 64.
+    for len in 0..130 {
+        text.push_str(&"ab ".repeat(len / 3));
+        text.push_str(&"c".repeat(len % 3));
+        text.push('\n');
+    }
+    let lines = common::lines_of(&Buffer::from(text.as_bytes()));
+    check_lines(&lines, &[1, 2]);
+    // The same text shifted by every offset within a block.
+    for shift in 1..64 {
+        let shifted = format!("{}\n{text}", "s".repeat(shift));
+        let lines = common::lines_of(&Buffer::from(shifted.as_bytes()));
+        for sep in [Separators::Space, Separators::AsciiWhitespace] {
+            let scalar = tokenize_using(&lines, sep, Simd::Scalar).unwrap();
+            assert_eq!(strings(&scalar), reference_tokens(&lines, sep));
+            for simd in Simd::available() {
+                let out = tokenize_using(&lines, sep, simd).unwrap();
+                assert_eq!(out.views(), scalar.views());
+            }
+        }
+    }
+}
+
+#[test]
+fn aggregates_with_values_agree_with_the_reference() {
+    let mut rng = Rng(42);
+    let words: Vec<String> = (0..500)
+        .map(|i| match i % 4 {
+            0 => format!("k{i}"),
+            1 => format!("a key longer than twelve bytes {i}"),
+            2 => format!("\u{e9}\u{1f980}{i}"),
+            _ => String::new() + &"z".repeat(i % 13),
+        })
+        .collect();
+    for _ in 0..10 {
+        let arrays: Vec<StringViewArray> = (0..rng.below(4) + 1)
+            .map(|_| {
+                let n = rng.below(3000) as usize;
+                let mut b = StringViewBuilder::new().with_fixed_block_size(1024);
+                for _ in 0..n {
+                    b.append_value(&words[rng.below(words.len() as u64) as usize]);
+                }
+                b.finish()
+            })
+            .collect();
+        let values: Vec<Vec<i64>> = arrays
+            .iter()
+            .map(|a| {
+                (0..a.len())
+                    .map(|_| rng.next() as i64 >> rng.below(64))
+                    .collect()
+            })
+            .collect();
+        let value_slices: Vec<&[i64]> = values.iter().map(Vec::as_slice).collect();
+        let all_keys: Vec<String> = arrays.iter().flat_map(strings).collect();
+        let all_values: Vec<i64> = values.concat();
+        let hashes: Vec<KeyHashes> = arrays.iter().map(KeyHashes::new).collect();
+        let reduce = |a: i64, b: i64| a ^ b.rotate_left(7);
+        let cases: [(Agg<'_>, &Fold); 5] = [
+            (Agg::Sum, &|a: i64, b: i64| a.wrapping_add(b)),
+            (Agg::Min, &|a: i64, b: i64| a.min(b)),
+            (Agg::Max, &|a: i64, b: i64| a.max(b)),
+            (Agg::Reduce(&reduce), &reduce),
+            (Agg::Count, &|a: i64, _| a + 1),
+        ];
+        for (agg, f) in cases {
+            for p in [1, 2, 5] {
+                let init: Vec<i64> = match agg {
+                    Agg::Count => vec![1; all_keys.len()],
+                    _ => all_values.clone(),
+                };
+                let want = reference_aggregate(&all_keys, &init, f, p);
+                for threads in [1, 2] {
+                    let got = pool(threads)
+                        .install(|| aggregate(&arrays, Some(&value_slices), agg, p).unwrap());
+                    assert_eq!(as_pairs(&got), want, "{agg:?} p={p}");
+                }
+                let hashed =
+                    aggregate_hashed(&arrays, &hashes, Some(&value_slices), agg, p).unwrap();
+                assert_eq!(as_pairs(&hashed), want, "{agg:?} p={p} hashed");
+            }
+        }
+        // Compacted keys are equal, valid, and no longer reference the input buffers.
+        for (keys, _) in aggregate(&arrays, None, Agg::Sum, 3).unwrap() {
+            let owned = compact(&keys);
+            assert_eq!(owned, keys);
+            for b in owned.data_buffers().iter() {
+                for a in &arrays {
+                    assert!(a.data_buffers().iter().all(|i| i.as_ptr() != b.as_ptr()));
+                }
+            }
+            let (v, b, n) = owned.into_parts();
+            StringViewArray::try_new(v, b, n).unwrap();
+        }
+    }
+}
+
+#[test]
+fn long_keys_point_into_the_input_buffers() {
+    let text = "a key longer than twelve bytes and short ones\n";
+    let buffer = Buffer::from(text.repeat(3).as_bytes());
+    let lines = common::lines_of(&buffer);
+    let parts = count_words(&lines, Separators::Space, 1).unwrap();
+    let (keys, counts) = &parts[0];
+    assert_eq!(counts, &[3; 9]);
+    let longer = keys.iter().flatten().find(|k| *k == "longer").unwrap();
+    assert!(buffer.as_slice().as_ptr_range().contains(&longer.as_ptr()) || longer.len() <= 12);
+    let twelve = keys.iter().flatten().find(|k| k.len() > 12);
+    assert!(twelve.is_none(), "no word here is long");
+    let tokens = tokenize(&lines, Separators::Space).unwrap();
+    let long = StringViewArray::from(vec!["x".repeat(40)]);
+    let parts = aggregate(&[tokens, long.clone()], None, Agg::Count, 1).unwrap();
+    let key = parts[0].0.iter().flatten().find(|k| k.len() == 40).unwrap();
+    assert_eq!(key.as_ptr(), long.value(0).as_ptr());
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let lines = StringViewArray::from(vec!["a b"]);
+    assert_eq!(
+        count_words(&lines, Separators::Space, 0).unwrap_err(),
+        KernelError::ZeroPartitions
+    );
+    assert_eq!(
+        tokenize_parallel(&lines, Separators::Space, 0).unwrap_err(),
+        KernelError::ZeroPartitions
+    );
+    let keys = [StringViewArray::from(vec!["a", "b"])];
+    assert_eq!(
+        aggregate(&keys, None, Agg::Sum, 0).unwrap_err(),
+        KernelError::ZeroPartitions
+    );
+    assert_eq!(
+        aggregate(&keys, Some(&[]), Agg::Sum, 1).unwrap_err(),
+        KernelError::ValueArrays { keys: 1, values: 0 }
+    );
+    assert_eq!(
+        aggregate(&keys, Some(&[&[1]]), Agg::Sum, 1).unwrap_err(),
+        KernelError::ValueRows {
+            array: 0,
+            keys: 2,
+            values: 1
+        }
+    );
+    assert_eq!(
+        aggregate_hashed(&keys, &[KeyHashes::from_vec(vec![1])], None, Agg::Sum, 1).unwrap_err(),
+        KernelError::ValueRows {
+            array: 0,
+            keys: 2,
+            values: 1
+        }
+    );
+    let nulls = [StringViewArray::from(vec![Some("a"), None])];
+    assert_eq!(
+        aggregate(&nulls, None, Agg::Count, 1).unwrap_err(),
+        KernelError::NullKeys { array: 0, nulls: 1 }
+    );
+    for simd in Simd::ALL {
+        if !simd.is_available() {
+            assert_eq!(
+                tokenize_using(&lines, Separators::Space, simd).unwrap_err(),
+                KernelError::SimdUnavailable(simd)
+            );
+            assert_eq!(
+                count_words_using(&lines, Separators::Space, 1, simd).unwrap_err(),
+                KernelError::SimdUnavailable(simd)
+            );
+        }
+    }
+    // Empty inputs are fine and honour the partition count.
+    let empty = StringViewArray::from(Vec::<&str>::new());
+    assert_eq!(tokenize(&empty, Separators::Space).unwrap().len(), 0);
+    let parts = count_words(&empty, Separators::Space, 4).unwrap();
+    assert_eq!(parts.len(), 4);
+    assert!(parts.iter().all(|(k, v)| k.is_empty() && v.is_empty()));
+    assert_eq!(aggregate(&[], None, Agg::Max, 3).unwrap().len(), 3);
+}
