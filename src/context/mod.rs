@@ -77,13 +77,21 @@ impl BatchContext {
 }
 
 /// Starts and stops an input source with the context.
+/// The defaults fit sources that hold their data already (queue, replay): nothing to start or
+/// stop, nothing received and pending, never exhausted.
 pub(crate) trait InputLifecycle: Send + Sync {
-    fn start(&self) -> Result<()>;
-    fn stop(&self);
+    fn start(&self) -> Result<()> {
+        Ok(())
+    }
+    fn stop(&self) {}
     /// Whether data was received that no batch has taken yet (graceful stop waits for it).
-    fn has_pending(&self) -> bool;
+    fn has_pending(&self) -> bool {
+        false
+    }
     /// Whether the source is finite and every record of it has been handed to a batch.
-    fn is_exhausted(&self) -> bool;
+    fn is_exhausted(&self) -> bool {
+        false
+    }
 }
 
 /// An output operation: computes its stream's batch and runs a function on it.

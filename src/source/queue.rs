@@ -46,15 +46,9 @@ struct QueueInput<T: Data> {
     finite: bool,
 }
 
+/// Spark does not drain a queue on graceful stop: queued batches are not received data, so a
+/// queue never has anything pending.
 impl<T: Data> InputLifecycle for QueueInput<T> {
-    fn start(&self) -> Result<()> {
-        Ok(())
-    }
-    fn stop(&self) {}
-    /// Spark does not drain a queue on graceful stop: queued batches are not received data.
-    fn has_pending(&self) -> bool {
-        false
-    }
     fn is_exhausted(&self) -> bool {
         self.finite && lock(&self.queue).is_empty()
     }

@@ -435,9 +435,6 @@ impl InputLifecycle for ReceiverInput {
     fn has_pending(&self) -> bool {
         self.0.has_pending()
     }
-    fn is_exhausted(&self) -> bool {
-        false
-    }
 }
 
 /// Adapts the receiver's rate after each batch (Spark's `RateController`).

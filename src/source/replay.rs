@@ -214,13 +214,6 @@ impl Replay {
 struct ReplayInput(Arc<Replay>);
 
 impl InputLifecycle for ReplayInput {
-    fn start(&self) -> Result<()> {
-        Ok(())
-    }
-    fn stop(&self) {}
-    fn has_pending(&self) -> bool {
-        false
-    }
     fn is_exhausted(&self) -> bool {
         self.0.exhausted()
     }
