@@ -12,8 +12,13 @@
 //! * Phase 2: output partition `p` is one task, which takes the first task's partial for `p`
 //!   and merges the others into it in task order.
 //!
-//! Tables are per (task, partition), so each is `1 / (tasks * partitions)` of the keys in a
-//! batch and the merge of partition `p` touches only partition `p`'s tables.
+//! Rows are processed in batches (a chunk of tokenised lines, or 2048 keys): hashes first, in
+//! one tight loop; then the table probes. Tables are per (task, partition), so each holds
+//! about `1 / partitions` of a task's distinct keys and the merge of partition `p` touches
+//! only partition `p`'s tables. Tables are not split further to fit the caches (a scatter pass
+//! would cost more than it saves on word-frequency data, whose hot keys are few); instead,
+//! once a table outgrows L2 (32 k groups), each batch is interned and folded in separate
+//! loops that prefetch the probed slot and the accumulator of the row 32 ahead.
 //!
 //! Output: per output partition, the keys as a `StringViewArray` and the values, in first-seen
 //! order (the order in which keys first occur in the input, arrays in order). Keys are the

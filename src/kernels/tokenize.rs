@@ -17,15 +17,17 @@
 //!
 //! # How
 //!
-//! Lines of at most 12 bytes are inline in their view: they are copied into a zero-padded
-//! 64-byte block and masked there. Longer lines are scanned in place, in 64-byte blocks aligned
+//! Lines of at most 12 bytes are inline in their view: their separator mask is computed from
+//! the view in registers (one 16-byte compare), and their tokens' views by shifting and masking
+//! the view. Longer lines are scanned in place, in 64-byte blocks aligned
 //! to the start of their data buffer, with the SIMD separator masks of [`crate::kernels::simd`]; a line's
 //! tokens are the gaps between the set bits (`trailing_zeros`, then clear the lowest bit).
 //! The mask of the last block is kept, so when lines are consecutive slices of one buffer (what
 //! the line splitter produces: each line starts right after the previous line's newline) every
 //! block of the buffer is loaded and compared once, and the per-line cost is a few integer
-//! operations; lines elsewhere (other buffers, any order) are handled the same way, just without
-//! the shared blocks.
+//! operations (no separate contiguity check is needed: the cache hits exactly when it can);
+//! lines elsewhere (other buffers, any order) are handled the same way, just without the shared
+//! blocks.
 //!
 //! Token views are built without branches for inline tokens (a 16-byte load, masked: the same
 //! value as `make_view`, tested) and with `make_view` otherwise; long tokens keep the line's
