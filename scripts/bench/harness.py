@@ -200,7 +200,8 @@ def prepare_data(n_files):
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _proc_tree(root):
+def _proc_tree(root, ticks=None):
+    """The pids of root and its descendants; fills ticks[pid] with each one's own CPU ticks."""
     children = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -210,8 +211,10 @@ def _proc_tree(root):
                 s = f.read()
         except OSError:
             continue
-        ppid = int(s[s.rfind(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(d))
+        fields = s[s.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(d))
+        if ticks is not None:
+            ticks[int(d)] = int(fields[11]) + int(fields[12])  # utime + stime
     tree, todo = [], [root]
     while todo:
         p = todo.pop()
@@ -244,14 +247,17 @@ class TreeSampler(threading.Thread):
         self.peak_sum_file = 0  # file-backed part (mapped files) of the sum at its peak
         self.peak_sum_anon = 0  # peak of the sum of RSS minus file-backed pages
         self.hwm = {}
+        self.ticks = {}  # own CPU ticks of every process of the tree, as last seen
         self.max_procs = 0
         self.stop = threading.Event()
 
     def run(self):
         while not self.stop.is_set():
-            tree = _proc_tree(self.pid)
+            ticks = {}
+            tree = _proc_tree(self.pid, ticks)
             total = file_backed = 0
             for p in tree:
+                self.ticks[p] = max(self.ticks.get(p, 0), ticks.get(p, 0))
                 rss, hwm, rss_file = _rss_and_hwm(p)
                 total += rss
                 file_backed += rss_file
@@ -335,7 +341,9 @@ def run_engine(cmd, env, log_path, timeout, cores):
         sampler.stop.set()
         sampler.join()
     busy = busy_seconds(cores) - busy0
-    engine_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - kids0
+    # Reaped descendants are in RUSAGE_CHILDREN; processes whose parent did not wait for them
+    # are only in the samples. Either is a lower bound of the engine's CPU time.
+    engine_cpu = max(cpu_seconds(resource.RUSAGE_CHILDREN) - kids0, sum(sampler.ticks.values()) / CLK_TCK)
     other_cpu = max(0.0, busy - engine_cpu - (cpu_seconds(resource.RUSAGE_SELF) - self0))
     # Whatever a killed run left behind in its session.
     try:
@@ -683,7 +691,7 @@ def notes(results):
         if a["status"] == "ok" and a.get("queued_batches"):
             out.append(f"{name}: {a['queued_batches']} measured batch(es) waited more than {QUEUED_MS} ms to start (batches queued; processing delay is still per batch).")
         if a["status"] == "ok" and a.get("other_load_cores_max", 0) > 0.2:
-            out.append(f"{name}: other processes on the machine used up to {a['other_load_cores_max']:.2f} cores of the run's CPUs during a run (see results.json, run.other_load_cores).")
+            out.append(f"{name}: other processes (other users' work, kernel threads) took {a['other_load_cores_max']:.2f} cores of the run's CPUs on average during a run (results.json: run.other_load_cores).")
         if a["status"] == "ok" and a.get("peak_rss_file_backed_bytes", 0) > 0.25 * a["peak_rss_bytes"]:
             out.append(f"{name}: {a['peak_rss_file_backed_bytes'] / 2**20:,.0f} MiB of the peak RSS are file-backed pages (mapped files); "
                        f"the largest anonymous part was {a['peak_rss_anon_bytes'] / 2**20:,.0f} MiB.")
