@@ -39,8 +39,11 @@ WORKLOADS = {
     "w2": ("windowed-word-count", "W2 windowed (10, 1)"),
     "w3": ("stateful-word-count", "W3 running count"),
 }
-ENGINES = ["dstreams", "spark-jvm", "pyspark"]
-LABEL = {"dstreams": "dstreams", "spark-jvm": "Spark JVM", "pyspark": "PySpark"}
+# dstreams: the job as this build implements it; dstreams-closures: W1 written as the user
+# closures of the workload definition (`replay --closures`, in builds that have it).
+ENGINES = ["dstreams", "dstreams-closures", "spark-jvm", "pyspark"]
+LABEL = {"dstreams": "dstreams", "dstreams-closures": "dstreams, closures", "spark-jvm": "Spark JVM", "pyspark": "PySpark"}
+DSTREAMS = ("dstreams", "dstreams-closures")
 
 NCPU = os.cpu_count() or 1
 MODES = {
@@ -214,7 +217,7 @@ def _proc_tree(root, ticks=None):
         fields = s[s.rfind(")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(d))
         if ticks is not None:
-            ticks[int(d)] = int(fields[11]) + int(fields[12])  # utime + stime
+            ticks[int(d)] = (int(fields[11]) + int(fields[12]), int(fields[19]))  # utime + stime, start time
     tree, todo = [], [root]
     while todo:
         p = todo.pop()
@@ -248,6 +251,7 @@ class TreeSampler(threading.Thread):
         self.peak_sum_anon = 0  # peak of the sum of RSS minus file-backed pages
         self.hwm = {}
         self.ticks = {}  # own CPU ticks of every process of the tree, as last seen
+        self.started = {}  # their start times (to recognise them later)
         self.max_procs = 0
         self.stop = threading.Event()
 
@@ -257,7 +261,10 @@ class TreeSampler(threading.Thread):
             tree = _proc_tree(self.pid, ticks)
             total = file_backed = 0
             for p in tree:
-                self.ticks[p] = max(self.ticks.get(p, 0), ticks.get(p, 0))
+                if p in ticks:
+                    cpu, started = ticks[p]
+                    self.started[p] = started
+                    self.ticks[p] = max(self.ticks.get(p, 0), cpu)
                 rss, hwm, rss_file = _rss_and_hwm(p)
                 total += rss
                 file_backed += rss_file
@@ -345,11 +352,27 @@ def run_engine(cmd, env, log_path, timeout, cores):
     # are only in the samples. Either is a lower bound of the engine's CPU time.
     engine_cpu = max(cpu_seconds(resource.RUSAGE_CHILDREN) - kids0, sum(sampler.ticks.values()) / CLK_TCK)
     other_cpu = max(0.0, busy - engine_cpu - (cpu_seconds(resource.RUSAGE_SELF) - self0))
-    # Whatever a killed run left behind in its session.
+    # Whatever the run left behind: its process group, and processes of its tree that moved to
+    # their own group (PySpark's daemon does) and outlived their parent (orphaned workers).
     try:
         os.killpg(p.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    leftovers = []
+    for pid, started in sampler.started.items():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st[st.rfind(")") + 2 :].split()[19]) == started:
+            leftovers.append(pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    if leftovers:
+        log(f"killed {len(leftovers)} process(es) the run left running")
     return {
         "rc": rc,
         "timed_out": timed_out,
@@ -361,6 +384,7 @@ def run_engine(cmd, env, log_path, timeout, cores):
         "rss_max_process_hwm_bytes": max(sampler.hwm.values(), default=0),
         "processes_max": sampler.max_procs,
         "engine_cpu_s": engine_cpu,
+        "leftover_processes_killed": len(leftovers),
         # CPU time other processes (not this benchmark) used on the run's CPUs, in cores.
         "other_load_cores": other_cpu / wall if wall > 0 else 0.0,
         "other_load_cores_before": load_before,
@@ -384,9 +408,11 @@ def tail_of(path, n=12):
     return "\n".join(keep[-n:])
 
 
-def run_dstreams(ctx, workload, cores, files, tag):
+def run_dstreams(ctx, workload, cores, files, tag, closures=False):
     stats = ctx["raw"] / f"{tag}.json"
     cmd = [ctx["dstreams"], "replay", "--job", WORKLOADS[workload][0], "--batch-per-file", "--stats-json", stats]
+    if closures:
+        cmd.append("--closures")
     if workload == "w2":
         cmd += ["--window", str(WINDOW), "--slide", str(SLIDE)]
     cmd += [f["path"] for f in files]
@@ -555,7 +581,10 @@ def aggregate(runs):
             row["queued_batches"] = sum(r.get("queued_batches", 0) for r in ok)
             row["peak_rss_file_backed_bytes"] = median([r["run"]["rss_tree_peak_file_backed_bytes"] for r in ok])
             row["peak_rss_anon_bytes"] = median([r["run"]["rss_tree_peak_anon_bytes"] for r in ok])
-            row["other_load_cores_max"] = max(r["run"].get("other_load_cores", 0.0) for r in ok)
+            # Runs of harness versions before 2026-11-27 08:45 counted PySpark's workers (orphaned
+            # by its daemon, so never reaped by the run) as other processes' load.
+            reliable = [r for r in ok if "leftover_processes_killed" in r["run"] or r["engine"] != "pyspark"]
+            row["other_load_cores_max"] = max((r["run"].get("other_load_cores", 0.0) for r in reliable), default=None)
             row["checks"] = sorted({c for r in ok for c in r["checks"]})
             row["status"] = "ok"
         else:
@@ -626,7 +655,7 @@ def table_md(agg):
                     f"{a['batch_ms_p99']:.0f}",
                     f"{a['peak_rss_bytes'] / 2**20:,.0f} MiB",
                     f"{a['first_batch_ms'] / 1000:.1f} s",
-                    (f"**{ratio:.2f}×**" if a["engine"] == "dstreams" else f"{ratio:.2f}×") if ratio is not None else "–",
+                    (f"**{ratio:.2f}×**" if a["engine"] in DSTREAMS else f"{ratio:.2f}×") if ratio is not None else "–",
                 ]
             )
             + " |"
@@ -642,18 +671,20 @@ def plot(agg, path, title):
 
     groups = sorted({(a["cores"], a["workload"]) for a in agg}, key=lambda g: (-g[0], g[1]))
     by = {(a["workload"], a["cores"], a["engine"]): a for a in agg}
-    shown = ["dstreams", "pyspark"]
-    colors = {"dstreams": "#d9622b", "pyspark": "#3b75af"}
+    shown = [e for e in ENGINES if e != "spark-jvm" and any(a["engine"] == e for a in agg)]
+    colors = {"dstreams": "#d9622b", "dstreams-closures": "#f0a35e", "pyspark": "#3b75af"}
     fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(groups) + 2), 4.5))
-    width = 0.38
+    width = 0.8 / max(1, len(shown))
     ratios = [a["ratio_to_spark_jvm"] for a in agg if a.get("ratio_to_spark_jvm") and a["engine"] in shown]
     labelled = set()
     log_scale = bool(ratios) and max(ratios) / min(ratios) > 20
     for i, e in enumerate(shown):
         for g, (cores, w) in enumerate(groups):
             a = by.get((w, cores, e))
-            x = g + (i - 0.5) * width
-            r = a.get("ratio_to_spark_jvm") if a else None
+            x = g + (i - (len(shown) - 1) / 2) * width
+            if a is None:
+                continue  # not run (dstreams, closures: W1 only)
+            r = a.get("ratio_to_spark_jvm")
             if r is None:
                 why = f"{LABEL[e]}: not available in this build" if a and a["status"] == "unavailable" else f"{LABEL[e]}: no result"
                 ax.text(x, 0.03, why, rotation=90, ha="center", va="bottom", fontsize=8, color=colors[e],
@@ -674,10 +705,12 @@ def plot(agg, path, title):
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.set_ylim(min(ratios + [1.0]) * 0.6, max(ratios + [1.0]) * 1.6)
     else:
         ax.set_ylim(0, max(ratios + [1.0]) * 1.2)
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper right", fontsize=8)
+    if labelled:
+        ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -690,7 +723,9 @@ def notes(results):
         name = f"{WORKLOADS[a['workload']][1]}, {a['cores']} core(s), {LABEL[a['engine']]}"
         if a["status"] == "ok" and a.get("queued_batches"):
             out.append(f"{name}: {a['queued_batches']} measured batch(es) waited more than {QUEUED_MS} ms to start (batches queued; processing delay is still per batch).")
-        if a["status"] == "ok" and a.get("other_load_cores_max", 0) > 0.2:
+        if a["status"] == "ok" and a.get("other_load_cores_max") is None:
+            out.append(f"{name}: the CPU other processes took during the run is unknown (this run's harness counted PySpark's own orphaned workers as other processes).")
+        elif a["status"] == "ok" and a["other_load_cores_max"] > 0.2:
             out.append(f"{name}: other processes (other users' work, kernel threads) took {a['other_load_cores_max']:.2f} cores of the run's CPUs on average during a run (results.json: run.other_load_cores).")
         if a["status"] == "ok" and a.get("peak_rss_file_backed_bytes", 0) > 0.25 * a["peak_rss_bytes"]:
             out.append(f"{name}: {a['peak_rss_file_backed_bytes'] / 2**20:,.0f} MiB of the peak RSS are file-backed pages (mapped files); "
@@ -711,7 +746,7 @@ def render(run_dir):
     results["aggregate"] = aggregate(results["runs"])
     (run_dir / "results.json").write_text(json.dumps(results, indent=1))
     meta = results["meta"]
-    title = f"dstreams vs Spark {meta.get('spark_version', '?')} DStreams, {meta['mode']} ({meta['files']} × 16 MiB batches), {meta['machine']['cores']} cores"
+    title = f"dstreams vs Spark {meta.get('spark_version', '?')} DStreams, {meta['mode']} ({meta['files']} × 16 MiB batches), on a {meta['machine']['cores']}-core machine"
     plot(results["aggregate"], run_dir / "ratios.png", title)
     md = [
         f"Command: `{meta['command']}` ({meta['started']}, {meta['elapsed_s'] / 60:.0f} min).",
@@ -840,8 +875,12 @@ def main(argv):
         "run_timeout": cfg["run_timeout"],
         "spark_home": pyspark_home(),
     }
-    if "dstreams" in engines:
+    if any(e in DSTREAMS for e in engines):
         ctx["dstreams"] = build_dstreams(run_dir)
+        helptext = subprocess.run([str(ctx["dstreams"]), "replay", "--help"], capture_output=True, text=True, timeout=60).stdout
+        if "dstreams-closures" in engines and "--closures" not in helptext:
+            log("this dstreams build has no 'replay --closures': running its word-count job only")
+            engines.remove("dstreams-closures")
     if "spark-jvm" in engines:
         ctx["jar"] = compile_java(run_dir)
     manifest = prepare_data(cfg["files"])
@@ -878,7 +917,7 @@ def main(argv):
 
     # Which dstreams jobs this build has: run each on one file and look at the exit status.
     unavailable = {}
-    if "dstreams" in engines:
+    if any(e in DSTREAMS for e in engines):
         for w in workloads:
             msg = dstreams_unavailable(ctx, w, files[0])
             if msg:
@@ -891,15 +930,18 @@ def main(argv):
             for rep in range(1, cfg["reps"][cores] + 1):
                 for e in engines:
                     tag = f"{w}-{e}-{cores}c-r{rep}"
-                    if e == "dstreams" and w in unavailable:
+                    if e == "dstreams-closures" and w != "w1":
+                        continue  # --closures is the word-count job's
+                    if e in DSTREAMS and w in unavailable:
                         if rep == 1:
                             r = {"status": "unavailable", "message": unavailable[w]}
                             r.update(engine=e, workload=w, cores=cores, rep=rep, tag=tag)
                             results["runs"].append(r)
                         continue
-                    if e == "dstreams":
-                        log(f"{tag}: dstreams replay --job {WORKLOADS[w][0]}, {len(files)} files")
-                        r = run_dstreams(ctx, w, cores, files, tag)
+                    if e in DSTREAMS:
+                        closures = e == "dstreams-closures"
+                        log(f"{tag}: dstreams replay --job {WORKLOADS[w][0]}{' --closures' if closures else ''}, {len(files)} files")
+                        r = run_dstreams(ctx, w, cores, files, tag, closures)
                     else:
                         key = (e, w, cores)
                         iv = intervals.get(key, INTERVAL_MS[(e, w)] * (2 if cores == 1 else 1))
