@@ -61,6 +61,19 @@ pub enum Error {
         /// The parent's slide duration.
         parent_slide: Duration,
     },
+    /// A window or slide duration of an inverse-reduced window that is not a multiple of the
+    /// parent's slide duration (Spark's `ReducedWindowedDStream` requirement).
+    #[error(
+        "requirement failed: The {what} duration of ReducedWindowedDStream ({duration}) must be multiple of the slide duration of parent DStream ({parent_slide})"
+    )]
+    ReducedWindowNotMultiple {
+        /// `window` or `slide`.
+        what: &'static str,
+        /// The offending duration.
+        duration: Duration,
+        /// The parent's slide duration.
+        parent_slide: Duration,
+    },
     /// A stateful operation without a checkpoint directory.
     #[error(
         "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint()."

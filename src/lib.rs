@@ -42,6 +42,7 @@ pub mod kernels;
 mod sink;
 pub mod source;
 mod time;
+mod window;
 pub mod zipf;
 
 pub use context::{
@@ -50,7 +51,7 @@ pub use context::{
     SystemClock,
 };
 pub use data::{Batch, Data, Emit, Key, Value};
-pub use dstream::{DStream, PartitionIter, Reducer};
+pub use dstream::{DStream, InverseWindowOptions, PartitionIter, Reducer, WindowFilter};
 pub use error::{Error, Result};
 pub use kernels::tokenize::Separators;
 pub use sink::batch_file_name;
@@ -60,7 +61,7 @@ pub use time::{Duration, Time};
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{
-        Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, Key, ManualClock, Reducer,
-        Result, Separators, StreamingContext, StreamingListener, Time, Value,
+        Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, InverseWindowOptions, Key,
+        ManualClock, Reducer, Result, Separators, StreamingContext, StreamingListener, Time, Value,
     };
 }

@@ -35,7 +35,7 @@ fn pair_columns<K: Data, V: Data>(parts: Vec<Partition>) -> Result<Vec<PairColum
 /// `reduce_by_key` of `(String, integer)` pairs on the aggregation kernel, or `None` when the
 /// types are not those.
 pub(crate) fn reduce_strings<K: Data, V: Data>(
-    parts: &[PairColumn<K, V>],
+    parts: &[&PairColumn<K, V>],
     agg: Agg<'_>,
     partitions: usize,
 ) -> Option<Result<Vec<PairColumn<K, V>>>> {

@@ -5,10 +5,13 @@ mod kernel_paths;
 pub(crate) mod node;
 mod output;
 mod pair;
+mod pair_window;
 mod per_batch;
 mod text;
+mod window;
 
 pub use pair::Reducer;
+pub use pair_window::{InverseWindowOptions, WindowFilter};
 pub use per_batch::PartitionIter;
 
 use crate::context::{BatchContext, StreamingContext};

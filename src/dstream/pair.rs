@@ -38,6 +38,30 @@ fn partitions(n: usize) -> Result<usize> {
     }
 }
 
+/// The pairs of `parts` reduced by key with `f` into `partitions` hash partitions: on the
+/// aggregation kernel for string keys and integer values, else the general shuffle.
+pub(crate) fn reduce_pairs<K: Key, V: Data>(
+    parts: &[&PairColumn<K, V>],
+    f: &(impl Fn(V, V) -> V + Sync),
+    partitions: usize,
+) -> Result<Vec<PairColumn<K, V>>> {
+    let reducer = as_i64_reducer(f);
+    if let Some(out) = reduce_strings(parts, Agg::Reduce(&reducer), partitions) {
+        return out;
+    }
+    let input = KeyedInput {
+        parts: parts.iter().map(|p| (&p.a, &p.b)).collect(),
+    };
+    let out = combine_by_key::<K, V, V, _, _, _>(
+        &input,
+        partitions,
+        V::to_owned_value,
+        |c, v| f(c, V::to_owned_value(v)),
+        f,
+    );
+    Ok(out.into_iter().map(|(a, b)| PairColumn { a, b }).collect())
+}
+
 impl<K: Key, V: Data> DStream<(K, V)> {
     /// Merges the values of each key with an associative, commutative function.
     ///
@@ -66,23 +90,8 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     {
         let n = partitions(num_partitions)?;
         self.derive("ShuffledDStream", move |batch, _, _| {
-            let reducer = as_i64_reducer(&f);
-            if let Some(parts) = reduce_strings(batch.partitions(), Agg::Reduce(&reducer), n) {
-                return Ok(Batch::from_partitions(parts?));
-            }
-            let parts = combine_by_key::<K, V, V, _, _, _>(
-                &keyed(batch),
-                n,
-                V::to_owned_value,
-                |c, v| f(c, V::to_owned_value(v)),
-                &f,
-            );
-            Ok(Batch::from_partitions(
-                parts
-                    .into_iter()
-                    .map(|(a, b)| PairColumn { a, b })
-                    .collect(),
-            ))
+            let parts: Vec<&PairColumn<K, V>> = batch.partitions().iter().collect();
+            Ok(Batch::from_partitions(reduce_pairs(&parts, &f, n)?))
         })
     }
 
@@ -109,7 +118,8 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 Reducer::Min => Agg::Min,
                 Reducer::Max => Agg::Max,
             };
-            if let Some(parts) = reduce_strings(batch.partitions(), agg, n) {
+            let cols: Vec<&PairColumn<K, V>> = batch.partitions().iter().collect();
+            if let Some(parts) = reduce_strings(&cols, agg, n) {
                 return Ok(Batch::from_partitions(parts?));
             }
             let f = move |a: V, b: V| match reducer {
