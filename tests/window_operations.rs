@@ -10,34 +10,6 @@ fn s(n: i64) -> Duration {
     Duration::seconds(n)
 }
 
-/// Spark's `testOperation` with `numBatches = expected.len() * slide / batch`: the input padded
-/// with empty batches, each output batch sorted (Spark compares them as sets). Like Spark's
-/// `TestInputStream`, the input yields batch `k` at time `k` whether or not a window asks for it
-/// then (an output on the input pulls every batch; a queue stream is otherwise popped lazily).
-fn windowed<T: Data, O: Data + Ord>(
-    mut input: Vec<Vec<T>>,
-    outputs: usize,
-    slide_batches: usize,
-    op: impl FnOnce(&DStream<T>) -> Result<DStream<O>>,
-) -> Vec<Vec<O>> {
-    let n = outputs * slide_batches;
-    while input.len() < n {
-        input.push(Vec::new());
-    }
-    let (ssc, clock) = manual_context(2);
-    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
-    stream.foreach_batch(|_, _| Ok(())).unwrap();
-    let out = collect(&op(&stream).unwrap());
-    run_batches(&ssc, &clock, n);
-    let out = std::mem::take(&mut *out.lock().unwrap());
-    out.into_iter()
-        .map(|(_, mut b)| {
-            b.sort();
-            b
-        })
-        .collect()
-}
-
 fn pairs(v: &[&[(&str, i64)]]) -> Vec<Vec<(String, i64)>> {
     v.iter()
         .map(|b| b.iter().map(|&(k, n)| (k.to_string(), n)).collect())
@@ -54,7 +26,7 @@ fn zero_to_five() -> Vec<Vec<i64>> {
 
 #[test]
 fn window_basic() {
-    let out = windowed(zero_to_five(), 6, 1, |st| st.window(s(2), s(1)));
+    let out = test_windowed(zero_to_five(), 6, 1, |st| st.window(s(2), s(1)));
     assert_eq!(
         out,
         ints(&[&[0], &[0, 1], &[1, 2], &[2, 3], &[3, 4], &[4, 5]])
@@ -63,19 +35,19 @@ fn window_basic() {
 
 #[test]
 fn window_tumbling() {
-    let out = windowed(zero_to_five(), 3, 2, |st| st.window(s(2), s(2)));
+    let out = test_windowed(zero_to_five(), 3, 2, |st| st.window(s(2), s(2)));
     assert_eq!(out, ints(&[&[0, 1], &[2, 3], &[4, 5]]));
 }
 
 #[test]
 fn window_larger() {
-    let out = windowed(zero_to_five(), 4, 2, |st| st.window(s(4), s(2)));
+    let out = test_windowed(zero_to_five(), 4, 2, |st| st.window(s(4), s(2)));
     assert_eq!(out, ints(&[&[0, 1], &[0, 1, 2, 3], &[2, 3, 4, 5], &[4, 5]]));
 }
 
 #[test]
 fn window_non_overlapping() {
-    let out = windowed(zero_to_five(), 2, 3, |st| st.window(s(2), s(3)));
+    let out = test_windowed(zero_to_five(), 2, 3, |st| st.window(s(2), s(3)));
     assert_eq!(out, ints(&[&[1, 2], &[4, 5]]));
 }
 
@@ -185,12 +157,12 @@ fn reduce_by_key_and_window_small_cases() {
     for (name, input, expected) in small_cases() {
         let n = expected.len();
         assert_eq!(
-            windowed(input.clone(), n, 1, naive(2, 1)),
+            test_windowed(input.clone(), n, 1, naive(2, 1)),
             expected,
             "naive: {name}"
         );
         assert_eq!(
-            windowed(input, n, 1, inverse(2, 1)),
+            test_windowed(input, n, 1, inverse(2, 1)),
             expected,
             "inverse: {name}"
         );
@@ -201,12 +173,12 @@ fn reduce_by_key_and_window_small_cases() {
 fn reduce_by_key_and_window_key_removed_from_window() {
     let input = pairs(&[&[("a", 1)], &[("a", 1)], &[], &[]]);
     assert_eq!(
-        windowed(input.clone(), 4, 1, naive(2, 1)),
+        test_windowed(input.clone(), 4, 1, naive(2, 1)),
         pairs(&[&[("a", 1)], &[("a", 2)], &[("a", 1)], &[]])
     );
     // With an inverse function the key stays, at 0 (Spark's documented behaviour).
     assert_eq!(
-        windowed(input, 4, 1, inverse(2, 1)),
+        test_windowed(input, 4, 1, inverse(2, 1)),
         pairs(&[&[("a", 1)], &[("a", 2)], &[("a", 1)], &[("a", 0)]])
     );
 }
@@ -214,11 +186,11 @@ fn reduce_by_key_and_window_key_removed_from_window() {
 #[test]
 fn reduce_by_key_and_window_larger_slide_time() {
     assert_eq!(
-        windowed(larger_slide_input(), 4, 2, naive(4, 2)),
+        test_windowed(larger_slide_input(), 4, 2, naive(4, 2)),
         larger_slide_output()
     );
     assert_eq!(
-        windowed(larger_slide_input(), 4, 2, inverse(4, 2)),
+        test_windowed(larger_slide_input(), 4, 2, inverse(4, 2)),
         larger_slide_output()
     );
 }
@@ -226,7 +198,7 @@ fn reduce_by_key_and_window_larger_slide_time() {
 #[test]
 fn reduce_by_key_and_window_big_test() {
     assert_eq!(
-        windowed(big_input(), 12, 1, naive(2, 1)),
+        test_windowed(big_input(), 12, 1, naive(2, 1)),
         big_reduce_output()
     );
 }
@@ -234,14 +206,14 @@ fn reduce_by_key_and_window_big_test() {
 #[test]
 fn reduce_by_key_and_window_with_inverse_big_test() {
     assert_eq!(
-        windowed(big_input(), 12, 1, inverse(2, 1)),
+        test_windowed(big_input(), 12, 1, inverse(2, 1)),
         big_reduce_inv_output()
     );
 }
 
 #[test]
 fn reduce_by_key_and_window_with_inverse_and_filter_big_test() {
-    let out = windowed(big_input(), 12, 1, |st| {
+    let out = test_windowed(big_input(), 12, 1, |st| {
         st.reduce_by_key_and_window_inverse_with(
             |a, b| a + b,
             |a, b| a - b,
@@ -255,7 +227,7 @@ fn reduce_by_key_and_window_with_inverse_and_filter_big_test() {
 
 #[test]
 fn drop_empty_keys_gives_the_naive_result() {
-    let out = windowed(big_input(), 12, 1, |st| {
+    let out = test_windowed(big_input(), 12, 1, |st| {
         st.reduce_by_key_and_window_inverse_with(
             |a, b| a + b,
             |a, b| a - b,
@@ -281,7 +253,7 @@ fn a_filtered_key_keeps_its_exact_value_in_later_windows() {
         &[("a", 1), ("b", 2)],
         &[],
     ]);
-    let out = windowed(input, 7, 1, |st| {
+    let out = test_windowed(input, 7, 1, |st| {
         st.reduce_by_key_and_window_inverse_with(
             |a, b| a + b,
             |a, b| a - b,
@@ -306,7 +278,7 @@ fn a_filtered_key_keeps_its_exact_value_in_later_windows() {
 
 #[test]
 fn group_by_key_and_window() {
-    let out = windowed(big_input(), 12, 1, |st| {
+    let out = test_windowed(big_input(), 12, 1, |st| {
         st.group_by_key_and_window(s(2), s(1))?
             .map(|(k, vs), out| out.push((k, vs.iter().sum::<i64>(), vs.len() as i64)))
     });
@@ -321,14 +293,14 @@ fn group_by_key_and_window() {
 #[test]
 fn count_by_window() {
     let input = ints(&[&[1], &[1], &[1, 2], &[0], &[], &[]]);
-    let out = windowed(input, 6, 1, |st| st.count_by_window(s(2), s(1)));
+    let out = test_windowed(input, 6, 1, |st| st.count_by_window(s(2), s(1)));
     assert_eq!(out, ints(&[&[1], &[2], &[3], &[3], &[1], &[0]]));
 }
 
 #[test]
 fn count_by_window_is_empty_before_any_data() {
     let input = ints(&[&[], &[], &[7]]);
-    let out = windowed(input, 3, 1, |st| st.count_by_window(s(2), s(1)));
+    let out = test_windowed(input, 3, 1, |st| st.count_by_window(s(2), s(1)));
     assert_eq!(out, ints(&[&[], &[], &[1]]));
 }
 
@@ -338,7 +310,7 @@ fn count_by_value_and_window() {
         .into_iter()
         .map(|b| b.into_iter().map(String::from).collect())
         .collect();
-    let out = windowed(input, 3, 1, |st| st.count_by_value_and_window(s(2), s(1)));
+    let out = test_windowed(input, 3, 1, |st| st.count_by_value_and_window(s(2), s(1)));
     assert_eq!(
         out,
         pairs(&[&[("a", 1)], &[("a", 1), ("b", 2)], &[("a", 1), ("b", 3)]])
@@ -353,15 +325,15 @@ fn python_ranges(n: i64) -> Vec<Vec<i64>> {
 fn python_window_count_and_count_by_window() {
     // test_window / test_count_by_window: window(1.5, .5).count() over range(1)..range(5).
     let expected = ints(&[&[1], &[3], &[6], &[9], &[12], &[9], &[5]]);
-    let counted = windowed(python_ranges(5), 7, 1, |st| st.window(s(3), s(1))?.count());
+    let counted = test_windowed(python_ranges(5), 7, 1, |st| st.window(s(3), s(1))?.count());
     assert_eq!(counted, expected);
-    let by_window = windowed(python_ranges(5), 7, 1, |st| st.count_by_window(s(3), s(1)));
+    let by_window = test_windowed(python_ranges(5), 7, 1, |st| st.count_by_window(s(3), s(1)));
     assert_eq!(by_window, expected);
 }
 
 #[test]
 fn python_count_by_window_large() {
-    let out = windowed(python_ranges(6), 10, 1, |st| st.count_by_window(s(5), s(1)));
+    let out = test_windowed(python_ranges(6), 10, 1, |st| st.count_by_window(s(5), s(1)));
     assert_eq!(
         out,
         ints(&[
@@ -382,7 +354,7 @@ fn python_count_by_window_large() {
 #[test]
 fn python_group_by_key_and_window() {
     let input: Vec<Vec<(String, i64)>> = (0..5).map(|i| vec![("a".to_string(), i)]).collect();
-    let out = windowed(input, 7, 1, |st| {
+    let out = test_windowed(input, 7, 1, |st| {
         st.group_by_key_and_window(s(3), s(1))?.map(|(_, vs), out| {
             let mut v: Vec<i64> = vs.iter().collect();
             v.sort();
@@ -412,7 +384,7 @@ fn python_reduce_by_key_and_window_with_none_inv_func() {
         .into_iter()
         .map(|b| b.into_iter().map(|x| (x.to_string(), 1)).collect())
         .collect();
-    let out = windowed(input, 6, 2, |st| {
+    let out = test_windowed(input, 6, 2, |st| {
         st.reduce_by_key_and_window(|a, b| a + b, s(10), s(2))?
             .filter(|(_, v)| v > 0)?
             .count()
@@ -423,11 +395,11 @@ fn python_reduce_by_key_and_window_with_none_inv_func() {
 #[test]
 fn reduce_by_window_with_and_without_inverse() {
     let input = ints(&[&[1, 2], &[3], &[], &[4], &[], &[]]);
-    let plain = windowed(input.clone(), 6, 1, |st| {
+    let plain = test_windowed(input.clone(), 6, 1, |st| {
         st.reduce_by_window(|a, b| a + b, s(2), s(1))
     });
     assert_eq!(plain, ints(&[&[3], &[6], &[3], &[4], &[4], &[]]));
-    let inv = windowed(input, 6, 1, |st| {
+    let inv = test_windowed(input, 6, 1, |st| {
         st.reduce_by_window_inverse(|a, b| a + b, |a, b| a - b, s(2), s(1))
     });
     assert_eq!(inv, ints(&[&[3], &[6], &[3], &[4], &[4], &[0]]));

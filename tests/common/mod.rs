@@ -103,3 +103,31 @@ pub fn sorted<T: Ord>(batches: Vec<Vec<T>>) -> Vec<Vec<T>> {
 pub fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
+
+/// Spark's `testOperation` with `numBatches = expected.len() * slide / batch`: the input padded
+/// with empty batches, each output batch sorted (Spark compares them as sets). Like Spark's
+/// `TestInputStream`, the input yields batch `k` at time `k` whether or not a window asks for it
+/// then (an output on the input pulls every batch; a queue stream is otherwise popped lazily).
+pub fn test_windowed<T: Data, O: Data + Ord>(
+    mut input: Vec<Vec<T>>,
+    outputs: usize,
+    slide_batches: usize,
+    op: impl FnOnce(&DStream<T>) -> Result<DStream<O>>,
+) -> Vec<Vec<O>> {
+    let n = outputs * slide_batches;
+    while input.len() < n {
+        input.push(Vec::new());
+    }
+    let (ssc, clock) = manual_context(2);
+    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
+    stream.foreach_batch(|_, _| Ok(())).unwrap();
+    let out = collect(&op(&stream).unwrap());
+    run_batches(&ssc, &clock, n);
+    let out = std::mem::take(&mut *out.lock().unwrap());
+    out.into_iter()
+        .map(|(_, mut b)| {
+            b.sort();
+            b
+        })
+        .collect()
+}
