@@ -37,43 +37,44 @@ fn independent_counts(text: &str, lines_per_batch: usize) -> Vec<BTreeMap<String
 
 /// Reads `prefix-<ms>/part-*` files back into per-batch maps.
 fn saved_counts(prefix: &Path, batches: usize) -> Vec<BTreeMap<String, i64>> {
-    (1..=batches)
-        .map(|k| {
-            let dir = PathBuf::from(format!("{}-{}", prefix.display(), k * 1000));
+    (1..=batches).map(|k| saved_at(prefix, k)).collect()
+}
+
+/// Reads the `prefix-<ms>/part-*` files of batch `k` (time `k` seconds) back into a map.
+fn saved_at(prefix: &Path, k: usize) -> BTreeMap<String, i64> {
+    let dir = PathBuf::from(format!("{}-{}", prefix.display(), k * 1000));
+    assert!(
+        dir.join("_SUCCESS").exists(),
+        "{} is not complete",
+        dir.display()
+    );
+    let mut counts = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("part-")
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let inner = line
+                .strip_prefix('(')
+                .and_then(|l| l.strip_suffix(')'))
+                .expect(line);
+            let (w, n) = inner.rsplit_once(',').expect(line);
             assert!(
-                dir.join("_SUCCESS").exists(),
-                "{} is not complete",
-                dir.display()
+                counts
+                    .insert(w.to_string(), n.parse::<i64>().unwrap())
+                    .is_none(),
+                "{w} twice"
             );
-            let mut counts = BTreeMap::new();
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if !path
-                    .file_name()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .starts_with("part-")
-                {
-                    continue;
-                }
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    let inner = line
-                        .strip_prefix('(')
-                        .and_then(|l| l.strip_suffix(')'))
-                        .expect(line);
-                    let (w, n) = inner.rsplit_once(',').expect(line);
-                    assert!(
-                        counts
-                            .insert(w.to_string(), n.parse::<i64>().unwrap())
-                            .is_none(),
-                        "{w} twice"
-                    );
-                }
-            }
-            counts
-        })
-        .collect()
+        }
+    }
+    counts
 }
 
 #[test]
@@ -129,9 +130,60 @@ fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
 }
 
 #[test]
+fn replayed_windowed_word_counts_equal_an_independent_count_of_each_window() {
+    let dir = tempdir("kjv-windowed");
+    let prefix = dir.join("counts");
+    for closures in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dstreams"));
+        cmd.args([
+            "replay",
+            "--job",
+            "windowed-word-count",
+            "--window",
+            "3",
+            "--slide",
+            "2",
+            "--batch-lines",
+            "4000",
+            "--output",
+        ])
+        .arg(&prefix)
+        .arg(KJV);
+        if closures {
+            cmd.arg("--closures");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(KJV).unwrap();
+        let batches = independent_counts(&text, 4000);
+        // Windows of 3 batches every 2 batches: at batches 2, 4, 6 and 8.
+        for t in [2usize, 4, 6, 8] {
+            let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+            for b in &batches[t.saturating_sub(3)..t] {
+                for (w, n) in b {
+                    *expected.entry(w.clone()).or_insert(0) += n;
+                }
+            }
+            let got = saved_at(&prefix, t);
+            assert_eq!(got, expected, "window at batch {t} (closures: {closures})");
+            assert!(
+                !PathBuf::from(format!("{}-{}", prefix.display(), t * 1000 - 1000)).exists(),
+                "no output between slides"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
 fn jobs_that_are_not_built_yet_fail_clearly() {
     let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args(["replay", "--job", "windowed-word-count", KJV])
+        .args(["replay", "--job", "stateful-word-count", KJV])
         .output()
         .unwrap();
     assert!(!out.status.success());

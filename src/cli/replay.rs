@@ -121,6 +121,18 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
     Ok(Some(Duration::millis(millis.round() as i64)))
 }
 
+/// Spark's windowed word count over `(word, count)` pairs: `reduce_by_key_and_window(+, -)`
+/// over `--window` batches sliding by `--slide`, words whose count fell to 0 not emitted.
+fn windowed(pairs: &DStream<(String, i64)>, args: &ReplayArgs) -> Result<DStream<(String, i64)>> {
+    pairs.reduce_by_key_and_window_inverse_with(
+        |a, b| a + b,
+        |a, b| a - b,
+        BATCH * args.window,
+        BATCH * args.slide,
+        InverseWindowOptions::new().filter(|_, count| *count != 0),
+    )
+}
+
 pub fn run(args: ReplayArgs) -> Result<()> {
     let cut = match (args.batch_lines, args.batch_bytes, args.batch_per_file) {
         (Some(n), None, false) => ReplayCut::Lines(n),
@@ -129,19 +141,11 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         (None, None, false) => ReplayCut::Lines(10_000),
         _ => unreachable!("clap rejects more than one cut"),
     };
-    match args.job {
-        Job::WordCount => {}
-        Job::WindowedWordCount | Job::StatefulWordCount => {
-            return Err(Error::Unsupported(format!(
-                "the {} job is not available yet: this build has no {}",
-                args.job.name(),
-                if args.job == Job::WindowedWordCount {
-                    "window operations"
-                } else {
-                    "state operations"
-                }
-            )));
-        }
+    if args.job == Job::StatefulWordCount {
+        return Err(Error::Unsupported(
+            "the stateful-word-count job is not available yet: this build has no state operations"
+                .into(),
+        ));
     }
     let interval = batch_interval(&args, cut)?;
     let data = if args.no_mmap {
@@ -160,16 +164,27 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let ssc = builder.build()?;
     ssc.add_streaming_listener(stats.clone());
     let lines = ssc.replay_stream(data, cut)?;
-    let counts = if args.closures {
-        lines
+    // Per-batch counts, and what the job outputs (the same for word-count).
+    let (per_batch, counts) = if args.closures {
+        let pairs = lines
             .flat_map(|line, out| split_like_java(line).for_each(|w| out.push(w)))?
-            .map(|w, out| out.push((w, 1i64)))?
-            .reduce_by_key(|a, b| a + b)?
+            .map(|w, out| out.push((w, 1i64)))?;
+        let per_batch = pairs.reduce_by_key(|a, b| a + b)?;
+        let counts = match args.job {
+            Job::WindowedWordCount => windowed(&pairs, &args)?,
+            _ => per_batch.clone(),
+        };
+        (per_batch, counts)
     } else {
-        lines.split(Separators::Space)?.count_by_value()?
+        let per_batch = lines.split(Separators::Space)?.count_by_value()?;
+        let counts = match args.job {
+            Job::WindowedWordCount => windowed(&per_batch, &args)?,
+            _ => per_batch.clone(),
+        };
+        (per_batch, counts)
     };
     let counted = stats.clone();
-    counts.foreach_batch(move |batch, _| {
+    per_batch.foreach_batch(move |batch, _| {
         let words: i64 = batch
             .partitions()
             .iter()
@@ -178,6 +193,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         counted.words.fetch_add(words as u64, Ordering::Relaxed);
         Ok(())
     })?;
+    if args.job == Job::WindowedWordCount {
+        // The window's result is computed every slide whether or not it is saved.
+        counts.foreach_batch(|_, _| Ok(()))?;
+    }
     if let Some(prefix) = &args.output {
         counts.save_as_text_files(prefix, "")?;
     }
