@@ -12,6 +12,8 @@ pub struct RunStats {
     started: Instant,
     batch_started: Mutex<Option<Instant>>,
     batch_times: Mutex<Vec<Duration>>,
+    /// The largest anonymous resident memory seen after a batch (mapped input files excluded).
+    peak_anon_bytes: AtomicU64,
     first_batch_done: Mutex<Option<Duration>>,
     records: AtomicU64,
     bytes: AtomicU64,
@@ -34,6 +36,7 @@ impl RunStats {
             started: Instant::now(),
             batch_started: Mutex::new(None),
             batch_times: Mutex::new(Vec::new()),
+            peak_anon_bytes: AtomicU64::new(0),
             first_batch_done: Mutex::new(None),
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -45,10 +48,11 @@ impl RunStats {
     /// The summary of the run so far.
     pub fn summary(&self) -> Summary {
         self.progress.finish_and_clear();
-        let mut times: Vec<f64> = lock(&self.batch_times)
+        let in_order: Vec<f64> = lock(&self.batch_times)
             .iter()
             .map(|d| d.as_secs_f64() * 1000.0)
             .collect();
+        let mut times = in_order.clone();
         times.sort_by(f64::total_cmp);
         let seconds = self.started.elapsed().as_secs_f64();
         let bytes = self.bytes.load(Ordering::Relaxed);
@@ -67,7 +71,9 @@ impl RunStats {
             batch_ms_p99: percentile(&times, 0.99),
             batch_ms_max: times.last().copied().unwrap_or(0.0),
             first_batch_ms: lock(&self.first_batch_done).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-            peak_rss_bytes: peak_rss_bytes(),
+            peak_rss_bytes: status_kb("VmHWM:"),
+            peak_anon_rss_bytes: self.peak_anon_bytes.load(Ordering::Relaxed),
+            batch_ms: in_order,
         }
     }
 }
@@ -85,13 +91,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The process's peak resident set size (`VmHWM`), 0 where /proc is not available.
-fn peak_rss_bytes() -> u64 {
+/// A `kB` line of `/proc/self/status` (`VmHWM:` the peak resident set, `RssAnon:` the resident
+/// anonymous memory) in bytes, 0 where /proc is not available.
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
@@ -106,6 +113,8 @@ impl StreamingListener for RunStats {
             lock(&self.batch_times).push(start.elapsed());
         }
         lock(&self.first_batch_done).get_or_insert_with(|| self.started.elapsed());
+        self.peak_anon_bytes
+            .fetch_max(status_kb("RssAnon:"), Ordering::Relaxed);
         self.records
             .fetch_add(info.num_records(), Ordering::Relaxed);
         let bytes: u64 = info
@@ -134,6 +143,11 @@ pub struct Summary {
     pub batch_ms_max: f64,
     pub first_batch_ms: f64,
     pub peak_rss_bytes: u64,
+    /// The peak of anonymous resident memory after a batch: the engine's own memory, without
+    /// the pages of mapped input files that `peak_rss_bytes` includes.
+    pub peak_anon_rss_bytes: u64,
+    /// Each batch's processing time, in batch order.
+    pub batch_ms: Vec<f64>,
 }
 
 impl Summary {
@@ -144,7 +158,8 @@ impl Summary {
                 "{{\"job\":\"{}\",\"batches\":{},\"records\":{},\"input_bytes\":{},\"words\":{},",
                 "\"seconds\":{:.6},\"mb_per_s\":{:.3},\"records_per_s\":{:.1},\"words_per_s\":{:.1},",
                 "\"batch_ms_p50\":{:.3},\"batch_ms_p99\":{:.3},\"batch_ms_max\":{:.3},",
-                "\"first_batch_ms\":{:.3},\"peak_rss_bytes\":{}}}\n"
+                "\"first_batch_ms\":{:.3},\"peak_rss_bytes\":{},\"peak_anon_rss_bytes\":{},",
+                "\"batch_ms\":[{}]}}\n"
             ),
             job,
             self.batches,
@@ -159,7 +174,13 @@ impl Summary {
             self.batch_ms_p99,
             self.batch_ms_max,
             self.first_batch_ms,
-            self.peak_rss_bytes
+            self.peak_rss_bytes,
+            self.peak_anon_rss_bytes,
+            self.batch_ms
+                .iter()
+                .map(|ms| format!("{ms:.3}"))
+                .collect::<Vec<_>>()
+                .join(",")
         )
     }
 
@@ -199,6 +220,7 @@ mod tests {
 
     #[test]
     fn peak_rss_is_read_on_linux() {
-        assert!(peak_rss_bytes() > 0);
+        assert!(status_kb("VmHWM:") > 0);
+        assert!(status_kb("RssAnon:") > 0);
     }
 }

@@ -33,6 +33,10 @@ pub struct DStream<T: Data> {
     /// Set on the result of [`DStream::split`]: the lines and separators it splits, so that a
     /// `count_by_value` right after it can tokenize and count in one pass.
     pub(crate) split_of: Option<(Arc<Node<String>>, Separators)>,
+    /// Set on the results of per-batch keyed reductions: every batch holds each key once, in
+    /// partition `partition_of(hash, n)` of `n` partitions, so a window over it need not reduce
+    /// the batches again.
+    pub(crate) keys_unique_in: Option<usize>,
 }
 
 impl<T: Data> Clone for DStream<T> {
@@ -41,6 +45,7 @@ impl<T: Data> Clone for DStream<T> {
             node: self.node.clone(),
             ctx: self.ctx.clone(),
             split_of: self.split_of.clone(),
+            keys_unique_in: self.keys_unique_in,
         }
     }
 }
@@ -62,6 +67,7 @@ impl<T: Data> DStream<T> {
             node,
             ctx: ctx.clone(),
             split_of: None,
+            keys_unique_in: None,
         })
     }
 
@@ -115,6 +121,12 @@ impl<T: Data> DStream<T> {
                 f(&x, &y, t).map(Some)
             }),
         )
+    }
+
+    /// This stream, marked as holding each key once per batch in `n` hash partitions.
+    pub(crate) fn with_unique_keys(mut self, n: usize) -> Self {
+        self.keys_unique_in = Some(n);
+        self
     }
 
     /// The context this stream belongs to.

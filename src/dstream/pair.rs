@@ -93,6 +93,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             let parts: Vec<&PairColumn<K, V>> = batch.partitions().iter().collect();
             Ok(Batch::from_partitions(reduce_pairs(&parts, &f, n)?))
         })
+        .map(|d| d.with_unique_keys(n))
     }
 
     /// Merges the values of each key with a built-in reducer: on string keys and integer values

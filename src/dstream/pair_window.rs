@@ -202,8 +202,7 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
     {
         self.check_window(window, slide)?;
         let f: Arc<dyn Fn(V, V) -> V + Send + Sync> = Arc::new(f);
-        let g = f.clone();
-        let reduced = self.reduce_by_key_with_partitions(move |a, b| g(a, b), num_partitions)?;
+        let reduced = self.reduced_per_batch(&f, num_partitions)?;
         reduced.stacked_window(merge_with(f), window, slide, num_partitions)
     }
 
@@ -264,8 +263,7 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             .partitions
             .unwrap_or_else(|| self.ctx.default_parallelism());
         let f: Arc<dyn Fn(V, V) -> V + Send + Sync> = Arc::new(f);
-        let g = f.clone();
-        let reduced = self.reduce_by_key_with_partitions(move |a, b| g(a, b), n)?;
+        let reduced = self.reduced_per_batch(&f, n)?;
         reduced.inverse_window(f, Arc::new(inv), window, slide, n, options)
     }
 
@@ -312,6 +310,21 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
     ) -> Result<DStream<(K, Vec<V>)>> {
         self.window(window, slide)?
             .group_by_key_with_partitions(num_partitions)
+    }
+
+    /// Each batch reduced by key with `f` into `n` hash partitions, the input of a keyed window;
+    /// a stream that already is (the result of `reduce_by_key`, `count_by_value`, ... into `n`
+    /// partitions) is used as it is.
+    fn reduced_per_batch(
+        &self,
+        f: &Arc<dyn Fn(V, V) -> V + Send + Sync>,
+        n: usize,
+    ) -> Result<DStream<(K, V)>> {
+        if self.keys_unique_in == Some(n) {
+            return Ok(self.clone());
+        }
+        let g = f.clone();
+        self.reduce_by_key_with_partitions(move |a, b| g(a, b), n)
     }
 
     /// The inverse window over a stream already reduced per batch into `n` hash partitions.

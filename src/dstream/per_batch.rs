@@ -336,7 +336,8 @@ impl<T: Key> DStream<T> {
                     let parts = count_words_of::<T>(batch.partitions(), sep, n)?;
                     Ok(Some(Batch::from_partitions(parts)))
                 }),
-            );
+            )
+            .map(|d| d.with_unique_keys(n));
         }
         self.derive("CountByValueDStream", move |batch, _, _| {
             if let Some(parts) = count_strings::<T>(batch.partitions(), n) {
@@ -364,6 +365,7 @@ impl<T: Key> DStream<T> {
                     .collect(),
             ))
         })
+        .map(|d| d.with_unique_keys(n))
     }
 }
 

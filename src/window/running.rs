@@ -21,6 +21,9 @@ pub(crate) enum EmptyKeys {
     Drop,
 }
 
+/// Chunks a table may hold before its live keys are copied into one.
+const MAX_CHUNKS: usize = 64;
+
 struct Group<V> {
     hash: u64,
     chunk: u32,
@@ -226,10 +229,12 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         }
     }
 
-    /// Copies the live keys into one new chunk once removed keys outnumber them, so a table whose
-    /// keys come and go does not grow without bound.
+    /// Copies the live keys into one new chunk once removed keys outnumber them (a table whose
+    /// keys come and go does not grow without bound) or once there are many chunks (every pane
+    /// with new keys adds one; results carry the list of chunk buffers).
     fn reclaim_chunks(&mut self) {
-        if self.dead_rows < 1024 || self.dead_rows < self.len() {
+        let mostly_dead = self.dead_rows >= 1024 && self.dead_rows >= self.len();
+        if !mostly_dead && self.chunks.len() <= MAX_CHUNKS {
             return;
         }
         let mut keys = K::Builder::new(self.len(), &Sources::none());
