@@ -456,3 +456,69 @@ fn windows_keep_only_what_they_need() {
     assert_eq!(min(w1.remembered_times()), 4000);
     assert_eq!(min(mapped.remembered_times()), 2000);
 }
+
+/// Panes are compacted when sealed: a keyed window's results never point into the input
+/// batches' buffers, so a long window does not keep every input batch alive.
+#[test]
+fn keyed_windows_do_not_pin_input_buffers() {
+    use std::sync::{Arc, Mutex};
+    let long = |i: i64| (format!("a key longer than twelve bytes #{i}"), i);
+    let input: Vec<Vec<(String, i64)>> = (0..6).map(|i| vec![long(i), long(i + 1)]).collect();
+    let (ssc, clock) = manual_context(2);
+    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
+    let buffers = |b: &Batch<(String, i64)>| -> Vec<usize> {
+        b.to_record_batches()
+            .unwrap()
+            .iter()
+            .flat_map(|rb| {
+                let keys = rb
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow_array::StringViewArray>()
+                    .unwrap()
+                    .clone();
+                keys.data_buffers()
+                    .iter()
+                    .map(|d| d.as_ptr() as usize)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let seen_in = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen_in.clone();
+    stream
+        .foreach_batch(move |b, _| {
+            sink.lock().unwrap().extend(buffers(b));
+            Ok(())
+        })
+        .unwrap();
+    let seen_out = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen_out.clone();
+    for windowed in [
+        stream
+            .reduce_by_key_and_window_inverse(|a, b| a + b, |a, b| a - b, s(3), s(1))
+            .unwrap(),
+        stream
+            .reduce_by_key_and_window(|a, b| a + b, s(3), s(1))
+            .unwrap(),
+    ] {
+        let sink = sink.clone();
+        windowed
+            .foreach_batch(move |b, _| {
+                assert!(b.len() >= 2);
+                sink.lock().unwrap().extend(buffers(b));
+                Ok(())
+            })
+            .unwrap();
+    }
+    run_batches(&ssc, &clock, 6);
+    let input_buffers = seen_in.lock().unwrap().clone();
+    let output_buffers = seen_out.lock().unwrap().clone();
+    assert!(!input_buffers.is_empty() && !output_buffers.is_empty());
+    for p in &output_buffers {
+        assert!(
+            !input_buffers.contains(p),
+            "a window result points into an input buffer"
+        );
+    }
+}
