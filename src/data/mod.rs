@@ -9,6 +9,7 @@
 mod batch;
 mod bytes;
 mod key;
+pub(crate) mod key_table;
 mod list;
 mod option;
 mod primitive;

@@ -2,13 +2,13 @@
 //! adding the entering pane and subtracting the expiring one (`f` and its inverse), with a count
 //! of the panes each key has a value in, so that a key whose window emptied can be recognised.
 //!
-//! Keys live in owned, compacted key columns ("chunks"): a pane's new keys are copied into a
-//! chunk when they first enter, so the table never pins an input batch's buffers, and the
-//! emitted result's string keys are views into the chunks. Values are owned.
+//! Keys live in a [`KeyTable`]: a pane's new keys are copied when they first enter, so the table
+//! never pins an input batch's buffers, and the emitted result's string keys are views into the
+//! table's key chunks. Values are owned.
 
+use crate::data::key_table::KeyTable;
 use crate::data::{Column, ColumnBuilder, Data, Key, PairColumn, Sources, key_hash_state};
 use crate::error::{Error, Result};
-use hashbrown::HashTable;
 
 /// What happens to a key once no pane of its window holds a value for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -21,108 +21,68 @@ pub(crate) enum EmptyKeys {
     Drop,
 }
 
-/// Chunks a table may hold before its live keys are copied into one.
-const MAX_CHUNKS: usize = 64;
-
-struct Group<V> {
-    hash: u64,
-    chunk: u32,
-    row: u32,
-    /// `None` only between a recompute's reset and its fold, or in a freed slot.
+/// What a window holds for one key.
+struct Entry<V> {
+    /// `None` only between a recompute's reset and its fold.
     value: Option<V>,
     /// Panes of the current window with a value for this key.
     panes: u32,
-    live: bool,
 }
 
 /// One partition of the running window result.
 pub(crate) struct RunningTable<K: Data, V> {
-    chunks: Vec<K::Column>,
-    groups: Vec<Group<V>>,
-    free: Vec<u32>,
-    index: HashTable<u32>,
-    /// Chunk rows whose group was removed (reclaimed by rebuilding the chunks).
-    dead_rows: usize,
+    keys: KeyTable<K>,
+    /// Indexed by key id.
+    entries: Vec<Option<Entry<V>>>,
 }
 
 impl<K: Key, V: Data + Clone> RunningTable<K, V> {
     pub(crate) fn new() -> Self {
         RunningTable {
-            chunks: Vec::new(),
-            groups: Vec::new(),
-            free: Vec::new(),
-            index: HashTable::new(),
-            dead_rows: 0,
+            keys: KeyTable::new(),
+            entries: Vec::new(),
         }
     }
 
     /// Number of keys held.
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.keys.len()
     }
 
-    fn find(&self, hash: u64, key: K::Ref<'_>) -> Option<u32> {
-        let (groups, chunks) = (&self.groups, &self.chunks);
-        self.index
-            .find(hash, |&g| {
-                let g = &groups[g as usize];
-                g.hash == hash && K::eq_key(chunks[g.chunk as usize].value(g.row as usize), key)
-            })
-            .copied()
+    fn entry(&mut self, id: u32) -> &mut Entry<V> {
+        self.entries[id as usize]
+            .as_mut()
+            .expect("a held key always has an entry")
     }
 
     /// Folds a pane (one partition: distinct keys) into the window: `f(value, v)` for keys held,
-    /// new groups for the others (their keys copied into a new chunk).
+    /// new entries for the others (their keys copied into the table).
     pub(crate) fn add(&mut self, pane: &PairColumn<K, V>, f: &impl Fn(V, V) -> V) {
         let state = key_hash_state();
         let mut new_rows = Vec::new();
         for row in 0..pane.a.len() {
             let key = pane.a.value(row);
             let hash = K::hash_key(key, state);
-            let v = V::to_owned_value(pane.b.value(row));
-            match self.find(hash, key) {
-                Some(g) => {
-                    let g = &mut self.groups[g as usize];
-                    g.value = Some(match g.value.take() {
+            match self.keys.find(hash, key) {
+                Some(id) => {
+                    let v = V::to_owned_value(pane.b.value(row));
+                    let e = self.entry(id);
+                    e.value = Some(match e.value.take() {
                         Some(prev) => f(prev, v),
                         None => v,
                     });
-                    g.panes += 1;
+                    e.panes += 1;
                 }
-                None => new_rows.push((row, hash, v)),
+                None => new_rows.push((row, hash)),
             }
         }
-        if new_rows.is_empty() {
-            return;
-        }
-        let mut keys = K::Builder::new(new_rows.len(), &Sources::none());
-        for &(row, _, _) in &new_rows {
-            keys.push_ref(pane.a.value(row));
-        }
-        let chunk = self.chunks.len() as u32;
-        self.chunks.push(keys.finish());
-        for (i, (_, hash, v)) in new_rows.into_iter().enumerate() {
-            let group = Group {
-                hash,
-                chunk,
-                row: i as u32,
-                value: Some(v),
+        let ids = self.keys.insert_new(&pane.a, &new_rows);
+        self.entries.resize_with(self.keys.id_bound(), || None);
+        for (id, (row, _)) in ids.into_iter().zip(new_rows) {
+            self.entries[id as usize] = Some(Entry {
+                value: Some(V::to_owned_value(pane.b.value(row))),
                 panes: 1,
-                live: true,
-            };
-            let id = match self.free.pop() {
-                Some(id) => {
-                    self.groups[id as usize] = group;
-                    id
-                }
-                None => {
-                    self.groups.push(group);
-                    (self.groups.len() - 1) as u32
-                }
-            };
-            let groups = &self.groups;
-            self.index
-                .insert_unique(hash, id, |&g| groups[g as usize].hash);
+            });
         }
     }
 
@@ -138,19 +98,20 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         for row in 0..pane.a.len() {
             let key = pane.a.value(row);
             let hash = K::hash_key(key, state);
-            let Some(id) = self.find(hash, key) else {
+            let Some(id) = self.keys.find(hash, key) else {
                 return Err(Error::Unsupported(format!(
                     "internal: a key of an expiring pane is not in the window table (key hash {hash:#x}); does the key type hash consistently?"
                 )));
             };
-            let g = &mut self.groups[id as usize];
-            let prev = g
+            let v = V::to_owned_value(pane.b.value(row));
+            let e = self.entry(id);
+            let prev = e
                 .value
                 .take()
                 .expect("a held key always has a value outside a recompute");
-            g.value = Some(inv(prev, V::to_owned_value(pane.b.value(row))));
-            g.panes = g.panes.saturating_sub(1);
-            if g.panes == 0 && empty == EmptyKeys::Drop {
+            e.value = Some(inv(prev, v));
+            e.panes = e.panes.saturating_sub(1);
+            if e.panes == 0 && empty == EmptyKeys::Drop {
                 self.remove(id);
             }
         }
@@ -158,33 +119,25 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
     }
 
     fn remove(&mut self, id: u32) {
-        let hash = self.groups[id as usize].hash;
-        if let Ok(entry) = self.index.find_entry(hash, |&g| g == id) {
-            entry.remove();
-        }
-        let g = &mut self.groups[id as usize];
-        g.live = false;
-        g.value = None;
-        self.free.push(id);
-        self.dead_rows += 1;
+        self.keys.remove(id);
+        self.entries[id as usize] = None;
     }
 
     /// Recomputes the value of every key that has panes in the window from those panes with `f`
     /// alone (no inverse): bounds the drift that floating-point inverses accumulate. Keys with an
     /// empty window keep the value the inverse left them.
     pub(crate) fn recompute(&mut self, panes: &[&PairColumn<K, V>], f: &impl Fn(V, V) -> V) {
-        for g in self.groups.iter_mut().filter(|g| g.live && g.panes > 0) {
-            g.value = None;
+        for e in self.entries.iter_mut().flatten().filter(|e| e.panes > 0) {
+            e.value = None;
         }
         let state = key_hash_state();
         for pane in panes {
             for row in 0..pane.a.len() {
                 let key = pane.a.value(row);
-                let hash = K::hash_key(key, state);
-                if let Some(id) = self.find(hash, key) {
-                    let g = &mut self.groups[id as usize];
+                if let Some(id) = self.keys.find(K::hash_key(key, state), key) {
                     let v = V::to_owned_value(pane.b.value(row));
-                    g.value = Some(match g.value.take() {
+                    let e = self.entry(id);
+                    e.value = Some(match e.value.take() {
                         Some(prev) => f(prev, v),
                         None => v,
                     });
@@ -199,52 +152,33 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         &mut self,
         filter: Option<&(dyn Fn(K::Ref<'_>, &V) -> bool + Send + Sync)>,
     ) -> PairColumn<K, V> {
-        let sources = Sources::of_columns(self.chunks.iter());
-        let mut keys = K::Builder::new(self.len(), &sources);
+        let mut keys = K::Builder::new(self.len(), &self.keys.sources());
         let mut values = V::Builder::new(self.len(), &Sources::none());
         let mut forget = Vec::new();
-        for (id, g) in self.groups.iter().enumerate() {
-            if !g.live {
-                continue;
-            }
-            let key = self.chunks[g.chunk as usize].value(g.row as usize);
-            let value = g
+        for id in self.keys.ids() {
+            let key = self.keys.key(id);
+            let e = self.entries[id as usize]
+                .as_ref()
+                .expect("a held key always has an entry");
+            let value = e
                 .value
                 .as_ref()
                 .expect("a held key always has a value outside a recompute");
             if filter.is_none_or(|keep| keep(key, value)) {
                 keys.push_ref(key);
                 values.push(value.clone());
-            } else if g.panes == 0 {
-                forget.push(id as u32);
+            } else if e.panes == 0 {
+                forget.push(id);
             }
         }
         for id in forget {
             self.remove(id);
         }
-        self.reclaim_chunks();
+        self.keys.reclaim();
         PairColumn {
             a: keys.finish(),
             b: values.finish(),
         }
-    }
-
-    /// Copies the live keys into one new chunk once removed keys outnumber them (a table whose
-    /// keys come and go does not grow without bound) or once there are many chunks (every pane
-    /// with new keys adds one; results carry the list of chunk buffers).
-    fn reclaim_chunks(&mut self) {
-        let mostly_dead = self.dead_rows >= 1024 && self.dead_rows >= self.len();
-        if !mostly_dead && self.chunks.len() <= MAX_CHUNKS {
-            return;
-        }
-        let mut keys = K::Builder::new(self.len(), &Sources::none());
-        for (row, g) in self.groups.iter_mut().filter(|g| g.live).enumerate() {
-            keys.push_ref(self.chunks[g.chunk as usize].value(g.row as usize));
-            g.chunk = 0;
-            g.row = row as u32;
-        }
-        self.chunks = vec![keys.finish()];
-        self.dead_rows = 0;
     }
 
     /// Forgets everything (before a rebuild from the panes).
@@ -337,7 +271,7 @@ mod tests {
             drop(p);
             assert_eq!(t.emit(None).a.len(), 0);
         }
-        assert!(t.chunks.iter().map(Column::len).sum::<usize>() <= 3000);
+        assert!(t.keys.chunk_rows() <= 3000);
         t.add(&pane(&[("still-here-after-reclaim", 7)]), &add);
         assert_eq!(
             sorted(&t.emit(None)),
