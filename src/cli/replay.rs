@@ -17,7 +17,8 @@ pub enum Job {
     WordCount,
     /// `reduce_by_key_and_window(+, -, window, slide)` over the word pairs, zero counts dropped.
     WindowedWordCount,
-    /// Running count per word with `update_state_by_key`.
+    /// Running count per word with `update_state_by_key` (on the per-batch counts; with
+    /// `--closures` on the `(w, 1)` pairs).
     StatefulWordCount,
 }
 
@@ -133,6 +134,11 @@ fn windowed(pairs: &DStream<(String, i64)>, args: &ReplayArgs) -> Result<DStream
     )
 }
 
+/// Spark's stateful word count update: the running total of a word's counts.
+fn running_count(counts: &[i64], total: Option<i64>) -> Option<i64> {
+    Some(total.unwrap_or(0) + counts.iter().sum::<i64>())
+}
+
 pub fn run(args: ReplayArgs) -> Result<()> {
     let cut = match (args.batch_lines, args.batch_bytes, args.batch_per_file) {
         (Some(n), None, false) => ReplayCut::Lines(n),
@@ -141,12 +147,6 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         (None, None, false) => ReplayCut::Lines(10_000),
         _ => unreachable!("clap rejects more than one cut"),
     };
-    if args.job == Job::StatefulWordCount {
-        return Err(Error::Unsupported(
-            "the stateful-word-count job is not available yet: this build has no state operations"
-                .into(),
-        ));
-    }
     let interval = batch_interval(&args, cut)?;
     let data = if args.no_mmap {
         ReplayData::read(&args.files)?
@@ -172,14 +172,16 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         let per_batch = pairs.reduce_by_key(|a, b| a + b)?;
         let counts = match args.job {
             Job::WindowedWordCount => windowed(&pairs, &args)?,
-            _ => per_batch.clone(),
+            Job::StatefulWordCount => pairs.update_state_by_key(running_count)?,
+            Job::WordCount => per_batch.clone(),
         };
         (per_batch, counts)
     } else {
         let per_batch = lines.split(Separators::Space)?.count_by_value()?;
         let counts = match args.job {
             Job::WindowedWordCount => windowed(&per_batch, &args)?,
-            _ => per_batch.clone(),
+            Job::StatefulWordCount => per_batch.update_state_by_key(running_count)?,
+            Job::WordCount => per_batch.clone(),
         };
         (per_batch, counts)
     };
@@ -193,8 +195,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         counted.words.fetch_add(words as u64, Ordering::Relaxed);
         Ok(())
     })?;
-    if args.job == Job::WindowedWordCount {
-        // The window's result is computed every slide whether or not it is saved.
+    if args.job != Job::WordCount {
+        // The window's or the state's result is computed every batch whether or not it is saved.
         counts.foreach_batch(|_, _| Ok(()))?;
     }
     if let Some(prefix) = &args.output {

@@ -61,20 +61,25 @@ impl<K: Key> KeyTable<K> {
             .copied()
     }
 
-    /// Adds keys not held yet (`rows` of `col`, distinct, with their hashes), copying them into a
-    /// new chunk; returns their ids in order.
-    pub(crate) fn insert_new(&mut self, col: &K::Column, rows: &[(usize, u64)]) -> Vec<u32> {
-        if rows.is_empty() {
+    /// Adds keys not held yet (distinct, with their hashes), copying them into a new chunk;
+    /// returns their ids in order.
+    pub(crate) fn insert_new<'k>(
+        &mut self,
+        new: impl ExactSizeIterator<Item = (K::Ref<'k>, u64)>,
+    ) -> Vec<u32> {
+        if new.len() == 0 {
             return Vec::new();
         }
-        let mut keys = K::Builder::new(rows.len(), &Sources::none());
-        for &(row, _) in rows {
-            keys.push_ref(col.value(row));
+        let mut keys = K::Builder::new(new.len(), &Sources::none());
+        let mut hashes = Vec::with_capacity(new.len());
+        for (key, hash) in new {
+            keys.push_ref(key);
+            hashes.push(hash);
         }
         let chunk = self.chunks.len() as u32;
         self.chunks.push(keys.finish());
-        let mut ids = Vec::with_capacity(rows.len());
-        for (i, &(_, hash)) in rows.iter().enumerate() {
+        let mut ids = Vec::with_capacity(hashes.len());
+        for (i, hash) in hashes.into_iter().enumerate() {
             let slot = Slot {
                 hash,
                 chunk,
@@ -162,26 +167,30 @@ mod tests {
     use crate::data::key_hash_state;
     use arrow_array::StringViewArray;
 
-    fn hashed(col: &StringViewArray) -> Vec<(usize, u64)> {
-        (0..col.len())
-            .map(|i| (i, String::hash_key(col.value(i), key_hash_state())))
-            .collect()
+    fn hash(key: &str) -> u64 {
+        String::hash_key(key, key_hash_state())
+    }
+
+    fn insert(t: &mut KeyTable<String>, col: &StringViewArray) -> Vec<u32> {
+        t.insert_new(col.iter().map(|k| {
+            let k = k.unwrap();
+            (k, hash(k))
+        }))
     }
 
     #[test]
     fn keys_are_found_removed_and_their_ids_reused() {
         let mut t = KeyTable::<String>::new();
         let col = StringViewArray::from(vec!["short", "a key longer than twelve bytes"]);
-        let rows = hashed(&col);
-        let ids = t.insert_new(&col, &rows);
+        let ids = insert(&mut t, &col);
         assert_eq!(t.len(), 2);
-        assert_eq!(t.find(rows[1].1, col.value(1)), Some(ids[1]));
+        assert_eq!(t.find(hash(col.value(1)), col.value(1)), Some(ids[1]));
         assert_eq!(t.key(ids[1]), "a key longer than twelve bytes");
         drop(col); // the table owns copies
         t.remove(ids[0]);
         assert_eq!(t.ids().collect::<Vec<_>>(), vec![ids[1]]);
         let again = StringViewArray::from(vec!["new"]);
-        let new = t.insert_new(&again, &hashed(&again));
+        let new = insert(&mut t, &again);
         assert_eq!(new, vec![ids[0]], "a freed id is reused");
         assert_eq!(t.key(new[0]), "new");
     }
@@ -193,7 +202,7 @@ mod tests {
             .map(|i| format!("a-rather-long-key-{i}"))
             .collect();
         let col = StringViewArray::from(words.iter().map(String::as_str).collect::<Vec<_>>());
-        let ids = t.insert_new(&col, &hashed(&col));
+        let ids = insert(&mut t, &col);
         for &id in &ids[..2000] {
             t.remove(id);
         }
@@ -201,7 +210,7 @@ mod tests {
         assert_eq!(t.chunk_rows(), 1000);
         for (i, &id) in ids.iter().enumerate().skip(2000) {
             assert_eq!(t.key(id), words[i]);
-            assert_eq!(t.find(hashed(&col)[i].1, col.value(i)), Some(id));
+            assert_eq!(t.find(hash(&words[i]), &words[i]), Some(id));
         }
     }
 }

@@ -7,6 +7,7 @@ mod output;
 mod pair;
 mod pair_window;
 mod per_batch;
+mod state;
 mod text;
 mod window;
 

@@ -76,7 +76,11 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
                 None => new_rows.push((row, hash)),
             }
         }
-        let ids = self.keys.insert_new(&pane.a, &new_rows);
+        let ids = self.keys.insert_new(
+            new_rows
+                .iter()
+                .map(|&(row, hash)| (pane.a.value(row), hash)),
+        );
         self.entries.resize_with(self.keys.id_bound(), || None);
         for (id, (row, _)) in ids.into_iter().zip(new_rows) {
             self.entries[id as usize] = Some(Entry {

@@ -1,0 +1,212 @@
+//! `update_state_by_key`: Spark's BasicOperationsSuite vectors (B = 1 s, 2 input partitions) and
+//! what a failed batch does to the state.
+
+mod common;
+use common::*;
+use dstreams::prelude::*;
+use std::sync::{Arc, Mutex};
+
+fn words(v: &[&[&str]]) -> Vec<Vec<String>> {
+    v.iter()
+        .map(|b| b.iter().map(|w| w.to_string()).collect())
+        .collect()
+}
+
+fn pairs(v: &[&[(&str, i64)]]) -> Vec<Vec<(String, i64)>> {
+    v.iter()
+        .map(|b| b.iter().map(|&(k, n)| (k.to_string(), n)).collect())
+        .collect()
+}
+
+fn input() -> Vec<Vec<String>> {
+    words(&[
+        &["a"],
+        &["a", "b"],
+        &["a", "b", "c"],
+        &["a", "b"],
+        &["a"],
+        &[],
+    ])
+}
+
+fn sorted<T: Ord>(out: Vec<Vec<T>>) -> Vec<Vec<T>> {
+    out.into_iter()
+        .map(|mut b| {
+            b.sort();
+            b
+        })
+        .collect()
+}
+
+fn running_sum(values: &[i64], state: Option<i64>) -> Option<i64> {
+    Some(state.unwrap_or(0) + values.iter().sum::<i64>())
+}
+
+#[test]
+fn update_state_by_key() {
+    let out = sorted(test_operation(input(), |s| {
+        s.map(|w, out| out.push((w, 1i64)))?
+            .update_state_by_key(running_sum)
+    }));
+    assert_eq!(
+        out,
+        pairs(&[
+            &[("a", 1)],
+            &[("a", 2), ("b", 1)],
+            &[("a", 3), ("b", 2), ("c", 1)],
+            &[("a", 4), ("b", 3), ("c", 1)],
+            &[("a", 5), ("b", 3), ("c", 1)],
+            &[("a", 5), ("b", 3), ("c", 1)],
+        ])
+    );
+}
+
+#[test]
+fn update_state_by_key_with_initial_state() {
+    let initial = Batch::from_vec(vec![("a".to_string(), 1i64), ("c".to_string(), 2)], 2);
+    let out = sorted(test_operation(input(), move |s| {
+        s.map(|w, out| out.push((w, 1i64)))?
+            .update_state_by_key_with_initial(running_sum, 2, initial)
+    }));
+    assert_eq!(
+        out,
+        pairs(&[
+            &[("a", 2), ("c", 2)],
+            &[("a", 3), ("b", 1), ("c", 2)],
+            &[("a", 4), ("b", 2), ("c", 3)],
+            &[("a", 5), ("b", 3), ("c", 3)],
+            &[("a", 6), ("b", 3), ("c", 3)],
+            &[("a", 6), ("b", 3), ("c", 3)],
+        ])
+    );
+}
+
+#[test]
+fn update_state_by_key_with_batch_times() {
+    // BasicOperationsSuite "testing time stamps as input": a's state adds the batch time of
+    // every batch in which it has values.
+    let out = test_operation(input(), |s| {
+        s.map(|w, out| out.push((w, 1i64)))?
+            .update_state_by_key_with_time(
+                |time, _key, values: &[i64], state: Option<i64>| {
+                    let state = state.unwrap_or(0);
+                    Some(if values.is_empty() {
+                        state
+                    } else {
+                        state + time.as_millis()
+                    })
+                },
+                2,
+                None,
+            )
+    });
+    let a: Vec<i64> = out
+        .iter()
+        .map(|b| b.iter().find(|(k, _)| k == "a").unwrap().1)
+        .collect();
+    assert_eq!(a, [1000, 3000, 6000, 10000, 15000, 15000]);
+}
+
+#[test]
+fn the_function_is_called_for_every_key_and_none_removes_it() {
+    // Each key lives while it keeps getting values: a key without new values is removed.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let out = sorted(test_operation(input(), move |s| {
+        s.map(|w, out| out.push((w, 1i64)))?
+            .update_state_by_key_with_time(
+                move |t, key: &str, values: &[i64], state: Option<i64>| {
+                    seen.lock()
+                        .unwrap()
+                        .push((t.as_millis(), key.to_string(), values.len()));
+                    (!values.is_empty()).then(|| state.unwrap_or(0) + values.len() as i64)
+                },
+                2,
+                None,
+            )
+    }));
+    assert_eq!(
+        out,
+        pairs(&[
+            &[("a", 1)],
+            &[("a", 2), ("b", 1)],
+            &[("a", 3), ("b", 2), ("c", 1)],
+            &[("a", 4), ("b", 3)],
+            &[("a", 5)],
+            &[],
+        ])
+    );
+    let mut at4: Vec<(String, usize)> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _, _)| *t == 4000)
+        .map(|(_, k, n)| (k.clone(), *n))
+        .collect();
+    at4.sort();
+    // c has a state but no values at 4 s: still called, with no values (Spark's rule).
+    assert_eq!(
+        at4,
+        [
+            ("a".to_string(), 1),
+            ("b".to_string(), 1),
+            ("c".to_string(), 0)
+        ]
+    );
+}
+
+#[test]
+fn counting_first_gives_the_same_state() {
+    // A state over count_by_value's output (already one row per key and partition) equals one
+    // over the raw pairs.
+    let by_pairs = sorted(test_operation(input(), |s| {
+        s.map(|w, out| out.push((w, 1i64)))?
+            .update_state_by_key(running_sum)
+    }));
+    let by_counts = sorted(test_operation(input(), |s| {
+        s.count_by_value()?.update_state_by_key(running_sum)
+    }));
+    assert_eq!(by_pairs, by_counts);
+}
+
+#[test]
+fn a_failed_batch_leaves_the_state_as_it_was() {
+    // The function panics at 2 s on key "boom", after (or before) updating other keys: the
+    // batch fails, and the next batch starts from the state of 1 s, not from a half update.
+    let (ssc, clock) = manual_context(2);
+    let input = batches(
+        words(&[&["a", "b"], &["a", "b", "boom"], &["a"], &["b"]]),
+        2,
+    );
+    let stream = ssc.queue_stream(input, true, None).unwrap();
+    let state = stream
+        .map(|w, out| out.push((w, 1i64)))
+        .unwrap()
+        .update_state_by_key_with_time(
+            |_, key: &str, values: &[i64], state: Option<i64>| {
+                assert_ne!(key, "boom", "a user function failing on one key");
+                Some(state.unwrap_or(0) + values.len() as i64)
+            },
+            2,
+            None,
+        )
+        .unwrap();
+    let out = collect(&state);
+    run_batches(&ssc, &clock, 4);
+    let out: Vec<(i64, Vec<(String, i64)>)> = std::mem::take(&mut *out.lock().unwrap())
+        .into_iter()
+        .map(|(t, mut b)| {
+            b.sort();
+            (t.as_millis(), b)
+        })
+        .collect();
+    let p = |v: &[(&str, i64)]| pairs(&[v]).remove(0);
+    assert_eq!(
+        out,
+        vec![
+            (1000, p(&[("a", 1), ("b", 1)])),
+            (3000, p(&[("a", 2), ("b", 1)])),
+            (4000, p(&[("a", 2), ("b", 2)])),
+        ]
+    );
+}
