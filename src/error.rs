@@ -74,6 +74,13 @@ pub enum Error {
         /// The parent's slide duration.
         parent_slide: Duration,
     },
+    /// `State::get` on a key without state (Spark's `NoSuchElementException`).
+    #[error("State is not set")]
+    StateNotSet,
+    /// A `State` used against its rules (update after remove, update or remove while timing
+    /// out, remove twice), with Spark's message.
+    #[error("requirement failed: {0}")]
+    StateMisuse(&'static str),
     /// A stateful operation without a checkpoint directory.
     #[error(
         "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint()."

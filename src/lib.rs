@@ -51,7 +51,10 @@ pub use context::{
     SystemClock,
 };
 pub use data::{Batch, Data, Emit, Key, Value};
-pub use dstream::{DStream, InverseWindowOptions, PartitionIter, Reducer, WindowFilter};
+pub use dstream::{
+    DStream, InverseWindowOptions, MapWithStateDStream, PartitionIter, Reducer, State, StateSpec,
+    WindowFilter,
+};
 pub use error::{Error, Result};
 pub use kernels::tokenize::Separators;
 pub use sink::batch_file_name;
@@ -62,6 +65,7 @@ pub use time::{Duration, Time};
 pub mod prelude {
     pub use crate::{
         Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, InverseWindowOptions, Key,
-        ManualClock, Reducer, Result, Separators, StreamingContext, StreamingListener, Time, Value,
+        ManualClock, Reducer, Result, Separators, State, StateSpec, StreamingContext,
+        StreamingListener, Time, Value,
     };
 }

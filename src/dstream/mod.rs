@@ -2,18 +2,22 @@
 //! Spark's documentation groups them.
 
 mod kernel_paths;
+mod map_with_state;
 pub(crate) mod node;
 mod output;
 mod pair;
 mod pair_window;
 mod per_batch;
 mod state;
+mod state_spec;
 mod text;
 mod window;
 
+pub use map_with_state::MapWithStateDStream;
 pub use pair::Reducer;
 pub use pair_window::{InverseWindowOptions, WindowFilter};
 pub use per_batch::PartitionIter;
+pub use state_spec::{State, StateSpec};
 
 use crate::context::{BatchContext, StreamingContext};
 use crate::data::{Batch, Data};

@@ -25,21 +25,22 @@ pub(crate) type UpdateFn<K, V, S> = dyn Fn(Time, <K as Data>::Ref<'_>, &[<V as D
     + Sync;
 
 /// One partition of the state.
-struct Partition<K: Data, S> {
-    keys: KeyTable<K>,
+pub(crate) struct Partition<K: Data, S> {
+    pub(crate) keys: KeyTable<K>,
     /// Indexed by key id; `Some` for every key held.
-    states: Vec<Option<S>>,
+    pub(crate) states: Vec<Option<S>>,
 }
 
 impl<K: Key, S: Data + Clone> Partition<K, S> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Partition {
             keys: KeyTable::new(),
             states: Vec::new(),
         }
     }
 
-    fn insert(&mut self, new: Vec<(K::Ref<'_>, u64, S)>) {
+    /// Adds keys that have no state yet with their states; returns their ids.
+    pub(crate) fn insert(&mut self, new: Vec<(K::Ref<'_>, u64, S)>) -> Vec<u32> {
         let mut states = Vec::with_capacity(new.len());
         let ids = self
             .keys
@@ -48,12 +49,20 @@ impl<K: Key, S: Data + Clone> Partition<K, S> {
                 (key, hash)
             }));
         self.states.resize_with(self.keys.id_bound(), || None);
-        for (id, state) in ids.into_iter().zip(states) {
+        for (&id, state) in ids.iter().zip(states) {
             self.states[id as usize] = Some(state);
         }
+        ids
     }
 
-    fn snapshot(&self) -> PairColumn<K, S> {
+    /// Forgets a key and its state.
+    pub(crate) fn remove(&mut self, id: u32) {
+        self.keys.remove(id);
+        self.states[id as usize] = None;
+    }
+
+    /// The state as a partition of `(key, state)` pairs.
+    pub(crate) fn snapshot(&self) -> PairColumn<K, S> {
         let mut keys = K::Builder::new(self.keys.len(), &self.keys.sources());
         let mut states = S::Builder::new(self.keys.len(), &Sources::none());
         for id in self.keys.ids() {
@@ -190,10 +199,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                         for (id, s) in ch.held {
                             match s {
                                 Some(s) => part.states[id as usize] = Some(s),
-                                None => {
-                                    part.keys.remove(id);
-                                    part.states[id as usize] = None;
-                                }
+                                None => part.remove(id),
                             }
                         }
                         part.insert(ch.new);
@@ -208,7 +214,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
 }
 
 /// The state partitions at the first batch: empty, or `initial` hashed into `n` partitions.
-fn initial_state<K: Key, S: Data + Clone>(
+pub(crate) fn initial_state<K: Key, S: Data + Clone>(
     initial: Option<&Batch<(K, S)>>,
     n: usize,
 ) -> Vec<Partition<K, S>> {
@@ -245,7 +251,7 @@ fn initial_state<K: Key, S: Data + Clone>(
 
 /// The batch's rows grouped by key per state partition: each row its own group when the stream
 /// is already reduced into the same partitions, else a keyed grouping.
-fn group_rows<K: Key, V: Data>(
+pub(crate) fn group_rows<K: Key, V: Data>(
     input: &KeyedInput<'_, K, V>,
     n: usize,
     unique_in: Option<usize>,

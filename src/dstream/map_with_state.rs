@@ -1,0 +1,290 @@
+//! `map_with_state` (Spark's `MapWithStateDStream`): the mapping function is called once per
+//! record, in record order within a key, with the key's state; only the keys of the batch (and
+//! those timing out) are touched, so a batch costs what it brings, not what the state holds.
+//!
+//! As in `update_state_by_key`, a batch's changes are computed first and committed only when
+//! every partition's calls succeeded. Idle timeouts keep, per partition, a queue of
+//! `(batch time, keys updated then)`; a key's entry is stale once it was updated again, so a
+//! batch looks only at the keys whose last update is exactly old enough.
+
+use super::DStream;
+use super::node::{AnyNode, Node, lock};
+use super::state::{Partition, group_rows, initial_state};
+use super::state_spec::{MappingFn, State, StateSpec};
+use crate::data::{Batch, ColumnBuilder, Data, Key, Sources};
+use crate::error::Result;
+use crate::kernels::shuffle::{CoGroup, KeyedInput};
+use crate::time::{Duration, Time};
+use rayon::prelude::*;
+use std::collections::VecDeque;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+/// One state partition with the batch time of each key's last update.
+struct TimedPartition<K: Data, S> {
+    part: Partition<K, S>,
+    /// Indexed by key id.
+    updated_at: Vec<Time>,
+    /// Keys by the batch in which they were last updated, oldest first (only with a timeout).
+    idle: VecDeque<(Time, Vec<u32>)>,
+}
+
+type SharedState<K, S> = Arc<Mutex<Option<Vec<TimedPartition<K, S>>>>>;
+
+/// The result of [`DStream::map_with_state`]: the stream of mapped records (it derefs to it) and
+/// [`state_snapshots`](Self::state_snapshots).
+pub struct MapWithStateDStream<K: Data, S: Data, M: Data> {
+    mapped: DStream<M>,
+    state: SharedState<K, S>,
+}
+
+impl<K: Key, S: Data + Clone, M: Data> Deref for MapWithStateDStream<K, S, M> {
+    type Target = DStream<M>;
+    fn deref(&self) -> &DStream<M> {
+        &self.mapped
+    }
+}
+
+impl<K: Key, S: Data + Clone, M: Data> MapWithStateDStream<K, S, M> {
+    /// The mapped records as a plain stream.
+    pub fn stream(&self) -> DStream<M> {
+        self.mapped.clone()
+    }
+
+    /// Spark's `stateSnapshots()`: the whole state after each batch (its cost follows the
+    /// state's size; the mapped stream's does not).
+    pub fn state_snapshots(&self) -> Result<DStream<(K, S)>> {
+        let mapped: Arc<Node<M>> = self.mapped.node.clone();
+        let state = self.state.clone();
+        DStream::create(
+            &self.mapped.ctx,
+            "StateSnapshotsDStream",
+            self.mapped.slide_duration(),
+            vec![self.mapped.node.clone() as Arc<dyn AnyNode>],
+            Duration::default(),
+            Box::new(move |t, ctx| {
+                if mapped.get_or_compute(t, ctx)?.is_none() {
+                    return Ok(None);
+                }
+                let guard = lock(&state);
+                let parts = guard.as_ref().map_or_else(Vec::new, |parts| {
+                    parts.par_iter().map(|p| p.part.snapshot()).collect()
+                });
+                Ok(Some(Batch::from_partitions(parts)))
+            }),
+        )
+    }
+}
+
+/// What one batch does to one partition, computed before anything is changed.
+struct Changes<'k, K: Data, S, M: Data> {
+    mapped: M::Column,
+    /// Keys held: their new state (with this batch's time), or `None` to remove them.
+    held: Vec<(u32, Option<S>)>,
+    new: Vec<(K::Ref<'k>, u64, S)>,
+}
+
+impl<K: Key, V: Data> DStream<(K, V)> {
+    /// Spark's `mapWithState`: `spec`'s function is called for every record with the key's
+    /// [`State`], in record order within a key (records of one key see the state the previous
+    /// record left); keys without records are not called (unlike `update_state_by_key`).
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # use dstreams::{State, StateSpec};
+    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
+    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
+    /// let running = pairs.map_with_state(StateSpec::function(
+    ///     |word: &str, one: Option<i64>, state: &mut State<i64>| {
+    ///         let sum = one.unwrap_or(0) + state.get_option().copied().unwrap_or(0);
+    ///         state.update(sum)?;
+    ///         Ok((word.to_string(), sum))
+    ///     },
+    /// ))?;
+    /// let totals = running.state_snapshots()?;
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn map_with_state<S, M>(
+        &self,
+        spec: StateSpec<K, V, S, M>,
+    ) -> Result<MapWithStateDStream<K, S, M>>
+    where
+        S: Data + Clone,
+        M: Data,
+    {
+        let n = spec
+            .partitions
+            .unwrap_or_else(|| self.ctx.default_parallelism());
+        let parent = self.node.clone();
+        let unique_in = self.keys_unique_in;
+        let function = spec.function.clone();
+        let timeout = spec.timeout;
+        let initial = spec.initial;
+        let state: SharedState<K, S> = Arc::new(Mutex::new(None));
+        let shared = state.clone();
+        let mapped = DStream::create(
+            &self.ctx,
+            "MapWithStateDStream",
+            self.slide_duration(),
+            vec![self.node.clone() as Arc<dyn AnyNode>],
+            Duration::default(),
+            Box::new(move |t, ctx| {
+                let batch = parent.get_or_compute(t, ctx)?;
+                let mut guard = lock(&shared);
+                if guard.is_none() {
+                    if batch.is_none() && initial.is_none() {
+                        return Ok(None);
+                    }
+                    *guard = Some(timed(initial_state(initial.as_ref(), n), t, timeout));
+                }
+                let parts = guard.as_mut().expect("state was just created");
+                let empty = Batch::<(K, V)>::from_partitions(Vec::new());
+                let batch = batch.as_ref().unwrap_or(&empty);
+                let input = KeyedInput {
+                    parts: batch.partitions().iter().map(|p| (&p.a, &p.b)).collect(),
+                };
+                let sources = batch.sources();
+                let groups = group_rows(&input, n, unique_in);
+                let cutoff = timeout.map(|idle| t - idle);
+                let changes = parts
+                    .par_iter()
+                    .zip(groups.par_iter())
+                    .map(|(p, g)| changes_of(p, &input, g, t, cutoff, &*function, &sources))
+                    .collect::<Result<Vec<Changes<'_, K, S, M>>>>()?;
+                let mut out = Vec::with_capacity(n);
+                for (p, ch) in parts.iter_mut().zip(changes) {
+                    out.push(ch.mapped);
+                    commit(p, ch.held, ch.new, t, cutoff);
+                }
+                Ok(Some(Batch::from_partitions(out)))
+            }),
+        )?;
+        Ok(MapWithStateDStream { mapped, state })
+    }
+}
+
+/// The initial partitions with every key's time set to the first batch's.
+fn timed<K: Key, S: Data + Clone>(
+    parts: Vec<Partition<K, S>>,
+    t: Time,
+    timeout: Option<Duration>,
+) -> Vec<TimedPartition<K, S>> {
+    parts
+        .into_iter()
+        .map(|part| {
+            let ids: Vec<u32> = part.keys.ids().collect();
+            let mut p = TimedPartition {
+                updated_at: vec![t; part.keys.id_bound()],
+                part,
+                idle: VecDeque::new(),
+            };
+            if timeout.is_some() && !ids.is_empty() {
+                p.idle.push_back((t, ids));
+            }
+            p
+        })
+        .collect()
+}
+
+/// Calls the mapping function for every record of one partition, and for every key timing out.
+fn changes_of<'k, K: Key, V: Data, S: Data + Clone, M: Data>(
+    p: &TimedPartition<K, S>,
+    input: &KeyedInput<'k, K, V>,
+    groups: &[CoGroup],
+    t: Time,
+    cutoff: Option<Time>,
+    f: &MappingFn<K, V, S, M>,
+    sources: &Sources,
+) -> Result<Changes<'k, K, S, M>> {
+    let none = KeyedInput::<K, V> { parts: Vec::new() };
+    let mut mapped = M::Builder::new(groups.len(), sources);
+    let mut held = Vec::new();
+    let mut new = Vec::new();
+    // Keys of this batch's records: they do not time out in it.
+    let mut seen = Vec::new();
+    for g in groups {
+        let key = input.group_key(&none, g);
+        let id = p.part.keys.find(g.hash, key);
+        seen.extend(id);
+        let prev = id.and_then(|id| p.part.states[id as usize].clone());
+        let mut state = State::new(prev, false);
+        for &r in &g.left {
+            if let Some(m) = f(t, key, Some(input.row_value(r)), &mut state)? {
+                mapped.push(m);
+            }
+        }
+        // Spark: removed → deleted; updated, or still there with a timeout → kept, with
+        // this batch's time.
+        let keep = state.is_updated() || (state.exists() && cutoff.is_some());
+        match (id, state.is_removed(), keep) {
+            (Some(id), true, _) => held.push((id, None)),
+            (Some(id), false, true) => held.push((id, state.into_value())),
+            (None, false, true) => {
+                if let Some(s) = state.into_value() {
+                    new.push((key, g.hash, s));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(cutoff) = cutoff {
+        seen.sort_unstable();
+        for (at, ids) in p.idle.iter().take_while(|(at, _)| *at < cutoff) {
+            for &id in ids {
+                let current = p.part.states.get(id as usize).and_then(Option::as_ref);
+                if p.updated_at[id as usize] != *at
+                    || current.is_none()
+                    || seen.binary_search(&id).is_ok()
+                {
+                    continue; // updated since, removed, or seen in this batch
+                }
+                let mut state = State::new(current.cloned(), true);
+                if let Some(m) = f(t, p.part.keys.key(id), None, &mut state)? {
+                    mapped.push(m);
+                }
+                held.push((id, None));
+            }
+        }
+    }
+    Ok(Changes {
+        mapped: mapped.finish(),
+        held,
+        new,
+    })
+}
+
+/// Applies one partition's changes and moves its timeout queue on.
+fn commit<K: Key, S: Data + Clone>(
+    p: &mut TimedPartition<K, S>,
+    held: Vec<(u32, Option<S>)>,
+    new: Vec<(K::Ref<'_>, u64, S)>,
+    t: Time,
+    cutoff: Option<Time>,
+) {
+    let mut refreshed = Vec::new();
+    for (id, s) in held {
+        match s {
+            Some(s) => {
+                p.part.states[id as usize] = Some(s);
+                p.updated_at[id as usize] = t;
+                refreshed.push(id);
+            }
+            None => p.part.remove(id),
+        }
+    }
+    let ids = p.part.insert(new);
+    p.updated_at.resize(p.part.keys.id_bound(), t);
+    for &id in &ids {
+        p.updated_at[id as usize] = t;
+    }
+    refreshed.extend(ids);
+    if let Some(cutoff) = cutoff {
+        while p.idle.front().is_some_and(|(at, _)| *at < cutoff) {
+            p.idle.pop_front();
+        }
+        if !refreshed.is_empty() {
+            p.idle.push_back((t, refreshed));
+        }
+    }
+    p.part.keys.reclaim();
+}
