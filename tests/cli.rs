@@ -43,3 +43,74 @@ fn a_bad_interval_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot parse \"soon\" as a duration"), "{err}");
 }
+
+/// Kills the child when dropped, so a failing test leaves no process behind.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `reader`'s lines until one satisfies `done` or `deadline` passes (on its own thread,
+/// so a silent process cannot block the test).
+fn lines_until(
+    reader: impl std::io::Read + Send + 'static,
+    deadline: std::time::Duration,
+    done: impl Fn(&str) -> bool + Send + 'static,
+) -> Vec<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            let stop = done(&line);
+            if tx.send(line).is_err() || stop {
+                break;
+            }
+        }
+    });
+    let end = std::time::Instant::now() + deadline;
+    let mut seen = Vec::new();
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    seen
+}
+
+#[test]
+fn stateful_network_word_count_counts_on_from_its_initial_state() {
+    use std::io::Write;
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args([
+            "run",
+            "stateful-network-word-count",
+            "127.0.0.1",
+            &port,
+            "--interval",
+            "200ms",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped(child);
+    let (mut peer, _) = server.accept().unwrap();
+    peer.write_all(b"hello dstreams hello\n").unwrap();
+    peer.flush().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    let seen = lines_until(stdout, std::time::Duration::from_secs(30), |l| {
+        l == "(dstreams,1)"
+    });
+    // hello starts at 1 (initial state) and gets two records: 2, then 3; both are printed.
+    assert!(seen.iter().any(|l| l == "(hello,3)"), "{seen:?}");
+    assert!(seen.iter().any(|l| l == "(hello,2)"), "{seen:?}");
+    assert!(seen.iter().any(|l| l == "(dstreams,1)"), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.starts_with("(world")), "{seen:?}");
+}

@@ -30,6 +30,18 @@ pub enum Example {
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
     },
+    /// Spark's StatefulNetworkWordCount: the running count of every word a TCP server sends,
+    /// with `map_with_state`, starting from hello = 1 and world = 1; prints each batch's
+    /// updated words.
+    StatefulNetworkWordCount {
+        /// The server's host.
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Batch interval.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+    },
     /// Spark's HdfsWordCount: counts the words of new text files moved into DIR, every 2 s.
     TextFileWordCount {
         /// The directory to watch (files must be moved in atomically).
@@ -57,6 +69,11 @@ pub fn run(example: Example) -> Result<()> {
             port,
             interval,
         } => network_word_count(&host, port, interval),
+        Example::StatefulNetworkWordCount {
+            host,
+            port,
+            interval,
+        } => stateful_network_word_count(&host, port, interval),
     }
 }
 
@@ -90,6 +107,27 @@ fn network_word_count(host: &str, port: u16, interval: Duration) -> Result<()> {
     let ssc = StreamingContext::new(interval)?;
     let lines = ssc.socket_text_stream(host, port)?;
     word_count(&lines)?.pprint(10)?;
+    ssc.start()?;
+    ssc.await_termination()
+}
+
+/// Spark's `StatefulNetworkWordCount`: `(word, 1)` pairs through `mapWithState` with a mapping
+/// function that adds the record to the state and emits `(word, sum)`, from an initial state of
+/// `(hello, 1), (world, 1)`.
+fn stateful_network_word_count(host: &str, port: u16, interval: Duration) -> Result<()> {
+    let ssc = StreamingContext::new(interval)?;
+    let initial = Batch::from_vec(vec![("hello".to_string(), 1), ("world".to_string(), 1)], 2);
+    let lines = ssc.socket_text_stream(host, port)?;
+    let pairs = lines
+        .flat_map(|line, out| words(line).for_each(|w| out.push(w)))?
+        .map(|w, out| out.push((w, 1)))?;
+    let spec = StateSpec::function(|word: &str, one: Option<i32>, state: &mut State<i32>| {
+        let sum = one.unwrap_or(0) + state.get_option().copied().unwrap_or(0);
+        state.update(sum)?;
+        Ok((word.to_string(), sum))
+    })
+    .initial_state(initial);
+    pairs.map_with_state(spec)?.pprint(10)?;
     ssc.start()?;
     ssc.await_termination()
 }
