@@ -153,8 +153,9 @@ struct InverseState<K: Data, V: Data> {
 }
 
 struct StacksState<K: Data, V: Data> {
+    /// Always consistent: its operations change nothing when a merge fails.
     stacks: TwoStacks<Batch<(K, V)>>,
-    /// As [`InverseState::at`].
+    /// The last window time computed.
     at: Option<Time>,
 }
 
@@ -435,10 +436,6 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
                 if st.at.is_some_and(|at| at >= t) {
                     return Err(window_went_back(t, st.at));
                 }
-                if st.at.is_none() {
-                    st.stacks.clear();
-                }
-                st.at = None;
                 st.stacks.evict_through(start, &merge_two)?;
                 let from = st.stacks.newest().map_or(start, |n| n.max(start));
                 for end in grid.pane_ends(from, t, ctx.zero_time) {

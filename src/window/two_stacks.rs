@@ -5,7 +5,8 @@
 //! of them). A slide pushes the entering panes and pops the expiring ones; when the front runs
 //! out, the back's panes are turned into suffix aggregates in one pass. Every pane is merged a
 //! constant number of times over its life, so a slide costs amortised O(1) pane merges plus the
-//! one merge that answers the query, whatever the window's length.
+//! one merge that answers the query, whatever the window's length. Every operation changes the
+//! queue only after its merges succeeded: a failing (or panicking) merge leaves it as it was.
 
 use crate::error::Result;
 use crate::time::Time;
@@ -68,19 +69,21 @@ impl<A: Clone> TwoStacks<A> {
         Ok(())
     }
 
-    /// Turns the back's panes into suffix aggregates on the front.
+    /// Turns the back's panes into suffix aggregates on the front. Nothing changes until every
+    /// merge has succeeded, so a failing merge leaves the queue as it was.
     fn flip(&mut self, merge: Merge<'_, A>) -> Result<()> {
         let mut suffix: Option<A> = None;
         let mut front = Vec::with_capacity(self.back.len());
-        for (end, pane) in self.back.drain(..).rev() {
+        for (end, pane) in self.back.iter().rev() {
             let s = match &suffix {
-                Some(newer) => merge(&pane, newer)?,
-                None => pane,
+                Some(newer) => merge(pane, newer)?,
+                None => pane.clone(),
             };
             suffix = Some(s.clone());
-            front.push((end, s));
+            front.push((*end, s));
         }
         self.front = front;
+        self.back.clear();
         self.back_aggregate = None;
         Ok(())
     }
@@ -93,11 +96,6 @@ impl<A: Clone> TwoStacks<A> {
             (None, Some(b)) => Some(b.clone()),
             (None, None) => None,
         })
-    }
-
-    /// Forgets every pane.
-    pub(crate) fn clear(&mut self) {
-        *self = TwoStacks::new();
     }
 }
 
@@ -130,6 +128,30 @@ mod tests {
         }
         // push (1) + query (1) + flip (1 per pane) per slide: at most 3 merges a slide.
         assert!(merges.get() <= 3 * n as usize, "{} merges", merges.get());
+    }
+
+    #[test]
+    fn a_failing_merge_leaves_the_queue_as_it_was() {
+        let fail = Cell::new(false);
+        let merge = |a: &i64, b: &i64| -> Result<i64> {
+            if fail.get() {
+                Err(crate::Error::Unsupported("merge failed".into()))
+            } else {
+                Ok(a + b)
+            }
+        };
+        let mut q = TwoStacks::new();
+        for i in 1..=4 {
+            q.push(Time::from_millis(i), i, &merge).unwrap();
+        }
+        fail.set(true);
+        // Evicting pane 1 needs a flip, which fails; so does pushing pane 5.
+        assert!(q.evict_through(Time::from_millis(1), &merge).is_err());
+        assert!(q.push(Time::from_millis(5), 5, &merge).is_err());
+        fail.set(false);
+        assert_eq!(q.query(&merge).unwrap(), Some(10));
+        q.evict_through(Time::from_millis(1), &merge).unwrap();
+        assert_eq!(q.query(&merge).unwrap(), Some(9));
     }
 
     #[test]
