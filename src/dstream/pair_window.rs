@@ -142,14 +142,30 @@ fn merge_batches<K: Key, V: Data>(
     Ok(Batch::from_partitions(parts))
 }
 
+/// A sealed pane of the inverse path, with the table ids of its keys once it was added.
+struct SealedPane<K: Data, V: Data> {
+    batch: Batch<(K, V)>,
+    /// Per partition, the id of each row's key in that partition's table.
+    ids: Option<Vec<Vec<u32>>>,
+}
+
 struct InverseState<K: Data, V: Data> {
     tables: Vec<RunningTable<K, V>>,
     /// Sealed panes of the current window (and of the previous one until it is subtracted).
-    panes: BTreeMap<Time, Batch<(K, V)>>,
+    panes: BTreeMap<Time, SealedPane<K, V>>,
     /// The window time the tables hold; `None` before the first window and after an update
     /// that failed halfway (the tables are then rebuilt from the panes).
     at: Option<Time>,
     slides_since_exact: usize,
+}
+
+/// The functions and options of an inverse window.
+struct InverseFns<K: Data, V> {
+    f: Arc<dyn Fn(V, V) -> V + Send + Sync>,
+    inv: Arc<dyn Fn(V, V) -> V + Send + Sync>,
+    empty_keys: EmptyKeys,
+    filter: Option<WindowFilter<K, V>>,
+    exact_every: Option<usize>,
 }
 
 struct StacksState<K: Data, V: Data> {
@@ -350,6 +366,13 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             is_floating(&V::data_type())
                 .then(|| (window.as_millis() / slide.as_millis()).max(1) as usize)
         });
+        let fns = InverseFns {
+            f,
+            inv,
+            empty_keys: options.empty_keys,
+            filter: options.filter,
+            exact_every,
+        };
         let state = Mutex::new(InverseState {
             tables: (0..n).map(|_| RunningTable::new()).collect(),
             panes: BTreeMap::new(),
@@ -363,41 +386,7 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             vec![self.node.clone() as Arc<dyn AnyNode>],
             grid.pane,
             Box::new(move |t, ctx| {
-                let mut st = lock(&state);
-                let exact = exact_every.is_some_and(|every| st.slides_since_exact + 1 >= every);
-                let out = inverse_slide(
-                    &mut st,
-                    &source,
-                    grid,
-                    t,
-                    ctx,
-                    exact,
-                    |tables, leaving, entering, window_panes| {
-                        tables
-                            .par_iter_mut()
-                            .enumerate()
-                            .map(|(j, table)| {
-                                for p in leaving {
-                                    table.subtract(
-                                        &p.partitions()[j],
-                                        &|a, b| inv(a, b),
-                                        options.empty_keys,
-                                    )?;
-                                }
-                                for p in entering {
-                                    table.add(&p.partitions()[j], &|a, b| f(a, b));
-                                }
-                                if exact {
-                                    let cols: Vec<_> =
-                                        window_panes.iter().map(|p| &p.partitions()[j]).collect();
-                                    table.recompute(&cols, &|a, b| f(a, b));
-                                }
-                                Ok(table.emit(options.filter.as_deref()))
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    },
-                )?;
-                st.slides_since_exact = if exact { 0 } else { st.slides_since_exact + 1 };
+                let out = inverse_slide(&mut lock(&state), &source, grid, t, ctx, &fns)?;
                 Ok(Some(Batch::from_partitions(out)))
             }),
         )
@@ -498,20 +487,15 @@ fn window_went_back(t: Time, at: Option<Time>) -> Error {
 }
 
 /// One slide of the inverse path: works out the entering and expiring panes, seals the new ones,
-/// and runs `update` on the tables; rebuilds from the panes when the tables cannot be trusted.
+/// subtracts and adds them partition by partition in parallel, and emits; rebuilds from the panes
+/// when the tables cannot be trusted.
 fn inverse_slide<K: Key, V: Data + Clone>(
     st: &mut InverseState<K, V>,
     source: &PaneSource<K, V>,
     grid: Grid,
     t: Time,
     ctx: &BatchContext,
-    exact: bool,
-    update: impl FnOnce(
-        &mut [RunningTable<K, V>],
-        &[Batch<(K, V)>],
-        &[Batch<(K, V)>],
-        &[Batch<(K, V)>],
-    ) -> Result<Vec<PairColumn<K, V>>>,
+    fns: &InverseFns<K, V>,
 ) -> Result<Vec<PairColumn<K, V>>> {
     let start = grid.start_of(t);
     if st.at.is_some_and(|at| at >= t) {
@@ -524,42 +508,92 @@ fn inverse_slide<K: Key, V: Data + Clone>(
         ),
         None => (start, Vec::new()),
     };
-    if st.at.is_none() || leaving.iter().any(|e| !st.panes.contains_key(e)) {
+    let trusted = st.at.is_some()
+        && leaving
+            .iter()
+            .all(|e| st.panes.get(e).is_some_and(|p| p.ids.is_some()));
+    if !trusted {
         if st.tables.iter().any(|t| t.len() > 0) {
             tracing::warn!("window at {t}: rebuilding the window's table from its panes");
         }
         st.tables.iter_mut().for_each(RunningTable::clear);
+        st.panes.values_mut().for_each(|p| p.ids = None);
         from = start;
         leaving.clear();
     }
     let entering = grid.pane_ends(from, t, ctx.zero_time);
     for &end in &entering {
         if let std::collections::btree_map::Entry::Vacant(slot) = st.panes.entry(end) {
-            slot.insert(source.pane(end, ctx)?);
+            slot.insert(SealedPane {
+                batch: source.pane(end, ctx)?,
+                ids: None,
+            });
         }
     }
-    let pick = |ends: &[Time], panes: &BTreeMap<Time, Batch<(K, V)>>| -> Vec<Batch<(K, V)>> {
-        ends.iter().filter_map(|e| panes.get(e).cloned()).collect()
-    };
-    let leaving_panes = pick(&leaving, &st.panes);
-    let entering_panes = pick(&entering, &st.panes);
+    let exact = fns
+        .exact_every
+        .is_some_and(|every| st.slides_since_exact + 1 >= every);
+    let mut leaving_panes: Vec<(Batch<(K, V)>, Vec<Vec<u32>>)> = Vec::new();
+    for e in &leaving {
+        if let Some(p) = st.panes.get_mut(e)
+            && let Some(ids) = p.ids.take()
+        {
+            leaving_panes.push((p.batch.clone(), ids));
+        }
+    }
+    let entering_panes: Vec<Batch<(K, V)>> = entering
+        .iter()
+        .filter_map(|e| st.panes.get(e).map(|p| p.batch.clone()))
+        .collect();
     let window_panes: Vec<Batch<(K, V)>> = if exact {
         st.panes
             .range(start..)
             .filter(|(e, _)| **e > start)
-            .map(|(_, p)| p.clone())
+            .map(|(_, p)| p.batch.clone())
             .collect()
     } else {
         Vec::new()
     };
     st.at = None;
-    let out = update(
-        &mut st.tables,
-        &leaving_panes,
-        &entering_panes,
-        &window_panes,
-    )?;
+    let results = st
+        .tables
+        .par_iter_mut()
+        .enumerate()
+        .map(|(j, table)| {
+            for (pane, ids) in &leaving_panes {
+                table.subtract(
+                    &pane.partitions()[j],
+                    &ids[j],
+                    &|a, b| (fns.inv)(a, b),
+                    fns.empty_keys,
+                )?;
+            }
+            let added: Vec<Vec<u32>> = entering_panes
+                .iter()
+                .map(|pane| table.add(&pane.partitions()[j], &|a, b| (fns.f)(a, b)))
+                .collect();
+            if exact {
+                let cols: Vec<_> = window_panes.iter().map(|p| &p.partitions()[j]).collect();
+                table.recompute(&cols, &|a, b| (fns.f)(a, b));
+            }
+            Ok((table.emit(fns.filter.as_deref()), added))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(results.len());
+    let mut ids_by_pane: Vec<Vec<Vec<u32>>> = entering.iter().map(|_| Vec::new()).collect();
+    for (column, added) in results {
+        out.push(column);
+        for (k, ids) in added.into_iter().enumerate() {
+            ids_by_pane[k].push(ids);
+        }
+    }
+    for (end, ids) in entering.iter().zip(ids_by_pane) {
+        if let Some(p) = st.panes.get_mut(end) {
+            p.ids = Some(ids);
+        }
+    }
     st.at = Some(t);
+    st.slides_since_exact = if exact { 0 } else { st.slides_since_exact + 1 };
     st.panes.retain(|end, _| *end > start);
     Ok(out)
 }

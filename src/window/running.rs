@@ -56,15 +56,18 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
     }
 
     /// Folds a pane (one partition: distinct keys) into the window: `f(value, v)` for keys held,
-    /// new entries for the others (their keys copied into the table).
-    pub(crate) fn add(&mut self, pane: &PairColumn<K, V>, f: &impl Fn(V, V) -> V) {
+    /// new entries for the others (their keys copied into the table). Returns the id of each of
+    /// the pane's keys, row by row, for [`subtract`](Self::subtract) when the pane expires.
+    pub(crate) fn add(&mut self, pane: &PairColumn<K, V>, f: &impl Fn(V, V) -> V) -> Vec<u32> {
         let state = key_hash_state();
+        let mut ids = vec![0u32; pane.a.len()];
         let mut new_rows = Vec::new();
-        for row in 0..pane.a.len() {
+        for (row, slot) in ids.iter_mut().enumerate() {
             let key = pane.a.value(row);
             let hash = K::hash_key(key, state);
             match self.keys.find(hash, key) {
                 Some(id) => {
+                    *slot = id;
                     let v = V::to_owned_value(pane.b.value(row));
                     let e = self.entry(id);
                     e.value = Some(match e.value.take() {
@@ -76,37 +79,42 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
                 None => new_rows.push((row, hash)),
             }
         }
-        let ids = self.keys.insert_new(
+        let new_ids = self.keys.insert_new(
             new_rows
                 .iter()
                 .map(|&(row, hash)| (pane.a.value(row), hash)),
         );
         self.entries.resize_with(self.keys.id_bound(), || None);
-        for (id, (row, _)) in ids.into_iter().zip(new_rows) {
+        for (id, (row, _)) in new_ids.into_iter().zip(new_rows) {
+            ids[row] = id;
             self.entries[id as usize] = Some(Entry {
                 value: Some(V::to_owned_value(pane.b.value(row))),
                 panes: 1,
             });
         }
+        ids
     }
 
-    /// Takes an expiring pane out of the window: `inv(value, v)` for each of its keys. Keys whose
-    /// window is now empty are dropped under [`EmptyKeys::Drop`].
+    /// Takes an expiring pane out of the window: `inv(value, v)` for each of its keys, found by
+    /// the ids [`add`](Self::add) returned for it (no hashing, no probing: a key is held at the
+    /// same id as long as a pane of the window holds it). Keys whose window is now empty are
+    /// dropped under [`EmptyKeys::Drop`].
     pub(crate) fn subtract(
         &mut self,
         pane: &PairColumn<K, V>,
+        ids: &[u32],
         inv: &impl Fn(V, V) -> V,
         empty: EmptyKeys,
     ) -> Result<()> {
-        let state = key_hash_state();
-        for row in 0..pane.a.len() {
-            let key = pane.a.value(row);
-            let hash = K::hash_key(key, state);
-            let Some(id) = self.keys.find(hash, key) else {
-                return Err(Error::Unsupported(format!(
-                    "internal: a key of an expiring pane is not in the window table (key hash {hash:#x}); does the key type hash consistently?"
-                )));
-            };
+        if ids.len() != pane.a.len() {
+            return Err(Error::Unsupported(format!(
+                "internal: an expiring pane of {} keys comes with {} key ids",
+                pane.a.len(),
+                ids.len()
+            )));
+        }
+        for (row, &id) in ids.iter().enumerate() {
+            debug_assert!(K::eq_key(self.keys.key(id), pane.a.value(row)));
             let v = V::to_owned_value(pane.b.value(row));
             let e = self.entry(id);
             let prev = e
@@ -221,10 +229,10 @@ mod tests {
     #[test]
     fn adds_subtracts_and_keeps_zero_keys_as_spark_does() {
         let mut t = RunningTable::<String, i64>::new();
-        t.add(&pane(&[("a", 1), ("b", 2)]), &add);
+        let first = pane(&[("a", 1), ("b", 2)]);
+        let ids = t.add(&first, &add);
         t.add(&pane(&[("a", 3)]), &add);
-        t.subtract(&pane(&[("a", 1), ("b", 2)]), &sub, EmptyKeys::Keep)
-            .unwrap();
+        t.subtract(&first, &ids, &sub, EmptyKeys::Keep).unwrap();
         assert_eq!(
             sorted(&t.emit(None)),
             [("a".to_string(), 3), ("b".to_string(), 0)]
@@ -234,10 +242,10 @@ mod tests {
     #[test]
     fn drop_forgets_keys_whose_window_is_empty() {
         let mut t = RunningTable::<String, i64>::new();
-        t.add(&pane(&[("a", 1), ("b", 2)]), &add);
+        let first = pane(&[("a", 1), ("b", 2)]);
+        let ids = t.add(&first, &add);
         t.add(&pane(&[("a", 3)]), &add);
-        t.subtract(&pane(&[("a", 1), ("b", 2)]), &sub, EmptyKeys::Drop)
-            .unwrap();
+        t.subtract(&first, &ids, &sub, EmptyKeys::Drop).unwrap();
         assert_eq!(sorted(&t.emit(None)), [("a".to_string(), 3)]);
         assert_eq!(t.len(), 1);
     }
@@ -245,10 +253,10 @@ mod tests {
     #[test]
     fn a_filter_forgets_only_empty_keys_it_rejects() {
         let mut t = RunningTable::<String, i64>::new();
-        t.add(&pane(&[("a", 1), ("b", 2)]), &add);
+        let first = pane(&[("a", 1), ("b", 2)]);
+        let ids = t.add(&first, &add);
         t.add(&pane(&[("a", -1)]), &add);
-        t.subtract(&pane(&[("a", 1), ("b", 2)]), &sub, EmptyKeys::Keep)
-            .unwrap();
+        t.subtract(&first, &ids, &sub, EmptyKeys::Keep).unwrap();
         let nonzero = |_: &str, v: &i64| *v != 0;
         // "a" is -1 (emitted), "b" is 0 with an empty window (forgotten).
         assert_eq!(sorted(&t.emit(Some(&nonzero))), [("a".to_string(), -1)]);
@@ -269,8 +277,8 @@ mod tests {
         for round in 0..3 {
             let rows: Vec<(&str, i64)> = long.iter().map(|k| (k.as_str(), 1)).collect();
             let p = pane(&rows);
-            t.add(&p, &add);
-            t.subtract(&p, &sub, EmptyKeys::Drop).unwrap();
+            let ids = t.add(&p, &add);
+            t.subtract(&p, &ids, &sub, EmptyKeys::Drop).unwrap();
             assert_eq!(t.len(), 0, "round {round}");
             drop(p);
             assert_eq!(t.emit(None).a.len(), 0);
@@ -292,9 +300,10 @@ mod tests {
             b.finish()
         };
         let (big, small) = (p(1e16), p(1.0));
-        t.add(&big, &|a, b| a + b);
+        let ids = t.add(&big, &|a, b| a + b);
         t.add(&small, &|a, b| a + b);
-        t.subtract(&big, &|a, b| a - b, EmptyKeys::Keep).unwrap();
+        t.subtract(&big, &ids, &|a, b| a - b, EmptyKeys::Keep)
+            .unwrap();
         // 1e16 + 1 - 1e16 loses the 1 in f64.
         assert_eq!(t.emit(None).b[0], 0.0);
         t.recompute(&[&small], &|a, b| a + b);
