@@ -1,4 +1,8 @@
 //! Receiver segments and line splitting together: no line is lost, split or copied.
+//!
+//! Every test here is ignored under Miri, which can neither `mprotect` a segment (sealing) nor
+//! map a file; the line splitter's `unsafe` runs under Miri in `source::lines`'s unit tests
+//! (see `scripts/miri`).
 
 use arrow_array::{Array, StringViewArray};
 use arrow_buffer::Buffer;
@@ -81,6 +85,7 @@ impl Batch {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri has no mprotect, which sealing uses")]
 fn no_line_is_split_or_lost_at_seal_boundaries() {
     const CAPACITY: usize = 512;
     let mut reused = 0;
@@ -144,6 +149,7 @@ fn no_line_is_split_or_lost_at_seal_boundaries() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri has no mprotect, which sealing uses")]
 fn whole_records_stay_whole() {
     let mut rng = Rng(7);
     let mut writer = SegmentWriter::new(SegmentConfig::with_capacity(100)).unwrap();
@@ -178,6 +184,7 @@ fn whole_records_stay_whole() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri has no mprotect, which sealing uses")]
 fn crlf_empty_lines_and_unterminated_last_line() {
     let mut writer = SegmentWriter::new(SegmentConfig::with_capacity(4096)).unwrap();
     writer
@@ -196,6 +203,7 @@ fn crlf_empty_lines_and_unterminated_last_line() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri has no mprotect, which sealing uses")]
 fn multibyte_utf8_survives_and_invalid_utf8_is_located() {
     let text = "naïve café\n東京都の長い行です\n🦀🦀🦀🦀\n";
     let mut writer = SegmentWriter::new(SegmentConfig::with_capacity(4096)).unwrap();
@@ -224,6 +232,7 @@ fn multibyte_utf8_survives_and_invalid_utf8_is_located() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri has no mprotect, which sealing uses")]
 fn oversized_line_from_a_socket_is_an_error_not_a_loss() {
     let mut writer = SegmentWriter::new(SegmentConfig::with_capacity(64)).unwrap();
     writer.append_raw(b"short\n").unwrap();
@@ -238,6 +247,7 @@ fn oversized_line_from_a_socket_is_an_error_not_a_loss() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot mmap a file")]
 fn partitions_of_a_mapped_file_match_the_whole() {
     let path = std::env::temp_dir().join(format!("dstreams-ingest-it-{}", std::process::id()));
     let text: String = (0..3000)
@@ -257,6 +267,7 @@ fn partitions_of_a_mapped_file_match_the_whole() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot mmap a file")]
 fn shipped_kjv_corpus_splits_into_its_verses() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
     if !std::path::Path::new(path).exists() {

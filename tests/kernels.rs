@@ -1,6 +1,9 @@
 //! The kernels agree with plain reference implementations (split + `HashMap`) on the corpora
 //! and on random inputs: empty tokens, long tokens (> 12 bytes), multi-byte UTF-8, separators
 //! at 64-byte block edges, lines in one buffer, in several buffers, sliced, with nulls.
+//!
+//! Under Miri (`scripts/miri`) the random and edge cases are fewer and the corpora are skipped:
+//! interpreted, the kernels run thousands of times slower.
 
 #[path = "kernel_common/mod.rs"]
 mod common;
@@ -119,9 +122,11 @@ fn check_lines(lines: &StringViewArray, partitions: &[usize]) {
             assert_eq!(joined, expected, "{sep:?} parts={parts}");
         }
         let ones = vec![1; expected.len()];
+        // Under Miri, where every thread pool costs seconds, only the two-thread one.
+        let thread_counts: &[usize] = if cfg!(miri) { &[2] } else { &[1, 2] };
         for &p in partitions {
             let want = reference_aggregate(&expected, &ones, |a, b| a + b, p);
-            for threads in [1, 2] {
+            for &threads in thread_counts {
                 let got = pool(threads).install(|| count_words(lines, sep, p).unwrap());
                 assert_eq!(got.len(), p);
                 assert_eq!(as_pairs(&got), want, "{sep:?} p={p} threads={threads}");
@@ -141,6 +146,7 @@ fn check_lines(lines: &StringViewArray, partitions: &[usize]) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "megabytes of corpus take hours under Miri")]
 fn corpora_agree_with_the_reference() {
     for path in [common::KJV, common::GCIDE] {
         let Some(bytes) = common::corpus(path) else {
@@ -209,8 +215,13 @@ fn random_line(rng: &mut Rng) -> String {
 #[test]
 fn random_inputs_agree_with_the_reference() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for round in 0..40 {
-        let count = rng.below(300) as usize;
+    let (rounds, most_lines, fewest_lines) = if cfg!(miri) {
+        (1, 30, 20)
+    } else {
+        (40, 300, 0)
+    };
+    for round in 0..rounds {
+        let count = (rng.below(most_lines) as usize).max(fewest_lines);
         let lines: Vec<String> = (0..count).map(|_| random_line(&mut rng)).collect();
         // 1. Lines as consecutive slices of one buffer (`\n` or `\r\n` between them).
         let mut text = String::new();
@@ -241,9 +252,12 @@ fn random_inputs_agree_with_the_reference() {
 
 #[test]
 fn separators_at_every_block_edge() {
-    // One long line per position of a separator around the 64-byte block edges of its buffer.
+    // One long line per position of a separator around the 64-byte block edges of its buffer
+    // (under Miri only the positions next to an edge, fewer line lengths and shifts).
+    let near_edge = |pos: usize| !cfg!(miri) || matches!(pos % 64, 0 | 63) || pos >= 198;
+    let step = if cfg!(miri) { 13 } else { 1 };
     let mut text = String::new();
-    for pos in 0..200 {
+    for pos in (0..200).filter(|&pos| near_edge(pos)) {
         let mut line: Vec<u8> = vec![b'w'; 200];
         line[pos] = b' ';
         if pos + 1 < 200 {
@@ -254,7 +268,7 @@ fn separators_at_every_block_edge() {
         text.push('\n');
     }
     // Also lines whose ends fall on every offset modulo 64.
-    for len in 0..130 {
+    for len in (0..130).step_by(step) {
         text.push_str(&"ab ".repeat(len / 3));
         text.push_str(&"c".repeat(len % 3));
         text.push('\n');
@@ -262,7 +276,12 @@ fn separators_at_every_block_edge() {
     let lines = common::lines_of(&Buffer::from(text.as_bytes()));
     check_lines(&lines, &[1, 2]);
     // The same text shifted by every offset within a block.
-    for shift in 1..64 {
+    let shifts: Vec<usize> = if cfg!(miri) {
+        vec![1, 63]
+    } else {
+        (1..64).collect()
+    };
+    for shift in shifts {
         let shifted = format!("{}\n{text}", "s".repeat(shift));
         let lines = common::lines_of(&Buffer::from(shifted.as_bytes()));
         for sep in [Separators::Space, Separators::AsciiWhitespace] {
@@ -287,10 +306,11 @@ fn aggregates_with_values_agree_with_the_reference() {
             _ => String::new() + &"z".repeat(i % 13),
         })
         .collect();
-    for _ in 0..10 {
+    let (rounds, most_rows) = if cfg!(miri) { (1, 40) } else { (10, 3000) };
+    for _ in 0..rounds {
         let arrays: Vec<StringViewArray> = (0..rng.below(4) + 1)
             .map(|_| {
-                let n = rng.below(3000) as usize;
+                let n = rng.below(most_rows) as usize;
                 let mut b = StringViewBuilder::new().with_fixed_block_size(1024);
                 for _ in 0..n {
                     b.append_value(&words[rng.below(words.len() as u64) as usize]);

@@ -69,7 +69,8 @@ pub struct ReplayArgs {
     /// Read the files into memory instead of mapping them (for files that may change meanwhile).
     #[arg(long)]
     no_mmap: bool,
-    /// The text files to replay, in order.
+    /// The text files to replay, in order. Unless --no-mmap, they are mapped into memory and
+    /// must not be modified or truncated during the replay.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -151,8 +152,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let data = if args.no_mmap {
         ReplayData::read(&args.files)?
     } else {
-        // SAFETY: `replay` documents that its input files must not change during a replay
-        // (`--no-mmap` reads them instead).
+        // SAFETY: `dstreams replay --help` states that its input files must not change during
+        // a replay (`--no-mmap` reads them instead).
         unsafe { ReplayData::map(&args.files)? }
     };
     let stats = Arc::new(RunStats::new(data.len() as u64));

@@ -9,8 +9,9 @@ use arrow_schema::DataType;
 use std::fmt;
 use std::sync::Arc;
 
-/// Bytes copied into one owned block before a new one is started.
-const OWNED_BLOCK: usize = 1 << 20;
+/// Bytes copied into one owned block before a new one is started (4 KiB under Miri, so that
+/// tests roll blocks over with inputs small enough to interpret).
+const OWNED_BLOCK: usize = if cfg!(miri) { 4 << 10 } else { 1 << 20 };
 /// Views store offsets as `u32`.
 const MAX_OFFSET: usize = u32::MAX as usize;
 
@@ -37,6 +38,13 @@ impl ViewBuilder {
 
     #[inline]
     pub(crate) fn push(&mut self, bytes: &[u8]) {
+        // A view stores the length as a `u32`: a longer string would be cut short (possibly
+        // inside a UTF-8 sequence), which `finish`'s unchecked construction must never see.
+        assert!(
+            bytes.len() <= MAX_OFFSET,
+            "a string of {} bytes is longer than a view can describe",
+            bytes.len()
+        );
         if bytes.len() <= 12 {
             self.views.push(make_view(bytes, 0, 0));
             return;
@@ -165,11 +173,15 @@ impl ColumnBuilder for StringColumnBuilder {
     }
     fn finish(self) -> StringViewArray {
         let (views, blocks) = self.0.finish();
-        // SAFETY: every view was made by `make_view` from the bytes of a `&str` (valid UTF-8):
-        // inline views hold those bytes; other views name a block that holds exactly those bytes at
-        // the recorded offset (an adopted source buffer, whose bytes are immutable, or an owned
-        // block the bytes were copied into). Offsets fit in u32 (checked before adopting) and
-        // blocks are appended in the order their indices were handed out.
+        // SAFETY: `new_unchecked` needs what `try_new` checks. Every view was made by
+        // `make_view` from the bytes of a `&str` (valid UTF-8) or is the empty view 0: inline
+        // views hold those bytes, zero-padded; other views name a block that holds exactly those
+        // bytes at the recorded offset (an adopted source buffer, which `Sources::locate` found
+        // to contain them and which is immutable, or an owned block the bytes were copied into).
+        // Lengths fit in u32 (asserted in `push`), offsets too (checked before adopting; an
+        // owned block starts a new one past `OWNED_BLOCK`), and blocks are appended in the order
+        // their indices were handed out. There is no null buffer. Checked against `try_new` by
+        // `tests::unchecked_arrays_pass_arrow_validation`.
         unsafe { StringViewArray::new_unchecked(views, blocks.into(), None) }
     }
 }
@@ -259,7 +271,8 @@ impl ColumnBuilder for BinaryColumnBuilder {
     fn finish(self) -> BinaryViewArray {
         let (views, blocks) = self.0.finish();
         // SAFETY: as for strings, every view describes bytes at a valid offset of the block it
-        // names (binary views carry no UTF-8 requirement).
+        // names (binary views carry no UTF-8 requirement). Checked against `try_new` by
+        // `tests::unchecked_arrays_pass_arrow_validation`.
         unsafe { BinaryViewArray::new_unchecked(views, blocks.into(), None) }
     }
 }
@@ -305,12 +318,73 @@ mod tests {
 
     #[test]
     fn owned_blocks_roll_over_without_losing_values() {
-        let big: Vec<String> = (0..3000).map(|i| format!("{i:0>1000}")).collect();
+        // Three owned blocks' worth of 1000-byte strings.
+        let count = 3 * OWNED_BLOCK / 1000;
+        let big: Vec<String> = (0..count).map(|i| format!("{i:0>1000}")).collect();
         let col = super::super::column_from_values(big.clone());
         for (i, s) in big.iter().enumerate() {
             assert_eq!(Column::value(&col, i), s);
         }
         assert!(col.data_buffers().len() > 1);
+    }
+
+    #[test]
+    fn unchecked_arrays_pass_arrow_validation() {
+        // The SAFETY arguments of both `finish`es, checked by Arrow's own validation: views
+        // adopted from two sources, copied ones rolling over owned blocks in between, inline
+        // ones and placeholders.
+        let a = StringViewArray::from(vec!["na\u{ef}ve caf\u{e9} \u{1f980} with a long tail"]);
+        let b = StringViewArray::from(vec!["another source buffer, also long"]);
+        let sources = Sources::of_columns([&a, &b]);
+        let (line_a, line_b) = (Column::value(&a, 0), Column::value(&b, 0));
+        let copied = "c".repeat(OWNED_BLOCK / 2 + 1);
+        let mut s = StringColumnBuilder::new(8, &sources);
+        s.push(copied.clone());
+        s.push(copied.clone()); // rolls the owned block over
+        s.push_ref(&line_a[6..]); // adopted: the pending owned block is sealed first
+        s.push_ref(line_b);
+        s.push_placeholder();
+        s.push(copied.clone());
+        s.push_ref("\u{e9}t\u{e9}");
+        s.push_ref(&line_a[..20]);
+        let strings = s.finish();
+        assert_eq!(strings.data_buffers().len(), 5);
+        let expected = [
+            copied.as_str(),
+            copied.as_str(),
+            &line_a[6..],
+            line_b,
+            "",
+            copied.as_str(),
+            "\u{e9}t\u{e9}",
+            &line_a[..20],
+        ];
+        assert_eq!(strings.iter().flatten().collect::<Vec<_>>(), expected);
+        assert_eq!(Column::value(&strings, 2).as_ptr(), line_a[6..].as_ptr());
+        let (views, buffers, nulls) = strings.clone().into_parts();
+        assert_eq!(
+            StringViewArray::try_new(views, buffers, nulls).unwrap(),
+            strings
+        );
+
+        let raw = BinaryViewArray::from(vec![&b"\xff\xfe binary, not UTF-8 at all"[..]]);
+        let sources = Sources::of_columns([&raw]);
+        let mut bin = BinaryColumnBuilder::new(4, &sources);
+        bin.push_ref(&Column::value(&raw, 0)[1..]);
+        bin.push(ByteString(vec![0x80; OWNED_BLOCK]));
+        bin.push_placeholder();
+        bin.push(ByteString(vec![0xc3; 13]));
+        let binary = bin.finish();
+        assert_eq!(
+            binary.value(0).as_ptr(),
+            Column::value(&raw, 0)[1..].as_ptr()
+        );
+        assert_eq!(binary.value(3), [0xc3; 13]);
+        let (views, buffers, nulls) = binary.clone().into_parts();
+        assert_eq!(
+            BinaryViewArray::try_new(views, buffers, nulls).unwrap(),
+            binary
+        );
     }
 
     #[test]

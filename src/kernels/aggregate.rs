@@ -466,6 +466,7 @@ impl Partial {
         // index in `buffers` of the buffer they named in their own array (`Sources` maps each
         // array's buffers into `buffers`; in `count_words` `buffers` are the lines' own), at
         // the same offset; when no view is long no buffer is needed. There are no nulls.
+        // Checked against `try_new` by `tests::output_keys_pass_arrow_validation`.
         let keys =
             unsafe { StringViewArray::new_unchecked(ScalarBuffer::from(views), buffers, None) };
         (keys, self.acc)
@@ -594,4 +595,80 @@ where
             merged.finish(buffers)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::StringViewBuilder;
+
+    /// Every output partition's keys pass Arrow's validation, and each distinct key is counted
+    /// once with its number of occurrences.
+    fn check_counts(parts: &[Partition], input: &[&str]) {
+        let mut counted: HashMap<String, i64> = HashMap::new();
+        for (keys, counts) in parts {
+            let (views, buffers, nulls) = keys.clone().into_parts();
+            assert_eq!(
+                &StringViewArray::try_new(views, buffers, nulls).unwrap(),
+                keys
+            );
+            for (key, &count) in keys.iter().flatten().zip(counts) {
+                assert!(
+                    counted.insert(key.to_owned(), count).is_none(),
+                    "{key:?} twice"
+                );
+            }
+        }
+        let mut expected: HashMap<String, i64> = HashMap::new();
+        for key in input {
+            *expected.entry((*key).to_owned()).or_default() += 1;
+        }
+        assert_eq!(counted, expected);
+    }
+
+    #[test]
+    fn output_keys_pass_arrow_validation() {
+        // The SAFETY argument of `Partial::finish`: long keys of several arrays keep naming
+        // their bytes once the arrays' buffers are unified into one list.
+        let words = [
+            "short",
+            "a key longer than twelve bytes",
+            "caf\u{e9} \u{1f980}, another long key",
+            "tiny",
+            "",
+            "exactly12byt",
+        ];
+        let mut builder = StringViewBuilder::new().with_fixed_block_size(64);
+        let many: Vec<&str> = words.iter().copied().cycle().take(20).collect();
+        for w in &many {
+            builder.append_value(w);
+        }
+        let first = builder.finish(); // long keys spread over several small buffers
+        assert!(first.data_buffers().len() > 1);
+        let second = StringViewArray::from(vec!["the second array's long key", words[1]]);
+        // `first` after `second` has its buffer indices remapped; its slice shares its buffers.
+        let arrays = [second.clone(), first.clone(), first.slice(3, 10)];
+        let input: Vec<&str> = arrays.iter().flat_map(|a| a.iter().flatten()).collect();
+        for partitions in [1, 3] {
+            check_counts(
+                &aggregate(&arrays, None, Agg::Count, partitions).unwrap(),
+                &input,
+            );
+        }
+        // The fused word count: keys are views into the lines' own buffers.
+        let lines = StringViewArray::from(vec![
+            "a line of words, one of them extraordinarily long",
+            "short",
+            "extraordinarily long words, caf\u{e9} \u{1f980}",
+        ]);
+        let tokens: Vec<&str> = lines
+            .iter()
+            .flatten()
+            .flat_map(str::split_ascii_whitespace)
+            .collect();
+        check_counts(
+            &count_words(&lines, Separators::AsciiWhitespace, 2).unwrap(),
+            &tokens,
+        );
+    }
 }
