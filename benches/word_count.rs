@@ -1,7 +1,9 @@
-//! W1, per-batch word count through the public API, on 16 MB batches of the bundled corpus
-//! replicated: the fused `split(" ") -> count_by_value()`, the closure pipeline
-//! `flat_map(split) -> map((w, 1)) -> reduce_by_key(+)`, and the naive single-threaded
-//! `HashMap<String, u64>` loop over the same bytes (the COST baseline).
+//! The harness's workloads through the public API, on 16 MB batches of the bundled corpus
+//! replicated. W1, per-batch word count: the fused `split(" ") -> count_by_value()`, the closure
+//! pipeline `flat_map(split) -> map((w, 1)) -> reduce_by_key(+)`, and the naive single-threaded
+//! `HashMap<String, u64>` loop over the same bytes (the COST baseline). W2, the windowed count
+//! (`reduce_by_key_and_window(+, -, 10 batches, 1 batch)`, zero counts dropped), and W3, the
+//! running count (`update_state_by_key`), both on the per-batch counts.
 
 use arrow_buffer::Buffer;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -69,6 +71,28 @@ fn closures(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
         .reduce_by_key(|a, b| a + b)
 }
 
+fn windowed(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
+    lines
+        .split(Separators::Space)?
+        .count_by_value()?
+        .reduce_by_key_and_window_inverse_with(
+            |a, b| a + b,
+            |a, b| a - b,
+            Duration::seconds(10),
+            Duration::seconds(1),
+            InverseWindowOptions::new().filter(|_, n| *n != 0),
+        )
+}
+
+fn stateful(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
+    lines
+        .split(Separators::Space)?
+        .count_by_value()?
+        .update_state_by_key(|counts: &[i64], total: Option<i64>| {
+            Some(total.unwrap_or(0) + counts.iter().sum::<i64>())
+        })
+}
+
 fn bench(c: &mut Criterion) {
     let text = batch_text();
     let buffer = Buffer::from_vec(text.clone());
@@ -96,6 +120,19 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+    for (name, job) in [
+        (
+            "w2_windowed_10_1_16MB",
+            windowed as fn(&DStream<String>) -> _,
+        ),
+        ("w3_running_count_16MB", stateful),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.sample_size(10);
+        group.bench_function("2_cores", |b| b.iter_custom(|n| run(&batch, n, job)));
+        group.finish();
+    }
 }
 
 criterion_group!(benches, bench);
