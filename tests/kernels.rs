@@ -7,6 +7,9 @@
 
 #[path = "kernel_common/mod.rs"]
 mod common;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 use std::collections::HashMap;
 
@@ -159,21 +162,6 @@ fn corpora_agree_with_the_reference() {
 
 /// A reference fold of two values.
 type Fold = dyn Fn(i64, i64) -> i64;
-
-/// xorshift64*, seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A random line: words (short, long, multi-byte) and separators (single and repeated spaces,
 /// tabs, other whitespace, vertical tab which is not whitespace here).

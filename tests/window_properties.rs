@@ -3,24 +3,10 @@
 //! floating-point drift of the inverse path stays bounded.
 
 mod common;
+use common::rng::Rng;
 use common::*;
 use dstreams::prelude::*;
 use std::collections::BTreeMap;
-
-/// A small deterministic generator (xorshift64*), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Keys short (inline views) and long (> 12 bytes, in buffers).
 const KEYS: [&str; 8] = [

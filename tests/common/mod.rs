@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use dstreams::prelude::*;
+
+pub mod rng;
 use std::sync::{Arc, Mutex};
 
 /// Batch interval of the tests: one second, as Spark's suites use.
