@@ -6,27 +6,6 @@ use common::*;
 use dstreams::prelude::*;
 use std::sync::{Arc, Mutex};
 
-fn words(v: &[&[&str]]) -> Vec<Vec<String>> {
-    v.iter()
-        .map(|b| b.iter().map(|w| w.to_string()).collect())
-        .collect()
-}
-
-fn pairs(v: &[&[(&str, i64)]]) -> Vec<Vec<(String, i64)>> {
-    v.iter()
-        .map(|b| b.iter().map(|&(k, n)| (k.to_string(), n)).collect())
-        .collect()
-}
-
-fn sorted<T: Ord>(out: Vec<Vec<T>>) -> Vec<Vec<T>> {
-    out.into_iter()
-        .map(|mut b| {
-            b.sort();
-            b
-        })
-        .collect()
-}
-
 /// The suite's running count: the new count is the mapped record and the state.
 fn running_count() -> StateSpec<String, i64, i64, i64> {
     StateSpec::function(|_word: &str, one: Option<i64>, state: &mut State<i64>| {
@@ -223,13 +202,7 @@ fn a_failed_batch_leaves_the_state_as_it_was() {
         .unwrap();
     let snapshots = collect(&mapped.state_snapshots().unwrap());
     run_batches(&ssc, &clock, 3);
-    let got: Vec<(i64, Vec<(String, i64)>)> = std::mem::take(&mut *snapshots.lock().unwrap())
-        .into_iter()
-        .map(|(t, mut b)| {
-            b.sort();
-            (t.as_millis(), b)
-        })
-        .collect();
+    let got = timed_sorted(&snapshots);
     let p = |v: &[(&str, i64)]| pairs(&[v]).remove(0);
     assert_eq!(
         got,

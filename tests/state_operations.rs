@@ -6,18 +6,6 @@ use common::*;
 use dstreams::prelude::*;
 use std::sync::{Arc, Mutex};
 
-fn words(v: &[&[&str]]) -> Vec<Vec<String>> {
-    v.iter()
-        .map(|b| b.iter().map(|w| w.to_string()).collect())
-        .collect()
-}
-
-fn pairs(v: &[&[(&str, i64)]]) -> Vec<Vec<(String, i64)>> {
-    v.iter()
-        .map(|b| b.iter().map(|&(k, n)| (k.to_string(), n)).collect())
-        .collect()
-}
-
 fn input() -> Vec<Vec<String>> {
     words(&[
         &["a"],
@@ -27,15 +15,6 @@ fn input() -> Vec<Vec<String>> {
         &["a"],
         &[],
     ])
-}
-
-fn sorted<T: Ord>(out: Vec<Vec<T>>) -> Vec<Vec<T>> {
-    out.into_iter()
-        .map(|mut b| {
-            b.sort();
-            b
-        })
-        .collect()
 }
 
 fn running_sum(values: &[i64], state: Option<i64>) -> Option<i64> {
@@ -193,13 +172,7 @@ fn a_failed_batch_leaves_the_state_as_it_was() {
         .unwrap();
     let out = collect(&state);
     run_batches(&ssc, &clock, 4);
-    let out: Vec<(i64, Vec<(String, i64)>)> = std::mem::take(&mut *out.lock().unwrap())
-        .into_iter()
-        .map(|(t, mut b)| {
-            b.sort();
-            (t.as_millis(), b)
-        })
-        .collect();
+    let out = timed_sorted(&out);
     let p = |v: &[(&str, i64)]| pairs(&[v]).remove(0);
     assert_eq!(
         out,

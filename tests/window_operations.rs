@@ -10,12 +10,6 @@ fn s(n: i64) -> Duration {
     Duration::seconds(n)
 }
 
-fn pairs(v: &[&[(&str, i64)]]) -> Vec<Vec<(String, i64)>> {
-    v.iter()
-        .map(|b| b.iter().map(|&(k, n)| (k.to_string(), n)).collect())
-        .collect()
-}
-
 fn ints(v: &[&[i64]]) -> Vec<Vec<i64>> {
     v.iter().map(|b| b.to_vec()).collect()
 }

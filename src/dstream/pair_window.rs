@@ -355,13 +355,7 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
         options: InverseWindowOptions<K, V>,
     ) -> Result<DStream<(K, V)>> {
         let grid = Grid::new(window, slide);
-        let source = PaneSource {
-            parent: self.node.clone(),
-            parent_slide: self.slide_duration(),
-            pane: grid.pane,
-            partitions: n,
-            merge: merge_with(f.clone()),
-        };
+        let source = PaneSource::new(self, grid, n, merge_with(f.clone()));
         let exact_every = options.exact_every.or_else(|| {
             is_floating(&V::data_type())
                 .then(|| (window.as_millis() / slide.as_millis()).max(1) as usize)
@@ -401,13 +395,7 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
         n: usize,
     ) -> Result<DStream<(K, V)>> {
         let grid = Grid::new(window, slide);
-        let source = PaneSource {
-            parent: self.node.clone(),
-            parent_slide: self.slide_duration(),
-            pane: grid.pane,
-            partitions: n,
-            merge: merge.clone(),
-        };
+        let source = PaneSource::new(self, grid, n, merge.clone());
         let state = Mutex::new(StacksState::<K, V> {
             stacks: TwoStacks::new(),
             at: None,

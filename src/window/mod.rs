@@ -18,6 +18,7 @@ pub(crate) use running::EmptyKeys;
 
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources};
+use crate::dstream::DStream;
 use crate::dstream::node::Node;
 use crate::error::{Error, Result};
 use crate::time::{Duration, Time};
@@ -68,14 +69,31 @@ impl Grid {
 /// Computes sealed panes from the parent stream (already reduced per batch, hash-partitioned
 /// into `partitions` partitions, each key once per partition).
 pub(crate) struct PaneSource<K: Data, V: Data> {
-    pub(crate) parent: Arc<Node<(K, V)>>,
-    pub(crate) parent_slide: Duration,
-    pub(crate) pane: Duration,
-    pub(crate) partitions: usize,
-    pub(crate) merge: MergeFn<K, V>,
+    parent: Arc<Node<(K, V)>>,
+    parent_slide: Duration,
+    pane: Duration,
+    partitions: usize,
+    merge: MergeFn<K, V>,
 }
 
 impl<K: Key, V: Data> PaneSource<K, V> {
+    /// Panes of `grid` over `parent` (reduced per batch into `partitions` partitions), merging a
+    /// pane's batches with `merge`.
+    pub(crate) fn new(
+        parent: &DStream<(K, V)>,
+        grid: Grid,
+        partitions: usize,
+        merge: MergeFn<K, V>,
+    ) -> Self {
+        PaneSource {
+            parent: parent.node.clone(),
+            parent_slide: parent.slide_duration(),
+            pane: grid.pane,
+            partitions,
+            merge,
+        }
+    }
+
     /// The pane ending at `end`: its parent batches merged partition by partition, compacted.
     pub(crate) fn pane(&self, end: Time, ctx: &BatchContext) -> Result<Batch<(K, V)>> {
         let mut batches = Vec::new();

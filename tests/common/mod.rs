@@ -133,3 +133,28 @@ pub fn test_windowed<T: Data, O: Data + Ord>(
         })
         .collect()
 }
+
+/// Batches of owned strings.
+pub fn words(v: &[&[&str]]) -> Vec<Vec<String>> {
+    v.iter()
+        .map(|b| b.iter().map(|w| w.to_string()).collect())
+        .collect()
+}
+
+/// Batches of `(String, i64)` pairs.
+pub fn pairs(v: &[&[(&str, i64)]]) -> Vec<Vec<(String, i64)>> {
+    v.iter()
+        .map(|b| b.iter().map(|&(k, n)| (k.to_string(), n)).collect())
+        .collect()
+}
+
+/// The batches collected so far, each sorted, with their times in milliseconds.
+pub fn timed_sorted<T: Ord>(out: &Arc<Mutex<Vec<(Time, Vec<T>)>>>) -> Vec<(i64, Vec<T>)> {
+    std::mem::take(&mut *out.lock().unwrap())
+        .into_iter()
+        .map(|(t, mut b)| {
+            b.sort();
+            (t.as_millis(), b)
+        })
+        .collect()
+}
