@@ -160,7 +160,18 @@ pub enum Error {
     /// A kernel refused its input.
     #[error("kernel: {0}")]
     Kernel(#[from] crate::kernels::KernelError),
-    /// An Arrow error (conversion of batches to record batches).
+    /// An Arrow array of an unexpected type where a column of a [`Data`](crate::Data) type was
+    /// expected (an operator's state read back from a checkpoint, say); see
+    /// [`Data::column_from_arrow`](crate::Data::column_from_arrow). Nulls in an array for a type
+    /// other than `Option` are a mismatch too.
+    #[error("expected an Arrow array of type {expected}, found {found}")]
+    ArrowType {
+        /// The type the column needs, e.g. `Int64` or `Int64 without nulls`.
+        expected: String,
+        /// The array's type, e.g. `Utf8View` or `Int64 with nulls (3 of 10)`.
+        found: String,
+    },
+    /// An Arrow error (conversion of batches to record batches, an invalid array).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
 }

@@ -1,9 +1,14 @@
 //! Strings and byte strings: `StringViewArray` / `BinaryViewArray` columns whose views point into
 //! input buffers whenever the pushed bytes lie in one.
 
-use super::{Column, ColumnBuilder, Data, Sources, Value};
+use super::{Column, ColumnBuilder, Data, Sources, Value, downcast_non_null};
+use crate::error::Result;
 use arrow_array::builder::make_view;
-use arrow_array::{Array, ArrayRef, BinaryViewArray, StringViewArray};
+use arrow_array::types::ByteViewType;
+use arrow_array::{
+    Array, ArrayRef, BinaryViewArray, GenericByteViewArray, LargeStringArray, StringArray,
+    StringViewArray,
+};
 use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::DataType;
 use std::fmt;
@@ -108,6 +113,19 @@ impl ViewBuilder {
     }
 }
 
+/// A view array without nulls as a column: the array itself, its buffers shared. A null buffer
+/// that marks nothing null is dropped (re-validating the views), as columns have none.
+fn views_column<T: ByteViewType + ?Sized>(
+    array: &GenericByteViewArray<T>,
+) -> Result<GenericByteViewArray<T>> {
+    debug_assert_eq!(array.null_count(), 0);
+    if array.nulls().is_none() {
+        return Ok(array.clone());
+    }
+    let (views, buffers, _) = array.clone().into_parts();
+    Ok(GenericByteViewArray::try_new(views, buffers, None)?)
+}
+
 impl Data for String {
     type Ref<'a> = &'a str;
     type Column = StringViewArray;
@@ -121,6 +139,17 @@ impl Data for String {
     }
     fn data_type() -> DataType {
         DataType::Utf8View
+    }
+    /// A `Utf8View` array is shared as it is. `Utf8` and `LargeUtf8` arrays (what other writers
+    /// produce) become views into their byte buffer, which is shared; only bytes past the 4 GiB a
+    /// view's `u32` offset can reach are copied instead (Arrow's conversion).
+    fn column_from_arrow(array: &ArrayRef) -> Result<StringViewArray> {
+        let views = match array.data_type() {
+            DataType::Utf8 => downcast_non_null::<Self, StringArray>(array)?.into(),
+            DataType::LargeUtf8 => downcast_non_null::<Self, LargeStringArray>(array)?.into(),
+            _ => return views_column(downcast_non_null::<Self, StringViewArray>(array)?),
+        };
+        Ok(views)
     }
     fn string_views(col: &StringViewArray) -> Option<&StringViewArray> {
         Some(col)
@@ -226,6 +255,10 @@ impl Data for ByteString {
     }
     fn data_type() -> DataType {
         DataType::BinaryView
+    }
+    /// Shares the array as it is.
+    fn column_from_arrow(array: &ArrayRef) -> Result<BinaryViewArray> {
+        views_column(downcast_non_null::<Self, BinaryViewArray>(array)?)
     }
 }
 

@@ -1,7 +1,8 @@
 //! `Vec<T>`: lists, as produced by `group_by_key`, `cogroup` and `glom`.
 
-use super::{Column, ColumnBuilder, Data, Sources, Value};
-use arrow_array::{ArrayRef, ListArray};
+use super::{Column, ColumnBuilder, Data, Sources, Value, downcast_non_null};
+use crate::error::Result;
+use arrow_array::{Array, ArrayRef, ListArray};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field};
 use std::fmt;
@@ -88,6 +89,15 @@ impl<T: Data> Data for Vec<T> {
     fn data_type() -> DataType {
         DataType::List(Arc::new(Field::new("item", T::data_type(), true)))
     }
+    /// Shares the offsets (of a sliced array too: they index the whole values array, as the
+    /// column's do) and rebuilds the values column from the whole values array.
+    fn column_from_arrow(array: &ArrayRef) -> Result<ListColumn<T>> {
+        let list = downcast_non_null::<Self, ListArray>(array)?;
+        Ok(ListColumn {
+            offsets: list.offsets().inner().clone(),
+            values: T::column_from_arrow(list.values())?,
+        })
+    }
 }
 
 impl<T: Data> Column for ListColumn<T> {
@@ -104,9 +114,12 @@ impl<T: Data> Column for ListColumn<T> {
         }
     }
     fn to_arrow(&self) -> ArrayRef {
-        let field = Arc::new(Field::new("item", T::data_type(), true));
+        let values = self.values.to_arrow();
+        // The item type is the values array's own: for tuples it marks the fields that hold
+        // nulls nullable, where `T::data_type()` does not (and `ListArray` wants them equal).
+        let field = Arc::new(Field::new("item", values.data_type().clone(), true));
         let offsets = OffsetBuffer::new(self.offsets.clone());
-        Arc::new(ListArray::new(field, offsets, self.values.to_arrow(), None))
+        Arc::new(ListArray::new(field, offsets, values, None))
     }
     fn data_buffers(&self, out: &mut Vec<Buffer>) {
         self.values.data_buffers(out);

@@ -8,6 +8,8 @@
 
 mod batch;
 mod bytes;
+#[cfg(test)]
+mod from_arrow_tests;
 mod key;
 pub(crate) mod key_table;
 mod list;
@@ -24,7 +26,8 @@ pub use option::OptionColumn;
 pub use sources::Sources;
 pub use tuple::{PairColumn, TripleColumn};
 
-use arrow_array::ArrayRef;
+use crate::error::{Error, Result};
+use arrow_array::{Array, ArrayRef};
 use arrow_buffer::Buffer;
 use arrow_schema::DataType;
 use std::fmt;
@@ -48,6 +51,24 @@ pub trait Data: Sized + Send + Sync + 'static {
     fn fmt_spark(r: Self::Ref<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     /// The Arrow type of the column.
     fn data_type() -> DataType;
+    /// Rebuilds a column from the Arrow array [`Column::to_arrow`] gives (for example one read
+    /// back from an Arrow IPC checkpoint file). Fails with [`Error::ArrowType`] when the array's
+    /// type is not `Self::data_type()` (or a form of it this type accepts).
+    ///
+    /// The column shares the array's buffers wherever its layout allows. Accepted forms: tuples
+    /// take any struct array with as many fields (matched by position; names and nullability
+    /// flags are not checked), lists any `List` array (its item field's name and nullability flag
+    /// are not checked either), and `String` also takes `Utf8` and `LargeUtf8` arrays (turned
+    /// into views of their byte buffer). Only an `Option` column holds nulls: any other type
+    /// fails with [`Error::ArrowType`] on an array with nulls. `Option<Option<T>>` always fails,
+    /// with [`Error::Unsupported`]: its array has one null buffer, which cannot tell `None` from
+    /// `Some(None)`.
+    fn column_from_arrow(array: &ArrayRef) -> Result<Self::Column>;
+
+    /// Whether this is an `Option`, whose nulls are its array's null buffer (so that an `Option`
+    /// of it cannot be rebuilt from Arrow).
+    #[doc(hidden)]
+    const IS_OPTION: bool = false;
 
     /// The kernels' fast paths: strings as views, integers as `i64` accumulators. `None` (the
     /// default) sends an operation down the general path.
@@ -188,6 +209,33 @@ pub fn collect_owned<C: Column>(col: &C) -> Vec<C::Item> {
     column_iter(col)
         .map(<C::Item as Data>::to_owned_value)
         .collect()
+}
+
+/// The error for an array that is not a column of `T`.
+pub(crate) fn arrow_type_error<T: Data>(array: &dyn Array) -> Error {
+    Error::ArrowType {
+        expected: T::data_type().to_string(),
+        found: array.data_type().to_string(),
+    }
+}
+
+/// `array` as the Arrow array type `A` that holds a column of `T`, which has no nulls.
+pub(crate) fn downcast_non_null<T: Data, A: Array + 'static>(array: &ArrayRef) -> Result<&A> {
+    let typed = array
+        .as_any()
+        .downcast_ref::<A>()
+        .ok_or_else(|| arrow_type_error::<T>(array.as_ref()))?;
+    match array.null_count() {
+        0 => Ok(typed),
+        nulls => Err(Error::ArrowType {
+            expected: format!("{} without nulls", T::data_type()),
+            found: format!(
+                "{} with nulls ({nulls} of {})",
+                array.data_type(),
+                array.len()
+            ),
+        }),
+    }
 }
 
 /// Iterates the views of a column.

@@ -1,7 +1,8 @@
 //! `Option<T>`: the sides of outer joins. A column of `T` plus a validity bitmap.
 
 use super::{Column, ColumnBuilder, Data, Sources, Value};
-use arrow_array::{ArrayRef, make_array};
+use crate::error::{Error, Result};
+use arrow_array::{Array, ArrayRef, make_array};
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer};
 use arrow_schema::DataType;
 use std::fmt;
@@ -41,6 +42,28 @@ impl<T: Data> Data for Option<T> {
     fn data_type() -> DataType {
         T::data_type()
     }
+    /// Shares the array's null buffer and rebuilds the values column from the array without it
+    /// (the buffers shared, the array re-validated). Fails for `Option<Option<T>>`: `to_arrow`
+    /// keeps only the outer null buffer, so a `Some(None)` is a placeholder value under a valid
+    /// slot there, indistinguishable from a `Some(Some(_))`.
+    fn column_from_arrow(array: &ArrayRef) -> Result<OptionColumn<T>> {
+        if T::IS_OPTION {
+            return Err(Error::Unsupported(format!(
+                "an Option<Option<_>> column cannot be rebuilt from an Arrow array (of type {}): \
+                 its one null buffer cannot tell None from Some(None)",
+                array.data_type()
+            )));
+        }
+        let nulls = array.nulls().filter(|n| n.null_count() > 0).cloned();
+        let values = if nulls.is_some() {
+            let data = array.to_data().into_builder().nulls(None).build()?;
+            T::column_from_arrow(&make_array(data))?
+        } else {
+            T::column_from_arrow(array)?
+        };
+        Ok(OptionColumn { values, nulls })
+    }
+    const IS_OPTION: bool = true;
 }
 
 impl<T: Data> Column for OptionColumn<T> {

@@ -1,6 +1,7 @@
 //! Numbers and booleans: columns are Arrow scalar buffers without nulls.
 
-use super::{Column, ColumnBuilder, Data, Sources, Value};
+use super::{Column, ColumnBuilder, Data, Sources, Value, downcast_non_null};
+use crate::error::Result;
 use arrow_array::types::*;
 use arrow_array::{ArrayRef, BooleanArray, PrimitiveArray};
 use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, Buffer, ScalarBuffer};
@@ -46,6 +47,10 @@ macro_rules! primitive {
             }
             fn data_type() -> DataType {
                 $dt
+            }
+            /// Shares the array's value buffer.
+            fn column_from_arrow(array: &ArrayRef) -> Result<ScalarBuffer<$t>> {
+                Ok(downcast_non_null::<Self, PrimitiveArray<$arrow>>(array)?.values().clone())
             }
             $($hooks)*
         }
@@ -175,6 +180,12 @@ impl Data for bool {
     }
     fn data_type() -> DataType {
         DataType::Boolean
+    }
+    /// Shares the array's bit buffer (at its bit offset).
+    fn column_from_arrow(array: &ArrayRef) -> Result<BooleanBuffer> {
+        Ok(downcast_non_null::<Self, BooleanArray>(array)?
+            .values()
+            .clone())
     }
 }
 

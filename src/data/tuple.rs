@@ -1,6 +1,7 @@
 //! Tuples: a struct of columns, one per field (Scala's `_1`, `_2`, `_3`).
 
-use super::{Column, ColumnBuilder, Data, Sources, Value};
+use super::{Column, ColumnBuilder, Data, Sources, Value, arrow_type_error, downcast_non_null};
+use crate::error::Result;
 use arrow_array::{ArrayRef, StructArray};
 use arrow_buffer::Buffer;
 use arrow_schema::{DataType, Field, Fields};
@@ -52,6 +53,13 @@ fn nullable_fields(arrays: &[ArrayRef]) -> Fields {
         .collect()
 }
 
+/// The field arrays of a struct array holding a column of the `N`-tuple `T` (fields matched by
+/// position, whatever their names).
+fn struct_fields<T: Data, const N: usize>(array: &ArrayRef) -> Result<&[ArrayRef; N]> {
+    let s = downcast_non_null::<T, StructArray>(array)?;
+    s.columns().try_into().map_err(|_| arrow_type_error::<T>(s))
+}
+
 impl<A: Data, B: Data> Data for (A, B) {
     type Ref<'a> = (A::Ref<'a>, B::Ref<'a>);
     type Column = PairColumn<A, B>;
@@ -68,6 +76,14 @@ impl<A: Data, B: Data> Data for (A, B) {
     }
     fn data_type() -> DataType {
         DataType::Struct(fields(&[A::data_type(), B::data_type()]))
+    }
+    /// Rebuilds each field's column from its (sliced) field array.
+    fn column_from_arrow(array: &ArrayRef) -> Result<PairColumn<A, B>> {
+        let [a, b] = struct_fields::<Self, 2>(array)?;
+        Ok(PairColumn {
+            a: A::column_from_arrow(a)?,
+            b: B::column_from_arrow(b)?,
+        })
     }
 }
 
@@ -182,6 +198,15 @@ impl<A: Data, B: Data, C: Data> Data for (A, B, C) {
     }
     fn data_type() -> DataType {
         DataType::Struct(fields(&[A::data_type(), B::data_type(), C::data_type()]))
+    }
+    /// Rebuilds each field's column from its (sliced) field array.
+    fn column_from_arrow(array: &ArrayRef) -> Result<TripleColumn<A, B, C>> {
+        let [a, b, c] = struct_fields::<Self, 3>(array)?;
+        Ok(TripleColumn {
+            a: A::column_from_arrow(a)?,
+            b: B::column_from_arrow(b)?,
+            c: C::column_from_arrow(c)?,
+        })
     }
 }
 
