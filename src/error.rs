@@ -81,6 +81,9 @@ pub enum Error {
     /// out, remove twice), with Spark's message.
     #[error("requirement failed: {0}")]
     StateMisuse(&'static str),
+    /// A checkpoint interval Spark's rules refuse (with Spark's message).
+    #[error("requirement failed: {0}")]
+    InvalidCheckpointInterval(String),
     /// A stateful operation without a checkpoint directory.
     #[error(
         "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint()."
@@ -171,6 +174,9 @@ pub enum Error {
         /// The array's type, e.g. `Utf8View` or `Int64 with nulls (3 of 10)`.
         found: String,
     },
+    /// A checkpoint could not be written, read or applied.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// An Arrow error (conversion of batches to record batches, an invalid array).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

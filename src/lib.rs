@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod checkpoint;
 mod context;
 pub mod data;
 mod dstream;
@@ -45,6 +46,7 @@ mod time;
 mod window;
 pub mod zipf;
 
+pub use checkpoint::{CheckpointError, CheckpointInfo};
 pub use context::{
     BatchContext, BatchInfo, Clock, ContextBuilder, ContextState, FastClock, ManualClock,
     OutputOperationInfo, ReceiverInfo, StreamInputInfo, StreamingContext, StreamingListener,

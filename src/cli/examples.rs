@@ -2,7 +2,10 @@
 
 use clap::Subcommand;
 use dstreams::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Subcommand)]
 pub enum Example {
@@ -41,13 +44,40 @@ pub enum Example {
         /// Batch interval.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
+        /// Checkpoint directory (Spark's example uses "."; default: a temporary directory).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
     },
     /// Spark's HdfsWordCount: counts the words of new text files moved into DIR, every 2 s.
     TextFileWordCount {
         /// The directory to watch (files must be moved in atomically).
-        dir: std::path::PathBuf,
+        dir: PathBuf,
         /// Batch interval.
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Checkpoint into CHECKPOINT and resume from it: a restarted run reads neither a file
+        /// twice nor misses one that arrived while it was down.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Also save each batch's counts with save_as_text_files(PREFIX).
+        #[arg(long)]
+        output: Option<String>,
+    },
+    /// Spark's RecoverableNetworkWordCount: word counts of the lines a TCP server sends, words
+    /// "a", "b" and "c" dropped and counted, each batch's counts appended to OUTPUT_FILE; run it
+    /// again after a crash and it resumes from CHECKPOINT_DIR (lines received but not yet in a
+    /// completed batch are lost: there is no receiver write-ahead log yet).
+    RecoverableNetworkWordCount {
+        /// The server's host.
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Where checkpoints go and are recovered from.
+        checkpoint_dir: PathBuf,
+        /// The file each batch's counts are appended to.
+        output_file: PathBuf,
+        /// Batch interval.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
     },
 }
@@ -63,7 +93,19 @@ pub fn run(example: Example) -> Result<()> {
             interval,
             fast,
         } => queue_stream(batches, interval, fast),
-        Example::TextFileWordCount { dir, interval } => text_file_word_count(&dir, interval),
+        Example::TextFileWordCount {
+            dir,
+            interval,
+            checkpoint,
+            output,
+        } => text_file_word_count(&dir, interval, checkpoint, output),
+        Example::RecoverableNetworkWordCount {
+            host,
+            port,
+            checkpoint_dir,
+            output_file,
+            interval,
+        } => recoverable_network_word_count(&host, port, &checkpoint_dir, &output_file, interval),
         Example::NetworkWordCount {
             host,
             port,
@@ -73,7 +115,8 @@ pub fn run(example: Example) -> Result<()> {
             host,
             port,
             interval,
-        } => stateful_network_word_count(&host, port, interval),
+            checkpoint,
+        } => stateful_network_word_count(&host, port, interval, checkpoint),
     }
 }
 
@@ -114,8 +157,19 @@ fn network_word_count(host: &str, port: u16, interval: Duration) -> Result<()> {
 /// Spark's `StatefulNetworkWordCount`: `(word, 1)` pairs through `mapWithState` with a mapping
 /// function that adds the record to the state and emits `(word, sum)`, from an initial state of
 /// `(hello, 1), (world, 1)`.
-fn stateful_network_word_count(host: &str, port: u16, interval: Duration) -> Result<()> {
+fn stateful_network_word_count(
+    host: &str,
+    port: u16,
+    interval: Duration,
+    checkpoint: Option<PathBuf>,
+) -> Result<()> {
     let ssc = StreamingContext::new(interval)?;
+    ssc.checkpoint(checkpoint.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "dstreams-stateful-network-word-count-{}",
+            std::process::id()
+        ))
+    }))?;
     let initial = Batch::from_vec(vec![("hello".to_string(), 1), ("world".to_string(), 1)], 2);
     let lines = ssc.socket_text_stream(host, port)?;
     let pairs = lines
@@ -140,11 +194,80 @@ fn word_count(lines: &DStream<String>) -> Result<DStream<(String, i32)>> {
         .reduce_by_key(|a, b| a + b)
 }
 
-/// Spark's `HdfsWordCount`: `textFileStream(dir).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`.
-fn text_file_word_count(dir: &std::path::Path, interval: Duration) -> Result<()> {
-    let ssc = StreamingContext::new(interval)?;
-    let lines = ssc.text_file_stream(dir)?;
-    word_count(&lines)?.pprint(10)?;
+/// Spark's `HdfsWordCount`: `textFileStream(dir).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`,
+/// with checkpoints and saved outputs when asked.
+fn text_file_word_count(
+    dir: &Path,
+    interval: Duration,
+    checkpoint: Option<PathBuf>,
+    output: Option<String>,
+) -> Result<()> {
+    let build = || -> Result<StreamingContext> {
+        let ssc = StreamingContext::new(interval)?;
+        let lines = ssc.text_file_stream(dir)?;
+        let counts = word_count(&lines)?;
+        counts.pprint(10)?;
+        if let Some(prefix) = &output {
+            counts.save_as_text_files(prefix, "")?;
+        }
+        Ok(ssc)
+    };
+    let ssc = match &checkpoint {
+        Some(cp) => StreamingContext::get_or_create(cp, build)?,
+        None => build()?,
+    };
+    ssc.start()?;
+    ssc.await_termination()
+}
+
+/// Words Spark's `RecoverableNetworkWordCount` drops (its broadcast `WordExcludeList`).
+const EXCLUDED: [&str; 3] = ["a", "b", "c"];
+
+/// Spark's `RecoverableNetworkWordCount`: created through `get_or_create`; each batch's counts
+/// without the excluded words are printed as `Counts at time <t> [(w,n), ...]` and appended to
+/// `output_file`; the dropped words are counted (an accumulator in Spark, reset on restart as
+/// Spark's is).
+fn recoverable_network_word_count(
+    host: &str,
+    port: u16,
+    checkpoint_dir: &Path,
+    output_file: &Path,
+    interval: Duration,
+) -> Result<()> {
+    let dropped = Arc::new(AtomicU64::new(0));
+    let output_file = output_file.to_path_buf();
+    let ssc = StreamingContext::get_or_create(checkpoint_dir, || {
+        let ssc = StreamingContext::new(interval)?;
+        let lines = ssc.socket_text_stream(host, port)?;
+        let counts = word_count(&lines)?;
+        let dropped = dropped.clone();
+        counts.foreach_batch(move |batch, time| {
+            let mut kept = Vec::new();
+            for (word, count) in batch.iter() {
+                if EXCLUDED.contains(&word) {
+                    dropped.fetch_add(count as u64, Ordering::Relaxed);
+                } else {
+                    kept.push(format!("({word},{count})"));
+                }
+            }
+            let line = format!("Counts at time {time} [{}]", kept.join(", "));
+            println!("{line}");
+            println!(
+                "Dropped {} word(s) totally",
+                dropped.load(Ordering::Relaxed)
+            );
+            let path = std::path::absolute(&output_file).unwrap_or_else(|_| output_file.clone());
+            println!("Appending to {}", path.display());
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            writeln!(file, "{line}")
+                .map_err(|e| Error::io(format!("appending to {}", path.display()), e))
+        })?;
+        Ok(ssc)
+    })?;
     ssc.start()?;
     ssc.await_termination()
 }

@@ -20,6 +20,9 @@ pub enum Job {
     /// Running count per word with `update_state_by_key` (on the per-batch counts; with
     /// `--closures` on the `(w, 1)` pairs).
     StatefulWordCount,
+    /// Both: the running counts and the windowed counts (saved with suffixes `state` and
+    /// `window`).
+    StatefulWindowedWordCount,
 }
 
 impl Job {
@@ -28,6 +31,7 @@ impl Job {
             Job::WordCount => "word-count",
             Job::WindowedWordCount => "windowed-word-count",
             Job::StatefulWordCount => "stateful-word-count",
+            Job::StatefulWindowedWordCount => "stateful-windowed-word-count",
         }
     }
 }
@@ -59,6 +63,15 @@ pub struct ReplayArgs {
     /// Save every batch's counts with save_as_text_files(PREFIX): PREFIX-<ms>/part-NNNNN.
     #[arg(long)]
     output: Option<String>,
+    /// Checkpoint into DIR, and resume from the newest checkpoint there if there is one: a run
+    /// killed part way and started again with the same arguments carries on where its last
+    /// checkpoint left off. Without it, stateful jobs checkpoint into a temporary directory
+    /// removed at the end.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+    /// Take a checkpoint every N batches (default: every 10 s of batch time, as Spark).
+    #[arg(long, value_name = "N")]
+    checkpoint_every: Option<i64>,
     /// Write the summary as one JSON object to this file.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -126,11 +139,12 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
 /// Spark's windowed word count over `(word, count)` pairs: `reduce_by_key_and_window(+, -)`
 /// over `--window` batches sliding by `--slide`, words whose count fell to 0 not emitted.
 fn windowed(pairs: &DStream<(String, i64)>, args: &ReplayArgs) -> Result<DStream<(String, i64)>> {
+    let batch = pairs.slide_duration();
     pairs.reduce_by_key_and_window_inverse_with(
         |a, b| a + b,
         |a, b| a - b,
-        BATCH * args.window,
-        BATCH * args.slide,
+        batch * args.window,
+        batch * args.slide,
         InverseWindowOptions::new().filter(|_, count| *count != 0),
     )
 }
@@ -138,6 +152,74 @@ fn windowed(pairs: &DStream<(String, i64)>, args: &ReplayArgs) -> Result<DStream
 /// Spark's stateful word count update: the running total of a word's counts.
 fn running_count(counts: &[i64], total: Option<i64>) -> Option<i64> {
     Some(total.unwrap_or(0) + counts.iter().sum::<i64>())
+}
+
+/// Builds the job's graph on `ssc`.
+fn build_job(
+    ssc: &StreamingContext,
+    data: ReplayData,
+    cut: ReplayCut,
+    args: &ReplayArgs,
+    stats: &Arc<RunStats>,
+) -> Result<()> {
+    let lines = ssc.replay_stream(data, cut)?;
+    // Per-batch counts, and the keyed stream the state and the window take: the `(w, 1)` pairs
+    // with --closures, else the per-batch counts.
+    let (per_batch, keyed) = if args.closures {
+        let pairs = lines
+            .flat_map(|line, out| split_like_java(line).for_each(|w| out.push(w)))?
+            .map(|w, out| out.push((w, 1i64)))?;
+        (pairs.reduce_by_key(|a, b| a + b)?, pairs)
+    } else {
+        let per_batch = lines.split(Separators::Space)?.count_by_value()?;
+        (per_batch.clone(), per_batch)
+    };
+    let running = matches!(
+        args.job,
+        Job::StatefulWordCount | Job::StatefulWindowedWordCount
+    )
+    .then(|| keyed.update_state_by_key(running_count))
+    .transpose()?;
+    let windowed = matches!(
+        args.job,
+        Job::WindowedWordCount | Job::StatefulWindowedWordCount
+    )
+    .then(|| windowed(&keyed, args))
+    .transpose()?;
+    if let Some(every) = args.checkpoint_every {
+        per_batch.checkpoint(ssc.batch_interval() * every)?;
+    }
+    let counted = stats.clone();
+    per_batch.foreach_batch(move |batch, _| {
+        let words: i64 = batch
+            .partitions()
+            .iter()
+            .map(|p| p.b.iter().sum::<i64>())
+            .sum();
+        counted.words.fetch_add(words as u64, Ordering::Relaxed);
+        Ok(())
+    })?;
+    let outputs: Vec<(&DStream<(String, i64)>, &str)> = match args.job {
+        Job::WordCount => vec![(&per_batch, "")],
+        Job::StatefulWindowedWordCount => vec![
+            (running.as_ref().expect("built above"), "state"),
+            (windowed.as_ref().expect("built above"), "window"),
+        ],
+        _ => vec![(
+            running.as_ref().or(windowed.as_ref()).expect("built above"),
+            "",
+        )],
+    };
+    for (stream, suffix) in outputs {
+        if args.job != Job::WordCount {
+            // The window's or the state's result is computed every batch whether or not it is saved.
+            stream.foreach_batch(|_, _| Ok(()))?;
+        }
+        if let Some(prefix) = &args.output {
+            stream.save_as_text_files(prefix, suffix)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
@@ -157,54 +239,33 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         unsafe { ReplayData::map(&args.files)? }
     };
     let stats = Arc::new(RunStats::new(data.len() as u64));
-    let builder = StreamingContext::builder(interval.unwrap_or(BATCH)).stop_when_exhausted(true);
-    let builder = match interval {
-        None => builder.clock(Arc::new(FastClock::new(Time::from_millis(0)))),
-        Some(_) => builder,
-    };
-    let ssc = builder.build()?;
-    ssc.add_streaming_listener(stats.clone());
-    let lines = ssc.replay_stream(data, cut)?;
-    // Per-batch counts, and what the job outputs (the same for word-count).
-    let (per_batch, counts) = if args.closures {
-        let pairs = lines
-            .flat_map(|line, out| split_like_java(line).for_each(|w| out.push(w)))?
-            .map(|w, out| out.push((w, 1i64)))?;
-        let per_batch = pairs.reduce_by_key(|a, b| a + b)?;
-        let counts = match args.job {
-            Job::WindowedWordCount => windowed(&pairs, &args)?,
-            Job::StatefulWordCount => pairs.update_state_by_key(running_count)?,
-            Job::WordCount => per_batch.clone(),
+    let stateful = args.job != Job::WordCount;
+    let temporary = (stateful && args.checkpoint.is_none())
+        .then(|| std::env::temp_dir().join(format!("dstreams-replay-{}", std::process::id())));
+    let build = || -> Result<StreamingContext> {
+        let builder =
+            StreamingContext::builder(interval.unwrap_or(BATCH)).stop_when_exhausted(true);
+        let builder = match interval {
+            None => builder.clock(Arc::new(FastClock::new(Time::from_millis(0)))),
+            Some(_) => builder,
         };
-        (per_batch, counts)
-    } else {
-        let per_batch = lines.split(Separators::Space)?.count_by_value()?;
-        let counts = match args.job {
-            Job::WindowedWordCount => windowed(&per_batch, &args)?,
-            Job::StatefulWordCount => per_batch.update_state_by_key(running_count)?,
-            Job::WordCount => per_batch.clone(),
-        };
-        (per_batch, counts)
+        let ssc = builder.build()?;
+        ssc.add_streaming_listener(stats.clone());
+        if let Some(dir) = &temporary {
+            ssc.checkpoint(dir)?;
+        }
+        build_job(&ssc, data, cut, &args, &stats)?;
+        Ok(ssc)
     };
-    let counted = stats.clone();
-    per_batch.foreach_batch(move |batch, _| {
-        let words: i64 = batch
-            .partitions()
-            .iter()
-            .map(|p| p.b.iter().sum::<i64>())
-            .sum();
-        counted.words.fetch_add(words as u64, Ordering::Relaxed);
-        Ok(())
-    })?;
-    if args.job != Job::WordCount {
-        // The window's or the state's result is computed every batch whether or not it is saved.
-        counts.foreach_batch(|_, _| Ok(()))?;
-    }
-    if let Some(prefix) = &args.output {
-        counts.save_as_text_files(prefix, "")?;
-    }
+    let ssc = match &args.checkpoint {
+        Some(dir) => StreamingContext::get_or_create(dir, build)?,
+        None => build()?,
+    };
     ssc.start()?;
     let result = ssc.await_termination();
+    if let Some(dir) = &temporary {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let summary = stats.summary();
     print!("{}", summary.to_text());
     if let Some(path) = &args.stats_json {

@@ -117,4 +117,6 @@ pub trait StreamingListener: Send + Sync {
     fn on_output_operation_started(&self, info: &OutputOperationInfo) {}
     /// An output operation finished.
     fn on_output_operation_completed(&self, info: &OutputOperationInfo) {}
+    /// A checkpoint was written after a batch (not part of Spark's listener interface).
+    fn on_checkpoint_completed(&self, info: &crate::checkpoint::CheckpointInfo) {}
 }

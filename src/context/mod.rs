@@ -9,6 +9,7 @@ pub use listener::{
     BatchInfo, OutputOperationInfo, ReceiverInfo, StreamInputInfo, StreamingListener,
 };
 
+use crate::checkpoint::{self, Checkpointing};
 use crate::data::{Batch, Data};
 use crate::dstream::DStream;
 use crate::dstream::node::{AnyNode, ComputeFn, Node, lock};
@@ -184,7 +185,7 @@ impl ContextBuilder {
                 listeners: Mutex::new(Vec::new()),
                 termination: Mutex::new(Termination::default()),
                 termination_cv: Condvar::new(),
-                checkpoint_dir: Mutex::new(None),
+                checkpointing: Mutex::new(Checkpointing::default()),
                 remember: Mutex::new(None),
                 runtime: Mutex::new(None),
             }),
@@ -204,7 +205,7 @@ pub(crate) struct Core {
     pub(crate) listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
     termination: Mutex<Termination>,
     termination_cv: Condvar,
-    checkpoint_dir: Mutex<Option<PathBuf>>,
+    pub(crate) checkpointing: Mutex<Checkpointing>,
     remember: Mutex<Option<Duration>>,
     runtime: Mutex<Option<Runtime>>,
 }
@@ -373,7 +374,9 @@ impl StreamingContext {
         self.core.state()
     }
 
-    /// Sets the checkpoint directory, creating it (and its parents) if needed.
+    /// Sets the checkpoint directory, creating it (and its parents) if needed. From then on a
+    /// checkpoint is written after every checkpoint interval's batch (see
+    /// [`DStream::checkpoint`]); [`get_or_create`](Self::get_or_create) recovers from it.
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -382,8 +385,80 @@ impl StreamingContext {
                 e,
             )
         })?;
-        *lock(&self.core.checkpoint_dir) = Some(dir.to_path_buf());
+        lock(&self.core.checkpointing).dir = Some(dir.to_path_buf());
         Ok(())
+    }
+
+    /// The checkpoint directory, if one was set.
+    pub fn checkpoint_dir(&self) -> Option<PathBuf> {
+        lock(&self.core.checkpointing).dir.clone()
+    }
+
+    /// How many checkpoints to keep (default 3, at least 1): a corrupted newest one falls back
+    /// to the one before.
+    pub fn keep_checkpoints(&self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::Unsupported(
+                "at least one checkpoint must be kept".into(),
+            ));
+        }
+        lock(&self.core.checkpointing).keep = n;
+        Ok(())
+    }
+
+    /// Spark's `StreamingContext.getOrCreate`, made safe for program changes: calls `build` to
+    /// create the context and its whole graph (always: the graph is code, never deserialised),
+    /// sets `dir` as its checkpoint directory unless `build` set one, then restores the newest
+    /// usable checkpoint in it, if any: every stateful operator's state by its id (its
+    /// [`checkpoint_name`](DStream::checkpoint_name), else its place among the stateful
+    /// operators in build order), every recoverable input's position, and the batch times. The
+    /// context then resumes with the batch after the checkpoint's, so batches that ran after it
+    /// run again.
+    ///
+    /// A program may change between runs as long as its stateful operators stay: new output
+    /// operations, changed closures. A checkpoint holding state for an operator the program no
+    /// longer builds, or of a different kind or type, is refused with
+    /// [`CheckpointError::Incompatible`](crate::CheckpointError::Incompatible) naming it.
+    ///
+    /// ```
+    /// use dstreams::prelude::*;
+    /// # let dir = std::env::temp_dir().join(format!("get-or-create-doc-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let ssc = StreamingContext::get_or_create(&dir, || {
+    ///     let ssc = StreamingContext::new(Duration::seconds(1))?;
+    ///     let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None)?;
+    ///     let totals = pairs.update_state_by_key(|new: &[i64], total: Option<i64>| {
+    ///         Some(total.unwrap_or(0) + new.iter().sum::<i64>())
+    ///     })?;
+    ///     totals.checkpoint_name("totals")?.pprint(10)?;
+    ///     Ok(ssc)
+    /// })?;
+    /// assert_eq!(ssc.checkpoint_dir().as_deref(), Some(dir.as_path()));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn get_or_create(
+        dir: impl AsRef<Path>,
+        build: impl FnOnce() -> Result<StreamingContext>,
+    ) -> Result<StreamingContext> {
+        let dir = dir.as_ref();
+        let ssc = build()?;
+        if ssc.get_state() != ContextState::Initialized {
+            return Err(Error::Unsupported(
+                "get_or_create: the context returned by `build` must not be started".into(),
+            ));
+        }
+        if ssc.checkpoint_dir().is_none() {
+            ssc.checkpoint(dir)?;
+        }
+        let dir = ssc
+            .checkpoint_dir()
+            .expect("the checkpoint directory is set");
+        match checkpoint::store::load_latest(&dir)? {
+            Some(loaded) => checkpoint::restore(&ssc.core, loaded)?,
+            None => tracing::info!("no checkpoint in {}; starting afresh", dir.display()),
+        }
+        Ok(ssc)
     }
 
     /// Keeps every stream's batches for at least `duration` (so `slice` can reach back further).
@@ -415,10 +490,22 @@ impl StreamingContext {
             if graph.outputs.is_empty() {
                 return Err(Error::NoOutputOperations);
             }
+            let checkpointing = lock(&self.core.checkpointing);
+            if checkpointing.has_operators() && checkpointing.dir.is_none() {
+                return Err(Error::CheckpointDirectoryNotSet);
+            }
             *state = ContextState::Active;
         }
-        let first = Time::first_batch_after(self.core.clock.now(), self.core.batch_interval);
-        let zero = first - self.core.batch_interval;
+        let restored = lock(&self.core.checkpointing).restored;
+        let (first, zero) = match restored {
+            // Resume with the batch after the checkpoint's, on the checkpointed time grid.
+            Some((time, zero)) => (time + self.core.batch_interval, zero),
+            None => {
+                let first =
+                    Time::first_batch_after(self.core.clock.now(), self.core.batch_interval);
+                (first, first - self.core.batch_interval)
+            }
+        };
         {
             let mut graph = lock(&self.core.graph);
             graph.zero_time = Some(zero);

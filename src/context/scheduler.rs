@@ -5,6 +5,8 @@
 use super::{
     BatchContext, BatchInfo, Core, InputLifecycle, OutputOperationInfo, clock::wall_millis,
 };
+use crate::checkpoint;
+use crate::context::StreamingListener;
 use crate::dstream::node::lock;
 use crate::error::Error;
 use crate::time::Time;
@@ -258,7 +260,9 @@ fn run_batch(core: &Core, job: Submitted) {
 
     info.processing_end_time = Some(wall_millis());
     info.stream_id_to_input_info = ctx.take_inputs();
-    for e in failures.into_inner().unwrap_or_default() {
+    let failures = failures.into_inner().unwrap_or_default();
+    let failed = !failures.is_empty();
+    for e in failures {
         core.report_error(e);
     }
     listeners.iter().for_each(|l| l.on_batch_completed(&info));
@@ -271,7 +275,35 @@ fn run_batch(core: &Core, job: Submitted) {
     for node in &nodes {
         node.clear_old(time);
     }
+    if !failed {
+        // A failed batch is not checkpointed: recovery runs it again.
+        checkpoint_after(core, time, &listeners);
+    }
     core.batch_completed(time);
+}
+
+/// Takes the checkpoint due after the batch at `time`. A failed write (a full disk) is logged and
+/// the run goes on: the previous checkpoint stays intact and remains the recovery point, and the
+/// next one is tried at the next interval.
+fn checkpoint_after(core: &Core, time: Time, listeners: &[Arc<dyn StreamingListener>]) {
+    match checkpoint::after_batch(core, time) {
+        Ok(Some(info)) => {
+            tracing::info!(
+                "checkpoint for batch {time} written to {} ({} bytes, {:.1} ms snapshot, {:.1} ms write)",
+                info.path.display(),
+                info.bytes,
+                info.snapshot_ms,
+                info.write_ms
+            );
+            listeners
+                .iter()
+                .for_each(|l| l.on_checkpoint_completed(&info));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(
+            "checkpoint after batch {time} failed; recovery would start from the previous one: {e}"
+        ),
+    }
 }
 
 fn job_error(time: Time, operation: &str, e: Error) -> Error {

@@ -9,13 +9,22 @@
 
 use super::DStream;
 use super::node::{AnyNode, Node, lock};
-use super::state::{Partition, group_rows, initial_state};
+use super::state::{
+    Partition, StateCell, group_rows, initial_state, state_pairs, state_record_batch, state_schema,
+};
 use super::state_spec::{MappingFn, State, StateSpec};
+use crate::checkpoint::OperatorState;
 use crate::data::{Batch, ColumnBuilder, Data, Key, Sources};
+use crate::data::{column_iter, key_hash_state};
+use crate::error::Error;
 use crate::error::Result;
+use crate::kernels::hash::partition_of;
 use crate::kernels::shuffle::{CoGroup, KeyedInput};
 use crate::time::{Duration, Time};
+use arrow_array::{Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, SchemaRef};
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -29,7 +38,7 @@ struct TimedPartition<K: Data, S> {
     idle: VecDeque<(Time, Vec<u32>)>,
 }
 
-type SharedState<K, S> = Arc<Mutex<Option<Vec<TimedPartition<K, S>>>>>;
+type SharedState<K, S> = Arc<Mutex<StateCell<TimedPartition<K, S>>>>;
 
 /// The result of [`DStream::map_with_state`]: the stream of mapped records (it derefs to it) and
 /// [`state_snapshots`](Self::state_snapshots).
@@ -67,7 +76,7 @@ impl<K: Key, S: Data + Clone, M: Data> MapWithStateDStream<K, S, M> {
                     return Ok(None);
                 }
                 let guard = lock(&state);
-                let parts = guard.as_ref().map_or_else(Vec::new, |parts| {
+                let parts = guard.parts.as_ref().map_or_else(Vec::new, |parts| {
                     parts.par_iter().map(|p| p.part.snapshot()).collect()
                 });
                 Ok(Some(Batch::from_partitions(parts)))
@@ -120,7 +129,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         let function = spec.function.clone();
         let timeout = spec.timeout;
         let initial = spec.initial;
-        let state: SharedState<K, S> = Arc::new(Mutex::new(None));
+        let state: SharedState<K, S> = Arc::new(Mutex::new(StateCell::new()));
         let shared = state.clone();
         let mapped = DStream::create(
             &self.ctx,
@@ -131,13 +140,14 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             Box::new(move |t, ctx| {
                 let batch = parent.get_or_compute(t, ctx)?;
                 let mut guard = lock(&shared);
-                if guard.is_none() {
+                guard.check_forward(t, "map_with_state")?;
+                if guard.parts.is_none() {
                     if batch.is_none() && initial.is_none() {
                         return Ok(None);
                     }
-                    *guard = Some(timed(initial_state(initial.as_ref(), n), t, timeout));
+                    guard.parts = Some(timed(initial_state(initial.as_ref(), n), t, timeout));
                 }
-                let parts = guard.as_mut().expect("state was just created");
+                let parts = guard.parts.as_mut().expect("state was just created");
                 let empty = Batch::<(K, V)>::from_partitions(Vec::new());
                 let batch = batch.as_ref().unwrap_or(&empty);
                 let input = KeyedInput {
@@ -156,9 +166,18 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                     out.push(ch.mapped);
                     commit(p, ch.held, ch.new, t, cutoff);
                 }
+                guard.last = Some(t);
                 Ok(Some(Batch::from_partitions(out)))
             }),
         )?;
+        lock(&self.ctx.core.checkpointing).add_operator(
+            mapped.node.id,
+            Arc::new(MapWithStateCheckpoint {
+                cell: state.clone(),
+                n,
+                timeout,
+            }),
+        );
         Ok(MapWithStateDStream { mapped, state })
     }
 }
@@ -287,4 +306,74 @@ fn commit<K: Key, S: Data + Clone>(
         }
     }
     p.part.keys.reclaim();
+}
+
+/// `map_with_state`'s side of checkpoints: keys, states and the time of each key's last update
+/// (so idle timeouts carry on where they were).
+struct MapWithStateCheckpoint<K: Data, S> {
+    cell: SharedState<K, S>,
+    n: usize,
+    timeout: Option<Duration>,
+}
+
+impl<K: Key, S: Data + Clone> OperatorState for MapWithStateCheckpoint<K, S> {
+    fn kind(&self) -> String {
+        format!("map_with_state({} -> {})", K::data_type(), S::data_type())
+    }
+
+    fn snapshot(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let schema = state_schema::<K, S>(&[Field::new("updated_at", DataType::Int64, false)]);
+        let cell = lock(&self.cell);
+        let batches = cell
+            .parts
+            .iter()
+            .flatten()
+            .map(|p| {
+                let times: Int64Array = p
+                    .part
+                    .keys
+                    .ids()
+                    .map(|id| p.updated_at[id as usize].as_millis())
+                    .collect();
+                state_record_batch(&schema, &p.part.snapshot(), vec![Arc::new(times)])
+            })
+            .collect::<Result<_>>()?;
+        Ok((schema, batches))
+    }
+
+    fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()> {
+        let pairs = state_pairs::<K, S>(batches)?;
+        let mut parts = timed(initial_state(Some(&pairs), self.n), time, None);
+        let hasher = key_hash_state();
+        let mut idle: Vec<BTreeMap<Time, Vec<u32>>> = vec![BTreeMap::new(); self.n];
+        for (batch, column) in batches.iter().zip(pairs.partitions()) {
+            let times = batch
+                .column_by_name("updated_at")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| {
+                    Error::Unsupported("a map_with_state state file has no updated_at".into())
+                })?;
+            for (row, key) in column_iter(&column.a).enumerate() {
+                let hash = K::hash_key(key, hasher);
+                let p = partition_of(hash, self.n);
+                let id = parts[p]
+                    .part
+                    .keys
+                    .find(hash, key)
+                    .expect("every restored key was inserted");
+                let at = Time::from_millis(times.value(row));
+                parts[p].updated_at[id as usize] = at;
+                idle[p].entry(at).or_default().push(id);
+            }
+        }
+        if self.timeout.is_some() {
+            for (p, queue) in parts.iter_mut().zip(idle) {
+                p.idle = queue.into_iter().collect();
+            }
+        }
+        let mut cell = lock(&self.cell);
+        cell.parts = Some(parts);
+        cell.last = Some(time);
+        Ok(())
+    }
 }

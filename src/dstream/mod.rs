@@ -1,6 +1,7 @@
 //! `DStream<T>`: a discretized stream, one [`Batch`] per batch time, and its operations, grouped as
 //! Spark's documentation groups them.
 
+mod checkpointing;
 mod kernel_paths;
 mod map_with_state;
 pub(crate) mod node;

@@ -16,6 +16,8 @@ pub(crate) type ComputeFn<T> =
 pub(crate) trait AnyNode: Send + Sync {
     /// Raises how long this node keeps its batches, and its parents' accordingly.
     fn remember_at_least(&self, duration: Duration);
+    /// How long this node keeps its batches.
+    fn remember_duration(&self) -> Duration;
     /// Forgets batches with `time <= now - remember`.
     fn clear_old(&self, now: Time);
     /// The times whose batches are held (for tests of clean-up).
@@ -98,6 +100,9 @@ impl<T: Data> AnyNode for Node<T> {
         for p in &self.parents {
             p.remember_at_least(mine + self.parent_extra_remember);
         }
+    }
+    fn remember_duration(&self) -> Duration {
+        *lock(&self.remember)
     }
     fn clear_old(&self, now: Time) {
         let remember = *lock(&self.remember);

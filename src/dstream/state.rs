@@ -7,12 +7,15 @@
 
 use super::DStream;
 use super::node::{AnyNode, lock};
+use crate::checkpoint::OperatorState;
 use crate::data::key_table::KeyTable;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources, key_hash_state};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::hash::partition_of;
 use crate::kernels::shuffle::{CoGroup, KeyedInput, RowRef, cogroup_rows};
 use crate::time::{Duration, Time};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field, Schema, SchemaRef};
 use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -162,9 +165,10 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         let n = num_partitions.max(1);
         let parent = self.node.clone();
         let unique_in = self.keys_unique_in;
-        let state = Mutex::new(None::<Vec<Partition<K, S>>>);
+        let cell = Arc::new(Mutex::new(StateCell::<Partition<K, S>>::new()));
+        let state = cell.clone();
         let update: Arc<UpdateFn<K, V, S>> = Arc::new(update);
-        DStream::create(
+        let stream = DStream::create(
             &self.ctx,
             "StateDStream",
             self.slide_duration(),
@@ -173,13 +177,15 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             Box::new(move |t, ctx| {
                 let batch = parent.get_or_compute(t, ctx)?;
                 let mut guard = lock(&state);
-                if guard.is_none() {
+                guard.check_forward(t, "update_state_by_key")?;
+                if guard.parts.is_none() {
                     if batch.is_none() && initial.is_none() {
                         return Ok(None); // Spark: no previous state and no parent RDD, no RDD
                     }
-                    *guard = Some(initial_state(initial.as_ref(), n));
+                    guard.parts = Some(initial_state(initial.as_ref(), n));
                 }
-                let parts = guard.as_mut().expect("state was just created");
+                guard.last = Some(t);
+                let parts = guard.parts.as_mut().expect("state was just created");
                 let empty = Batch::<(K, V)>::from_partitions(Vec::new());
                 let batch = batch.as_ref().unwrap_or(&empty);
                 let input = KeyedInput {
@@ -209,7 +215,113 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                     parts.par_iter().map(Partition::snapshot).collect(),
                 )))
             }),
+        )?;
+        lock(&self.ctx.core.checkpointing)
+            .add_operator(stream.node.id, Arc::new(UpdateStateCheckpoint { cell, n }));
+        Ok(stream)
+    }
+}
+
+/// A stateful operator's partitions (once it has state) and the last batch it computed.
+pub(crate) struct StateCell<P> {
+    pub(crate) parts: Option<Vec<P>>,
+    pub(crate) last: Option<Time>,
+}
+
+impl<P> StateCell<P> {
+    pub(crate) fn new() -> Self {
+        StateCell {
+            parts: None,
+            last: None,
+        }
+    }
+
+    /// Refuses a batch at or before the last one computed: it would be applied to the state a
+    /// second time.
+    pub(crate) fn check_forward(&self, t: Time, operator: &str) -> Result<()> {
+        match self.last {
+            Some(last) if t <= last => Err(Error::Unsupported(format!(
+                "{operator}: the batch at {t} cannot be computed after the one at {last}; state moves forward only (after recovery, batches before the checkpoint cannot be recomputed)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The schema of a state checkpoint: `key`, `state` and any `extra` columns.
+pub(crate) fn state_schema<K: Data, S: Data>(extra: &[Field]) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("key", K::data_type(), true),
+        Field::new("state", S::data_type(), true),
+    ];
+    fields.extend(extra.iter().cloned());
+    Arc::new(Schema::new(fields))
+}
+
+/// A state partition as a record batch of `schema`, with `extra` columns after key and state.
+pub(crate) fn state_record_batch<K: Data, S: Data>(
+    schema: &SchemaRef,
+    pairs: &PairColumn<K, S>,
+    extra: Vec<ArrayRef>,
+) -> Result<RecordBatch> {
+    let mut columns = vec![pairs.a.to_arrow(), pairs.b.to_arrow()];
+    columns.extend(extra);
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// The `(key, state)` pairs of checkpointed record batches.
+pub(crate) fn state_pairs<K: Data, S: Data>(batches: &[RecordBatch]) -> Result<Batch<(K, S)>> {
+    let parts = batches
+        .iter()
+        .map(|b| {
+            if b.num_columns() < 2 {
+                return Err(Error::Unsupported(format!(
+                    "a state file has {} column(s), expected key and state",
+                    b.num_columns()
+                )));
+            }
+            Ok(PairColumn {
+                a: K::column_from_arrow(b.column(0))?,
+                b: S::column_from_arrow(b.column(1))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Batch::from_partitions(parts))
+}
+
+/// `update_state_by_key`'s side of checkpoints: its keys and states.
+struct UpdateStateCheckpoint<K: Data, S> {
+    cell: Arc<Mutex<StateCell<Partition<K, S>>>>,
+    n: usize,
+}
+
+impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
+    fn kind(&self) -> String {
+        format!(
+            "update_state_by_key({} -> {})",
+            K::data_type(),
+            S::data_type()
         )
+    }
+
+    fn snapshot(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let schema = state_schema::<K, S>(&[]);
+        let cell = lock(&self.cell);
+        let batches = cell
+            .parts
+            .iter()
+            .flatten()
+            .map(|p| state_record_batch(&schema, &p.snapshot(), Vec::new()))
+            .collect::<Result<_>>()?;
+        Ok((schema, batches))
+    }
+
+    fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()> {
+        let pairs = state_pairs::<K, S>(batches)?;
+        let mut cell = lock(&self.cell);
+        cell.parts = Some(initial_state(Some(&pairs), self.n));
+        cell.last = Some(time);
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@
 //! JVM's decoder does). A file that vanishes between listing and reading is skipped with a
 //! warning and listed in the batch's input metadata under `"vanished"`.
 
+use crate::checkpoint::InputState;
 use crate::context::{BatchContext, StreamingContext};
 use crate::data::Batch;
 use crate::dstream::DStream;
@@ -30,6 +31,7 @@ use crate::time::{Duration, Time};
 use arrow_buffer::Buffer;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
@@ -72,7 +74,9 @@ impl Default for FileStreamConfig {
 struct FileStream {
     dir: PathBuf,
     config: FileStreamConfig,
-    initial_threshold: i64,
+    /// Files modified at or before this time (epoch ms) are ignored; restored from a checkpoint,
+    /// so files that arrived while the program was down are still picked up.
+    initial_threshold: AtomicI64,
     remember: Duration,
     /// Files selected per batch time, kept for the remember window.
     selected: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
@@ -88,10 +92,17 @@ fn modified_millis(meta: &std::fs::Metadata) -> Option<i64> {
 }
 
 impl FileStream {
-    /// The files to read at batch time `t`, sorted by name.
+    /// The files to read at batch time `t`, sorted by name: the new ones, or, for a batch time
+    /// already selected (a batch re-created after recovery), the same files again.
     fn select(&self, t: Time) -> Vec<PathBuf> {
-        let threshold = self.initial_threshold.max((t - self.remember).as_millis());
+        let threshold = self
+            .initial_threshold
+            .load(Ordering::SeqCst)
+            .max((t - self.remember).as_millis());
         let mut selected = lock(&self.selected);
+        if let Some(files) = selected.get(&t) {
+            return files.clone();
+        }
         selected.retain(|time, _| *time > t - self.remember);
         let recent: HashSet<&PathBuf> = selected.values().flatten().collect();
         let entries = match std::fs::read_dir(&self.dir) {
@@ -237,11 +248,13 @@ impl StreamingContext {
         let stream = Arc::new(FileStream {
             dir: dir.as_ref().to_path_buf(),
             config,
-            initial_threshold,
+            initial_threshold: AtomicI64::new(initial_threshold),
             remember,
             selected: Mutex::new(BTreeMap::new()),
         });
-        input_stream(self, "FileInputDStream", move |t, bctx| {
+        let input = stream.clone();
+        let dstream = input_stream(self, "FileInputDStream", move |t, bctx| {
+            let stream = &input;
             let (batch, read, vanished) = stream.batch(t, bctx)?;
             let mut metadata = described(format!("text files in {}", stream.dir.display()));
             metadata.insert("files".to_string(), list(&read));
@@ -249,6 +262,54 @@ impl StreamingContext {
                 metadata.insert("vanished".to_string(), list(&vanished));
             }
             Ok((batch, metadata))
-        })
+        })?;
+        lock(&self.core.checkpointing)
+            .add_input(dstream.node.id, Arc::new(FileStreamInput(stream)));
+        Ok(dstream)
+    }
+}
+
+struct FileStreamInput(Arc<FileStream>);
+
+/// A file stream's checkpoint (Spark's `FileInputDStreamCheckpointData`): `threshold MS`, then
+/// `at T` for each remembered batch time followed by `file PATH` for each file it selected.
+impl InputState for FileStreamInput {
+    fn kind(&self) -> &'static str {
+        "files"
+    }
+
+    fn save(&self, _since: Time, _upto: Time) -> Vec<String> {
+        let threshold = self.0.initial_threshold.load(Ordering::SeqCst);
+        let mut entries = vec![format!("threshold {threshold}")];
+        for (t, files) in lock(&self.0.selected).iter() {
+            entries.push(format!("at {}", t.as_millis()));
+            entries.extend(files.iter().map(|f| format!("file {}", f.display())));
+        }
+        entries
+    }
+
+    fn restore(&self, entries: &[String]) -> Result<()> {
+        let bad = |e: &str| {
+            Error::Unsupported(format!("file stream checkpoint entry {e:?} is malformed"))
+        };
+        let mut selected: BTreeMap<Time, Vec<PathBuf>> = BTreeMap::new();
+        let mut current = None;
+        for e in entries {
+            if let Some(ms) = e.strip_prefix("threshold ") {
+                let ms = ms.parse().map_err(|_| bad(e))?;
+                self.0.initial_threshold.store(ms, Ordering::SeqCst);
+            } else if let Some(ms) = e.strip_prefix("at ") {
+                let t = Time::from_millis(ms.parse().map_err(|_| bad(e))?);
+                selected.insert(t, Vec::new());
+                current = Some(t);
+            } else if let Some(path) = e.strip_prefix("file ") {
+                let t = current.ok_or_else(|| bad(e))?;
+                selected.entry(t).or_default().push(PathBuf::from(path));
+            } else {
+                return Err(bad(e));
+            }
+        }
+        *lock(&self.0.selected) = selected;
+        Ok(())
     }
 }

@@ -36,11 +36,14 @@ pub(crate) fn input_stream<T: Data>(
         Duration::default(),
         Box::new(move |t, bctx: &BatchContext| {
             let (batch, metadata) = take(t, bctx)?;
-            bctx.report_input(StreamInputInfo {
-                input_stream_id: my_id.get().copied().unwrap_or_default(),
-                num_records: batch.len() as u64,
-                metadata,
-            });
+            // A batch re-created for a window after recovery is not this batch's input.
+            if t == bctx.time() {
+                bctx.report_input(StreamInputInfo {
+                    input_stream_id: my_id.get().copied().unwrap_or_default(),
+                    num_records: batch.len() as u64,
+                    metadata,
+                });
+            }
             Ok(Some(batch))
         }),
     )?;

@@ -2,6 +2,7 @@
 //! ends), each batch a set of views into the files' bytes. Finite: the stream is exhausted after
 //! its last batch, so a context built with `stop_when_exhausted` ends by itself.
 
+use crate::checkpoint::InputState;
 use crate::context::{InputLifecycle, StreamingContext};
 use crate::data::Batch;
 use crate::dstream::DStream;
@@ -10,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::source::input::{described, input_stream};
 use crate::source::lines::{LinesError, split_lines_partitioned};
 use crate::source::segment::map_file;
+use crate::time::Time;
 use arrow_buffer::Buffer;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -90,7 +93,10 @@ struct Position {
 struct Replay {
     data: ReplayData,
     cut: ReplayCut,
+    /// Where the next batch starts.
     position: Mutex<Position>,
+    /// Where each recent batch started, so it can be re-created after recovery.
+    started: Mutex<BTreeMap<Time, Position>>,
 }
 
 /// Offset just past the `n`-th `\n` of `bytes` (or the end, if there are fewer), and how many
@@ -135,9 +141,30 @@ impl Replay {
         p.file >= self.data.files.len()
     }
 
-    /// The next batch's slices of the files, advancing the position.
-    fn next_slices(&self) -> Vec<(usize, usize, usize, usize)> {
+    /// The slices of the batch at `t`: the next ones (advancing the position), or, for a batch
+    /// already taken, the same ones again.
+    fn slices_at(&self, t: Time) -> Result<Vec<(usize, usize, usize, usize)>> {
+        let mut started = lock(&self.started);
+        if let Some(&start) = started.get(&t) {
+            let mut pos = start;
+            return Ok(self.slices_from(&mut pos));
+        }
+        if let Some((&last, _)) = started.last_key_value()
+            && t < last
+        {
+            // Taking new data for an old time would shift every later batch.
+            return Err(Error::Unsupported(format!(
+                "the replay cannot re-create its batch at {t}: it no longer knows where that batch started (it keeps batches back to {})",
+                started.first_key_value().map_or(last, |(t, _)| *t)
+            )));
+        }
         let mut pos = lock(&self.position);
+        started.insert(t, *pos);
+        Ok(self.slices_from(&mut pos))
+    }
+
+    /// One batch's slices of the files from `pos`, moving `pos` past them.
+    fn slices_from(&self, pos: &mut Position) -> Vec<(usize, usize, usize, usize)> {
         let mut slices = Vec::new();
         let (mut lines_left, mut bytes_left) = match self.cut {
             ReplayCut::Lines(n) => (n, usize::MAX),
@@ -175,8 +202,8 @@ impl Replay {
         slices
     }
 
-    fn batch(&self, parallelism: usize) -> Result<(Batch<String>, u64, String)> {
-        let slices = self.next_slices();
+    fn batch(&self, t: Time, parallelism: usize) -> Result<(Batch<String>, u64, String)> {
+        let slices = self.slices_at(t)?;
         let per_slice = (parallelism / slices.len().max(1)).max(1);
         let mut parts = Vec::new();
         let mut bytes = 0u64;
@@ -255,15 +282,91 @@ impl StreamingContext {
             data,
             cut,
             position: Mutex::new(Position::default()),
+            started: Mutex::new(BTreeMap::new()),
         });
         self.core.add_input(Arc::new(ReplayInput(replay.clone())))?;
-        input_stream(self, "ReplayInputDStream", move |_, bctx| {
-            let (batch, bytes, offsets) = replay.batch(bctx.parallelism())?;
+        let input = replay.clone();
+        let stream = input_stream(self, "ReplayInputDStream", move |t, bctx| {
+            let (batch, bytes, offsets) = input.batch(t, bctx.parallelism())?;
             let mut metadata = described("replay");
             metadata.insert("bytes".to_string(), bytes.to_string());
             metadata.insert("offsets".to_string(), offsets);
             Ok((batch, metadata))
-        })
+        })?;
+        lock(&self.core.checkpointing).add_input(stream.node.id, Arc::new(ReplayInput(replay)));
+        Ok(stream)
+    }
+}
+
+impl Position {
+    fn encode(&self) -> String {
+        format!("{} {} {}", self.file, self.offset, self.line)
+    }
+
+    fn decode(s: &str) -> Option<Position> {
+        let mut it = s.split(' ').map(|v| v.parse::<usize>().ok());
+        let p = Position {
+            file: it.next()??,
+            offset: it.next()??,
+            line: it.next()??,
+        };
+        it.next().is_none().then_some(p)
+    }
+}
+
+/// A replay's checkpoint: `next F O L` (where the next batch starts) and `at T F O L` for each
+/// batch still needed (where it started).
+impl InputState for ReplayInput {
+    fn kind(&self) -> &'static str {
+        "replay"
+    }
+
+    fn save(&self, since: Time, _upto: Time) -> Vec<String> {
+        let mut started = lock(&self.0.started);
+        started.retain(|t, _| *t > since);
+        let mut entries = vec![format!("next {}", lock(&self.0.position).encode())];
+        entries.extend(
+            started
+                .iter()
+                .map(|(t, p)| format!("at {} {}", t.as_millis(), p.encode())),
+        );
+        entries
+    }
+
+    fn restore(&self, entries: &[String]) -> Result<()> {
+        let bad =
+            |e: &str| Error::Unsupported(format!("replay checkpoint entry {e:?} is malformed"));
+        let mut next = None;
+        let mut started = BTreeMap::new();
+        for e in entries {
+            if let Some(p) = e.strip_prefix("next ") {
+                next = Some(Position::decode(p).ok_or_else(|| bad(e))?);
+            } else if let Some(rest) = e.strip_prefix("at ") {
+                let (t, p) = rest.split_once(' ').ok_or_else(|| bad(e))?;
+                let t = Time::from_millis(t.parse().map_err(|_| bad(e))?);
+                started.insert(t, Position::decode(p).ok_or_else(|| bad(e))?);
+            } else {
+                return Err(bad(e));
+            }
+        }
+        let next = next.ok_or_else(|| bad("next"))?;
+        let files = &self.0.data.files;
+        let in_range = |p: &Position| {
+            p.file < files.len() && p.offset <= files[p.file].1.len()
+                || (p.file == files.len() && p.offset == 0)
+        };
+        if !in_range(&next) || !started.values().all(in_range) {
+            return Err(Error::Unsupported(
+                "the checkpointed replay position lies beyond the replayed files (were they changed?)".into(),
+            ));
+        }
+        *lock(&self.0.position) = next;
+        *lock(&self.0.started) = started;
+        Ok(())
+    }
+
+    fn forget_before(&self, t: Time) {
+        lock(&self.0.started).retain(|at, _| *at > t);
     }
 }
 

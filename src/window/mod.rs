@@ -19,7 +19,7 @@ pub(crate) use running::EmptyKeys;
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources};
 use crate::dstream::DStream;
-use crate::dstream::node::Node;
+use crate::dstream::node::{Node, lock};
 use crate::error::{Error, Result};
 use crate::time::{Duration, Time};
 use std::sync::Arc;
@@ -85,6 +85,9 @@ impl<K: Key, V: Data> PaneSource<K, V> {
         partitions: usize,
         merge: MergeFn<K, V>,
     ) -> Self {
+        // After recovery the window rebuilds its panes from the parent's batches of the last
+        // window, re-created by the inputs (one window back from the checkpoint, plus the next).
+        lock(&parent.ctx.core.checkpointing).keep_input_history(grid.window * 2);
         PaneSource {
             parent: parent.node.clone(),
             parent_slide: parent.slide_duration(),

@@ -5,19 +5,29 @@
 use dstreams::prelude::*;
 
 pub mod rng;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Batch interval of the tests: one second, as Spark's suites use.
 pub const BATCH: Duration = Duration::seconds(1);
 
-/// A context on a manual clock at 0 with `parallelism` partitions by default.
+/// A context on a manual clock at 0 with `parallelism` partitions by default, checkpointing into
+/// a fresh temporary directory (as Spark's `TestSuiteBase` sets one: stateful operations need it).
 pub fn manual_context(parallelism: usize) -> (StreamingContext, Arc<ManualClock>) {
+    static CONTEXTS: AtomicUsize = AtomicUsize::new(0);
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
     let ssc = StreamingContext::builder(BATCH)
         .clock(clock.clone())
         .parallelism(parallelism)
         .build()
         .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "dstreams-test-{}-{}",
+        std::process::id(),
+        CONTEXTS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    ssc.checkpoint(dir).unwrap();
     (ssc, clock)
 }
 
@@ -49,6 +59,9 @@ pub fn run_batches(ssc: &StreamingContext, clock: &ManualClock, n: usize) {
         assert!(done, "batch {i} did not complete");
     }
     ssc.stop(false).unwrap();
+    if let Some(dir) = ssc.checkpoint_dir() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Input batches as queue batches of `partitions` partitions.

@@ -1,0 +1,426 @@
+//! Checkpoints: what a restarted program needs to carry on where a stopped or killed one left off.
+//!
+//! A checkpoint is taken after a batch completed, every checkpoint interval. It holds
+//!
+//! - the state of every stateful operator (`update_state_by_key`, `map_with_state`), as an Arrow
+//!   IPC file each, under a stable operator id: the name given with
+//!   [`DStream::checkpoint_name`](crate::DStream::checkpoint_name), or `#n` for the `n`-th stateful
+//!   operator the program built;
+//! - each recoverable input's position and its record of recent batches (a replay's file
+//!   offsets, a file stream's selected files), enough to re-create the batches a window still
+//!   needs and to continue with the next one;
+//! - the batch time, the zero time and the batch interval.
+//!
+//! Windows keep no checkpointed state: after recovery they rebuild their panes from the
+//! re-created input batches (as Spark recomputes a window's RDDs from their lineage).
+//!
+//! [`StreamingContext::get_or_create`](crate::StreamingContext::get_or_create) builds the graph
+//! with the program's code, loads the newest usable checkpoint, restores every operator and input
+//! by id, and resumes with the batch after the checkpoint's: batches that ran after it run again,
+//! and `save_as_text_files` replaces their directories, so saved outputs have every batch once.
+
+mod arrow_file;
+mod metadata;
+pub(crate) mod store;
+
+use crate::context::Core;
+use crate::dstream::node::lock;
+use crate::error::Result;
+use crate::time::{Duration, Time};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use metadata::{InputEntry, Metadata};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a checkpoint could not be written, read or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A file of the checkpoint directory could not be read or written.
+    #[error("checkpoint {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A state file is not a readable Arrow IPC file.
+    #[error("checkpoint state file {path}: {message}")]
+    Arrow {
+        /// The file.
+        path: PathBuf,
+        /// Arrow's complaint.
+        message: String,
+    },
+    /// A checkpoint is torn or altered (failed checksum, truncated, malformed).
+    #[error("corrupt checkpoint: {reason}")]
+    Corrupt {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The checkpoint was written by a newer dstreams.
+    #[error("checkpoint format version {found} is newer than this dstreams reads ({supported})")]
+    NewerVersion {
+        /// The version found.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// Checkpoints exist but none can be read.
+    #[error("no usable checkpoint in {dir}: {reasons}")]
+    NoneUsable {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// Why each one failed.
+        reasons: String,
+    },
+    /// The program changed in a way its checkpoint cannot follow.
+    #[error("checkpoint does not fit this program at {operator}: {reason}")]
+    Incompatible {
+        /// The operator (its id), input or setting concerned.
+        operator: String,
+        /// What differs.
+        reason: String,
+    },
+}
+
+impl CheckpointError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// One operator's state, ready to be written.
+pub(crate) struct StateTable {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) schema: SchemaRef,
+    pub(crate) batches: Vec<RecordBatch>,
+}
+
+/// A stateful operator's side of checkpoints.
+pub(crate) trait OperatorState: Send + Sync {
+    /// What the operator is, with its types (`update_state_by_key(Utf8View -> Int64)`); state is
+    /// restored only into an operator of the same kind.
+    fn kind(&self) -> String;
+    /// The state as record batches of one schema.
+    fn snapshot(&self) -> Result<(SchemaRef, Vec<RecordBatch>)>;
+    /// Replaces the state by a checkpoint's, taken after the batch at `time`.
+    fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()>;
+}
+
+/// A recoverable input's side of checkpoints.
+pub(crate) trait InputState: Send + Sync {
+    /// What the input is (`replay`, `files`); restored only into the same kind.
+    fn kind(&self) -> &'static str;
+    /// Entries from which the input re-creates its batches at times in `(since, upto]` and
+    /// continues after `upto`, the batch just completed.
+    fn save(&self, since: Time, upto: Time) -> Vec<String>;
+    /// Takes the entries back.
+    fn restore(&self, entries: &[String]) -> Result<()>;
+    /// Forgets what it keeps about batches at or before `t` (no window needs them any more).
+    fn forget_before(&self, _t: Time) {}
+}
+
+struct RegisteredOperator {
+    node: usize,
+    name: Option<String>,
+    state: Arc<dyn OperatorState>,
+}
+
+struct RegisteredInput {
+    node: usize,
+    state: Arc<dyn InputState>,
+}
+
+/// Checkpoint settings and everything that takes part in checkpoints.
+pub(crate) struct Checkpointing {
+    pub(crate) dir: Option<PathBuf>,
+    /// Set by `DStream::checkpoint`; otherwise Spark's default (see [`Checkpointing::interval`]).
+    pub(crate) interval: Option<Duration>,
+    pub(crate) keep: usize,
+    operators: Vec<RegisteredOperator>,
+    inputs: Vec<RegisteredInput>,
+    /// The checkpoint the graph was restored from: its batch time and zero time.
+    pub(crate) restored: Option<(Time, Time)>,
+    /// How far back inputs must be able to re-create batches: windows that keep panes rebuild
+    /// them from their parents' batches after recovery.
+    history: Duration,
+}
+
+/// Checkpoints kept by default.
+pub(crate) const DEFAULT_KEEP: usize = 3;
+
+impl Default for Checkpointing {
+    fn default() -> Self {
+        Checkpointing {
+            dir: None,
+            interval: None,
+            keep: DEFAULT_KEEP,
+            operators: Vec::new(),
+            inputs: Vec::new(),
+            restored: None,
+            history: Duration::default(),
+        }
+    }
+}
+
+impl Checkpointing {
+    pub(crate) fn add_operator(&mut self, node: usize, state: Arc<dyn OperatorState>) {
+        self.operators.push(RegisteredOperator {
+            node,
+            name: None,
+            state,
+        });
+    }
+
+    /// Asks inputs to keep what re-creates their batches of the last `d` (a window's length).
+    pub(crate) fn keep_input_history(&mut self, d: Duration) {
+        self.history = self.history.max(d);
+    }
+
+    /// How far back an input on `node` keeps what re-creates its batches.
+    fn input_history(&self, graph: &crate::context::Graph, node: usize) -> Duration {
+        graph.nodes[node].remember_duration().max(self.history)
+    }
+
+    pub(crate) fn add_input(&mut self, node: usize, state: Arc<dyn InputState>) {
+        self.inputs.push(RegisteredInput { node, state });
+    }
+
+    /// Names the operator computing node `node`; false if no stateful operator computes it.
+    pub(crate) fn name_operator(&mut self, node: usize, name: &str) -> bool {
+        match self.operators.iter_mut().find(|o| o.node == node) {
+            Some(o) => {
+                o.name = Some(name.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether an operator already has this name.
+    pub(crate) fn operator_named(&self, name: &str) -> bool {
+        self.operators
+            .iter()
+            .any(|o| o.name.as_deref() == Some(name))
+    }
+
+    pub(crate) fn has_operators(&self) -> bool {
+        !self.operators.is_empty()
+    }
+
+    fn operator_ids(&self) -> Vec<String> {
+        self.operators
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.name.clone().unwrap_or_else(|| format!("#{i}")))
+            .collect()
+    }
+
+    /// How often checkpoints are taken: as set, or Spark's default for stateful streams (the
+    /// smallest multiple of the batch interval of at least 10 s); every batch when nothing but
+    /// input positions is saved (Spark writes its metadata checkpoint every batch).
+    pub(crate) fn interval(&self, batch: Duration) -> Duration {
+        if let Some(i) = self.interval {
+            return i;
+        }
+        if self.operators.is_empty() {
+            return batch;
+        }
+        let b = batch.as_millis();
+        Duration::millis(b * ((10_000 + b - 1) / b))
+    }
+}
+
+/// What one checkpoint write did (for listeners and logs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointInfo {
+    /// The batch after which the checkpoint was taken.
+    pub batch_time: Time,
+    /// The checkpoint's directory.
+    pub path: PathBuf,
+    /// Bytes written (state files and metadata).
+    pub bytes: u64,
+    /// Time to take the state snapshots, in milliseconds.
+    pub snapshot_ms: f64,
+    /// Time to write and sync the files, in milliseconds.
+    pub write_ms: f64,
+}
+
+/// After the batch at `time`: lets inputs forget batches no window needs any more, and takes a
+/// checkpoint if one is due (`Ok(None)` if none is).
+pub(crate) fn after_batch(core: &Core, time: Time) -> Result<Option<CheckpointInfo>> {
+    {
+        let c = lock(&core.checkpointing);
+        let graph = lock(&core.graph);
+        for input in &c.inputs {
+            input
+                .state
+                .forget_before(time - c.input_history(&graph, input.node));
+        }
+    }
+    checkpoint_if_due(core, time)
+}
+
+fn checkpoint_if_due(core: &Core, time: Time) -> Result<Option<CheckpointInfo>> {
+    let zero = match core.zero_time() {
+        Some(z) => z,
+        None => return Ok(None),
+    };
+    let (dir, interval, keep) = {
+        let c = lock(&core.checkpointing);
+        match &c.dir {
+            Some(dir) => (dir.clone(), c.interval(core.batch_interval), c.keep),
+            None => return Ok(None),
+        }
+    };
+    if !(time - zero).is_multiple_of(interval) {
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let (states, inputs) = {
+        let c = lock(&core.checkpointing);
+        let graph = lock(&core.graph);
+        let states = c
+            .operators
+            .iter()
+            .zip(c.operator_ids())
+            .map(|(o, id)| {
+                let (schema, batches) = o.state.snapshot()?;
+                Ok(StateTable {
+                    id,
+                    kind: o.state.kind(),
+                    schema,
+                    batches,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let inputs = c
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| InputEntry {
+                id: format!("input-{i}"),
+                kind: input.state.kind().to_string(),
+                entries: input
+                    .state
+                    .save(time - c.input_history(&graph, input.node), time),
+            })
+            .collect();
+        (states, inputs)
+    };
+    let snapshot_ms = started.elapsed().as_secs_f64() * 1e3;
+    let metadata = Metadata {
+        time,
+        zero,
+        interval: core.batch_interval,
+        inputs,
+        operators: Vec::new(),
+    };
+    let written = store::write(&dir, metadata, states, keep)?;
+    Ok(Some(CheckpointInfo {
+        batch_time: time,
+        path: written.path,
+        bytes: written.bytes,
+        snapshot_ms,
+        write_ms: started.elapsed().as_secs_f64() * 1e3 - snapshot_ms,
+    }))
+}
+
+/// Restores the graph of `core` from `loaded`: operators and inputs by id, then the times from
+/// which the context resumes.
+pub(crate) fn restore(core: &Core, loaded: store::Loaded) -> Result<()> {
+    let meta = &loaded.metadata;
+    let incompatible = |operator: &str, reason: String| CheckpointError::Incompatible {
+        operator: operator.to_string(),
+        reason,
+    };
+    if meta.interval != core.batch_interval {
+        return Err(incompatible(
+            "batch interval",
+            format!(
+                "the checkpoint was written with {}, the program uses {}",
+                meta.interval, core.batch_interval
+            ),
+        )
+        .into());
+    }
+    let mut c = lock(&core.checkpointing);
+    let ids = c.operator_ids();
+    for entry in &meta.operators {
+        if !ids.contains(&entry.id) {
+            return Err(incompatible(
+                &entry.id,
+                format!(
+                    "the checkpoint holds the state of {} `{}`, which this program no longer builds (stateful operators are matched by name, else by the order they are built in)",
+                    entry.kind, entry.id
+                ),
+            )
+            .into());
+        }
+    }
+    for (o, id) in c.operators.iter().zip(&ids) {
+        let Some(entry) = meta.operators.iter().find(|e| &e.id == id) else {
+            tracing::warn!(
+                "stateful operator {id} ({}) has no state in checkpoint {}; it starts empty",
+                o.state.kind(),
+                loaded.path.display()
+            );
+            continue;
+        };
+        if entry.kind != o.state.kind() {
+            return Err(incompatible(
+                id,
+                format!(
+                    "the checkpoint holds {}, the program builds {}",
+                    entry.kind,
+                    o.state.kind()
+                ),
+            )
+            .into());
+        }
+        let path = loaded.path.join(&entry.file);
+        let data = loaded
+            .files
+            .get(id)
+            .expect("every operator's file was loaded");
+        let batches = arrow_file::read(&path, data)?;
+        o.state
+            .restore(meta.time, &batches)
+            .map_err(|e| incompatible(id, e.to_string()))?;
+    }
+    for (i, input) in c.inputs.iter().enumerate() {
+        let id = format!("input-{i}");
+        match meta.inputs.iter().find(|e| e.id == id) {
+            Some(e) if e.kind == input.state.kind() => input
+                .state
+                .restore(&e.entries)
+                .map_err(|err| incompatible(&id, err.to_string()))?,
+            Some(e) => {
+                return Err(incompatible(
+                    &id,
+                    format!(
+                        "the checkpoint holds a {} input, the program builds a {} input",
+                        e.kind,
+                        input.state.kind()
+                    ),
+                )
+                .into());
+            }
+            None => tracing::warn!("input {id} has no position in the checkpoint; it starts anew"),
+        }
+    }
+    c.restored = Some((meta.time, meta.zero));
+    tracing::info!(
+        "restored from checkpoint {} (batch {}); resuming with batch {}",
+        loaded.path.display(),
+        meta.time,
+        meta.time + meta.interval
+    );
+    Ok(())
+}

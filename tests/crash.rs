@@ -1,0 +1,342 @@
+//! Crash recovery of whole processes: `dstreams` jobs killed with SIGKILL at random points and
+//! started again with the same arguments must leave saved outputs with no batch lost and none
+//! counted twice; a checkpoint write that hits a full disk must leave the previous checkpoint
+//! usable.
+//!
+//! Kill points are random (seeded) in progress, not in time: the test waits until a chosen number
+//! of batches have saved their output, then kills, wherever the process has got to by then (in
+//! a batch, between batches, in a checkpoint write).
+#![cfg(unix)]
+
+mod common;
+
+use common::rng::Rng;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dstreams-crash-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Kills the child when dropped (a failed assertion must not leave processes behind).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dstreams(args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_dstreams"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dstreams"),
+    )
+}
+
+/// The completed output directories under `dir` whose names end with `suffix`: batch time to
+/// their lines, sorted.
+fn outputs(dir: &Path, suffix: &str) -> BTreeMap<i64, Vec<String>> {
+    let mut found = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(ms) = name
+            .strip_prefix("counts-")
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if !entry.path().join("_SUCCESS").exists() {
+            continue;
+        }
+        let mut lines = Vec::new();
+        for part in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            if part.file_name().to_string_lossy().starts_with("part-") {
+                let text = std::fs::read_to_string(part.path()).unwrap_or_default();
+                lines.extend(text.lines().map(str::to_string));
+            }
+        }
+        lines.sort();
+        found.insert(ms, lines);
+    }
+    found
+}
+
+/// Waits until `done` holds, or fails after `LIMIT`.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LIMIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Outputs keyed by batch index (time relative to the first batch) instead of wall-clock time.
+fn by_index(out: BTreeMap<i64, Vec<String>>, interval_ms: i64) -> BTreeMap<i64, Vec<String>> {
+    let first = out.keys().next().copied().unwrap_or(0);
+    out.into_iter()
+        .map(|(t, v)| ((t - first) / interval_ms, v))
+        .collect()
+}
+
+#[test]
+fn a_replay_job_with_state_and_windows_survives_sigkill() {
+    let dir = temp_dir("replay");
+    let mut rng = Rng(0xdead_beef_0001);
+    let vocab: Vec<String> = (0..60).map(|i| format!("w{i}")).collect();
+    let lines: Vec<String> = (0..480)
+        .map(|_| {
+            (0..1 + rng.below(6))
+                .map(|_| vocab[rng.below(60) as usize].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let input = dir.join("input.txt");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    // 4 lines per batch at 400 lines/s: a batch every 10 ms, 120 batches.
+    let run = |out: &Path, cp: &Path| {
+        let out = format!("{}/counts", out.display());
+        let cp = cp.display().to_string();
+        let input = input.display().to_string();
+        dstreams(&[
+            "replay",
+            "--job",
+            "stateful-windowed-word-count",
+            "--batch-lines",
+            "4",
+            "--rate",
+            "400",
+            "--window",
+            "6",
+            "--slide",
+            "2",
+            "--checkpoint",
+            &cp,
+            "--checkpoint-every",
+            "4",
+            "--output",
+            &out,
+            &input,
+        ])
+    };
+    let finish = |mut child: Running| {
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "dstreams failed: {status}");
+    };
+    let reference = dir.join("reference");
+    finish(run(&reference, &dir.join("reference-cp")));
+    let crashed = dir.join("crashed");
+    let cp = dir.join("crashed-cp");
+    // Kill after a random number of saved batches (past the first checkpoint: a run killed before
+    // it has nothing to resume from and starts over on a new timeline, as in Spark).
+    let mut kills = Vec::new();
+    for _ in 0..4 {
+        let child = run(&crashed, &cp);
+        let target = outputs(&crashed, ".state").len() + 5 + rng.below(25) as usize;
+        wait_for("batches to complete", || {
+            outputs(&crashed, ".state").len() >= target.min(119)
+        });
+        drop(child); // SIGKILL
+        kills.push(target);
+    }
+    finish(run(&crashed, &cp));
+    for suffix in [".state", ".window"] {
+        let expected = by_index(outputs(&reference, suffix), 10);
+        let got = by_index(outputs(&crashed, suffix), 10);
+        assert_eq!(expected.len(), if suffix == ".state" { 120 } else { 60 });
+        let lost: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+        let added: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+        assert!(
+            lost.is_empty() && added.is_empty(),
+            "{suffix}: batches lost {lost:?}, added {added:?} (kills after {kills:?})"
+        );
+        for (k, v) in &expected {
+            assert_eq!(
+                &got[k], v,
+                "{suffix}: batch {k} differs (kills after {kills:?})"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_text_file_stream_job_survives_sigkill() {
+    let dir = temp_dir("files");
+    let watched = dir.join("in");
+    std::fs::create_dir_all(&watched).unwrap();
+    let out = dir.join("out");
+    let cp = dir.join("cp");
+    let run = || {
+        dstreams(&[
+            "run",
+            "text-file-word-count",
+            &watched.display().to_string(),
+            "--interval",
+            "100ms",
+            "--checkpoint",
+            &cp.display().to_string(),
+            "--output",
+            &format!("{}/counts", out.display()),
+        ])
+    };
+    let mut rng = Rng(0xdead_beef_0002);
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let mut child = run();
+    wait_for("the first checkpoint", || {
+        std::fs::read_dir(&cp).is_ok_and(|d| d.count() > 0)
+    });
+    for file in 0..40 {
+        // Moved in whole, as Spark requires.
+        let words: Vec<String> = (0..1 + rng.below(20))
+            .map(|_| format!("f{}", rng.below(15)))
+            .collect();
+        for w in &words {
+            *expected.entry(w.clone()).or_default() += 1;
+        }
+        let tmp = dir.join(format!(".file-{file}"));
+        std::fs::write(&tmp, words.join(" ") + "\n").unwrap();
+        std::fs::rename(&tmp, watched.join(format!("file-{file}.txt"))).unwrap();
+        std::thread::sleep(Duration::from_millis(15));
+        if rng.below(8) == 0 {
+            drop(child); // SIGKILL
+            child = run();
+        }
+    }
+    let totals = || {
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        for lines in outputs(&out, "").values() {
+            for line in lines {
+                let (w, n) = line
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .rsplit_once(',')
+                    .unwrap();
+                *totals.entry(w.to_string()).or_default() += n.parse::<i64>().unwrap();
+            }
+        }
+        totals
+    };
+    wait_for("every file to be counted", || {
+        totals().values().sum::<i64>() >= expected.values().sum::<i64>()
+    });
+    // A few more batches: anything counted twice would show up now.
+    let last = outputs(&out, "").keys().max().copied().unwrap();
+    wait_for("more batches", || {
+        outputs(&out, "")
+            .keys()
+            .max()
+            .is_some_and(|&t| t >= last + 300)
+    });
+    drop(child);
+    assert_eq!(totals(), expected);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_full_disk_during_a_checkpoint_leaves_the_previous_one_intact() {
+    let dir = temp_dir("full-disk");
+    // 4 batches of 5 words, then 100 batches of 100 new words each: the state outgrows the limit.
+    let mut text = String::new();
+    for _ in 0..40 {
+        text += "w0 w1 w2 w3 w4\n";
+    }
+    for j in 0..1000 {
+        let words: Vec<String> = (0..10)
+            .map(|i| format!("unique-word-{:06}", j * 10 + i))
+            .collect();
+        text += &(words.join(" ") + "\n");
+    }
+    let input = dir.join("in.txt");
+    std::fs::write(&input, text).unwrap();
+    let cp = dir.join("cp");
+    let args = |output: Option<&Path>| {
+        let mut a = format!(
+            "replay --job stateful-word-count --batch-lines 10 --checkpoint-every 2 --checkpoint '{}' '{}'",
+            cp.display(),
+            input.display()
+        );
+        if let Some(out) = output {
+            a += &format!(" --output '{}/counts'", out.display());
+        }
+        a
+    };
+    // Files may not grow past 64 KiB (`ulimit -f` counts 512-byte blocks): writes beyond fail with
+    // EFBIG, as they would with ENOSPC on a full disk. SIGXFSZ is ignored so the write fails
+    // instead of the process being killed.
+    let limited = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 128; exec '{}' {}",
+            env!("CARGO_BIN_EXE_dstreams"),
+            args(None)
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    assert!(limited.status.success(), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(&cp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter().all(|n| n.starts_with("checkpoint-")),
+        "{left:?}"
+    );
+    let newest = left
+        .iter()
+        .filter_map(|n| n.strip_prefix("checkpoint-")?.parse::<i64>().ok())
+        .max()
+        .expect("the early checkpoints were written");
+    assert!(
+        newest < 104_000,
+        "a checkpoint past the limit was written: {newest}"
+    );
+    // Resumed without the limit from the last good checkpoint, the run ends with every word
+    // counted once.
+    let out = dir.join("out");
+    let resumed = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec '{}' {}",
+            env!("CARGO_BIN_EXE_dstreams"),
+            args(Some(&out))
+        ))
+        .output()
+        .unwrap();
+    assert!(resumed.status.success());
+    let saved = outputs(&out, "");
+    assert_eq!(
+        *saved.keys().next().unwrap(),
+        newest + 1000,
+        "resumed after {newest}"
+    );
+    let last = &saved[&104_000];
+    assert_eq!(last.len(), 5 + 10_000);
+    for line in last {
+        let expected = if line.starts_with("(w") {
+            ",40)"
+        } else {
+            ",1)"
+        };
+        assert!(line.ends_with(expected), "{line}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
