@@ -22,6 +22,7 @@
 mod arrow_file;
 mod metadata;
 pub(crate) mod store;
+mod writer;
 
 use crate::context::Core;
 use crate::dstream::node::lock;
@@ -150,6 +151,8 @@ pub(crate) struct Checkpointing {
     /// How far back inputs must be able to re-create batches: windows that keep panes rebuild
     /// them from their parents' batches after recovery.
     history: Duration,
+    /// Started with the first checkpoint.
+    writer: Option<writer::BackgroundWriter>,
 }
 
 /// Checkpoints kept by default.
@@ -165,6 +168,7 @@ impl Default for Checkpointing {
             inputs: Vec::new(),
             restored: None,
             history: Duration::default(),
+            writer: None,
         }
     }
 }
@@ -252,84 +256,85 @@ pub struct CheckpointInfo {
     pub write_ms: f64,
 }
 
-/// After the batch at `time`: lets inputs forget batches no window needs any more, and takes a
-/// checkpoint if one is due (`Ok(None)` if none is).
-pub(crate) fn after_batch(core: &Core, time: Time) -> Result<Option<CheckpointInfo>> {
-    {
-        let c = lock(&core.checkpointing);
-        let graph = lock(&core.graph);
-        for input in &c.inputs {
-            input
-                .state
-                .forget_before(time - c.input_history(&graph, input.node));
-        }
+/// After the batch at `time`: lets inputs forget batches no window needs any more, and, if a
+/// checkpoint is due, snapshots the state and hands it to the background writer.
+pub(crate) fn after_batch(core: &Core, time: Time) -> Result<()> {
+    let Some(zero) = core.zero_time() else {
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    let mut c = lock(&core.checkpointing);
+    let graph = lock(&core.graph);
+    for input in &c.inputs {
+        input
+            .state
+            .forget_before(time - c.input_history(&graph, input.node));
     }
-    checkpoint_if_due(core, time)
+    let Some(dir) = c.dir.clone() else {
+        return Ok(());
+    };
+    if !(time - zero).is_multiple_of(c.interval(core.batch_interval)) {
+        return Ok(());
+    }
+    let states = c
+        .operators
+        .iter()
+        .zip(c.operator_ids())
+        .map(|(o, id)| {
+            let (schema, batches) = o.state.snapshot()?;
+            Ok(StateTable {
+                id,
+                kind: o.state.kind(),
+                schema,
+                batches,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let inputs = c
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| InputEntry {
+            id: format!("input-{i}"),
+            kind: input.state.kind().to_string(),
+            entries: input
+                .state
+                .save(time - c.input_history(&graph, input.node), time),
+        })
+        .collect();
+    drop(graph);
+    let job = writer::Job {
+        dir,
+        metadata: Metadata {
+            time,
+            zero,
+            interval: core.batch_interval,
+            inputs,
+            operators: Vec::new(),
+        },
+        states,
+        keep: c.keep,
+        snapshot_ms: started.elapsed().as_secs_f64() * 1e3,
+        listeners: core.listeners(),
+    };
+    if c.writer.is_none() {
+        let w = writer::BackgroundWriter::start()
+            .map_err(|e| crate::error::Error::io("starting the checkpoint writer thread", e))?;
+        c.writer = Some(w);
+    }
+    c.writer
+        .as_ref()
+        .expect("the writer was just started")
+        .submit(job);
+    Ok(())
 }
 
-fn checkpoint_if_due(core: &Core, time: Time) -> Result<Option<CheckpointInfo>> {
-    let zero = match core.zero_time() {
-        Some(z) => z,
-        None => return Ok(None),
-    };
-    let (dir, interval, keep) = {
-        let c = lock(&core.checkpointing);
-        match &c.dir {
-            Some(dir) => (dir.clone(), c.interval(core.batch_interval), c.keep),
-            None => return Ok(None),
-        }
-    };
-    if !(time - zero).is_multiple_of(interval) {
-        return Ok(None);
+/// Waits until every checkpoint handed to the writer is on disk (when the context stops).
+pub(crate) fn finish_writes(core: &Core) {
+    let writer = lock(&core.checkpointing).writer.take();
+    if let Some(w) = writer {
+        w.finish();
     }
-    let started = std::time::Instant::now();
-    let (states, inputs) = {
-        let c = lock(&core.checkpointing);
-        let graph = lock(&core.graph);
-        let states = c
-            .operators
-            .iter()
-            .zip(c.operator_ids())
-            .map(|(o, id)| {
-                let (schema, batches) = o.state.snapshot()?;
-                Ok(StateTable {
-                    id,
-                    kind: o.state.kind(),
-                    schema,
-                    batches,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let inputs = c
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| InputEntry {
-                id: format!("input-{i}"),
-                kind: input.state.kind().to_string(),
-                entries: input
-                    .state
-                    .save(time - c.input_history(&graph, input.node), time),
-            })
-            .collect();
-        (states, inputs)
-    };
-    let snapshot_ms = started.elapsed().as_secs_f64() * 1e3;
-    let metadata = Metadata {
-        time,
-        zero,
-        interval: core.batch_interval,
-        inputs,
-        operators: Vec::new(),
-    };
-    let written = store::write(&dir, metadata, states, keep)?;
-    Ok(Some(CheckpointInfo {
-        batch_time: time,
-        path: written.path,
-        bytes: written.bytes,
-        snapshot_ms,
-        write_ms: started.elapsed().as_secs_f64() * 1e3 - snapshot_ms,
-    }))
 }
 
 /// Restores the graph of `core` from `loaded`: operators and inputs by id, then the times from

@@ -1,7 +1,7 @@
 //! Run statistics for `dstreams replay`: per-batch timings from a listener, a progress bar on a
 //! terminal, and the summary (text and JSON) at the end.
 
-use dstreams::{BatchInfo, StreamingListener};
+use dstreams::{BatchInfo, CheckpointInfo, StreamingListener, Time};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 pub struct RunStats {
     started: Instant,
     batch_started: Mutex<Option<Instant>>,
-    batch_times: Mutex<Vec<Duration>>,
+    /// Each batch's time and processing time, with the snapshot of the checkpoint that followed
+    /// it (the part of a checkpoint the batches wait for; the files are written in the
+    /// background).
+    batch_times: Mutex<Vec<(Time, Duration)>>,
+    /// Checkpoints: batch index, bytes, snapshot ms, write ms.
+    checkpoints: Mutex<Vec<(usize, u64, f64, f64)>>,
     /// The largest anonymous resident memory seen after a batch (mapped input files excluded).
     peak_anon_bytes: AtomicU64,
     first_batch_done: Mutex<Option<Duration>>,
@@ -36,6 +41,7 @@ impl RunStats {
             started: Instant::now(),
             batch_started: Mutex::new(None),
             batch_times: Mutex::new(Vec::new()),
+            checkpoints: Mutex::new(Vec::new()),
             peak_anon_bytes: AtomicU64::new(0),
             first_batch_done: Mutex::new(None),
             records: AtomicU64::new(0),
@@ -50,7 +56,7 @@ impl RunStats {
         self.progress.finish_and_clear();
         let in_order: Vec<f64> = lock(&self.batch_times)
             .iter()
-            .map(|d| d.as_secs_f64() * 1000.0)
+            .map(|(_, d)| d.as_secs_f64() * 1000.0)
             .collect();
         let mut times = in_order.clone();
         times.sort_by(f64::total_cmp);
@@ -74,6 +80,7 @@ impl RunStats {
             peak_rss_bytes: status_kb("VmHWM:"),
             peak_anon_rss_bytes: self.peak_anon_bytes.load(Ordering::Relaxed),
             batch_ms: in_order,
+            checkpoints: lock(&self.checkpoints).clone(),
         }
     }
 }
@@ -110,7 +117,7 @@ impl StreamingListener for RunStats {
     }
     fn on_batch_completed(&self, info: &BatchInfo) {
         if let Some(start) = lock(&self.batch_started).take() {
-            lock(&self.batch_times).push(start.elapsed());
+            lock(&self.batch_times).push((info.batch_time, start.elapsed()));
         }
         lock(&self.first_batch_done).get_or_insert_with(|| self.started.elapsed());
         self.peak_anon_bytes
@@ -124,6 +131,14 @@ impl StreamingListener for RunStats {
             .sum();
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.progress.inc(bytes);
+    }
+    fn on_checkpoint_completed(&self, info: &CheckpointInfo) {
+        let mut times = lock(&self.batch_times);
+        let Some(index) = times.iter().rposition(|(t, _)| *t == info.batch_time) else {
+            return;
+        };
+        times[index].1 += Duration::from_secs_f64(info.snapshot_ms / 1000.0);
+        lock(&self.checkpoints).push((index, info.bytes, info.snapshot_ms, info.write_ms));
     }
 }
 
@@ -146,8 +161,11 @@ pub struct Summary {
     /// The peak of anonymous resident memory after a batch: the engine's own memory, without
     /// the pages of mapped input files that `peak_rss_bytes` includes.
     pub peak_anon_rss_bytes: u64,
-    /// Each batch's processing time, in batch order.
+    /// Each batch's processing time (with the snapshot of the checkpoint that followed it), in
+    /// batch order.
     pub batch_ms: Vec<f64>,
+    /// Checkpoints taken: batch index, bytes written, snapshot ms, write ms.
+    pub checkpoints: Vec<(usize, u64, f64, f64)>,
 }
 
 impl Summary {
@@ -159,7 +177,7 @@ impl Summary {
                 "\"seconds\":{:.6},\"mb_per_s\":{:.3},\"records_per_s\":{:.1},\"words_per_s\":{:.1},",
                 "\"batch_ms_p50\":{:.3},\"batch_ms_p99\":{:.3},\"batch_ms_max\":{:.3},",
                 "\"first_batch_ms\":{:.3},\"peak_rss_bytes\":{},\"peak_anon_rss_bytes\":{},",
-                "\"batch_ms\":[{}]}}\n"
+                "\"batch_ms\":[{}],\"checkpoints\":[{}]}}\n"
             ),
             job,
             self.batches,
@@ -179,6 +197,13 @@ impl Summary {
             self.batch_ms
                 .iter()
                 .map(|ms| format!("{ms:.3}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            self.checkpoints
+                .iter()
+                .map(|(batch, bytes, snapshot, write)| {
+                    format!("[{batch},{bytes},{snapshot:.3},{write:.3}]")
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         )
@@ -201,6 +226,21 @@ impl Summary {
             self.batch_ms_max,
             self.first_batch_ms,
             self.peak_rss_bytes as f64 / (1 << 20) as f64
+        ) + &self.checkpoints_text()
+    }
+
+    fn checkpoints_text(&self) -> String {
+        let Some(&(_, last_bytes, _, _)) = self.checkpoints.last() else {
+            return String::new();
+        };
+        let mut ms: Vec<f64> = self.checkpoints.iter().map(|c| c.2 + c.3).collect();
+        ms.sort_by(f64::total_cmp);
+        format!(
+            "checkpoints {}  ms p50 {:.2}  max {:.2}  last {:.1} MiB\n",
+            ms.len(),
+            percentile(&ms, 0.5),
+            ms.last().copied().unwrap_or(0.0),
+            last_bytes as f64 / (1 << 20) as f64
         )
     }
 }

@@ -557,6 +557,7 @@ impl StreamingContext {
         for input in &inputs {
             input.stop();
         }
+        checkpoint::finish_writes(&self.core);
         self.core.mark_stopped();
         tracing::info!("StreamingContext stopped");
         Ok(())

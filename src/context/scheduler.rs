@@ -6,7 +6,6 @@ use super::{
     BatchContext, BatchInfo, Core, InputLifecycle, OutputOperationInfo, clock::wall_millis,
 };
 use crate::checkpoint;
-use crate::context::StreamingListener;
 use crate::dstream::node::lock;
 use crate::error::Error;
 use crate::time::Time;
@@ -175,6 +174,7 @@ fn execute(core: Arc<Core>, rx: Receiver<Submitted>, drop_queued: Arc<AtomicBool
         // The generator ended because the inputs ran dry: the run is complete.
         let inputs = lock(&core.graph).inputs.clone();
         inputs.iter().for_each(|i| i.stop());
+        checkpoint::finish_writes(&core);
         core.mark_stopped();
     }
 }
@@ -277,32 +277,17 @@ fn run_batch(core: &Core, job: Submitted) {
     }
     if !failed {
         // A failed batch is not checkpointed: recovery runs it again.
-        checkpoint_after(core, time, &listeners);
+        checkpoint_after(core, time);
     }
     core.batch_completed(time);
 }
 
-/// Takes the checkpoint due after the batch at `time`. A failed write (a full disk) is logged and
-/// the run goes on: the previous checkpoint stays intact and remains the recovery point, and the
-/// next one is tried at the next interval.
-fn checkpoint_after(core: &Core, time: Time, listeners: &[Arc<dyn StreamingListener>]) {
-    match checkpoint::after_batch(core, time) {
-        Ok(Some(info)) => {
-            tracing::info!(
-                "checkpoint for batch {time} written to {} ({} bytes, {:.1} ms snapshot, {:.1} ms write)",
-                info.path.display(),
-                info.bytes,
-                info.snapshot_ms,
-                info.write_ms
-            );
-            listeners
-                .iter()
-                .for_each(|l| l.on_checkpoint_completed(&info));
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!(
-            "checkpoint after batch {time} failed; recovery would start from the previous one: {e}"
-        ),
+/// Lets inputs forget old batches and takes the checkpoint due after the batch at `time`. A
+/// snapshot that fails is logged and the run goes on: the previous checkpoint stays the recovery
+/// point (failed writes are logged by the writer).
+fn checkpoint_after(core: &Core, time: Time) {
+    if let Err(e) = checkpoint::after_batch(core, time) {
+        tracing::error!("no checkpoint after batch {time}: {e}");
     }
 }
 

@@ -167,6 +167,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         let unique_in = self.keys_unique_in;
         let cell = Arc::new(Mutex::new(StateCell::<Partition<K, S>>::new()));
         let state = cell.clone();
+        // The state as last emitted: what a checkpoint writes, without building it again.
+        let emitted = Arc::new(Mutex::new(None::<Batch<(K, S)>>));
+        let last_emitted = emitted.clone();
         let update: Arc<UpdateFn<K, V, S>> = Arc::new(update);
         let stream = DStream::create(
             &self.ctx,
@@ -211,13 +214,16 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                         part.insert(ch.new);
                         part.keys.reclaim();
                     });
-                Ok(Some(Batch::from_partitions(
-                    parts.par_iter().map(Partition::snapshot).collect(),
-                )))
+                let out =
+                    Batch::from_partitions(parts.par_iter().map(Partition::snapshot).collect());
+                *lock(&last_emitted) = Some(out.clone());
+                Ok(Some(out))
             }),
         )?;
-        lock(&self.ctx.core.checkpointing)
-            .add_operator(stream.node.id, Arc::new(UpdateStateCheckpoint { cell, n }));
+        lock(&self.ctx.core.checkpointing).add_operator(
+            stream.node.id,
+            Arc::new(UpdateStateCheckpoint { cell, emitted, n }),
+        );
         Ok(stream)
     }
 }
@@ -290,8 +296,10 @@ pub(crate) fn state_pairs<K: Data, S: Data>(batches: &[RecordBatch]) -> Result<B
 }
 
 /// `update_state_by_key`'s side of checkpoints: its keys and states.
-struct UpdateStateCheckpoint<K: Data, S> {
+struct UpdateStateCheckpoint<K: Data, S: Data> {
     cell: Arc<Mutex<StateCell<Partition<K, S>>>>,
+    /// The whole state as the last batch emitted it (its columns share the state's key bytes).
+    emitted: Arc<Mutex<Option<Batch<(K, S)>>>>,
     n: usize,
 }
 
@@ -306,6 +314,15 @@ impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
 
     fn snapshot(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let schema = state_schema::<K, S>(&[]);
+        if let Some(emitted) = lock(&self.emitted).as_ref() {
+            // The batch's output is the state after it: no second copy.
+            let batches = emitted
+                .partitions()
+                .iter()
+                .map(|p| state_record_batch(&schema, p, Vec::new()))
+                .collect::<Result<_>>()?;
+            return Ok((schema, batches));
+        }
         let cell = lock(&self.cell);
         let batches = cell
             .parts
@@ -321,6 +338,7 @@ impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
         let mut cell = lock(&self.cell);
         cell.parts = Some(initial_state(Some(&pairs), self.n));
         cell.last = Some(time);
+        *lock(&self.emitted) = None;
         Ok(())
     }
 }
