@@ -124,6 +124,15 @@ pub(crate) trait InputState: Send + Sync {
     fn restore(&self, entries: &[String]) -> Result<()>;
     /// Forgets what it keeps about batches at or before `t` (no window needs them any more).
     fn forget_before(&self, _t: Time) {}
+    /// A checkpoint was written durably: no checkpoint that is kept needs the input's batches at
+    /// or before `t` any more (neither to re-run them nor to rebuild a window), so what the input
+    /// stores for them outside the checkpoint may go.
+    fn checkpoint_written(&self, _t: Time) {}
+}
+
+/// The stable id of the `i`-th recoverable input in checkpoints.
+fn input_id(i: usize) -> String {
+    format!("input-{i}")
 }
 
 struct RegisteredOperator {
@@ -188,8 +197,10 @@ impl Checkpointing {
         graph.nodes[node].remember_duration().max(self.history)
     }
 
-    pub(crate) fn add_input(&mut self, node: usize, state: Arc<dyn InputState>) {
+    /// Registers a recoverable input; returns its id (`input-<n>`, by registration order).
+    pub(crate) fn add_input(&mut self, node: usize, state: Arc<dyn InputState>) -> String {
         self.inputs.push(RegisteredInput { node, state });
+        input_id(self.inputs.len() - 1)
     }
 
     /// Names the operator computing node `node`; false if no stateful operator computes it.
@@ -305,7 +316,7 @@ fn checkpoint_if_due(core: &Core, time: Time) -> Result<Option<CheckpointInfo>> 
             .iter()
             .enumerate()
             .map(|(i, input)| InputEntry {
-                id: format!("input-{i}"),
+                id: input_id(i),
                 kind: input.state.kind().to_string(),
                 entries: input
                     .state
@@ -323,6 +334,15 @@ fn checkpoint_if_due(core: &Core, time: Time) -> Result<Option<CheckpointInfo>> 
         operators: Vec::new(),
     };
     let written = store::write(&dir, metadata, states, keep)?;
+    {
+        let c = lock(&core.checkpointing);
+        let graph = lock(&core.graph);
+        for input in &c.inputs {
+            input
+                .state
+                .checkpoint_written(written.oldest_kept - c.input_history(&graph, input.node));
+        }
+    }
     Ok(Some(CheckpointInfo {
         batch_time: time,
         path: written.path,
@@ -395,7 +415,7 @@ pub(crate) fn restore(core: &Core, loaded: store::Loaded) -> Result<()> {
             .map_err(|e| incompatible(id, e.to_string()))?;
     }
     for (i, input) in c.inputs.iter().enumerate() {
-        let id = format!("input-{i}");
+        let id = input_id(i);
         match meta.inputs.iter().find(|e| e.id == id) {
             Some(e) if e.kind == input.state.kind() => input
                 .state
