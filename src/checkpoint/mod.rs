@@ -8,7 +8,10 @@
 //!   operator the program built;
 //! - each recoverable input's position and its record of recent batches (a replay's file
 //!   offsets, a file stream's selected files), enough to re-create the batches a window still
-//!   needs and to continue with the next one;
+//!   needs and to continue with the next one; receivers save nothing here: with the write-ahead
+//!   log on ([`ReceiverConfig::write_ahead_log`](crate::source::ReceiverConfig::write_ahead_log))
+//!   their batches are in log files under `received/` in the checkpoint directory, read back
+//!   when the restored context starts, and removed once no kept checkpoint needs them;
 //! - the batch time, the zero time and the batch interval.
 //!
 //! Windows keep no checkpointed state: after recovery they rebuild their panes from the
@@ -115,7 +118,7 @@ pub(crate) trait OperatorState: Send + Sync {
 
 /// A recoverable input's side of checkpoints.
 pub(crate) trait InputState: Send + Sync {
-    /// What the input is (`replay`, `files`); restored only into the same kind.
+    /// What the input is (`replay`, `files`, `receiver`); restored only into the same kind.
     fn kind(&self) -> &'static str;
     /// Entries from which the input re-creates its batches at times in `(since, upto]` and
     /// continues after `upto`, the batch just completed.
@@ -126,11 +129,12 @@ pub(crate) trait InputState: Send + Sync {
     fn forget_before(&self, _t: Time) {}
     /// A checkpoint was written durably: no checkpoint that is kept needs the input's batches at
     /// or before `t` any more (neither to re-run them nor to rebuild a window), so what the input
-    /// stores for them outside the checkpoint may go.
+    /// stores for them outside the checkpoint (a receiver's write-ahead log) may go.
     fn checkpoint_written(&self, _t: Time) {}
 }
 
-/// The stable id of the `i`-th recoverable input in checkpoints.
+/// The stable id of the `i`-th recoverable input, in checkpoints and in the receivers'
+/// write-ahead log directory.
 fn input_id(i: usize) -> String {
     format!("input-{i}")
 }
