@@ -89,6 +89,27 @@ pub enum Error {
         "requirement failed: The checkpoint directory has not been set. Please set it by StreamingContext.checkpoint()."
     )]
     CheckpointDirectoryNotSet,
+    /// A receiver with the write-ahead log on ([`ReceiverConfig::write_ahead_log`]) in a
+    /// context without a checkpoint directory, where the log lives (Spark's `SparkException`).
+    ///
+    /// [`ReceiverConfig::write_ahead_log`]: crate::source::ReceiverConfig::write_ahead_log
+    #[error(
+        "Cannot enable receiver write-ahead log without checkpoint directory set. Please use streamingContext.checkpoint() to set the checkpoint directory. See documentation for more details."
+    )]
+    WriteAheadLogWithoutCheckpointDirectory,
+    /// A receiver's write-ahead log file could not be written, synced, read or removed. A batch
+    /// whose log file cannot be written fails with this error (its lines are kept for the next
+    /// batch, which writes them to its own log file).
+    #[error("receiver write-ahead log: {action} {path}: {source}")]
+    WriteAheadLog {
+        /// What was being done: `writing`, `syncing`, `reading`, `removing`, ...
+        action: &'static str,
+        /// The log file or directory.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A `map` closure pushed other than exactly one value for one input element.
     #[error("map must emit exactly one value per element, but emitted {emitted} for one element")]
     MapArity {

@@ -44,6 +44,37 @@ fn a_bad_interval_is_a_clear_error() {
     assert!(err.contains("cannot parse \"soon\" as a duration"), "{err}");
 }
 
+#[test]
+fn a_write_ahead_log_without_a_checkpoint_directory_is_sparks_error() {
+    // Refused at start, before any connection is tried (port 9 need not listen).
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_dstreams"))
+            .args(["run", "network-word-count", "127.0.0.1", "9", "--wal"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running dstreams"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dstreams did not refuse to start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("Cannot enable receiver write-ahead log without checkpoint directory set"),
+        "{err}"
+    );
+}
+
 /// Kills the child when dropped, so a failing test leaves no process behind.
 struct Reaped(std::process::Child);
 

@@ -10,81 +10,15 @@
 
 mod common;
 
+use common::process::{Running, dstreams, outputs, wait_for};
 use common::rng::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const LIMIT: Duration = Duration::from_secs(60);
+use std::process::Command;
+use std::time::Duration;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dstreams-crash-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Kills the child when dropped (a failed assertion must not leave processes behind).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn dstreams(args: &[&str]) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_dstreams"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting dstreams"),
-    )
-}
-
-/// The completed output directories under `dir` whose names end with `suffix`: batch time to
-/// their lines, sorted.
-fn outputs(dir: &Path, suffix: &str) -> BTreeMap<i64, Vec<String>> {
-    let mut found = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(ms) = name
-            .strip_prefix("counts-")
-            .and_then(|n| n.strip_suffix(suffix))
-            .and_then(|n| n.parse::<i64>().ok())
-        else {
-            continue;
-        };
-        if !entry.path().join("_SUCCESS").exists() {
-            continue;
-        }
-        let mut lines = Vec::new();
-        for part in std::fs::read_dir(entry.path()).unwrap().flatten() {
-            if part.file_name().to_string_lossy().starts_with("part-") {
-                let text = std::fs::read_to_string(part.path()).unwrap_or_default();
-                lines.extend(text.lines().map(str::to_string));
-            }
-        }
-        lines.sort();
-        found.insert(ms, lines);
-    }
-    found
-}
-
-/// Waits until `done` holds, or fails after `LIMIT`.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < LIMIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    common::process::temp_dir("crash", name)
 }
 
 /// Outputs keyed by batch index (time relative to the first batch) instead of wall-clock time.

@@ -8,7 +8,10 @@
 //!   operator the program built;
 //! - each recoverable input's position and its record of recent batches (a replay's file
 //!   offsets, a file stream's selected files), enough to re-create the batches a window still
-//!   needs and to continue with the next one;
+//!   needs and to continue with the next one; receivers save nothing here: with the write-ahead
+//!   log on ([`ReceiverConfig::write_ahead_log`](crate::source::ReceiverConfig::write_ahead_log))
+//!   their batches are in log files under `received/` in the checkpoint directory, read back
+//!   when the restored context starts, and removed once no kept checkpoint needs them;
 //! - the batch time, the zero time and the batch interval.
 //!
 //! Windows keep no checkpointed state: after recovery they rebuild their panes from the
@@ -116,7 +119,7 @@ pub(crate) trait OperatorState: Send + Sync {
 
 /// A recoverable input's side of checkpoints.
 pub(crate) trait InputState: Send + Sync {
-    /// What the input is (`replay`, `files`); restored only into the same kind.
+    /// What the input is (`replay`, `files`, `receiver`); restored only into the same kind.
     fn kind(&self) -> &'static str;
     /// Entries from which the input re-creates its batches at times in `(since, upto]` and
     /// continues after `upto`, the batch just completed.
@@ -125,6 +128,16 @@ pub(crate) trait InputState: Send + Sync {
     fn restore(&self, entries: &[String]) -> Result<()>;
     /// Forgets what it keeps about batches at or before `t` (no window needs them any more).
     fn forget_before(&self, _t: Time) {}
+    /// A checkpoint was written durably: no checkpoint that is kept needs the input's batches at
+    /// or before `t` any more (neither to re-run them nor to rebuild a window), so what the input
+    /// stores for them outside the checkpoint (a receiver's write-ahead log) may go.
+    fn checkpoint_written(&self, _t: Time) {}
+}
+
+/// The stable id of the `i`-th recoverable input, in checkpoints and in the receivers'
+/// write-ahead log directory.
+fn input_id(i: usize) -> String {
+    format!("input-{i}")
 }
 
 struct RegisteredOperator {
@@ -192,8 +205,10 @@ impl Checkpointing {
         graph.nodes[node].remember_duration().max(self.history)
     }
 
-    pub(crate) fn add_input(&mut self, node: usize, state: Arc<dyn InputState>) {
+    /// Registers a recoverable input; returns its id (`input-<n>`, by registration order).
+    pub(crate) fn add_input(&mut self, node: usize, state: Arc<dyn InputState>) -> String {
         self.inputs.push(RegisteredInput { node, state });
+        input_id(self.inputs.len() - 1)
     }
 
     /// Names the operator computing node `node`; false if no stateful operator computes it.
@@ -295,12 +310,18 @@ pub(crate) fn after_batch(core: &Core, time: Time) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(i, input)| InputEntry {
-            id: format!("input-{i}"),
+            id: input_id(i),
             kind: input.state.kind().to_string(),
             entries: input
                 .state
                 .save(time - c.input_history(&graph, input.node), time),
         })
+        .collect();
+    // Once written, each input may drop what it stores for batches no kept checkpoint needs.
+    let written_hooks = c
+        .inputs
+        .iter()
+        .map(|input| (input.state.clone(), c.input_history(&graph, input.node)))
         .collect();
     drop(graph);
     let job = writer::Job {
@@ -316,6 +337,7 @@ pub(crate) fn after_batch(core: &Core, time: Time) -> Result<()> {
         keep: c.keep,
         snapshot_ms: started.elapsed().as_secs_f64() * 1e3,
         listeners: core.listeners(),
+        inputs: written_hooks,
     };
     if c.writer.is_none() {
         let w = writer::BackgroundWriter::start()
@@ -400,7 +422,7 @@ pub(crate) fn restore(core: &Core, loaded: store::Loaded) -> Result<()> {
             .map_err(|e| incompatible(id, e.to_string()))?;
     }
     for (i, input) in c.inputs.iter().enumerate() {
-        let id = format!("input-{i}");
+        let id = input_id(i);
         match meta.inputs.iter().find(|e| e.id == id) {
             Some(e) if e.kind == input.state.kind() => input
                 .state

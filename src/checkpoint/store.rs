@@ -32,6 +32,8 @@ pub(crate) struct Loaded {
 pub(crate) struct Written {
     pub(crate) path: PathBuf,
     pub(crate) bytes: u64,
+    /// The batch time of the oldest checkpoint kept (recovery falls back as far as it).
+    pub(crate) oldest_kept: Time,
 }
 
 fn dir_name(time: Time) -> String {
@@ -76,7 +78,8 @@ pub(crate) fn write(
     states: Vec<StateTable>,
     keep: usize,
 ) -> Result<Written, CheckpointError> {
-    let name = dir_name(metadata.time);
+    let time = metadata.time;
+    let name = dir_name(time);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| CheckpointError::io(&tmp, e))?;
@@ -99,12 +102,23 @@ pub(crate) fn write(
     }
     fs::rename(&tmp, &path).map_err(|e| CheckpointError::io(&path, e))?;
     sync_dir(dir)?;
-    for (_, old) in list(dir)?.into_iter().skip(keep.max(1)) {
-        if let Err(e) = fs::remove_dir_all(&old) {
+    let found = list(dir)?;
+    for (_, old) in found.iter().skip(keep.max(1)) {
+        if let Err(e) = fs::remove_dir_all(old) {
             tracing::warn!("could not remove old checkpoint {}: {e}", old.display());
         }
     }
-    Ok(Written { path, bytes })
+    let oldest_kept = found
+        .iter()
+        .take(keep.max(1))
+        .map(|(t, _)| *t)
+        .min()
+        .map_or(time, |t| t.min(time));
+    Ok(Written {
+        path,
+        bytes,
+        oldest_kept,
+    })
 }
 
 fn write_files(

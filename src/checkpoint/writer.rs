@@ -6,8 +6,9 @@
 //! also writes it.
 
 use super::metadata::Metadata;
-use super::{CheckpointInfo, StateTable, store};
+use super::{CheckpointInfo, InputState, StateTable, store};
 use crate::context::StreamingListener;
+use crate::time::Duration;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -23,6 +24,8 @@ pub(crate) struct Job {
     /// Time the batch thread spent on the snapshot, in milliseconds.
     pub(crate) snapshot_ms: f64,
     pub(crate) listeners: Vec<Arc<dyn StreamingListener>>,
+    /// The inputs, each with how far back it re-creates batches: told when the write succeeded.
+    pub(crate) inputs: Vec<(Arc<dyn InputState>, Duration)>,
 }
 
 /// The background writer thread and the hand-off to it.
@@ -70,6 +73,9 @@ fn write(job: Job) {
     let time = job.metadata.time;
     match store::write(&job.dir, job.metadata, job.states, job.keep) {
         Ok(written) => {
+            for (input, history) in &job.inputs {
+                input.checkpoint_written(written.oldest_kept - *history);
+            }
             let info = CheckpointInfo {
                 batch_time: time,
                 path: written.path,

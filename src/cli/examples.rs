@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 use dstreams::prelude::*;
+use dstreams::source::ReceiverConfig;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +33,21 @@ pub enum Example {
         /// Batch interval.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
+        /// Checkpoint into CHECKPOINT and resume from it (through get_or_create): batches after
+        /// the checkpoint run again, and their saved outputs are replaced.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Checkpoint every N batches (default: every batch).
+        #[arg(long, value_name = "N", requires = "checkpoint")]
+        checkpoint_every: Option<i64>,
+        /// Keep a receiver write-ahead log under the checkpoint directory (Spark's
+        /// spark.streaming.receiver.writeAheadLog.enable): lines sealed into a batch survive a
+        /// crash and batches run again after a restart hold the same lines. Needs --checkpoint.
+        #[arg(long)]
+        wal: bool,
+        /// Also save each batch's counts with save_as_text_files(PREFIX).
+        #[arg(long)]
+        output: Option<String>,
     },
     /// Spark's StatefulNetworkWordCount: the running count of every word a TCP server sends,
     /// with `map_with_state`, starting from hello = 1 and world = 1; prints each batch's
@@ -66,7 +82,8 @@ pub enum Example {
     /// Spark's RecoverableNetworkWordCount: word counts of the lines a TCP server sends, words
     /// "a", "b" and "c" dropped and counted, each batch's counts appended to OUTPUT_FILE; run it
     /// again after a crash and it resumes from CHECKPOINT_DIR (lines received but not yet in a
-    /// completed batch are lost: there is no receiver write-ahead log yet).
+    /// completed batch are lost unless --wal is given; lines not yet in a batch are lost either
+    /// way).
     RecoverableNetworkWordCount {
         /// The server's host.
         host: String,
@@ -79,6 +96,10 @@ pub enum Example {
         /// Batch interval.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
+        /// Keep a receiver write-ahead log in CHECKPOINT_DIR (Spark's
+        /// spark.streaming.receiver.writeAheadLog.enable).
+        #[arg(long)]
+        wal: bool,
     },
 }
 
@@ -105,12 +126,34 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint_dir,
             output_file,
             interval,
-        } => recoverable_network_word_count(&host, port, &checkpoint_dir, &output_file, interval),
+            wal,
+        } => recoverable_network_word_count(
+            &host,
+            port,
+            &checkpoint_dir,
+            &output_file,
+            interval,
+            wal,
+        ),
         Example::NetworkWordCount {
             host,
             port,
             interval,
-        } => network_word_count(&host, port, interval),
+            checkpoint,
+            checkpoint_every,
+            wal,
+            output,
+        } => network_word_count(
+            &host,
+            port,
+            interval,
+            NetworkOptions {
+                checkpoint,
+                checkpoint_every,
+                wal,
+                output,
+            },
+        ),
         Example::StatefulNetworkWordCount {
             host,
             port,
@@ -145,11 +188,47 @@ fn words(line: &str) -> impl Iterator<Item = &str> {
     super::replay::split_like_java(line)
 }
 
-/// Spark's `NetworkWordCount`: `socketTextStream(host, port).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`.
-fn network_word_count(host: &str, port: u16, interval: Duration) -> Result<()> {
-    let ssc = StreamingContext::new(interval)?;
-    let lines = ssc.socket_text_stream(host, port)?;
-    word_count(&lines)?.pprint(10)?;
+/// What `network-word-count` adds to Spark's example.
+struct NetworkOptions {
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<i64>,
+    wal: bool,
+    output: Option<String>,
+}
+
+/// The receiver configuration: the default, with the write-ahead log if asked for.
+fn receiver_config(wal: bool) -> ReceiverConfig {
+    ReceiverConfig {
+        write_ahead_log: wal,
+        ..ReceiverConfig::default()
+    }
+}
+
+/// Spark's `NetworkWordCount`: `socketTextStream(host, port).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`,
+/// with checkpoints, a write-ahead log and saved outputs when asked.
+fn network_word_count(
+    host: &str,
+    port: u16,
+    interval: Duration,
+    options: NetworkOptions,
+) -> Result<()> {
+    let build = || -> Result<StreamingContext> {
+        let ssc = StreamingContext::new(interval)?;
+        let lines = ssc.socket_text_stream_with(host, port, receiver_config(options.wal))?;
+        let counts = word_count(&lines)?;
+        if let Some(n) = options.checkpoint_every {
+            counts.checkpoint(interval * n)?;
+        }
+        counts.pprint(10)?;
+        if let Some(prefix) = &options.output {
+            counts.save_as_text_files(prefix, "")?;
+        }
+        Ok(ssc)
+    };
+    let ssc = match &options.checkpoint {
+        Some(cp) => StreamingContext::get_or_create(cp, build)?,
+        None => build()?,
+    };
     ssc.start()?;
     ssc.await_termination()
 }
@@ -233,12 +312,13 @@ fn recoverable_network_word_count(
     checkpoint_dir: &Path,
     output_file: &Path,
     interval: Duration,
+    wal: bool,
 ) -> Result<()> {
     let dropped = Arc::new(AtomicU64::new(0));
     let output_file = output_file.to_path_buf();
     let ssc = StreamingContext::get_or_create(checkpoint_dir, || {
         let ssc = StreamingContext::new(interval)?;
-        let lines = ssc.socket_text_stream(host, port)?;
+        let lines = ssc.socket_text_stream_with(host, port, receiver_config(wal))?;
         let counts = word_count(&lines)?;
         let dropped = dropped.clone();
         counts.foreach_batch(move |batch, time| {

@@ -93,6 +93,11 @@ pub(crate) trait InputLifecycle: Send + Sync {
     fn is_exhausted(&self) -> bool {
         false
     }
+    /// Whether the source keeps a write-ahead log (under the checkpoint directory, which
+    /// `start` then requires).
+    fn write_ahead_log(&self) -> bool {
+        false
+    }
 }
 
 /// An output operation: computes its stream's batch and runs a function on it.
@@ -473,8 +478,11 @@ impl StreamingContext {
         lock(&self.core.listeners).push(listener);
     }
 
-    /// Starts the batches. Fails if no output operation was registered, or after a stop; a second
-    /// call on a running context only logs a warning, as Spark does.
+    /// Starts the batches. Fails if no output operation was registered, after a stop, and
+    /// without a checkpoint directory when a stateful operation
+    /// ([`Error::CheckpointDirectoryNotSet`]) or a receiver's write-ahead log
+    /// ([`Error::WriteAheadLogWithoutCheckpointDirectory`]) needs one; a second call on a running
+    /// context only logs a warning, as Spark does.
     pub fn start(&self) -> Result<()> {
         {
             let mut state = lock(&self.core.state);
@@ -493,6 +501,9 @@ impl StreamingContext {
             let checkpointing = lock(&self.core.checkpointing);
             if checkpointing.has_operators() && checkpointing.dir.is_none() {
                 return Err(Error::CheckpointDirectoryNotSet);
+            }
+            if checkpointing.dir.is_none() && graph.inputs.iter().any(|i| i.write_ahead_log()) {
+                return Err(Error::WriteAheadLogWithoutCheckpointDirectory);
             }
             *state = ContextState::Active;
         }

@@ -1,5 +1,5 @@
-//! Input sources: the queue, receivers (custom, socket), their mmap-backed segments, line
-//! splitting, and rate control.
+//! Input sources: the queue, receivers (custom, socket), their mmap-backed segments and
+//! write-ahead log, line splitting, and rate control.
 
 mod file_stream;
 mod input;
@@ -10,6 +10,7 @@ pub(crate) mod receiver;
 mod replay;
 pub mod segment;
 pub(crate) mod socket;
+mod wal;
 
 pub use file_stream::{FileStreamConfig, Utf8Policy};
 pub use rate::{PidRateEstimator, RateLimiter};

@@ -317,8 +317,9 @@ impl StreamingContext {
     }
 
     /// [`socket_text_stream`](Self::socket_text_stream) with a [`ReceiverConfig`]: restart
-    /// delay (Spark's `spark.streaming.receiverRestartDelay`), rate limit and backpressure, and
-    /// the longest line accepted.
+    /// delay (Spark's `spark.streaming.receiverRestartDelay`), rate limit and backpressure, the
+    /// longest line accepted, and the write-ahead log
+    /// ([`ReceiverConfig::write_ahead_log`]: lines sealed into a batch survive a crash).
     ///
     /// # Errors
     ///

@@ -4,6 +4,7 @@
 
 use dstreams::prelude::*;
 
+pub mod process;
 pub mod rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

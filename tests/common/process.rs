@@ -1,0 +1,85 @@
+//! Running the `dstreams` binary in tests: processes killed on drop, waiting on progress, and
+//! reading the directories `save_as_text_files` writes.
+#![cfg(unix)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any wait may take before the test fails.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// A fresh, empty temporary directory `dstreams-<group>-<name>-<pid>`.
+pub fn temp_dir(group: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dstreams-{group}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Kills the child when dropped (a failed assertion must not leave processes behind).
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the `dstreams` binary with `args`, its output discarded.
+pub fn dstreams(args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_dstreams"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dstreams"),
+    )
+}
+
+/// The completed output directories `counts-<ms><suffix>` under `dir` (those with `_SUCCESS`):
+/// batch time to their lines, sorted.
+pub fn outputs(dir: &Path, suffix: &str) -> BTreeMap<i64, Vec<String>> {
+    let mut found = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(ms) = name
+            .strip_prefix("counts-")
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if !entry.path().join("_SUCCESS").exists() {
+            continue;
+        }
+        let mut lines = Vec::new();
+        let Ok(parts) = std::fs::read_dir(entry.path()) else {
+            continue;
+        };
+        for part in parts.flatten() {
+            if part.file_name().to_string_lossy().starts_with("part-") {
+                let text = std::fs::read_to_string(part.path()).unwrap_or_default();
+                lines.extend(text.lines().map(str::to_string));
+            }
+        }
+        lines.sort();
+        found.insert(ms, lines);
+    }
+    found
+}
+
+/// Waits until `done` holds, or fails after [`LIMIT`].
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LIMIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
