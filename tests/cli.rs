@@ -145,3 +145,67 @@ fn stateful_network_word_count_counts_on_from_its_initial_state() {
     assert!(seen.iter().any(|l| l == "(dstreams,1)"), "{seen:?}");
     assert!(!seen.iter().any(|l| l.starts_with("(world")), "{seen:?}");
 }
+
+#[test]
+fn recoverable_network_word_count_appends_counts_and_resumes_from_its_checkpoint() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("dstreams-cli-recoverable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cp, out) = (dir.join("cp"), dir.join("counts.txt"));
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let start = || {
+        let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+            .args(["run", "recoverable-network-word-count", "127.0.0.1", &port])
+            .args([
+                cp.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--interval",
+                "200ms",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Reaped(child)
+    };
+    let appended = |word: &str| {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("Counts at time ") && l.contains(word))
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < until,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    let mut first = start();
+    let (mut peer, _) = server.accept().unwrap();
+    peer.write_all(b"a b c hello hello world\n").unwrap();
+    let stdout = first.0.stdout.take().unwrap();
+    let seen = lines_until(stdout, std::time::Duration::from_secs(30), |l| {
+        l.starts_with("Dropped 3 word(s)")
+    });
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("(hello,2)") && l.contains("(world,1)") && !l.contains("(a,")),
+        "{seen:?}"
+    );
+    assert!(appended("(hello,2)"));
+    wait("a checkpoint", &|| {
+        std::fs::read_dir(&cp).is_ok_and(|d| d.count() > 0)
+    });
+    drop(first); // killed
+    drop(peer);
+    let _second = start();
+    let (mut peer, _) = server.accept().unwrap();
+    peer.write_all(b"again\n").unwrap();
+    wait("the restarted run's counts", &|| appended("(again,1)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
