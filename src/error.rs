@@ -195,6 +195,14 @@ pub enum Error {
         /// The array's type, e.g. `Utf8View` or `Int64 with nulls (3 of 10)`.
         found: String,
     },
+    /// Kafka refused or failed an operation (with what was being done).
+    #[error("Kafka, {context}: {message}")]
+    Kafka {
+        /// What was being done, e.g. `reading a batch's offset ranges`.
+        context: String,
+        /// librdkafka's error or what is wrong.
+        message: String,
+    },
     /// A checkpoint could not be written, read or applied.
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),

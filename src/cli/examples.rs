@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use dstreams::prelude::*;
 use dstreams::source::ReceiverConfig;
+use dstreams::source::{KafkaConfig, StartingOffsets};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +65,32 @@ pub enum Example {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
     },
+    /// Spark's DirectKafkaWordCount: counts the words of the records of TOPIC (one line per
+    /// record) every interval, read with the direct Kafka stream.
+    KafkaWordCount {
+        /// `bootstrap.servers`, e.g. 127.0.0.1:9092.
+        brokers: String,
+        /// The topic.
+        topic: String,
+        /// Batch interval.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Start at the oldest records instead of the newest.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Records per second per partition at most.
+        #[arg(long)]
+        max_rate_per_partition: Option<u64>,
+        /// Checkpoint into DIR and resume from it (each batch's offset ranges are logged there).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Save each batch's counts with save_as_text_files(PREFIX) instead of printing them.
+        #[arg(long)]
+        output: Option<String>,
+        /// Commit each batch's offsets to the consumer group once its outputs completed.
+        #[arg(long)]
+        commit: bool,
+    },
     /// Spark's HdfsWordCount: counts the words of new text files moved into DIR, every 2 s.
     TextFileWordCount {
         /// The directory to watch (files must be moved in atomically).
@@ -120,6 +147,25 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint,
             output,
         } => text_file_word_count(&dir, interval, checkpoint, output),
+        Example::KafkaWordCount {
+            brokers,
+            topic,
+            interval,
+            from_beginning,
+            max_rate_per_partition,
+            checkpoint,
+            output,
+            commit,
+        } => {
+            let mut config = KafkaConfig::new(brokers, [topic]).commit_offsets(commit);
+            if from_beginning {
+                config = config.starting_offsets(StartingOffsets::Earliest);
+            }
+            if let Some(rate) = max_rate_per_partition {
+                config = config.max_rate_per_partition(rate);
+            }
+            kafka_word_count(config, interval, checkpoint, output)
+        }
         Example::RecoverableNetworkWordCount {
             host,
             port,
@@ -225,12 +271,7 @@ fn network_word_count(
         }
         Ok(ssc)
     };
-    let ssc = match &options.checkpoint {
-        Some(cp) => StreamingContext::get_or_create(cp, build)?,
-        None => build()?,
-    };
-    ssc.start()?;
-    ssc.await_termination()
+    run_resumable(options.checkpoint.as_deref(), build)
 }
 
 /// Spark's `StatefulNetworkWordCount`: `(word, 1)` pairs through `mapWithState` with a mapping
@@ -291,12 +332,7 @@ fn text_file_word_count(
         }
         Ok(ssc)
     };
-    let ssc = match &checkpoint {
-        Some(cp) => StreamingContext::get_or_create(cp, build)?,
-        None => build()?,
-    };
-    ssc.start()?;
-    ssc.await_termination()
+    run_resumable(checkpoint.as_deref(), build)
 }
 
 /// Words Spark's `RecoverableNetworkWordCount` drops (its broadcast `WordExcludeList`).
@@ -348,6 +384,43 @@ fn recoverable_network_word_count(
         })?;
         Ok(ssc)
     })?;
+    ssc.start()?;
+    ssc.await_termination()
+}
+
+/// Spark's `DirectKafkaWordCount`: `createDirectStream(...).map(_.value).flatMap(_.split(" "))
+/// .map((_, 1L)).reduceByKey(_ + _).print()`, on the kernels (`split` + `count_by_value`).
+fn kafka_word_count(
+    config: KafkaConfig,
+    interval: Duration,
+    checkpoint: Option<PathBuf>,
+    output: Option<String>,
+) -> Result<()> {
+    let build = || -> Result<StreamingContext> {
+        let ssc = StreamingContext::new(interval)?;
+        let counts = ssc
+            .kafka_stream(config.clone())?
+            .split(Separators::Space)?
+            .count_by_value()?;
+        match &output {
+            Some(prefix) => counts.save_as_text_files(prefix, "")?,
+            None => counts.pprint(10)?,
+        }
+        Ok(ssc)
+    };
+    run_resumable(checkpoint.as_deref(), build)
+}
+
+/// Builds the program (through `get_or_create` when there is a checkpoint directory: it resumes
+/// from its newest checkpoint), starts it and waits for it to end.
+fn run_resumable(
+    checkpoint: Option<&Path>,
+    build: impl FnOnce() -> Result<StreamingContext>,
+) -> Result<()> {
+    let ssc = match checkpoint {
+        Some(cp) => StreamingContext::get_or_create(cp, build)?,
+        None => build()?,
+    };
     ssc.start()?;
     ssc.await_termination()
 }

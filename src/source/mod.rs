@@ -1,8 +1,9 @@
-//! Input sources: the queue, receivers (custom, socket), their mmap-backed segments and
+//! Input sources: the queue, replays, text files, Kafka, receivers (custom, socket), their mmap-backed segments and
 //! write-ahead log, line splitting, and rate control.
 
 mod file_stream;
 mod input;
+mod kafka;
 pub mod lines;
 pub(crate) mod queue;
 pub mod rate;
@@ -13,6 +14,7 @@ pub(crate) mod socket;
 mod wal;
 
 pub use file_stream::{FileStreamConfig, Utf8Policy};
+pub use kafka::{KafkaConfig, OffsetRange, StartingOffsets};
 pub use rate::{PidRateEstimator, RateLimiter};
 pub use receiver::{Receiver, ReceiverConfig, ReceiverHandle};
 pub use replay::{ReplayCut, ReplayData};

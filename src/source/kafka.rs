@@ -1,0 +1,774 @@
+//! `kafka_stream`: Spark's direct Kafka stream (`KafkaUtils.createDirectStream`) on rdkafka.
+//!
+//! Each batch reads a defined offset range `[from, until)` of every partition of its topics, and
+//! each Kafka partition becomes one partition of the batch, its record values as a string column
+//! (one copy, from librdkafka's buffers into the column). How a batch's ranges are chosen:
+//!
+//! - `from` is where the previous batch stopped (for a partition seen for the first time:
+//!   [`StartingOffsets`], Spark's `auto.offset.reset`);
+//! - `until` is the end of what is available: the broker's latest offset (ListOffsets), or
+//!   further if the consumer already received records beyond it — which also covers brokers whose
+//!   ListOffsets lags the log end (tansu's memory storage answers with the start of its last
+//!   record batch + 1; the records after it are read as soon as they are fetched);
+//! - capped by [`KafkaConfig::max_rate_per_partition`] × the batch interval (Spark's
+//!   `spark.streaming.kafka.maxRatePerPartition`);
+//! - partitions added to a topic are picked up at the next batch (metadata is read every batch).
+//!
+//! The consumer stays assigned to every partition at the next offsets, so records are fetched
+//! ahead while batches run; a batch waits (up to [`KafkaConfig::fetch_timeout`]) only for records
+//! of its ranges not fetched yet. If the broker cannot be reached, the batch takes what was
+//! already fetched (possibly nothing) with a warning and the rest follows once it is back: no
+//! range is lost or read twice.
+//!
+//! With a checkpoint directory, the ranges of every batch are written (synced) to
+//! `<checkpoint dir>/kafka/<input id>/<t ms>.ranges` before the batch runs, and the next offsets
+//! are part of each checkpoint. After a restart from a checkpoint, batches with a range file are
+//! re-read with exactly those ranges (the batches that ran after the checkpoint, and older ones a
+//! window rebuilds), and new batches continue after the last logged range: exactly-once for
+//! outputs that replace their results per batch (`save_as_text_files`). Range files go once no
+//! kept checkpoint needs them. With [`KafkaConfig::commit_offsets`], a batch's ranges are also
+//! committed to the consumer group after its outputs completed (Spark's `commitAsync`), for
+//! monitoring and for other consumers; recovery never reads them back.
+
+use crate::checkpoint::InputState;
+use crate::context::{InputLifecycle, StreamingContext, StreamingListener};
+use crate::data::{Batch, Sources};
+use crate::data::{ColumnBuilder, Data};
+use crate::dstream::DStream;
+use crate::dstream::node::lock;
+use crate::error::{Error, Result};
+use crate::source::file_stream::Utf8Policy;
+use crate::source::input::{described, input_stream};
+use crate::time::Time;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration as StdDuration, Instant};
+
+/// Where a partition without a position starts reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartingOffsets {
+    /// At the oldest record the broker keeps.
+    Earliest,
+    /// At the end: only records produced from now on (Kafka's default).
+    #[default]
+    Latest,
+}
+
+/// How a Kafka stream connects and reads.
+///
+/// ```
+/// use dstreams::source::{KafkaConfig, StartingOffsets};
+/// let config = KafkaConfig::new("127.0.0.1:9092", ["lines"])
+///     .starting_offsets(StartingOffsets::Earliest)
+///     .max_rate_per_partition(10_000);
+/// # let _ = config;
+/// ```
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The topics to read (all their partitions).
+    pub topics: Vec<String>,
+    /// The consumer group (`group.id`; offsets are committed there with `commit_offsets`).
+    pub group_id: String,
+    /// Where partitions without a position start.
+    pub starting_offsets: StartingOffsets,
+    /// Records per second per partition at most (Spark's `maxRatePerPartition`); `None`:
+    /// everything available.
+    pub max_rate_per_partition: Option<u64>,
+    /// Commit each batch's ranges to the group once its outputs completed.
+    pub commit_offsets: bool,
+    /// How long a batch waits for records of its ranges that were not fetched yet.
+    pub fetch_timeout: StdDuration,
+    /// How long a metadata or offsets request may take before the batch goes on without it.
+    pub request_timeout: StdDuration,
+    /// What to do with record values that are not UTF-8.
+    pub utf8: Utf8Policy,
+    /// More librdkafka settings (`key`, `value`), applied last.
+    pub client: Vec<(String, String)>,
+}
+
+impl KafkaConfig {
+    /// Reads `topics` from `brokers` with the defaults: group `dstreams`, latest offsets, no rate
+    /// limit, no commits, 60 s fetch timeout, 5 s request timeout, invalid UTF-8 fails the batch.
+    pub fn new(
+        brokers: impl Into<String>,
+        topics: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            group_id: "dstreams".to_string(),
+            starting_offsets: StartingOffsets::Latest,
+            max_rate_per_partition: None,
+            commit_offsets: false,
+            fetch_timeout: StdDuration::from_secs(60),
+            request_timeout: StdDuration::from_secs(5),
+            utf8: Utf8Policy::Fail,
+            client: Vec::new(),
+        }
+    }
+    /// Sets [`starting_offsets`](Self::starting_offsets).
+    pub fn starting_offsets(mut self, s: StartingOffsets) -> Self {
+        self.starting_offsets = s;
+        self
+    }
+    /// Sets [`max_rate_per_partition`](Self::max_rate_per_partition).
+    pub fn max_rate_per_partition(mut self, records_per_second: u64) -> Self {
+        self.max_rate_per_partition = Some(records_per_second);
+        self
+    }
+    /// Sets [`group_id`](Self::group_id).
+    pub fn group_id(mut self, group: impl Into<String>) -> Self {
+        self.group_id = group.into();
+        self
+    }
+    /// Sets [`commit_offsets`](Self::commit_offsets).
+    pub fn commit_offsets(mut self, yes: bool) -> Self {
+        self.commit_offsets = yes;
+        self
+    }
+    /// Sets [`fetch_timeout`](Self::fetch_timeout) and [`request_timeout`](Self::request_timeout).
+    pub fn timeouts(mut self, fetch: StdDuration, request: StdDuration) -> Self {
+        self.fetch_timeout = fetch;
+        self.request_timeout = request;
+        self
+    }
+    /// Sets a librdkafka setting.
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.client.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// One batch's range of one partition: offsets `from..until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetRange {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The first offset.
+    pub from: i64,
+    /// One past the last offset.
+    pub until: i64,
+}
+
+impl OffsetRange {
+    fn encode(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}",
+            self.topic, self.partition, self.from, self.until
+        )
+    }
+    fn decode(line: &str) -> Option<OffsetRange> {
+        let mut f = line.split('\t');
+        let r = OffsetRange {
+            topic: f.next()?.to_string(),
+            partition: f.next()?.parse().ok()?,
+            from: f.next()?.parse().ok()?,
+            until: f.next()?.parse().ok()?,
+        };
+        f.next().is_none().then_some(r)
+    }
+}
+
+fn kafka_error(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+    let context = context.into();
+    move |e| Error::Kafka {
+        context,
+        message: e.to_string(),
+    }
+}
+
+/// What is known of one partition.
+#[derive(Default)]
+struct PartitionState {
+    /// The first offset the next batch reads.
+    next: i64,
+    /// Records received and not yet in a batch, by offset.
+    fetched: VecDeque<(i64, Option<Vec<u8>>)>,
+}
+
+impl PartitionState {
+    /// One past the last offset received.
+    fn fetched_end(&self) -> i64 {
+        self.fetched.back().map_or(self.next, |(o, _)| o + 1)
+    }
+}
+
+type Key = (String, i32);
+
+struct State {
+    partitions: BTreeMap<Key, PartitionState>,
+    /// Ranges of the batches of this run and of logged batches, by time.
+    ranges: BTreeMap<Time, Vec<OffsetRange>>,
+    /// Where range files go (with a checkpoint directory).
+    log: Option<PathBuf>,
+    /// Whether the consumer's assignment matches `partitions`.
+    assigned: bool,
+}
+
+struct KafkaSource {
+    config: KafkaConfig,
+    consumer: BaseConsumer,
+    state: Mutex<State>,
+    input_id: OnceLock<String>,
+    core: Weak<crate::context::Core>,
+}
+
+fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set(
+            "auto.offset.reset",
+            match config.starting_offsets {
+                StartingOffsets::Earliest => "earliest",
+                StartingOffsets::Latest => "latest",
+            },
+        );
+    for (k, v) in &config.client {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Reads records with a consumer into a [`State`] (the stream's own consumer, or one that
+/// re-reads logged ranges).
+struct Reader<'a> {
+    consumer: &'a BaseConsumer,
+    config: &'a KafkaConfig,
+}
+
+impl KafkaSource {
+    fn reader(&self) -> Reader<'_> {
+        Reader {
+            consumer: &self.consumer,
+            config: &self.config,
+        }
+    }
+
+    /// The partitions of the topics now, new ones added at their starting offsets.
+    fn discover(&self, st: &mut State) {
+        for topic in &self.config.topics {
+            let metadata = match self
+                .consumer
+                .fetch_metadata(Some(topic), self.config.request_timeout)
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(topic = %topic, "Kafka metadata not available ({e}); reading the known partitions only");
+                    continue;
+                }
+            };
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    let key = (t.name().to_string(), p.id());
+                    if st.partitions.contains_key(&key) {
+                        continue;
+                    }
+                    let start = match self.consumer.fetch_watermarks(
+                        t.name(),
+                        p.id(),
+                        self.config.request_timeout,
+                    ) {
+                        Ok((low, high)) => match self.config.starting_offsets {
+                            StartingOffsets::Earliest => low,
+                            StartingOffsets::Latest => high,
+                        },
+                        Err(e) => {
+                            tracing::warn!(
+                                "Kafka {}-{}: no offsets yet ({e}); trying again next batch",
+                                t.name(),
+                                p.id()
+                            );
+                            continue;
+                        }
+                    };
+                    tracing::info!("Kafka {}-{}: reading from offset {start}", t.name(), p.id());
+                    st.partitions.insert(
+                        key,
+                        PartitionState {
+                            next: start,
+                            fetched: VecDeque::new(),
+                        },
+                    );
+                    st.assigned = false;
+                }
+            }
+        }
+    }
+
+    /// Assigns the consumer to every partition at the offset after what was fetched.
+    fn assign(&self, st: &mut State) -> Result<()> {
+        if st.assigned {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, p), s) in &st.partitions {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(s.fetched_end()))
+                .map_err(kafka_error("assigning partitions"))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(kafka_error("assigning partitions"))?;
+        st.assigned = true;
+        Ok(())
+    }
+
+    /// The ranges of a new batch: from each partition's next offset to what is available,
+    /// capped by the rate limit.
+    fn plan(&self, st: &mut State, batch_secs: f64) -> Vec<OffsetRange> {
+        while self.reader().poll_once(st, StdDuration::ZERO) {}
+        let cap = self
+            .config
+            .max_rate_per_partition
+            .map(|r| ((r as f64 * batch_secs).floor() as i64).max(1));
+        st.partitions
+            .iter()
+            .map(|((topic, p), s)| {
+                let latest = match self.consumer.fetch_watermarks(topic, *p, self.config.request_timeout) {
+                    Ok((_, high)) => high,
+                    Err(e) => {
+                        tracing::warn!("Kafka {topic}-{p}: latest offset unknown ({e}); this batch takes only what was already fetched");
+                        s.next
+                    }
+                };
+                let end = latest.max(s.fetched_end());
+                let until = cap.map_or(end, |c| end.min(s.next + c)).max(s.next);
+                OffsetRange {
+                    topic: topic.clone(),
+                    partition: *p,
+                    from: s.next,
+                    until,
+                }
+            })
+            .collect()
+    }
+
+    /// Re-reads logged ranges with a consumer of their own (after recovery).
+    fn reread(&self, ranges: &[OffsetRange]) -> Result<Batch<String>> {
+        let consumer: BaseConsumer = client_config(&self.config)
+            .create()
+            .map_err(kafka_error("creating a consumer to re-read a batch"))?;
+        let mut tpl = TopicPartitionList::new();
+        let mut st = State {
+            partitions: BTreeMap::new(),
+            ranges: BTreeMap::new(),
+            log: None,
+            assigned: true,
+        };
+        for r in ranges.iter().filter(|r| r.until > r.from) {
+            tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from))
+                .map_err(kafka_error("re-reading a batch"))?;
+            st.partitions.insert(
+                (r.topic.clone(), r.partition),
+                PartitionState {
+                    next: r.from,
+                    fetched: VecDeque::new(),
+                },
+            );
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(kafka_error("re-reading a batch"))?;
+        let reader = Reader {
+            consumer: &consumer,
+            config: &self.config,
+        };
+        reader.fill(&mut st, ranges)?;
+        for r in ranges.iter().filter(|r| r.until <= r.from) {
+            st.partitions.insert(
+                (r.topic.clone(), r.partition),
+                PartitionState {
+                    next: r.from,
+                    fetched: VecDeque::new(),
+                },
+            );
+        }
+        reader.take(&mut st, ranges)
+    }
+
+    /// The batch at `t`: a logged or earlier batch re-read with its ranges, or a new one.
+    fn batch(&self, t: Time, batch_secs: f64) -> Result<(Batch<String>, Vec<OffsetRange>)> {
+        let mut st = lock(&self.state);
+        if let Some(ranges) = st.ranges.get(&t).cloned() {
+            drop(st);
+            tracing::info!(
+                "Kafka batch {t} re-read with its ranges {}",
+                describe(&ranges)
+            );
+            return Ok((self.reread(&ranges)?, ranges));
+        }
+        if let Some((&last, _)) = st.ranges.last_key_value()
+            && t < last
+        {
+            return Err(Error::Unsupported(format!(
+                "the Kafka stream cannot re-create its batch at {t}: its ranges are no longer known"
+            )));
+        }
+        self.discover(&mut st);
+        self.assign(&mut st)?;
+        let ranges = self.plan(&mut st, batch_secs);
+        if let Some(dir) = st.log.clone() {
+            write_ranges(&dir, t, &ranges)?;
+        }
+        self.reader().fill(&mut st, &ranges)?;
+        let batch = self.reader().take(&mut st, &ranges)?;
+        st.ranges.insert(t, ranges.clone());
+        Ok((batch, ranges))
+    }
+
+    /// Opens the range log when the context starts: with a checkpoint directory, under it;
+    /// logged ranges are known again, and new batches start after the last one.
+    fn open_log(&self) -> Result<()> {
+        let Some(core) = self.core.upgrade() else {
+            return Ok(());
+        };
+        let (dir, restored) = {
+            let c = lock(&core.checkpointing);
+            (c.dir.clone(), c.restored.is_some())
+        };
+        let Some(dir) = dir else { return Ok(()) };
+        let id = self.input_id.get().expect("registered when built");
+        let log = dir.join("kafka").join(id);
+        fs::create_dir_all(&log)
+            .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
+        let mut st = lock(&self.state);
+        for (t, path) in logged(&log)? {
+            if !restored {
+                // A fresh start: nothing will ask for an earlier run's batches.
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let text = fs::read_to_string(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let ranges = text
+                .lines()
+                .map(|l| {
+                    OffsetRange::decode(l).ok_or_else(|| Error::Kafka {
+                        context: format!("reading {}", path.display()),
+                        message: format!("malformed range {l:?}"),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for r in &ranges {
+                let s = st
+                    .partitions
+                    .entry((r.topic.clone(), r.partition))
+                    .or_default();
+                s.next = s.next.max(r.until);
+            }
+            st.ranges.insert(t, ranges);
+        }
+        st.log = Some(log);
+        st.assigned = false;
+        Ok(())
+    }
+}
+
+impl Reader<'_> {
+    /// Takes one polled record or event into `st`; false if the poll timed out.
+    fn poll_once(&self, st: &mut State, timeout: StdDuration) -> bool {
+        match self.consumer.poll(timeout) {
+            None => false,
+            Some(Ok(m)) => {
+                let key = (m.topic().to_string(), m.partition());
+                if let Some(s) = st.partitions.get_mut(&key)
+                    && m.offset() >= s.fetched_end()
+                {
+                    s.fetched
+                        .push_back((m.offset(), m.payload().map(<[u8]>::to_vec)));
+                }
+                true
+            }
+            Some(Err(e)) => {
+                tracing::warn!("Kafka: {e}");
+                true
+            }
+        }
+    }
+
+    /// Polls until every range is fetched; fails after the fetch timeout.
+    fn fill(&self, st: &mut State, ranges: &[OffsetRange]) -> Result<()> {
+        let deadline = Instant::now() + self.config.fetch_timeout;
+        let missing = |st: &State| {
+            ranges.iter().any(|r| {
+                st.partitions
+                    .get(&(r.topic.clone(), r.partition))
+                    .is_some_and(|s| s.fetched_end() < r.until)
+            })
+        };
+        while missing(st) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Kafka {
+                    context: "reading a batch's offset ranges".into(),
+                    message: format!(
+                        "records not received within {:?}: {}",
+                        self.config.fetch_timeout,
+                        describe(ranges)
+                    ),
+                });
+            }
+            self.poll_once(st, left.min(StdDuration::from_millis(100)));
+        }
+        Ok(())
+    }
+
+    /// The batch of `ranges` from the fetched records (removing them).
+    fn take(&self, st: &mut State, ranges: &[OffsetRange]) -> Result<Batch<String>> {
+        let mut parts = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let s = st
+                .partitions
+                .get_mut(&(r.topic.clone(), r.partition))
+                .expect("a range is planned for a known partition");
+            let mut values = Vec::new();
+            while s.fetched.front().is_some_and(|(o, _)| *o < r.until) {
+                values.push(s.fetched.pop_front().expect("front exists"));
+            }
+            s.next = r.until;
+            parts.push(self.column(r, values)?);
+        }
+        Ok(Batch::from_partitions(parts))
+    }
+
+    /// A string column of record values (a null value becomes an empty string).
+    fn column(
+        &self,
+        r: &OffsetRange,
+        values: Vec<(i64, Option<Vec<u8>>)>,
+    ) -> Result<<String as Data>::Column> {
+        let mut b = <String as Data>::Builder::new(values.len(), &Sources::none());
+        for (offset, v) in values {
+            let bytes = v.unwrap_or_default();
+            match (std::str::from_utf8(&bytes), self.config.utf8) {
+                (Ok(s), _) => b.push_ref(s),
+                (Err(e), Utf8Policy::Fail) => {
+                    return Err(Error::InvalidUtf8 {
+                        source_name: format!("Kafka {}-{} offset {offset}", r.topic, r.partition),
+                        offset: e.valid_up_to(),
+                        line: 1,
+                    });
+                }
+                (Err(_), Utf8Policy::Replace) => {
+                    tracing::warn!(
+                        "Kafka {}-{} offset {offset}: invalid UTF-8 replaced by U+FFFD",
+                        r.topic,
+                        r.partition
+                    );
+                    b.push(String::from_utf8_lossy(&bytes).into_owned());
+                }
+            }
+        }
+        Ok(b.finish())
+    }
+}
+
+fn describe(ranges: &[OffsetRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{}-{}:{}-{}", r.topic, r.partition, r.from, r.until))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Range files in `dir`, by batch time.
+fn logged(dir: &Path) -> Result<Vec<(Time, PathBuf)>> {
+    let entries =
+        fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            let _ = fs::remove_file(entry.path()); // an interrupted write
+            continue;
+        }
+        if let Some(ms) = name
+            .strip_suffix(".ranges")
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            found.push((Time::from_millis(ms), entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Writes a batch's ranges durably before the batch reads them.
+fn write_ranges(dir: &Path, t: Time, ranges: &[OffsetRange]) -> Result<()> {
+    let path = dir.join(format!("{}.ranges", t.as_millis()));
+    let tmp = dir.join(format!(".{}.ranges.tmp", t.as_millis()));
+    let io = |what: &str, p: &Path| {
+        let context = format!("{what} {}", p.display());
+        move |e| Error::io(context, e)
+    };
+    let mut f = fs::File::create(&tmp).map_err(io("creating", &tmp))?;
+    for r in ranges {
+        writeln!(f, "{}", r.encode()).map_err(io("writing", &tmp))?;
+    }
+    f.sync_all().map_err(io("syncing", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io("renaming into", &path))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("syncing", dir))
+}
+
+struct KafkaInput(Arc<KafkaSource>);
+
+impl InputLifecycle for KafkaInput {
+    fn start(&self) -> Result<()> {
+        self.0.open_log()
+    }
+}
+
+/// A Kafka stream's checkpoint: `next TOPIC PARTITION OFFSET` for every partition (the ranges of
+/// batches are in their range files).
+impl InputState for KafkaInput {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn save(&self, _since: Time, _upto: Time) -> Vec<String> {
+        lock(&self.0.state)
+            .partitions
+            .iter()
+            .map(|((topic, p), s)| format!("next {topic} {p} {}", s.next))
+            .collect()
+    }
+
+    fn restore(&self, entries: &[String]) -> Result<()> {
+        let mut st = lock(&self.0.state);
+        for e in entries {
+            let parsed = e.strip_prefix("next ").and_then(|rest| {
+                let mut f = rest.split(' ');
+                let topic = f.next()?.to_string();
+                let p: i32 = f.next()?.parse().ok()?;
+                let next: i64 = f.next()?.parse().ok()?;
+                Some((topic, p, next))
+            });
+            let (topic, p, next) = parsed.ok_or_else(|| Error::Kafka {
+                context: "restoring Kafka offsets".into(),
+                message: format!("malformed checkpoint entry {e:?}"),
+            })?;
+            st.partitions.entry((topic, p)).or_default().next = next;
+        }
+        st.assigned = false;
+        Ok(())
+    }
+
+    fn forget_before(&self, t: Time) {
+        let mut st = lock(&self.0.state);
+        if st.log.is_none() {
+            // Without range files nothing re-reads old batches; keep the newest for ordering.
+            let newest = st.ranges.keys().next_back().copied();
+            st.ranges.retain(|at, _| *at > t || Some(*at) == newest);
+        }
+    }
+
+    fn checkpoint_written(&self, t: Time) {
+        let mut st = lock(&self.0.state);
+        let newest = st.ranges.keys().next_back().copied();
+        st.ranges.retain(|at, _| *at > t || Some(*at) == newest);
+        if let Some(dir) = &st.log
+            && let Ok(files) = logged(dir)
+        {
+            for (at, path) in files {
+                if at <= t {
+                    let _ = fs::remove_file(path);
+                }
+            }
+        }
+    }
+}
+
+/// Commits each completed batch's ranges to the consumer group (Spark's `commitAsync`).
+struct Committer(Arc<KafkaSource>);
+
+impl StreamingListener for Committer {
+    fn on_batch_completed(&self, info: &crate::BatchInfo) {
+        if info
+            .output_operation_infos
+            .values()
+            .any(|o| o.failure_reason.is_some())
+        {
+            return;
+        }
+        let ranges = lock(&self.0.state).ranges.get(&info.batch_time).cloned();
+        let Some(ranges) = ranges else { return };
+        let mut tpl = TopicPartitionList::new();
+        for r in &ranges {
+            if tpl
+                .add_partition_offset(&r.topic, r.partition, Offset::Offset(r.until))
+                .is_err()
+            {
+                return;
+            }
+        }
+        if let Err(e) = self.0.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!(
+                "Kafka: committing the offsets of batch {} failed: {e}",
+                info.batch_time
+            );
+        }
+    }
+}
+
+impl StreamingContext {
+    /// Spark's direct Kafka stream: each batch reads a defined offset range of every partition of
+    /// `config.topics`, one batch partition per Kafka partition, record values as strings (see
+    /// the module documentation for how ranges are chosen and recovered). The stream reports
+    /// each batch's ranges (metadata `"offsets"`).
+    pub fn kafka_stream(&self, config: KafkaConfig) -> Result<DStream<String>> {
+        if config.topics.is_empty() {
+            return Err(Error::Unsupported(
+                "kafka_stream needs at least one topic".into(),
+            ));
+        }
+        let consumer: BaseConsumer = client_config(&config)
+            .create()
+            .map_err(kafka_error("creating the Kafka consumer"))?;
+        let commit = config.commit_offsets;
+        let source = Arc::new(KafkaSource {
+            config,
+            consumer,
+            state: Mutex::new(State {
+                partitions: BTreeMap::new(),
+                ranges: BTreeMap::new(),
+                log: None,
+                assigned: false,
+            }),
+            input_id: OnceLock::new(),
+            core: Arc::downgrade(&self.core),
+        });
+        self.core.add_input(Arc::new(KafkaInput(source.clone())))?;
+        let reader = source.clone();
+        let stream = input_stream(self, "DirectKafkaInputDStream", move |t, bctx| {
+            let secs = bctx.batch_interval().as_millis() as f64 / 1000.0;
+            let (batch, ranges) = reader.batch(t, secs)?;
+            let mut metadata = described(format!("Kafka {}", reader.config.topics.join(", ")));
+            metadata.insert("offsets".to_string(), describe(&ranges));
+            Ok((batch, metadata))
+        })?;
+        let id = lock(&self.core.checkpointing)
+            .add_input(stream.node.id, Arc::new(KafkaInput(source.clone())));
+        let _ = source.input_id.set(id);
+        if commit {
+            self.add_streaming_listener(Arc::new(Committer(source)));
+        }
+        Ok(stream)
+    }
+}

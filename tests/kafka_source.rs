@@ -1,0 +1,300 @@
+//! The direct Kafka stream against librdkafka's in-process mock cluster (the real protocol, no
+//! broker to install): a batch's records are exactly the offset ranges it reports, the rate limit
+//! caps each partition, a broker outage loses and repeats nothing,
+//! and a restart from a checkpoint re-reads exactly the ranges of the batches that ran after it.
+
+mod common;
+
+use dstreams::prelude::*;
+use dstreams::source::{KafkaConfig, StartingOffsets};
+use dstreams::{BatchInfo, StreamingListener};
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Records by partition: `(partition, offset) -> value`, and what each batch reported.
+#[derive(Default)]
+struct Seen {
+    /// Per batch time: the values per output partition.
+    batches: Mutex<BTreeMap<i64, Vec<Vec<String>>>>,
+    /// Per batch time: the `"offsets"` metadata.
+    offsets: Mutex<BTreeMap<i64, String>>,
+}
+
+impl StreamingListener for Seen {
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        for i in info.stream_id_to_input_info.values() {
+            if let Some(o) = i.metadata.get("offsets") {
+                self.offsets
+                    .lock()
+                    .unwrap()
+                    .insert(info.batch_time.as_millis(), o.clone());
+            }
+        }
+    }
+}
+
+fn producer(cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("linger.ms", "0")
+        .create()
+        .unwrap()
+}
+
+/// Produces `n` records `"p<p>-<i>"` (i from `start`) to each of `partitions`.
+fn produce(p: &BaseProducer, topic: &str, partitions: i32, start: usize, n: usize) {
+    for part in 0..partitions {
+        for i in start..start + n {
+            let value = format!("p{part}-{i}");
+            p.send(
+                BaseRecord::<(), str>::to(topic)
+                    .partition(part)
+                    .payload(&value),
+            )
+            .unwrap();
+        }
+    }
+    p.flush(std::time::Duration::from_secs(10)).unwrap();
+}
+
+struct Run {
+    ssc: StreamingContext,
+    clock: Arc<ManualClock>,
+    seen: Arc<Seen>,
+    next: i64,
+}
+
+/// Starts a program reading `config` (checkpointing into `checkpoint` every 2 batches, through
+/// `get_or_create`, if given) on a manual clock at `clock_at` seconds.
+fn start(config: KafkaConfig, clock_at: i64, checkpoint: Option<&std::path::Path>) -> Run {
+    let clock = Arc::new(ManualClock::new(Time::from_millis(clock_at * 1000)));
+    let seen = Arc::new(Seen::default());
+    let build = || -> Result<StreamingContext> {
+        let ssc = StreamingContext::builder(Duration::seconds(1))
+            .clock(clock.clone())
+            .build()?;
+        let sink = seen.clone();
+        let lines = ssc.kafka_stream(config.clone())?;
+        if checkpoint.is_some() {
+            lines.checkpoint(Duration::seconds(2))?;
+        }
+        lines.foreach_batch(move |b, t| {
+            let parts = b.partitions().iter().map(|p| {
+                p.iter()
+                    .map(|v| v.unwrap_or_default().to_string())
+                    .collect()
+            });
+            sink.batches
+                .lock()
+                .unwrap()
+                .insert(t.as_millis(), parts.collect());
+            Ok(())
+        })?;
+        Ok(ssc)
+    };
+    let ssc = match checkpoint {
+        Some(dir) => StreamingContext::get_or_create(dir, build).unwrap(),
+        None => build().unwrap(),
+    };
+    ssc.add_streaming_listener(seen.clone());
+    ssc.start().unwrap();
+    Run {
+        ssc,
+        clock,
+        seen,
+        next: clock_at + 1,
+    }
+}
+
+impl Run {
+    fn batch(&mut self) {
+        let t = Time::from_millis(self.next * 1000);
+        self.clock.set(t);
+        assert!(
+            self.ssc.await_batch(t, WAIT).unwrap(),
+            "batch {t} did not complete"
+        );
+        self.next += 1;
+    }
+}
+
+/// Parses `"t-0:3-10, t-1:0-4"` into `(partition, from, until)`.
+fn ranges(offsets: &str) -> Vec<(i32, i64, i64)> {
+    offsets
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(|r| {
+            let (tp, span) = r.rsplit_once(':').unwrap();
+            let p = tp.rsplit_once('-').unwrap().1.parse().unwrap();
+            let (a, b) = span.split_once('-').unwrap();
+            (p, a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect()
+}
+
+fn config(
+    cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+    topic: &str,
+) -> KafkaConfig {
+    KafkaConfig::new(cluster.bootstrap_servers(), [topic])
+        .starting_offsets(StartingOffsets::Earliest)
+        .timeouts(
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(500),
+        )
+}
+
+#[test]
+fn each_batch_holds_exactly_the_offset_ranges_it_reports() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 3, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 3, 0, 40);
+    let mut run = start(config(&cluster, "lines"), 0, None);
+    run.batch();
+    produce(&p, "lines", 3, 40, 25);
+    run.batch();
+    run.batch(); // nothing new
+    produce(&p, "lines", 3, 65, 5);
+    run.batch();
+    run.ssc.stop(false).unwrap();
+    let batches = run.seen.batches.lock().unwrap().clone();
+    let offsets = run.seen.offsets.lock().unwrap().clone();
+    let mut next = [0i64; 3];
+    for (t, parts) in &batches {
+        let rs = ranges(&offsets[t]);
+        assert_eq!(rs.len(), 3, "one range per partition at {t}");
+        for (k, (part, from, until)) in rs.iter().enumerate() {
+            assert_eq!(*from, next[*part as usize], "contiguous ranges");
+            let expected: Vec<String> = (*from..*until).map(|i| format!("p{part}-{i}")).collect();
+            assert_eq!(parts[k], expected, "batch {t} partition {part}");
+            next[*part as usize] = *until;
+        }
+    }
+    assert_eq!(next, [70, 70, 70], "every record read once");
+    assert_eq!(
+        ranges(&offsets[&3000]),
+        [(0, 65, 65), (1, 65, 65), (2, 65, 65)]
+    );
+}
+
+#[test]
+fn the_rate_limit_caps_every_partition_and_nothing_is_skipped() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 2, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 2, 0, 25);
+    let mut run = start(
+        config(&cluster, "lines").max_rate_per_partition(10),
+        0,
+        None,
+    );
+    for _ in 0..4 {
+        run.batch();
+    }
+    run.ssc.stop(false).unwrap();
+    let offsets = run.seen.offsets.lock().unwrap().clone();
+    let sizes: Vec<Vec<i64>> = offsets
+        .values()
+        .map(|o| ranges(o).iter().map(|(_, a, b)| b - a).collect())
+        .collect();
+    assert_eq!(sizes, [[10, 10], [10, 10], [5, 5], [0, 0]]);
+}
+
+#[test]
+fn a_broker_outage_loses_and_repeats_nothing() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 2, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 2, 0, 20);
+    let config = config(&cluster, "lines")
+        .set("reconnect.backoff.ms", "10")
+        .set("reconnect.backoff.max.ms", "100");
+    let mut run = start(config, 0, None);
+    run.batch();
+    cluster.broker_down(1).unwrap();
+    run.batch();
+    run.batch();
+    cluster.broker_up(1).unwrap();
+    produce(&p, "lines", 2, 20, 20);
+    // Batches go on while the client reconnects (real time passes between them; bounded).
+    let read = |run: &Run| -> usize {
+        run.seen
+            .batches
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .map(Vec::len)
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while read(&run) < 80 && std::time::Instant::now() < deadline {
+        run.batch();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    run.ssc.stop(false).unwrap();
+    let batches = run.seen.batches.lock().unwrap().clone();
+    let mut all: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for parts in batches.values() {
+        for part in parts {
+            if let Some(first) = part.first() {
+                let p: i32 = first[1..first.find('-').unwrap()].parse().unwrap();
+                all.entry(p).or_default().extend(part.iter().cloned());
+            }
+        }
+    }
+    for p in 0..2 {
+        let expected: Vec<String> = (0..40).map(|i| format!("p{p}-{i}")).collect();
+        assert_eq!(
+            all[&p], expected,
+            "partition {p}: in order, none lost, none twice"
+        );
+    }
+}
+
+#[test]
+fn a_restart_re_reads_exactly_the_ranges_of_the_batches_after_the_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("dstreams-kafka-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 2, 1).unwrap();
+    let p = producer(&cluster);
+    let config = config(&cluster, "lines");
+    let mut first = start(config.clone(), 0, Some(&dir));
+    let mut produced = 0;
+    for _ in 0..5 {
+        produce(&p, "lines", 2, produced, 7);
+        produced += 7;
+        first.batch();
+    }
+    first.ssc.stop(false).unwrap();
+    let before = first.seen.batches.lock().unwrap().clone();
+    // More data arrives while the program is down; the batches after the checkpoint must not
+    // take it.
+    produce(&p, "lines", 2, produced, 30);
+    produced += 30;
+    let mut second = start(config, 5, Some(&dir));
+    second.batch();
+    second.batch();
+    second.ssc.stop(false).unwrap();
+    let after = second.seen.batches.lock().unwrap().clone();
+    let rerun: Vec<&i64> = after.keys().filter(|t| before.contains_key(*t)).collect();
+    assert!(
+        !rerun.is_empty(),
+        "some batches ran again after the restart"
+    );
+    for t in &rerun {
+        assert_eq!(after[*t], before[*t], "batch {t} re-read with its ranges");
+    }
+    let mut all: BTreeMap<i64, Vec<Vec<String>>> = before;
+    all.extend(after);
+    let total: usize = all.values().flatten().map(Vec::len).sum();
+    assert_eq!(total, produced * 2, "every record once");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
