@@ -1,5 +1,6 @@
 //! Spark Streaming's example programs, one to one.
 
+use super::stats::RunStats;
 use clap::Subcommand;
 use dstreams::prelude::*;
 use dstreams::source::ReceiverConfig;
@@ -90,6 +91,13 @@ pub enum Example {
         /// Commit each batch's offsets to the consumer group once its outputs completed.
         #[arg(long)]
         commit: bool,
+        /// Read this many records, batches back to back, then stop and print throughput and
+        /// latency figures (as `replay` does): for replaying a topic and for benchmarks.
+        #[arg(long, value_name = "N")]
+        records: Option<u64>,
+        /// With --records: write the summary as one JSON object to this file.
+        #[arg(long, requires = "records")]
+        stats_json: Option<PathBuf>,
     },
     /// Spark's HdfsWordCount: counts the words of new text files moved into DIR, every 2 s.
     TextFileWordCount {
@@ -156,6 +164,8 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint,
             output,
             commit,
+            records,
+            stats_json,
         } => {
             let mut config = KafkaConfig::new(brokers, [topic]).commit_offsets(commit);
             if from_beginning {
@@ -164,7 +174,10 @@ pub fn run(example: Example) -> Result<()> {
             if let Some(rate) = max_rate_per_partition {
                 config = config.max_rate_per_partition(rate);
             }
-            kafka_word_count(config, interval, checkpoint, output)
+            match records {
+                Some(n) => kafka_word_count_finite(config.max_records(n), interval, stats_json),
+                None => kafka_word_count(config, interval, checkpoint, output),
+            }
         }
         Example::RecoverableNetworkWordCount {
             host,
@@ -409,6 +422,43 @@ fn kafka_word_count(
         Ok(ssc)
     };
     run_resumable(checkpoint.as_deref(), build)
+}
+
+/// `kafka-word-count --records N`: the same word count over the next `n` records, batches back
+/// to back, with `replay`'s summary.
+fn kafka_word_count_finite(
+    config: KafkaConfig,
+    interval: Duration,
+    stats_json: Option<PathBuf>,
+) -> Result<()> {
+    let stats = Arc::new(RunStats::new(0));
+    let ssc = StreamingContext::builder(interval)
+        .clock(Arc::new(FastClock::new(Time::from_millis(0))))
+        .stop_when_exhausted(true)
+        .build()?;
+    ssc.add_streaming_listener(stats.clone());
+    let counted = stats.clone();
+    ssc.kafka_stream(config)?
+        .split(Separators::Space)?
+        .count_by_value()?
+        .foreach_batch(move |batch, _| {
+            let words: i64 = batch
+                .partitions()
+                .iter()
+                .map(|p| p.b.iter().sum::<i64>())
+                .sum();
+            counted.words.fetch_add(words as u64, Ordering::Relaxed);
+            Ok(())
+        })?;
+    ssc.start()?;
+    let result = ssc.await_termination();
+    let summary = stats.summary();
+    print!("{}", summary.to_text());
+    if let Some(path) = &stats_json {
+        std::fs::write(path, summary.to_json("kafka-word-count"))
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
+    result
 }
 
 /// Builds the program (through `get_or_create` when there is a checkpoint directory: it resumes

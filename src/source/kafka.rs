@@ -91,6 +91,10 @@ pub struct KafkaConfig {
     pub request_timeout: StdDuration,
     /// What to do with record values that are not UTF-8.
     pub utf8: Utf8Policy,
+    /// A finite read: the stream ends after this many records in all (the context stops by
+    /// itself with `stop_when_exhausted`), for replaying a topic and for benchmarks. `None`:
+    /// endless, as Spark's.
+    pub max_records: Option<u64>,
     /// More librdkafka settings (`key`, `value`), applied last.
     pub client: Vec<(String, String)>,
 }
@@ -112,6 +116,7 @@ impl KafkaConfig {
             fetch_timeout: StdDuration::from_secs(60),
             request_timeout: StdDuration::from_secs(5),
             utf8: Utf8Policy::Fail,
+            max_records: None,
             client: Vec::new(),
         }
     }
@@ -139,6 +144,11 @@ impl KafkaConfig {
     pub fn timeouts(mut self, fetch: StdDuration, request: StdDuration) -> Self {
         self.fetch_timeout = fetch;
         self.request_timeout = request;
+        self
+    }
+    /// Sets [`max_records`](Self::max_records).
+    pub fn max_records(mut self, n: u64) -> Self {
+        self.max_records = Some(n);
         self
     }
     /// Sets a librdkafka setting.
@@ -214,6 +224,8 @@ struct State {
     log: Option<PathBuf>,
     /// Whether the consumer's assignment matches `partitions`.
     assigned: bool,
+    /// Records handed to new batches so far (for `max_records`).
+    records: u64,
 }
 
 struct KafkaSource {
@@ -335,6 +347,10 @@ impl KafkaSource {
             .config
             .max_rate_per_partition
             .map(|r| ((r as f64 * batch_secs).floor() as i64).max(1));
+        let mut left = self
+            .config
+            .max_records
+            .map_or(i64::MAX, |m| m.saturating_sub(st.records) as i64);
         st.partitions
             .iter()
             .map(|((topic, p), s)| {
@@ -347,6 +363,8 @@ impl KafkaSource {
                 };
                 let end = latest.max(s.fetched_end());
                 let until = cap.map_or(end, |c| end.min(s.next + c)).max(s.next);
+                let until = until.min(s.next + left);
+                left -= until - s.next;
                 OffsetRange {
                     topic: topic.clone(),
                     partition: *p,
@@ -368,6 +386,7 @@ impl KafkaSource {
             ranges: BTreeMap::new(),
             log: None,
             assigned: true,
+            records: 0,
         };
         for r in ranges.iter().filter(|r| r.until > r.from) {
             tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from))
@@ -426,6 +445,10 @@ impl KafkaSource {
         }
         self.reader().fill(&mut st, &ranges)?;
         let batch = self.reader().take(&mut st, &ranges)?;
+        st.records += ranges
+            .iter()
+            .map(|r| (r.until - r.from) as u64)
+            .sum::<u64>();
         st.ranges.insert(t, ranges.clone());
         Ok((batch, ranges))
     }
@@ -633,6 +656,12 @@ impl InputLifecycle for KafkaInput {
     fn start(&self) -> Result<()> {
         self.0.open_log()
     }
+    fn is_exhausted(&self) -> bool {
+        self.0
+            .config
+            .max_records
+            .is_some_and(|m| lock(&self.0.state).records >= m)
+    }
 }
 
 /// A Kafka stream's checkpoint: `next TOPIC PARTITION OFFSET` for every partition (the ranges of
@@ -750,6 +779,7 @@ impl StreamingContext {
                 ranges: BTreeMap::new(),
                 log: None,
                 assigned: false,
+                records: 0,
             }),
             input_id: OnceLock::new(),
             core: Arc::downgrade(&self.core),
@@ -761,6 +791,13 @@ impl StreamingContext {
             let (batch, ranges) = reader.batch(t, secs)?;
             let mut metadata = described(format!("Kafka {}", reader.config.topics.join(", ")));
             metadata.insert("offsets".to_string(), describe(&ranges));
+            // As a text file of the values would have them: one line each.
+            let bytes: usize = batch
+                .partitions()
+                .iter()
+                .map(|p| p.iter().map(|v| v.map_or(0, str::len) + 1).sum::<usize>())
+                .sum();
+            metadata.insert("bytes".to_string(), bytes.to_string());
             Ok((batch, metadata))
         })?;
         let id = lock(&self.core.checkpointing)
