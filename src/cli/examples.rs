@@ -85,6 +85,9 @@ pub enum Example {
         /// Checkpoint into DIR and resume from it (each batch's offset ranges are logged there).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Checkpoint every N batches (default: every batch).
+        #[arg(long, value_name = "N", requires = "checkpoint")]
+        checkpoint_every: Option<i64>,
         /// Save each batch's counts with save_as_text_files(PREFIX) instead of printing them.
         #[arg(long)]
         output: Option<String>,
@@ -162,6 +165,7 @@ pub fn run(example: Example) -> Result<()> {
             from_beginning,
             max_rate_per_partition,
             checkpoint,
+            checkpoint_every,
             output,
             commit,
             records,
@@ -176,7 +180,7 @@ pub fn run(example: Example) -> Result<()> {
             }
             match records {
                 Some(n) => kafka_word_count_finite(config.max_records(n), interval, stats_json),
-                None => kafka_word_count(config, interval, checkpoint, output),
+                None => kafka_word_count(config, interval, checkpoint, checkpoint_every, output),
             }
         }
         Example::RecoverableNetworkWordCount {
@@ -407,6 +411,7 @@ fn kafka_word_count(
     config: KafkaConfig,
     interval: Duration,
     checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<i64>,
     output: Option<String>,
 ) -> Result<()> {
     let build = || -> Result<StreamingContext> {
@@ -415,6 +420,9 @@ fn kafka_word_count(
             .kafka_stream(config.clone())?
             .split(Separators::Space)?
             .count_by_value()?;
+        if let Some(n) = checkpoint_every {
+            counts.checkpoint(interval * n)?;
+        }
         match &output {
             Some(prefix) => counts.save_as_text_files(prefix, "")?,
             None => counts.pprint(10)?,
