@@ -9,6 +9,7 @@ use dstreams::rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use dstreams::rdkafka::message::Message;
 use dstreams::rdkafka::statistics::Statistics;
 use dstreams::rdkafka::{Offset, TopicPartitionList};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -49,13 +50,16 @@ impl Broker {
                 .name()
                 .unwrap_or("a Kafka broker test")
                 .to_string();
-            eprintln!(
+            // Straight to the process's standard error: the test harness captures `eprintln!`
+            // and shows it only for failed tests, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n\
                  ************************************************************************\n\
                  SKIPPED {test}: no Kafka broker binary at {}.\n\
                  Run `scripts/kafka-broker install` (or `.ci/run`, which does) to run the\n\
                  tests against a real broker (tansu, from PyPI, about 3 s).\n\
-                 ************************************************************************\n",
+                 ************************************************************************",
                 bin.display()
             );
             return None;
