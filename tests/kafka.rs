@@ -293,47 +293,49 @@ fn kafka_produce_loads_every_line_once_in_order_per_partition() {
     std::fs::write(dir.join("a.txt"), &first).unwrap();
     std::fs::write(dir.join("b.txt"), &second).unwrap();
     let (a, b) = (dir.join("a.txt"), dir.join("b.txt"));
-    let (ok, out, err) = run_dstreams(&[
-        "kafka-produce",
-        broker.addr(),
-        "lines",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--partitions",
-        "4",
-        "--create",
-    ]);
-    assert!(ok, "stdout: {out}\nstderr: {err}\nbroker: {}", broker.log());
     let all: Vec<String> = lines.into_iter().chain(second_lines).collect();
     let bytes: usize = all.iter().map(String::len).sum();
-    assert!(
-        out.contains(&format!(
-            "{} records, {bytes} bytes into topic lines (4 partitions)",
+    let files = [a.to_str().unwrap(), b.to_str().unwrap()];
+    // Chunks of 1000 lines (the default), and single lines round-robin.
+    for (topic, chunk) in [("lines", None), ("single", Some("1"))] {
+        let mut args = vec!["kafka-produce", broker.addr(), topic];
+        args.extend(files);
+        args.extend(["--partitions", "4", "--create"]);
+        args.extend(chunk.iter().flat_map(|k| ["--chunk-lines", k]));
+        let (ok, out, err) = run_dstreams(&args);
+        assert!(ok, "stdout: {out}\nstderr: {err}\nbroker: {}", broker.log());
+        let report = format!(
+            "{} records, {bytes} bytes into topic {topic} (4 partitions)",
             all.len()
-        )),
-        "{out}"
-    );
-
-    let data = read_topic(
-        broker.addr(),
-        "lines",
-        4,
-        all.len(),
-        StdDuration::from_millis(300),
-    );
-    assert_eq!(data.len(), all.len());
-    for (p, records) in data.partitions.iter().enumerate() {
-        // Partition p holds lines p, p + 4, p + 8, ... in order, at offsets 0, 1, 2, ...
-        let want: Vec<&str> = all.iter().skip(p).step_by(4).map(String::as_str).collect();
-        let got: Vec<&str> = records.iter().map(|r| r.text()).collect();
-        assert_eq!(got, want, "partition {p}");
-        assert!(
-            records
-                .iter()
-                .enumerate()
-                .all(|(i, r)| r.offset == i as i64 && r.key.is_none())
         );
-        assert_eq!(data.fetch_high_watermarks[p], want.len() as i64);
+        assert!(out.contains(&report), "{out}");
+
+        let data = read_topic(
+            broker.addr(),
+            topic,
+            4,
+            all.len(),
+            StdDuration::from_millis(300),
+        );
+        assert_eq!(data.len(), all.len());
+        let chunk: usize = chunk.map_or(1000, |k| k.parse().unwrap());
+        for (p, records) in data.partitions.iter().enumerate() {
+            // Partition p holds the lines n with (n / chunk) % 4 == p, in order, at offsets
+            // 0, 1, 2, ...
+            let want: Vec<&str> = (0..all.len())
+                .filter(|n| (n / chunk) % 4 == p)
+                .map(|n| all[n].as_str())
+                .collect();
+            let got: Vec<&str> = records.iter().map(|r| r.text()).collect();
+            assert_eq!(got, want, "partition {p} of {topic}");
+            assert!(
+                records
+                    .iter()
+                    .enumerate()
+                    .all(|(i, r)| r.offset == i as i64 && r.key.is_none())
+            );
+            assert_eq!(data.fetch_high_watermarks[p], want.len() as i64);
+        }
     }
 
     // Loading again appends: the topic exists with 4 partitions, --create accepts it.
