@@ -181,6 +181,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Kafka client operation failed: creating a producer, creating a topic, reading metadata,
+    /// enqueuing a record or its delivery (`save_to_kafka`, `dstreams kafka-produce`).
+    #[error("{context}: {message}")]
+    Kafka {
+        /// What was being done, e.g. `delivering to topic counts`.
+        context: String,
+        /// What went wrong (librdkafka's error, or how many records failed and the first error).
+        message: String,
+    },
     /// A kernel refused its input.
     #[error("kernel: {0}")]
     Kernel(#[from] crate::kernels::KernelError),
@@ -217,6 +226,14 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// A Kafka error with what was being done; `message` is usually an `rdkafka` error.
+    pub fn kafka(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Kafka {
+            context: context.into(),
+            message: message.to_string(),
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! A [`StreamingContext`] cuts time into batches; sources turn what arrived in each interval into a
 //! [`Batch`] (partitions of Arrow columns); [`DStream`] operations (map, reduce_by_key, join, ...)
-//! transform batches; output operations (pprint, save_as_text_files, foreach_batch) consume them.
+//! transform batches; output operations (pprint, save_as_text_files, save_to_kafka, foreach_batch)
+//! consume them.
 //! Semantics follow Spark's where they are right; where dstreams deliberately differs, the
 //! difference is documented on the operation.
 //!
@@ -61,7 +62,12 @@ pub use error::{Error, Result};
 pub use kernels::tokenize::Separators;
 pub use sink::batch_file_name;
 pub use sink::print::format_batch;
+pub use sink::{Delivered, KafkaWriter, PendingRecords};
 pub use time::{Duration, Time};
+
+/// The Kafka client dstreams uses (rdkafka, on the bundled librdkafka), for its
+/// [`ClientConfig`](rdkafka::ClientConfig): `save_to_kafka` and [`KafkaWriter`] take one.
+pub use rdkafka;
 
 /// The names most programs need.
 pub mod prelude {

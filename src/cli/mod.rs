@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod examples;
+mod kafka_produce;
 mod replay;
 mod stats;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Replay text files through a word-count job and report throughput and latencies.
     Replay(replay::ReplayArgs),
+    /// Load text files into a Kafka topic, one record per line, and report the throughput.
+    KafkaProduce(kafka_produce::KafkaProduceArgs),
     /// Run one of Spark Streaming's example programs.
     Run {
         #[command(subcommand)]
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { example } => examples::run(example),
         Command::Replay(args) => replay::run(args),
+        Command::KafkaProduce(args) => kafka_produce::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,11 @@
 //! Output operations: they make a stream's batches happen (Spark's `print`, `saveAsTextFiles`,
-//! `foreachRDD`). They run once per batch in the order they were registered.
+//! `foreachRDD`; and `save_to_kafka`). They run once per batch in the order they were registered.
 
 use super::DStream;
 use crate::context::OutputOp;
 use crate::data::{Batch, Data};
 use crate::error::Result;
+use crate::sink::kafka::{self, KafkaWriter};
 use crate::sink::print::format_batch;
 use crate::sink::text_files::{batch_file_name, save_batch};
 use crate::time::Time;
@@ -66,6 +67,55 @@ impl<T: Data> DStream<T> {
         })
     }
 
+    /// Writes every batch to the Kafka topic `topic`, one record per element: no key, the value
+    /// is the element as Spark's `toString` writes it, the same text as a line of
+    /// [`save_as_text_files`](Self::save_as_text_files) (`hello`, `42`, `(hello,3)`). For a
+    /// key, see [`save_pairs_to_kafka`](Self::save_pairs_to_kafka). Empty batches write nothing.
+    ///
+    /// `config` is librdkafka's producer configuration (`bootstrap.servers`, `acks` (default
+    /// `all`), `linger.ms`, `compression.type`, `enable.idempotence`, `message.timeout.ms`,
+    /// ...); one producer is created here, so a configuration librdkafka refuses fails now, and
+    /// every batch reuses it. Keyless records go where librdkafka's partitioner puts them: a
+    /// random partition, kept for `sticky.partitioning.linger.ms` (set `partitioner` to change
+    /// it).
+    ///
+    /// **Delivery.** A batch's output operation completes only once the broker acknowledged
+    /// every record of the batch (waiting through [`KafkaWriter`]): a completed batch's records
+    /// are in Kafka. If any record cannot be delivered (after librdkafka's retries, at the
+    /// latest after `message.timeout.ms`), the batch's operation fails with the Kafka error in
+    /// its message (as [`Error::JobFailed`](crate::Error::JobFailed), like any failed output
+    /// operation; [`KafkaWriter`] gives the typed [`Error::Kafka`](crate::Error::Kafka)), and
+    /// the records that did arrive stay (no transactions). Later batches still run. After a
+    /// restart from a checkpoint, the batches after the checkpoint run and write again: this
+    /// is **at-least-once**, a record may be written twice, none is lost. Records of one batch
+    /// partition are sent in order; with `enable.idempotence=true` retries keep that order.
+    ///
+    /// A method rather than a `foreach_batch` closure because the producer must outlive the
+    /// batches (a producer per batch would reconnect every batch) and each batch must wait for
+    /// its own records' delivery reports, not just a `flush` of whatever else is in flight.
+    ///
+    /// ```no_run
+    /// use dstreams::prelude::*;
+    /// use dstreams::rdkafka::ClientConfig;
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1))?;
+    /// let lines = ssc.socket_text_stream("localhost", 9999)?;
+    /// let counts = lines.split(Separators::Space)?.count_by_value()?;
+    /// let mut kafka = ClientConfig::new();
+    /// kafka.set("bootstrap.servers", "127.0.0.1:9092");
+    /// counts.save_to_kafka(&kafka, "counts")?; // values "(to,2)", "(be,2)", ...
+    /// ssc.start()?;
+    /// ssc.await_termination()
+    /// ```
+    pub fn save_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) -> Result<()> {
+        let writer = KafkaWriter::new(config, topic)?;
+        self.register_output(
+            "save_to_kafka",
+            &format!("save_to_kafka({topic:?})"),
+            move |batch, time| kafka::save_values(&writer, batch, time),
+        )
+    }
+
     fn register_output<F>(&self, name: &str, description: &str, f: F) -> Result<()>
     where
         F: Fn(&Batch<T>, Time) -> Result<()> + Send + Sync + 'static,
@@ -82,5 +132,36 @@ impl<T: Data> DStream<T> {
                 }))
             }),
         })
+    }
+}
+
+impl<K: Data, V: Data> DStream<(K, V)> {
+    /// Writes every batch of pairs to the Kafka topic `topic`, one record per pair: the key is
+    /// the pair's first element and the value its second, each as Spark's `toString` writes it
+    /// (`("hello", 3)` becomes key `hello`, value `3`), so librdkafka's partitioner sends equal
+    /// keys to the same partition. Everything else is as in
+    /// [`save_to_kafka`](Self::save_to_kafka): one producer, a batch completes once all its
+    /// records are acknowledged, at-least-once.
+    ///
+    /// ```no_run
+    /// use dstreams::prelude::*;
+    /// use dstreams::rdkafka::ClientConfig;
+    ///
+    /// let ssc = StreamingContext::new(Duration::seconds(1))?;
+    /// let lines = ssc.socket_text_stream("localhost", 9999)?;
+    /// let counts = lines.split(Separators::Space)?.count_by_value()?;
+    /// let mut kafka = ClientConfig::new();
+    /// kafka.set("bootstrap.servers", "127.0.0.1:9092").set("linger.ms", "5");
+    /// counts.save_pairs_to_kafka(&kafka, "counts")?; // key "to", value "2"; ...
+    /// ssc.start()?;
+    /// ssc.await_termination()
+    /// ```
+    pub fn save_pairs_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) -> Result<()> {
+        let writer = KafkaWriter::new(config, topic)?;
+        self.register_output(
+            "save_pairs_to_kafka",
+            &format!("save_pairs_to_kafka({topic:?})"),
+            move |batch, time| kafka::save_pairs(&writer, batch, time),
+        )
     }
 }

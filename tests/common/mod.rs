@@ -4,6 +4,7 @@
 
 use dstreams::prelude::*;
 
+pub mod kafka;
 pub mod process;
 pub mod rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
