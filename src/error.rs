@@ -181,9 +181,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A Kafka client operation failed: creating a producer, creating a topic, reading metadata,
-    /// enqueuing a record or its delivery (`save_to_kafka`, `dstreams kafka-produce`).
-    #[error("{context}: {message}")]
+    /// A Kafka client operation failed: creating a consumer or producer, creating a topic,
+    /// reading metadata, reading a batch's offset ranges, enqueuing a record or its delivery
+    /// (`kafka_stream`, `save_to_kafka`, `dstreams kafka-produce`).
+    #[error("Kafka, {context}: {message}")]
     Kafka {
         /// What was being done, e.g. `delivering to topic counts`.
         context: String,
@@ -203,14 +204,6 @@ pub enum Error {
         expected: String,
         /// The array's type, e.g. `Utf8View` or `Int64 with nulls (3 of 10)`.
         found: String,
-    },
-    /// Kafka refused or failed an operation (with what was being done).
-    #[error("Kafka, {context}: {message}")]
-    Kafka {
-        /// What was being done, e.g. `reading a batch's offset ranges`.
-        context: String,
-        /// librdkafka's error or what is wrong.
-        message: String,
     },
     /// A checkpoint could not be written, read or applied.
     #[error(transparent)]

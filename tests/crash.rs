@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::process::{Running, dstreams, outputs, wait_for};
+use common::process::{Running, dstreams, outputs, wait_for, word_totals};
 use common::rng::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -154,19 +154,7 @@ fn a_text_file_stream_job_survives_sigkill() {
             child = run();
         }
     }
-    let totals = || {
-        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-        for lines in outputs(&out, "").values() {
-            for line in lines {
-                let (w, n) = line
-                    .trim_matches(|c| c == '(' || c == ')')
-                    .rsplit_once(',')
-                    .unwrap();
-                *totals.entry(w.to_string()).or_default() += n.parse::<i64>().unwrap();
-            }
-        }
-        totals
-    };
+    let totals = || word_totals(&out);
     wait_for("every file to be counted", || {
         totals().values().sum::<i64>() >= expected.values().sum::<i64>()
     });

@@ -363,7 +363,7 @@ impl KafkaSource {
                 };
                 let end = latest.max(s.fetched_end());
                 let until = cap.map_or(end, |c| end.min(s.next + c)).max(s.next);
-                let until = until.min(s.next + left);
+                let until = until.min(s.next.saturating_add(left));
                 left -= until - s.next;
                 OffsetRange {
                     topic: topic.clone(),

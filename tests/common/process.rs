@@ -83,3 +83,18 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// Word totals over every completed output directory under `out` (lines `(word,count)`).
+pub fn word_totals(out: &Path) -> BTreeMap<String, i64> {
+    let mut totals = BTreeMap::new();
+    for lines in outputs(out, "").values() {
+        for line in lines {
+            let (w, n) = line
+                .trim_matches(|c| c == '(' || c == ')')
+                .rsplit_once(',')
+                .expect("a (word,count) line");
+            *totals.entry(w.to_string()).or_default() += n.parse::<i64>().expect("a count");
+        }
+    }
+    totals
+}
