@@ -298,3 +298,33 @@ fn a_restart_re_reads_exactly_the_ranges_of_the_batches_after_the_checkpoint() {
     assert_eq!(total, produced * 2, "every record once");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn backpressure_shares_its_rate_among_partitions_by_lag() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 2, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 1, 0, 30); // partition 0: 30 records
+    p.send(
+        BaseRecord::<(), str>::to("lines")
+            .partition(1)
+            .payload("p1-0"),
+    )
+    .unwrap();
+    for i in 1..10 {
+        let v = format!("p1-{i}");
+        p.send(BaseRecord::<(), str>::to("lines").partition(1).payload(&v))
+            .unwrap();
+    }
+    p.flush(std::time::Duration::from_secs(10)).unwrap();
+    // 20 records per second before any estimate, capped at 12 per partition: lags 30 and 10
+    // share 20 as 15 and 5, and the cap makes it 12 and 5.
+    let config = config(&cluster, "lines")
+        .backpressure(Some(20))
+        .max_rate_per_partition(12);
+    let mut run = start(config, 0, None);
+    run.batch();
+    run.ssc.stop(false).unwrap();
+    let offsets = run.seen.offsets.lock().unwrap().clone();
+    assert_eq!(ranges(&offsets[&1000]), [(0, 0, 12), (1, 0, 5)]);
+}

@@ -101,6 +101,12 @@ pub enum Example {
         /// With --records: write the summary as one JSON object to this file.
         #[arg(long, requires = "records")]
         stats_json: Option<PathBuf>,
+        /// Adapt the records per batch to the processing rate (Spark's backpressure).
+        #[arg(long)]
+        backpressure: bool,
+        /// A librdkafka consumer setting, KEY=VALUE (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        client: Vec<String>,
     },
     /// Spark's HdfsWordCount: counts the words of new text files moved into DIR, every 2 s.
     TextFileWordCount {
@@ -170,8 +176,19 @@ pub fn run(example: Example) -> Result<()> {
             commit,
             records,
             stats_json,
+            backpressure,
+            client,
         } => {
             let mut config = KafkaConfig::new(brokers, [topic]).commit_offsets(commit);
+            for kv in client {
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    Error::Unsupported(format!("--config {kv:?}: expected KEY=VALUE"))
+                })?;
+                config = config.set(k, v);
+            }
+            if backpressure {
+                config = config.backpressure(None);
+            }
             if from_beginning {
                 config = config.starting_offsets(StartingOffsets::Earliest);
             }

@@ -11,7 +11,9 @@
 //!   ListOffsets lags the log end (tansu's memory storage answers with the start of its last
 //!   record batch + 1; the records after it are read as soon as they are fetched);
 //! - capped by [`KafkaConfig::max_rate_per_partition`] × the batch interval (Spark's
-//!   `spark.streaming.kafka.maxRatePerPartition`);
+//!   `spark.streaming.kafka.maxRatePerPartition`) and, with [`KafkaConfig::backpressure`], by
+//!   the rate Spark's PID estimator sets after each batch, shared among partitions by their lag
+//!   (Spark's `maxMessagesPerPartition`);
 //! - partitions added to a topic are picked up at the next batch (metadata is read every batch).
 //!
 //! The consumer stays assigned to every partition at the next offsets, so records are fetched
@@ -39,6 +41,7 @@ use crate::dstream::node::lock;
 use crate::error::{Error, Result};
 use crate::source::file_stream::Utf8Policy;
 use crate::source::input::{described, input_stream};
+use crate::source::rate::PidRateEstimator;
 use crate::time::Time;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -85,6 +88,13 @@ pub struct KafkaConfig {
     pub max_rate_per_partition: Option<u64>,
     /// Commit each batch's ranges to the group once its outputs completed.
     pub commit_offsets: bool,
+    /// Adapt the records per batch to what the batches can process (Spark's
+    /// `spark.streaming.backpressure.enabled` with its PID estimator), never above
+    /// `max_rate_per_partition`; the rate is shared among partitions by their lag.
+    pub backpressure: bool,
+    /// Records per second (all partitions) before backpressure has an estimate (Spark's
+    /// `spark.streaming.backpressure.initialRate`).
+    pub initial_rate: Option<u64>,
     /// How long a batch waits for records of its ranges that were not fetched yet.
     pub fetch_timeout: StdDuration,
     /// How long a metadata or offsets request may take before the batch goes on without it.
@@ -113,6 +123,8 @@ impl KafkaConfig {
             starting_offsets: StartingOffsets::Latest,
             max_rate_per_partition: None,
             commit_offsets: false,
+            backpressure: false,
+            initial_rate: None,
             fetch_timeout: StdDuration::from_secs(60),
             request_timeout: StdDuration::from_secs(5),
             utf8: Utf8Policy::Fail,
@@ -144,6 +156,13 @@ impl KafkaConfig {
     pub fn timeouts(mut self, fetch: StdDuration, request: StdDuration) -> Self {
         self.fetch_timeout = fetch;
         self.request_timeout = request;
+        self
+    }
+    /// Turns [`backpressure`](Self::backpressure) on, starting at `initial_rate` records per
+    /// second if given.
+    pub fn backpressure(mut self, initial_rate: Option<u64>) -> Self {
+        self.backpressure = true;
+        self.initial_rate = initial_rate;
         self
     }
     /// Sets [`max_records`](Self::max_records).
@@ -232,6 +251,8 @@ struct KafkaSource {
     config: KafkaConfig,
     consumer: BaseConsumer,
     state: Mutex<State>,
+    /// The backpressure rate (records per second, all partitions), once there is one.
+    rate: Mutex<Option<f64>>,
     input_id: OnceLock<String>,
     core: Weak<crate::context::Core>,
 }
@@ -243,6 +264,11 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("fetch.wait.max.ms", "10")
+        // Prefetch deeper than librdkafka's defaults (100 k messages, 64 MiB per partition): with
+        // them the fetcher keeps pausing while a batch drains its queue, and a 256 MiB topic read
+        // at 34 MB/s instead of 105 (BENCHMARKS.md, "Kafka").
+        .set("queued.min.messages", "1000000")
+        .set("queued.max.messages.kbytes", "131072")
         .set(
             "auto.offset.reset",
             match config.starting_offsets {
@@ -343,15 +369,9 @@ impl KafkaSource {
     /// capped by the rate limit.
     fn plan(&self, st: &mut State, batch_secs: f64) -> Vec<OffsetRange> {
         while self.reader().poll_once(st, StdDuration::ZERO) {}
-        let cap = self
-            .config
-            .max_rate_per_partition
-            .map(|r| ((r as f64 * batch_secs).floor() as i64).max(1));
-        let mut left = self
-            .config
-            .max_records
-            .map_or(i64::MAX, |m| m.saturating_sub(st.records) as i64);
-        st.partitions
+        // What is available per partition: the broker's latest offset, or what was fetched.
+        let ends: Vec<i64> = st
+            .partitions
             .iter()
             .map(|((topic, p), s)| {
                 let latest = match self.consumer.fetch_watermarks(topic, *p, self.config.request_timeout) {
@@ -361,7 +381,35 @@ impl KafkaSource {
                         s.next
                     }
                 };
-                let end = latest.max(s.fetched_end());
+                latest.max(s.fetched_end())
+            })
+            .collect();
+        let lags: Vec<i64> = st
+            .partitions
+            .values()
+            .zip(&ends)
+            .map(|(s, end)| (end - s.next).max(0))
+            .collect();
+        let total_lag: i64 = lags.iter().sum();
+        let rate = *lock(&self.rate);
+        let mut left = self
+            .config
+            .max_records
+            .map_or(i64::MAX, |m| m.saturating_sub(st.records) as i64);
+        st.partitions
+            .iter()
+            .zip(ends.iter().zip(&lags))
+            .map(|(((topic, p), s), (&end, &lag))| {
+                // Spark's maxMessagesPerPartition: the backpressure rate shared by lag, capped by
+                // the rate per partition, at least one record.
+                let per_second = match (rate, self.config.max_rate_per_partition) {
+                    (Some(r), max) if total_lag > 0 => {
+                        let share = r * lag as f64 / total_lag as f64;
+                        Some(max.map_or(share, |m| share.min(m as f64)))
+                    }
+                    (_, max) => max.map(|m| m as f64),
+                };
+                let cap = per_second.map(|r| ((r * batch_secs).floor() as i64).max(1));
                 let until = cap.map_or(end, |c| end.min(s.next + c)).max(s.next);
                 let until = until.min(s.next.saturating_add(left));
                 left -= until - s.next;
@@ -724,6 +772,34 @@ impl InputState for KafkaInput {
     }
 }
 
+/// Estimates the rate the batches can process after each batch (Spark's `RateController` with
+/// its PID estimator).
+struct Backpressure {
+    source: Arc<KafkaSource>,
+    stream_id: usize,
+    pid: Mutex<PidRateEstimator>,
+}
+
+impl StreamingListener for Backpressure {
+    fn on_batch_completed(&self, info: &crate::BatchInfo) {
+        let records = info
+            .stream_id_to_input_info
+            .get(&self.stream_id)
+            .map_or(0, |i| i.num_records as i64);
+        let (Some(end), Some(processing), Some(scheduling)) = (
+            info.processing_end_time,
+            info.processing_delay(),
+            info.scheduling_delay(),
+        ) else {
+            return;
+        };
+        if let Some(rate) = lock(&self.pid).compute(end, records, processing, scheduling) {
+            tracing::debug!(rate, "Kafka backpressure rate update");
+            *lock(&self.source.rate) = Some(rate);
+        }
+    }
+}
+
 /// Commits each completed batch's ranges to the consumer group (Spark's `commitAsync`).
 struct Committer(Arc<KafkaSource>);
 
@@ -771,6 +847,11 @@ impl StreamingContext {
             .create()
             .map_err(kafka_error("creating the Kafka consumer"))?;
         let commit = config.commit_offsets;
+        let backpressure = config.backpressure;
+        let config_rate = config
+            .initial_rate
+            .filter(|_| config.backpressure)
+            .map(|r| r as f64);
         let source = Arc::new(KafkaSource {
             config,
             consumer,
@@ -782,6 +863,7 @@ impl StreamingContext {
                 records: 0,
             }),
             input_id: OnceLock::new(),
+            rate: Mutex::new(config_rate),
             core: Arc::downgrade(&self.core),
         });
         self.core.add_input(Arc::new(KafkaInput(source.clone())))?;
@@ -803,6 +885,14 @@ impl StreamingContext {
         let id = lock(&self.core.checkpointing)
             .add_input(stream.node.id, Arc::new(KafkaInput(source.clone())));
         let _ = source.input_id.set(id);
+        if backpressure {
+            let pid = PidRateEstimator::with_defaults(self.batch_interval().as_millis())?;
+            self.add_streaming_listener(Arc::new(Backpressure {
+                source: source.clone(),
+                stream_id: stream.node.id,
+                pid: Mutex::new(pid),
+            }));
+        }
         if commit {
             self.add_streaming_listener(Arc::new(Committer(source)));
         }
