@@ -105,7 +105,8 @@ impl<T: Data> DStream<T> {
     /// kafka.set("bootstrap.servers", "127.0.0.1:9092");
     /// counts.save_to_kafka(&kafka, "counts")?; // values "(to,2)", "(be,2)", ...
     /// ssc.start()?;
-    /// ssc.await_termination()
+    /// ssc.await_termination()?;
+    /// # Ok::<(), dstreams::Error>(())
     /// ```
     pub fn save_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) -> Result<()> {
         let writer = KafkaWriter::new(config, topic)?;
@@ -154,7 +155,8 @@ impl<K: Data, V: Data> DStream<(K, V)> {
     /// kafka.set("bootstrap.servers", "127.0.0.1:9092").set("linger.ms", "5");
     /// counts.save_pairs_to_kafka(&kafka, "counts")?; // key "to", value "2"; ...
     /// ssc.start()?;
-    /// ssc.await_termination()
+    /// ssc.await_termination()?;
+    /// # Ok::<(), dstreams::Error>(())
     /// ```
     pub fn save_pairs_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) -> Result<()> {
         let writer = KafkaWriter::new(config, topic)?;
