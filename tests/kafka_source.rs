@@ -328,3 +328,44 @@ fn backpressure_shares_its_rate_among_partitions_by_lag() {
     let offsets = run.seen.offsets.lock().unwrap().clone();
     assert_eq!(ranges(&offsets[&1000]), [(0, 0, 12), (1, 0, 5)]);
 }
+
+#[test]
+fn committed_offsets_follow_completed_batches() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 2, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 2, 0, 12);
+    let config = config(&cluster, "lines")
+        .group_id("committing")
+        .commit_offsets(true);
+    let mut run = start(config, 0, None);
+    run.batch();
+    produce(&p, "lines", 2, 12, 3);
+    run.batch();
+    run.ssc.stop(false).unwrap();
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("group.id", "committing")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition("lines", 0);
+    tpl.add_partition("lines", 1);
+    // Commits are asynchronous: poll until both partitions show the second batch's end.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let committed = reader
+            .committed_offsets(tpl.clone(), std::time::Duration::from_secs(5))
+            .unwrap();
+        let offsets: Vec<_> = committed.elements().iter().map(|e| e.offset()).collect();
+        if offsets == [rdkafka::Offset::Offset(15), rdkafka::Offset::Offset(15)] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "committed: {offsets:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
