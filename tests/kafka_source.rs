@@ -369,3 +369,45 @@ fn committed_offsets_follow_completed_batches() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_record_stream_carries_keys_and_timestamps() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("events", 1, 1).unwrap();
+    let p = producer(&cluster);
+    for i in 0..4i64 {
+        let (value, key) = (format!("v{i}"), format!("k{i}"));
+        let record = BaseRecord::<str, str>::to("events")
+            .partition(0)
+            .payload(&value)
+            .timestamp(1_700_000_000_000 + i);
+        let record = if i % 2 == 0 { record.key(&key) } else { record };
+        p.send(record).unwrap();
+    }
+    p.flush(std::time::Duration::from_secs(10)).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::builder(Duration::seconds(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    ssc.kafka_record_stream(config(&cluster, "events"))
+        .unwrap()
+        .foreach_batch(move |b, _| {
+            sink.lock().unwrap().extend(b.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    clock.set(Time::from_millis(1000));
+    assert!(ssc.await_batch(Time::from_millis(1000), WAIT).unwrap());
+    ssc.stop(false).unwrap();
+    let expected: Vec<(Option<String>, String, i64)> = (0..4i64)
+        .map(|i| {
+            let key = (i % 2 == 0).then(|| format!("k{i}"));
+            (key, format!("v{i}"), 1_700_000_000_000 + i)
+        })
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), expected);
+}

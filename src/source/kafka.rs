@@ -217,19 +217,29 @@ fn kafka_error(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaE
     }
 }
 
+/// A record received and not yet in a batch.
+struct Fetched {
+    offset: i64,
+    /// Kept only for streams of records ([`StreamingContext::kafka_record_stream`]).
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    /// Milliseconds since the epoch; -1 when the record has none.
+    timestamp: i64,
+}
+
 /// What is known of one partition.
 #[derive(Default)]
 struct PartitionState {
     /// The first offset the next batch reads.
     next: i64,
     /// Records received and not yet in a batch, by offset.
-    fetched: VecDeque<(i64, Option<Vec<u8>>)>,
+    fetched: VecDeque<Fetched>,
 }
 
 impl PartitionState {
     /// One past the last offset received.
     fn fetched_end(&self) -> i64 {
-        self.fetched.back().map_or(self.next, |(o, _)| o + 1)
+        self.fetched.back().map_or(self.next, |f| f.offset + 1)
     }
 }
 
@@ -250,6 +260,8 @@ struct State {
 struct KafkaSource {
     config: KafkaConfig,
     consumer: BaseConsumer,
+    /// Whether records' keys are kept (a stream of records, not of values).
+    keys: bool,
     state: Mutex<State>,
     /// The backpressure rate (records per second, all partitions), once there is one.
     rate: Mutex<Option<f64>>,
@@ -287,6 +299,8 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
 struct Reader<'a> {
     consumer: &'a BaseConsumer,
     config: &'a KafkaConfig,
+    /// Whether records' keys are kept.
+    keys: bool,
 }
 
 impl KafkaSource {
@@ -294,6 +308,7 @@ impl KafkaSource {
         Reader {
             consumer: &self.consumer,
             config: &self.config,
+            keys: self.keys,
         }
     }
 
@@ -424,7 +439,7 @@ impl KafkaSource {
     }
 
     /// Re-reads logged ranges with a consumer of their own (after recovery).
-    fn reread(&self, ranges: &[OffsetRange]) -> Result<Batch<String>> {
+    fn reread(&self, ranges: &[OffsetRange]) -> Result<Vec<Vec<Fetched>>> {
         let consumer: BaseConsumer = client_config(&self.config)
             .create()
             .map_err(kafka_error("creating a consumer to re-read a batch"))?;
@@ -453,6 +468,7 @@ impl KafkaSource {
         let reader = Reader {
             consumer: &consumer,
             config: &self.config,
+            keys: self.keys,
         };
         reader.fill(&mut st, ranges)?;
         for r in ranges.iter().filter(|r| r.until <= r.from) {
@@ -464,11 +480,11 @@ impl KafkaSource {
                 },
             );
         }
-        reader.take(&mut st, ranges)
+        Ok(reader.take(&mut st, ranges))
     }
 
     /// The batch at `t`: a logged or earlier batch re-read with its ranges, or a new one.
-    fn batch(&self, t: Time, batch_secs: f64) -> Result<(Batch<String>, Vec<OffsetRange>)> {
+    fn batch(&self, t: Time, batch_secs: f64) -> Result<(Vec<Vec<Fetched>>, Vec<OffsetRange>)> {
         let mut st = lock(&self.state);
         if let Some(ranges) = st.ranges.get(&t).cloned() {
             drop(st);
@@ -492,7 +508,7 @@ impl KafkaSource {
             write_ranges(&dir, t, &ranges)?;
         }
         self.reader().fill(&mut st, &ranges)?;
-        let batch = self.reader().take(&mut st, &ranges)?;
+        let batch = self.reader().take(&mut st, &ranges);
         st.records += ranges
             .iter()
             .map(|r| (r.until - r.from) as u64)
@@ -559,8 +575,16 @@ impl Reader<'_> {
                 if let Some(s) = st.partitions.get_mut(&key)
                     && m.offset() >= s.fetched_end()
                 {
-                    s.fetched
-                        .push_back((m.offset(), m.payload().map(<[u8]>::to_vec)));
+                    s.fetched.push_back(Fetched {
+                        offset: m.offset(),
+                        key: if self.keys {
+                            m.key().map(<[u8]>::to_vec)
+                        } else {
+                            None
+                        },
+                        value: m.payload().map(<[u8]>::to_vec),
+                        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                    });
                 }
                 true
             }
@@ -598,53 +622,92 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// The batch of `ranges` from the fetched records (removing them).
-    fn take(&self, st: &mut State, ranges: &[OffsetRange]) -> Result<Batch<String>> {
-        let mut parts = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            let s = st
-                .partitions
-                .get_mut(&(r.topic.clone(), r.partition))
-                .expect("a range is planned for a known partition");
-            let mut values = Vec::new();
-            while s.fetched.front().is_some_and(|(o, _)| *o < r.until) {
-                values.push(s.fetched.pop_front().expect("front exists"));
-            }
-            s.next = r.until;
-            parts.push(self.column(r, values)?);
-        }
-        Ok(Batch::from_partitions(parts))
+    /// The records of `ranges` from the fetched ones (removing them), one list per range.
+    fn take(&self, st: &mut State, ranges: &[OffsetRange]) -> Vec<Vec<Fetched>> {
+        ranges
+            .iter()
+            .map(|r| {
+                let s = st
+                    .partitions
+                    .get_mut(&(r.topic.clone(), r.partition))
+                    .expect("a range is planned for a known partition");
+                let mut records = Vec::new();
+                while s.fetched.front().is_some_and(|f| f.offset < r.until) {
+                    records.push(s.fetched.pop_front().expect("front exists"));
+                }
+                s.next = r.until;
+                records
+            })
+            .collect()
     }
+}
 
-    /// A string column of record values (a null value becomes an empty string).
-    fn column(
-        &self,
-        r: &OffsetRange,
-        values: Vec<(i64, Option<Vec<u8>>)>,
-    ) -> Result<<String as Data>::Column> {
-        let mut b = <String as Data>::Builder::new(values.len(), &Sources::none());
-        for (offset, v) in values {
-            let bytes = v.unwrap_or_default();
-            match (std::str::from_utf8(&bytes), self.config.utf8) {
-                (Ok(s), _) => b.push_ref(s),
-                (Err(e), Utf8Policy::Fail) => {
-                    return Err(Error::InvalidUtf8 {
-                        source_name: format!("Kafka {}-{} offset {offset}", r.topic, r.partition),
-                        offset: e.valid_up_to(),
-                        line: 1,
-                    });
-                }
-                (Err(_), Utf8Policy::Replace) => {
-                    tracing::warn!(
-                        "Kafka {}-{} offset {offset}: invalid UTF-8 replaced by U+FFFD",
-                        r.topic,
-                        r.partition
-                    );
-                    b.push(String::from_utf8_lossy(&bytes).into_owned());
-                }
-            }
+/// Bytes as text by `policy`: invalid UTF-8 fails with [`Error::InvalidUtf8`] naming the record,
+/// or is replaced by U+FFFD with a warning. A null becomes an empty string.
+fn text(
+    bytes: Option<Vec<u8>>,
+    policy: Utf8Policy,
+    r: &OffsetRange,
+    offset: i64,
+) -> Result<String> {
+    let bytes = bytes.unwrap_or_default();
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) if policy == Utf8Policy::Fail => Err(Error::InvalidUtf8 {
+            source_name: format!("Kafka {}-{} offset {offset}", r.topic, r.partition),
+            offset: e.utf8_error().valid_up_to(),
+            line: 1,
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "Kafka {}-{} offset {offset}: invalid UTF-8 replaced by U+FFFD",
+                r.topic,
+                r.partition
+            );
+            Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
+        }
+    }
+}
+
+/// What a Kafka stream's elements are made of its records.
+trait RecordShape: Data {
+    /// Whether the stream needs record keys.
+    const KEYS: bool;
+    /// The column of one range's records.
+    fn column(records: Vec<Fetched>, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column>;
+    /// The bytes of one element as a text line would have them.
+    fn line_bytes(v: Self::Ref<'_>) -> usize;
+}
+
+impl RecordShape for String {
+    const KEYS: bool = false;
+    fn column(records: Vec<Fetched>, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column> {
+        let mut b = <String as Data>::Builder::new(records.len(), &Sources::none());
+        for f in records {
+            b.push(text(f.value, policy, r, f.offset)?);
         }
         Ok(b.finish())
+    }
+    fn line_bytes(v: &str) -> usize {
+        v.len() + 1
+    }
+}
+
+impl RecordShape for (Option<String>, String, i64) {
+    const KEYS: bool = true;
+    fn column(records: Vec<Fetched>, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column> {
+        let mut b = <Self as Data>::Builder::new(records.len(), &Sources::none());
+        for f in records {
+            let key = match f.key {
+                Some(k) => Some(text(Some(k), policy, r, f.offset)?),
+                None => None,
+            };
+            b.push((key, text(f.value, policy, r, f.offset)?, f.timestamp));
+        }
+        Ok(b.finish())
+    }
+    fn line_bytes((_, v, _): (Option<&str>, &str, i64)) -> usize {
+        v.len() + 1
     }
 }
 
@@ -834,10 +897,39 @@ impl StreamingListener for Committer {
 
 impl StreamingContext {
     /// Spark's direct Kafka stream: each batch reads a defined offset range of every partition of
-    /// `config.topics`, one batch partition per Kafka partition, record values as strings (see
-    /// the module documentation for how ranges are chosen and recovered). The stream reports
-    /// each batch's ranges (metadata `"offsets"`).
+    /// `config.topics`, one batch partition per Kafka partition, record values as strings (a
+    /// null value as an empty string); see the module documentation for how ranges are chosen
+    /// and recovered. The stream reports each batch's ranges (metadata `"offsets"`).
+    ///
+    /// ```no_run
+    /// use dstreams::prelude::*;
+    /// use dstreams::source::{KafkaConfig, StartingOffsets};
+    /// let ssc = StreamingContext::new(Duration::seconds(2))?;
+    /// let config = KafkaConfig::new("127.0.0.1:9092", ["lines"])
+    ///     .starting_offsets(StartingOffsets::Earliest)
+    ///     .max_rate_per_partition(100_000);
+    /// let counts = ssc.kafka_stream(config)?.split(Separators::Space)?.count_by_value()?;
+    /// counts.pprint(10)?;
+    /// ssc.start()?;
+    /// ssc.await_termination()?;
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
     pub fn kafka_stream(&self, config: KafkaConfig) -> Result<DStream<String>> {
+        self.kafka_stream_of::<String>(config)
+    }
+
+    /// [`kafka_stream`](Self::kafka_stream) with each record's key (`None` for a null key),
+    /// value and timestamp (milliseconds since the epoch, -1 if the record has none): Spark's
+    /// `ConsumerRecord` without headers. The partition and offset of a record are its batch
+    /// partition and its place in the batch's range (metadata `"offsets"`).
+    pub fn kafka_record_stream(
+        &self,
+        config: KafkaConfig,
+    ) -> Result<DStream<(Option<String>, String, i64)>> {
+        self.kafka_stream_of::<(Option<String>, String, i64)>(config)
+    }
+
+    fn kafka_stream_of<T: RecordShape>(&self, config: KafkaConfig) -> Result<DStream<T>> {
         if config.topics.is_empty() {
             return Err(Error::Unsupported(
                 "kafka_stream needs at least one topic".into(),
@@ -855,6 +947,7 @@ impl StreamingContext {
         let source = Arc::new(KafkaSource {
             config,
             consumer,
+            keys: T::KEYS,
             state: Mutex::new(State {
                 partitions: BTreeMap::new(),
                 ranges: BTreeMap::new(),
@@ -870,15 +963,18 @@ impl StreamingContext {
         let reader = source.clone();
         let stream = input_stream(self, "DirectKafkaInputDStream", move |t, bctx| {
             let secs = bctx.batch_interval().as_millis() as f64 / 1000.0;
-            let (batch, ranges) = reader.batch(t, secs)?;
+            let (records, ranges) = reader.batch(t, secs)?;
+            let policy = reader.config.utf8;
+            let parts = records
+                .into_iter()
+                .zip(&ranges)
+                .map(|(recs, r)| T::column(recs, r, policy))
+                .collect::<Result<Vec<_>>>()?;
+            let batch = Batch::from_partitions(parts);
             let mut metadata = described(format!("Kafka {}", reader.config.topics.join(", ")));
             metadata.insert("offsets".to_string(), describe(&ranges));
             // As a text file of the values would have them: one line each.
-            let bytes: usize = batch
-                .partitions()
-                .iter()
-                .map(|p| p.iter().map(|v| v.map_or(0, str::len) + 1).sum::<usize>())
-                .sum();
+            let bytes: usize = batch.iter().map(T::line_bytes).sum();
             metadata.insert("bytes".to_string(), bytes.to_string());
             Ok((batch, metadata))
         })?;
