@@ -155,7 +155,7 @@ fn recoverable_network_word_count_appends_counts_and_resumes_from_its_checkpoint
     let (cp, out) = (dir.join("cp"), dir.join("counts.txt"));
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
-    let start = || {
+    let start = |stdout: std::process::Stdio| {
         let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
             .args(["run", "recoverable-network-word-count", "127.0.0.1", &port])
             .args([
@@ -164,7 +164,7 @@ fn recoverable_network_word_count_appends_counts_and_resumes_from_its_checkpoint
                 "--interval",
                 "200ms",
             ])
-            .stdout(std::process::Stdio::piped())
+            .stdout(stdout)
             .spawn()
             .unwrap();
         Reaped(child)
@@ -185,25 +185,31 @@ fn recoverable_network_word_count_appends_counts_and_resumes_from_its_checkpoint
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     };
-    let mut first = start();
+    let mut first = start(std::process::Stdio::piped());
     let (mut peer, _) = server.accept().unwrap();
     peer.write_all(b"a b c hello hello world\n").unwrap();
     let stdout = first.0.stdout.take().unwrap();
+    // Up to the last line the batch prints before it appends to the file (the pipe closes after
+    // it; the process is killed before a later batch would print into it).
     let seen = lines_until(stdout, std::time::Duration::from_secs(30), |l| {
-        l.starts_with("Dropped 3 word(s)")
+        l.starts_with("Appending to ")
     });
     assert!(
         seen.iter()
             .any(|l| l.contains("(hello,2)") && l.contains("(world,1)") && !l.contains("(a,")),
         "{seen:?}"
     );
-    assert!(appended("(hello,2)"));
+    assert!(
+        seen.iter().any(|l| l == "Dropped 3 word(s) totally"),
+        "{seen:?}"
+    );
+    wait("the counts in the file", &|| appended("(hello,2)"));
     wait("a checkpoint", &|| {
         std::fs::read_dir(&cp).is_ok_and(|d| d.count() > 0)
     });
     drop(first); // killed
     drop(peer);
-    let _second = start();
+    let _second = start(std::process::Stdio::null());
     let (mut peer, _) = server.accept().unwrap();
     peer.write_all(b"again\n").unwrap();
     wait("the restarted run's counts", &|| appended("(again,1)"));
