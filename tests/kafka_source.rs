@@ -6,7 +6,7 @@
 mod common;
 
 use dstreams::prelude::*;
-use dstreams::source::{KafkaConfig, StartingOffsets};
+use dstreams::source::{KafkaConfig, KafkaRecord, StartingOffsets};
 use dstreams::{BatchInfo, StreamingListener};
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
@@ -371,16 +371,27 @@ fn committed_offsets_follow_completed_batches() {
 }
 
 #[test]
-fn a_record_stream_carries_keys_and_timestamps() {
+fn a_record_stream_carries_keys_timestamps_and_headers() {
+    use rdkafka::message::{Header, OwnedHeaders};
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("events", 1, 1).unwrap();
     let p = producer(&cluster);
     for i in 0..4i64 {
         let (value, key) = (format!("v{i}"), format!("k{i}"));
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "n",
+                value: Some(&format!("{i}")),
+            })
+            .insert(Header {
+                key: "empty",
+                value: None::<&str>,
+            });
         let record = BaseRecord::<str, str>::to("events")
             .partition(0)
             .payload(&value)
-            .timestamp(1_700_000_000_000 + i);
+            .timestamp(1_700_000_000_000 + i)
+            .headers(headers);
         let record = if i % 2 == 0 { record.key(&key) } else { record };
         p.send(record).unwrap();
     }
@@ -403,11 +414,42 @@ fn a_record_stream_carries_keys_and_timestamps() {
     clock.set(Time::from_millis(1000));
     assert!(ssc.await_batch(Time::from_millis(1000), WAIT).unwrap());
     ssc.stop(false).unwrap();
-    let expected: Vec<(Option<String>, String, i64)> = (0..4i64)
+    let expected: Vec<KafkaRecord> = (0..4i64)
         .map(|i| {
             let key = (i % 2 == 0).then(|| format!("k{i}"));
-            (key, format!("v{i}"), 1_700_000_000_000 + i)
+            let headers = vec![
+                ("n".to_string(), i.to_string()),
+                ("empty".to_string(), String::new()),
+            ];
+            (key, format!("v{i}"), (1_700_000_000_000 + i, headers))
         })
         .collect();
     assert_eq!(*seen.lock().unwrap(), expected);
+}
+
+#[test]
+fn partitions_that_appear_later_are_picked_up() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("first", 1, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "first", 1, 0, 3);
+    // The stream reads two topics; the second does not exist yet.
+    let config = KafkaConfig::new(cluster.bootstrap_servers(), ["first", "later"])
+        .starting_offsets(StartingOffsets::Earliest)
+        .timeouts(
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(500),
+        );
+    let mut run = start(config, 0, None);
+    run.batch();
+    cluster.create_topic("later", 2, 1).unwrap();
+    produce(&p, "later", 2, 0, 4);
+    produce(&p, "first", 1, 3, 1);
+    run.batch();
+    run.ssc.stop(false).unwrap();
+    let offsets = run.seen.offsets.lock().unwrap().clone();
+    assert_eq!(offsets[&1000], "first-0:0-3");
+    assert_eq!(offsets[&2000], "first-0:3-4, later-0:0-4, later-1:0-4");
+    let batches = run.seen.batches.lock().unwrap().clone();
+    assert_eq!(batches[&2000][1], ["p0-0", "p0-1", "p0-2", "p0-3"]);
 }

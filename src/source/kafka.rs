@@ -45,7 +45,7 @@ use crate::source::rate::PidRateEstimator;
 use crate::time::Time;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
@@ -177,6 +177,11 @@ impl KafkaConfig {
     }
 }
 
+/// A record as [`StreamingContext::kafka_record_stream`] gives it: key (`None` for a null key),
+/// value, and the record's timestamp (milliseconds since the epoch, -1 if it has none) with its
+/// headers (name, value; a null value as an empty string).
+pub type KafkaRecord = (Option<String>, String, (i64, Vec<(String, String)>));
+
 /// One batch's range of one partition: offsets `from..until`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OffsetRange {
@@ -225,6 +230,8 @@ struct Fetched {
     value: Option<Vec<u8>>,
     /// Milliseconds since the epoch; -1 when the record has none.
     timestamp: i64,
+    /// Kept only for streams of records, as the key.
+    headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// What is known of one partition.
@@ -584,6 +591,15 @@ impl Reader<'_> {
                         },
                         value: m.payload().map(<[u8]>::to_vec),
                         timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                        headers: match (self.keys, m.headers()) {
+                            (true, Some(h)) => (0..h.count())
+                                .map(|i| {
+                                    let h = h.get(i);
+                                    (h.key.to_string(), h.value.map(<[u8]>::to_vec))
+                                })
+                                .collect(),
+                            _ => Vec::new(),
+                        },
                     });
                 }
                 true
@@ -693,7 +709,7 @@ impl RecordShape for String {
     }
 }
 
-impl RecordShape for (Option<String>, String, i64) {
+impl RecordShape for KafkaRecord {
     const KEYS: bool = true;
     fn column(records: Vec<Fetched>, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column> {
         let mut b = <Self as Data>::Builder::new(records.len(), &Sources::none());
@@ -702,12 +718,21 @@ impl RecordShape for (Option<String>, String, i64) {
                 Some(k) => Some(text(Some(k), policy, r, f.offset)?),
                 None => None,
             };
-            b.push((key, text(f.value, policy, r, f.offset)?, f.timestamp));
+            let headers = f
+                .headers
+                .into_iter()
+                .map(|(name, value)| Ok((name, text(value, policy, r, f.offset)?)))
+                .collect::<Result<Vec<_>>>()?;
+            b.push((
+                key,
+                text(f.value, policy, r, f.offset)?,
+                (f.timestamp, headers),
+            ));
         }
         Ok(b.finish())
     }
-    fn line_bytes((_, v, _): (Option<&str>, &str, i64)) -> usize {
-        v.len() + 1
+    fn line_bytes(v: Self::Ref<'_>) -> usize {
+        v.1.len() + 1
     }
 }
 
@@ -918,15 +943,11 @@ impl StreamingContext {
         self.kafka_stream_of::<String>(config)
     }
 
-    /// [`kafka_stream`](Self::kafka_stream) with each record's key (`None` for a null key),
-    /// value and timestamp (milliseconds since the epoch, -1 if the record has none): Spark's
-    /// `ConsumerRecord` without headers. The partition and offset of a record are its batch
-    /// partition and its place in the batch's range (metadata `"offsets"`).
-    pub fn kafka_record_stream(
-        &self,
-        config: KafkaConfig,
-    ) -> Result<DStream<(Option<String>, String, i64)>> {
-        self.kafka_stream_of::<(Option<String>, String, i64)>(config)
+    /// [`kafka_stream`](Self::kafka_stream) with each record's key, timestamp and headers
+    /// ([`KafkaRecord`]): Spark's `ConsumerRecord`. The partition and offset of a record are its
+    /// batch partition and its place in the batch's range (metadata `"offsets"`).
+    pub fn kafka_record_stream(&self, config: KafkaConfig) -> Result<DStream<KafkaRecord>> {
+        self.kafka_stream_of::<KafkaRecord>(config)
     }
 
     fn kafka_stream_of<T: RecordShape>(&self, config: KafkaConfig) -> Result<DStream<T>> {

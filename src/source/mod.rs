@@ -14,7 +14,7 @@ pub(crate) mod socket;
 mod wal;
 
 pub use file_stream::{FileStreamConfig, Utf8Policy};
-pub use kafka::{KafkaConfig, OffsetRange, StartingOffsets};
+pub use kafka::{KafkaConfig, KafkaRecord, OffsetRange, StartingOffsets};
 pub use rate::{PidRateEstimator, RateLimiter};
 pub use receiver::{Receiver, ReceiverConfig, ReceiverHandle};
 pub use replay::{ReplayCut, ReplayData};
