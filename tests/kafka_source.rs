@@ -453,3 +453,25 @@ fn partitions_that_appear_later_are_picked_up() {
     let batches = run.seen.batches.lock().unwrap().clone();
     assert_eq!(batches[&2000][1], ["p0-0", "p0-1", "p0-2", "p0-3"]);
 }
+
+#[test]
+fn an_assignment_reads_exactly_its_partitions_from_its_offsets() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 3, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 3, 0, 10);
+    let config = KafkaConfig::assigned(
+        cluster.bootstrap_servers(),
+        [("lines", 0, Some(7)), ("lines", 2, None)],
+    )
+    .starting_offsets(StartingOffsets::Earliest)
+    .timeouts(
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(500),
+    );
+    let mut run = start(config, 0, None);
+    run.batch();
+    run.ssc.stop(false).unwrap();
+    let offsets = run.seen.offsets.lock().unwrap().clone();
+    assert_eq!(offsets[&1000], "lines-0:7-10, lines-2:0-10");
+}

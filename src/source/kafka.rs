@@ -77,8 +77,13 @@ pub enum StartingOffsets {
 pub struct KafkaConfig {
     /// `bootstrap.servers`.
     pub brokers: String,
-    /// The topics to read (all their partitions).
+    /// The topics to read (all their partitions, found again every batch), unless
+    /// `assignment` names the partitions.
     pub topics: Vec<String>,
+    /// Spark's `ConsumerStrategies.Assign`: exactly these partitions (topic, partition), each
+    /// from the given offset or, with `None`, from `starting_offsets`. Empty: every partition of
+    /// `topics` (Spark's `Subscribe`).
+    pub assignment: Vec<(String, i32, Option<i64>)>,
     /// The consumer group (`group.id`; offsets are committed there with `commit_offsets`).
     pub group_id: String,
     /// Where partitions without a position start.
@@ -119,6 +124,7 @@ impl KafkaConfig {
         KafkaConfig {
             brokers: brokers.into(),
             topics: topics.into_iter().map(Into::into).collect(),
+            assignment: Vec::new(),
             group_id: "dstreams".to_string(),
             starting_offsets: StartingOffsets::Latest,
             max_rate_per_partition: None,
@@ -131,6 +137,28 @@ impl KafkaConfig {
             max_records: None,
             client: Vec::new(),
         }
+    }
+    /// Reads exactly these partitions (Spark's `Assign`): `(topic, partition, from offset)`, `None`
+    /// for `starting_offsets`; their topics are read only through them.
+    ///
+    /// ```
+    /// use dstreams::source::KafkaConfig;
+    /// let config = KafkaConfig::assigned("127.0.0.1:9092", [("lines", 0, Some(1_000)), ("lines", 2, None)]);
+    /// assert_eq!(config.topics, ["lines"]);
+    /// ```
+    pub fn assigned<'a>(
+        brokers: impl Into<String>,
+        partitions: impl IntoIterator<Item = (&'a str, i32, Option<i64>)>,
+    ) -> Self {
+        let assignment: Vec<(String, i32, Option<i64>)> = partitions
+            .into_iter()
+            .map(|(t, p, o)| (t.to_string(), p, o))
+            .collect();
+        let mut topics: Vec<String> = assignment.iter().map(|(t, _, _)| t.clone()).collect();
+        topics.dedup();
+        let mut config = KafkaConfig::new(brokers, topics);
+        config.assignment = assignment;
+        config
     }
     /// Sets [`starting_offsets`](Self::starting_offsets).
     pub fn starting_offsets(mut self, s: StartingOffsets) -> Self {
@@ -321,6 +349,17 @@ impl KafkaSource {
 
     /// The partitions of the topics now, new ones added at their starting offsets.
     fn discover(&self, st: &mut State) {
+        if !self.config.assignment.is_empty() {
+            for (topic, p, from) in &self.config.assignment {
+                let key = (topic.clone(), *p);
+                if !st.partitions.contains_key(&key)
+                    && let Some(start) = from.or_else(|| self.starting_offset(topic, *p))
+                {
+                    self.add_partition(st, key, start);
+                }
+            }
+            return;
+        }
         for topic in &self.config.topics {
             let metadata = match self
                 .consumer
@@ -338,36 +377,42 @@ impl KafkaSource {
                     if st.partitions.contains_key(&key) {
                         continue;
                     }
-                    let start = match self.consumer.fetch_watermarks(
-                        t.name(),
-                        p.id(),
-                        self.config.request_timeout,
-                    ) {
-                        Ok((low, high)) => match self.config.starting_offsets {
-                            StartingOffsets::Earliest => low,
-                            StartingOffsets::Latest => high,
-                        },
-                        Err(e) => {
-                            tracing::warn!(
-                                "Kafka {}-{}: no offsets yet ({e}); trying again next batch",
-                                t.name(),
-                                p.id()
-                            );
-                            continue;
-                        }
-                    };
-                    tracing::info!("Kafka {}-{}: reading from offset {start}", t.name(), p.id());
-                    st.partitions.insert(
-                        key,
-                        PartitionState {
-                            next: start,
-                            fetched: VecDeque::new(),
-                        },
-                    );
-                    st.assigned = false;
+                    if let Some(start) = self.starting_offset(t.name(), p.id()) {
+                        self.add_partition(st, key, start);
+                    }
                 }
             }
         }
+    }
+
+    /// Where a partition without a position starts, by `starting_offsets`; `None` (with a
+    /// warning) if the broker does not say yet.
+    fn starting_offset(&self, topic: &str, p: i32) -> Option<i64> {
+        match self
+            .consumer
+            .fetch_watermarks(topic, p, self.config.request_timeout)
+        {
+            Ok((low, high)) => Some(match self.config.starting_offsets {
+                StartingOffsets::Earliest => low,
+                StartingOffsets::Latest => high,
+            }),
+            Err(e) => {
+                tracing::warn!("Kafka {topic}-{p}: no offsets yet ({e}); trying again next batch");
+                None
+            }
+        }
+    }
+
+    fn add_partition(&self, st: &mut State, key: Key, start: i64) {
+        tracing::info!("Kafka {}-{}: reading from offset {start}", key.0, key.1);
+        st.partitions.insert(
+            key,
+            PartitionState {
+                next: start,
+                fetched: VecDeque::new(),
+            },
+        );
+        st.assigned = false;
     }
 
     /// Assigns the consumer to every partition at the offset after what was fetched.
