@@ -141,12 +141,15 @@ fn config(
     cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
     topic: &str,
 ) -> KafkaConfig {
-    KafkaConfig::new(cluster.bootstrap_servers(), [topic])
-        .starting_offsets(StartingOffsets::Earliest)
-        .timeouts(
-            std::time::Duration::from_secs(20),
-            std::time::Duration::from_millis(500),
-        )
+    for_tests(KafkaConfig::new(cluster.bootstrap_servers(), [topic]))
+}
+
+/// From the earliest offsets, with short timeouts.
+fn for_tests(config: KafkaConfig) -> KafkaConfig {
+    config.starting_offsets(StartingOffsets::Earliest).timeouts(
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(500),
+    )
 }
 
 #[test]
@@ -434,12 +437,10 @@ fn partitions_that_appear_later_are_picked_up() {
     let p = producer(&cluster);
     produce(&p, "first", 1, 0, 3);
     // The stream reads two topics; the second does not exist yet.
-    let config = KafkaConfig::new(cluster.bootstrap_servers(), ["first", "later"])
-        .starting_offsets(StartingOffsets::Earliest)
-        .timeouts(
-            std::time::Duration::from_secs(20),
-            std::time::Duration::from_millis(500),
-        );
+    let config = for_tests(KafkaConfig::new(
+        cluster.bootstrap_servers(),
+        ["first", "later"],
+    ));
     let mut run = start(config, 0, None);
     run.batch();
     cluster.create_topic("later", 2, 1).unwrap();
@@ -460,15 +461,10 @@ fn an_assignment_reads_exactly_its_partitions_from_its_offsets() {
     cluster.create_topic("lines", 3, 1).unwrap();
     let p = producer(&cluster);
     produce(&p, "lines", 3, 0, 10);
-    let config = KafkaConfig::assigned(
+    let config = for_tests(KafkaConfig::assigned(
         cluster.bootstrap_servers(),
         [("lines", 0, Some(7)), ("lines", 2, None)],
-    )
-    .starting_offsets(StartingOffsets::Earliest)
-    .timeouts(
-        std::time::Duration::from_secs(20),
-        std::time::Duration::from_millis(500),
-    );
+    ));
     let mut run = start(config, 0, None);
     run.batch();
     run.ssc.stop(false).unwrap();
