@@ -1,8 +1,10 @@
 //! `kafka_stream`: Spark's direct Kafka stream (`KafkaUtils.createDirectStream`) on rdkafka.
 //!
 //! Each batch reads a defined offset range `[from, until)` of every partition of its topics, and
-//! each Kafka partition becomes one partition of the batch, its record values as a string column
-//! (one copy, from librdkafka's buffers into the column). How a batch's ranges are chosen:
+//! each Kafka partition becomes one partition of the batch, its record values as a string column:
+//! values are copied once, out of librdkafka's buffers into a per-partition arena, and the
+//! column's strings are views into it (a chunk of the arena is sealed into an Arrow buffer when a
+//! batch takes records from it, and dropped once no record points into it). How a batch's ranges are chosen:
 //!
 //! - `from` is where the previous batch stopped (for a partition seen for the first time:
 //!   [`StartingOffsets`], Spark's `auto.offset.reset`);
@@ -43,6 +45,7 @@ use crate::source::file_stream::Utf8Policy;
 use crate::source::input::{described, input_stream};
 use crate::source::rate::PidRateEstimator;
 use crate::time::Time;
+use arrow_buffer::Buffer;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -250,12 +253,21 @@ fn kafka_error(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaE
     }
 }
 
+/// Where a fetched value's bytes lie: a chunk of its partition's arena.
+#[derive(Clone, Copy)]
+struct Span {
+    chunk: u64,
+    start: usize,
+    len: usize,
+}
+
 /// A record received and not yet in a batch.
 struct Fetched {
     offset: i64,
     /// Kept only for streams of records ([`StreamingContext::kafka_record_stream`]).
     key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
+    /// `None` for a null value.
+    value: Option<Span>,
     /// Milliseconds since the epoch; -1 when the record has none.
     timestamp: i64,
     /// Kept only for streams of records, as the key.
@@ -269,12 +281,73 @@ struct PartitionState {
     next: i64,
     /// Records received and not yet in a batch, by offset.
     fetched: VecDeque<Fetched>,
+    /// The values of fetched records, copied here once out of librdkafka's buffers; a batch's
+    /// strings are views into it. The open chunk takes new values...
+    arena: Vec<u8>,
+    /// ...and has this number;
+    chunk: u64,
+    /// earlier chunks, sealed as Arrow buffers, stay while fetched records point into them.
+    sealed: BTreeMap<u64, Buffer>,
 }
+
+/// Bytes of fetched values held at most before a batch stops draining the consumer's queue
+/// (what is not drained waits in librdkafka's bounded prefetch queue).
+const DRAIN_BUDGET: usize = 64 << 20;
 
 impl PartitionState {
     /// One past the last offset received.
     fn fetched_end(&self) -> i64 {
         self.fetched.back().map_or(self.next, |f| f.offset + 1)
+    }
+
+    /// Bytes of values held (open and sealed chunks).
+    fn held_bytes(&self) -> usize {
+        self.arena.len() + self.sealed.values().map(Buffer::len).sum::<usize>()
+    }
+
+    /// Appends a value to the open chunk.
+    fn hold(&mut self, value: &[u8]) -> Span {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(value);
+        Span {
+            chunk: self.chunk,
+            start,
+            len: value.len(),
+        }
+    }
+
+    /// Seals the open chunk (if it holds anything) so views can point into it.
+    fn seal(&mut self) {
+        if !self.arena.is_empty() {
+            let bytes = std::mem::take(&mut self.arena);
+            self.sealed.insert(self.chunk, Buffer::from_vec(bytes));
+            self.chunk += 1;
+        }
+    }
+
+    /// Drops sealed chunks no fetched record points into.
+    fn release(&mut self) {
+        let oldest = self
+            .fetched
+            .iter()
+            .find_map(|f| f.value.map(|v| v.chunk))
+            .unwrap_or(self.chunk);
+        self.sealed.retain(|&c, _| c >= oldest);
+    }
+}
+
+/// One range's records and the sealed chunks their values lie in.
+struct Taken {
+    records: Vec<Fetched>,
+    chunks: BTreeMap<u64, Buffer>,
+}
+
+impl Taken {
+    /// The bytes of a value.
+    fn bytes(&self, span: Option<Span>) -> &[u8] {
+        span.map_or(&[][..], |v| {
+            &self.chunks[&v.chunk].as_slice()[v.start..v.start + v.len]
+        })
     }
 }
 
@@ -409,7 +482,7 @@ impl KafkaSource {
             key,
             PartitionState {
                 next: start,
-                fetched: VecDeque::new(),
+                ..PartitionState::default()
             },
         );
         st.assigned = false;
@@ -435,7 +508,14 @@ impl KafkaSource {
     /// The ranges of a new batch: from each partition's next offset to what is available,
     /// capped by the rate limit.
     fn plan(&self, st: &mut State, batch_secs: f64) -> Vec<OffsetRange> {
-        while self.reader().poll_once(st, StdDuration::ZERO) {}
+        while st
+            .partitions
+            .values()
+            .map(PartitionState::held_bytes)
+            .sum::<usize>()
+            < DRAIN_BUDGET
+            && self.reader().poll_once(st, StdDuration::ZERO)
+        {}
         // What is available per partition: the broker's latest offset, or what was fetched.
         let ends: Vec<i64> = st
             .partitions
@@ -491,7 +571,7 @@ impl KafkaSource {
     }
 
     /// Re-reads logged ranges with a consumer of their own (after recovery).
-    fn reread(&self, ranges: &[OffsetRange]) -> Result<Vec<Vec<Fetched>>> {
+    fn reread(&self, ranges: &[OffsetRange]) -> Result<Vec<Taken>> {
         let consumer: BaseConsumer = client_config(&self.config)
             .create()
             .map_err(kafka_error("creating a consumer to re-read a batch"))?;
@@ -510,7 +590,7 @@ impl KafkaSource {
                 (r.topic.clone(), r.partition),
                 PartitionState {
                     next: r.from,
-                    fetched: VecDeque::new(),
+                    ..PartitionState::default()
                 },
             );
         }
@@ -528,7 +608,7 @@ impl KafkaSource {
                 (r.topic.clone(), r.partition),
                 PartitionState {
                     next: r.from,
-                    fetched: VecDeque::new(),
+                    ..PartitionState::default()
                 },
             );
         }
@@ -536,7 +616,7 @@ impl KafkaSource {
     }
 
     /// The batch at `t`: a logged or earlier batch re-read with its ranges, or a new one.
-    fn batch(&self, t: Time, batch_secs: f64) -> Result<(Vec<Vec<Fetched>>, Vec<OffsetRange>)> {
+    fn batch(&self, t: Time, batch_secs: f64) -> Result<(Vec<Taken>, Vec<OffsetRange>)> {
         let mut st = lock(&self.state);
         if let Some(ranges) = st.ranges.get(&t).cloned() {
             drop(st);
@@ -627,6 +707,7 @@ impl Reader<'_> {
                 if let Some(s) = st.partitions.get_mut(&key)
                     && m.offset() >= s.fetched_end()
                 {
+                    let value = m.payload().map(|p| s.hold(p));
                     s.fetched.push_back(Fetched {
                         offset: m.offset(),
                         key: if self.keys {
@@ -634,7 +715,7 @@ impl Reader<'_> {
                         } else {
                             None
                         },
-                        value: m.payload().map(<[u8]>::to_vec),
+                        value,
                         timestamp: m.timestamp().to_millis().unwrap_or(-1),
                         headers: match (self.keys, m.headers()) {
                             (true, Some(h)) => (0..h.count())
@@ -683,8 +764,9 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// The records of `ranges` from the fetched ones (removing them), one list per range.
-    fn take(&self, st: &mut State, ranges: &[OffsetRange]) -> Vec<Vec<Fetched>> {
+    /// The records of `ranges` from the fetched ones (removing them), one list per range, with
+    /// the chunks their values lie in.
+    fn take(&self, st: &mut State, ranges: &[OffsetRange]) -> Vec<Taken> {
         ranges
             .iter()
             .map(|r| {
@@ -696,36 +778,49 @@ impl Reader<'_> {
                 while s.fetched.front().is_some_and(|f| f.offset < r.until) {
                     records.push(s.fetched.pop_front().expect("front exists"));
                 }
+                if records
+                    .iter()
+                    .any(|f| f.value.is_some_and(|v| v.chunk == s.chunk))
+                {
+                    s.seal();
+                }
+                let chunks = records
+                    .iter()
+                    .filter_map(|f| f.value.map(|v| v.chunk))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .map(|c| (c, s.sealed[&c].clone()))
+                    .collect();
                 s.next = r.until;
-                records
+                s.release();
+                Taken { records, chunks }
             })
             .collect()
     }
 }
 
 /// Bytes as text by `policy`: invalid UTF-8 fails with [`Error::InvalidUtf8`] naming the record,
-/// or is replaced by U+FFFD with a warning. A null becomes an empty string.
-fn text(
-    bytes: Option<Vec<u8>>,
+/// or is replaced by U+FFFD with a warning.
+fn text<'a>(
+    bytes: &'a [u8],
     policy: Utf8Policy,
     r: &OffsetRange,
     offset: i64,
-) -> Result<String> {
-    let bytes = bytes.unwrap_or_default();
-    match String::from_utf8(bytes) {
-        Ok(s) => Ok(s),
+) -> Result<std::borrow::Cow<'a, str>> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(std::borrow::Cow::Borrowed(s)),
         Err(e) if policy == Utf8Policy::Fail => Err(Error::InvalidUtf8 {
             source_name: format!("Kafka {}-{} offset {offset}", r.topic, r.partition),
-            offset: e.utf8_error().valid_up_to(),
+            offset: e.valid_up_to(),
             line: 1,
         }),
-        Err(e) => {
+        Err(_) => {
             tracing::warn!(
                 "Kafka {}-{} offset {offset}: invalid UTF-8 replaced by U+FFFD",
                 r.topic,
                 r.partition
             );
-            Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
+            Ok(String::from_utf8_lossy(bytes))
         }
     }
 }
@@ -735,17 +830,23 @@ trait RecordShape: Data {
     /// Whether the stream needs record keys.
     const KEYS: bool;
     /// The column of one range's records.
-    fn column(records: Vec<Fetched>, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column>;
+    fn column(taken: Taken, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column>;
     /// The bytes of one element as a text line would have them.
     fn line_bytes(v: Self::Ref<'_>) -> usize;
 }
 
 impl RecordShape for String {
     const KEYS: bool = false;
-    fn column(records: Vec<Fetched>, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column> {
-        let mut b = <String as Data>::Builder::new(records.len(), &Sources::none());
-        for f in records {
-            b.push(text(f.value, policy, r, f.offset)?);
+    /// Values as views into the chunks they were copied into when fetched (a null value is an
+    /// empty string).
+    fn column(taken: Taken, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column> {
+        let sources = Sources::new(taken.chunks.values().cloned().collect());
+        let mut b = <String as Data>::Builder::new(taken.records.len(), &sources);
+        for f in &taken.records {
+            match text(taken.bytes(f.value), policy, r, f.offset)? {
+                std::borrow::Cow::Borrowed(s) => b.push_ref(s),
+                std::borrow::Cow::Owned(s) => b.push(s),
+            }
         }
         Ok(b.finish())
     }
@@ -756,23 +857,21 @@ impl RecordShape for String {
 
 impl RecordShape for KafkaRecord {
     const KEYS: bool = true;
-    fn column(records: Vec<Fetched>, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column> {
-        let mut b = <Self as Data>::Builder::new(records.len(), &Sources::none());
-        for f in records {
-            let key = match f.key {
-                Some(k) => Some(text(Some(k), policy, r, f.offset)?),
-                None => None,
+    fn column(taken: Taken, r: &OffsetRange, policy: Utf8Policy) -> Result<Self::Column> {
+        let mut b = <Self as Data>::Builder::new(taken.records.len(), &Sources::none());
+        for f in &taken.records {
+            let owned = |bytes: &[u8]| -> Result<String> {
+                Ok(text(bytes, policy, r, f.offset)?.into_owned())
             };
+            let key = f.key.as_deref().map(owned).transpose()?;
             let headers = f
                 .headers
-                .into_iter()
-                .map(|(name, value)| Ok((name, text(value, policy, r, f.offset)?)))
+                .iter()
+                .map(|(name, value)| {
+                    Ok((name.clone(), owned(value.as_deref().unwrap_or_default())?))
+                })
                 .collect::<Result<Vec<_>>>()?;
-            b.push((
-                key,
-                text(f.value, policy, r, f.offset)?,
-                (f.timestamp, headers),
-            ));
+            b.push((key, owned(taken.bytes(f.value))?, (f.timestamp, headers)));
         }
         Ok(b.finish())
     }
