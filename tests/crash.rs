@@ -262,3 +262,32 @@ fn a_full_disk_during_a_checkpoint_leaves_the_previous_one_intact() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_finished_run_checkpoints_its_last_batch_and_a_restart_has_nothing_left() {
+    let dir = temp_dir("finished");
+    let cp = dir.join("cp").display().to_string();
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+            .args([
+                "replay",
+                "--job",
+                "stateful-word-count",
+                "--checkpoint",
+                &cp,
+            ])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // 4 batches of 10,000 lines: fewer than the default interval (10 batches), so only the
+    // final checkpoint is written.
+    assert!(run().starts_with("batches 4 "));
+    assert!(
+        run().starts_with("batches 0 "),
+        "the restart resumed after the last batch"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -272,8 +272,9 @@ pub struct CheckpointInfo {
 }
 
 /// After the batch at `time`: lets inputs forget batches no window needs any more, and, if a
-/// checkpoint is due, snapshots the state and hands it to the background writer.
-pub(crate) fn after_batch(core: &Core, time: Time) -> Result<()> {
+/// checkpoint is due (or `force`d: the last batch of a run that ends), snapshots the state and
+/// hands it to the background writer.
+pub(crate) fn after_batch(core: &Core, time: Time, force: bool) -> Result<()> {
     let Some(zero) = core.zero_time() else {
         return Ok(());
     };
@@ -288,7 +289,7 @@ pub(crate) fn after_batch(core: &Core, time: Time) -> Result<()> {
     let Some(dir) = c.dir.clone() else {
         return Ok(());
     };
-    if !(time - zero).is_multiple_of(c.interval(core.batch_interval)) {
+    if !force && !(time - zero).is_multiple_of(c.interval(core.batch_interval)) {
         return Ok(());
     }
     let states = c
@@ -349,6 +350,16 @@ pub(crate) fn after_batch(core: &Core, time: Time) -> Result<()> {
         .expect("the writer was just started")
         .submit(job);
     Ok(())
+}
+
+/// When a run ends by itself or by a graceful stop, checkpoints its last batch (unless a batch
+/// failed), so a restart finds nothing left to run again.
+pub(crate) fn final_checkpoint(core: &Core) {
+    if let Some(time) = core.last_completed_without_error()
+        && let Err(e) = after_batch(core, time, true)
+    {
+        tracing::error!("no final checkpoint after batch {time}: {e}");
+    }
 }
 
 /// Waits until every checkpoint handed to the writer is on disk (when the context stops).

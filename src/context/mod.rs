@@ -300,6 +300,15 @@ impl Core {
         self.termination_cv.notify_all();
     }
 
+    /// The last completed batch, if no batch reported an error.
+    pub(crate) fn last_completed_without_error(&self) -> Option<Time> {
+        let t = lock(&self.termination);
+        if t.error.is_some() {
+            return None;
+        }
+        t.last_completed
+    }
+
     pub(crate) fn mark_stopped(&self) {
         *lock(&self.state) = ContextState::Stopped;
         lock(&self.termination).stopped = true;
@@ -567,6 +576,9 @@ impl StreamingContext {
         }
         for input in &inputs {
             input.stop();
+        }
+        if graceful {
+            checkpoint::final_checkpoint(&self.core);
         }
         checkpoint::finish_writes(&self.core);
         self.core.mark_stopped();

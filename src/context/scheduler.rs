@@ -174,6 +174,7 @@ fn execute(core: Arc<Core>, rx: Receiver<Submitted>, drop_queued: Arc<AtomicBool
         // The generator ended because the inputs ran dry: the run is complete.
         let inputs = lock(&core.graph).inputs.clone();
         inputs.iter().for_each(|i| i.stop());
+        checkpoint::final_checkpoint(&core);
         checkpoint::finish_writes(&core);
         core.mark_stopped();
     }
@@ -286,7 +287,7 @@ fn run_batch(core: &Core, job: Submitted) {
 /// snapshot that fails is logged and the run goes on: the previous checkpoint stays the recovery
 /// point (failed writes are logged by the writer).
 fn checkpoint_after(core: &Core, time: Time) {
-    if let Err(e) = checkpoint::after_batch(core, time) {
+    if let Err(e) = checkpoint::after_batch(core, time, false) {
         tracing::error!("no checkpoint after batch {time}: {e}");
     }
 }
