@@ -119,6 +119,8 @@ fn stateful_network_word_count_counts_on_from_its_initial_state() {
     use std::io::Write;
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
+    let checkpoint = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("stateful-network-{}", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
         .args([
             "run",
@@ -127,6 +129,8 @@ fn stateful_network_word_count_counts_on_from_its_initial_state() {
             &port,
             "--interval",
             "200ms",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 pub const BATCH: Duration = Duration::seconds(1);
 
 /// A context on a manual clock at 0 with `parallelism` partitions by default, checkpointing into
-/// a fresh temporary directory (as Spark's `TestSuiteBase` sets one: stateful operations need it).
+/// a fresh directory under `target/tmp` (as Spark's `TestSuiteBase` sets one: stateful
+/// operations need it); `run_batches` removes it.
 pub fn manual_context(parallelism: usize) -> (StreamingContext, Arc<ManualClock>) {
     static CONTEXTS: AtomicUsize = AtomicUsize::new(0);
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
@@ -23,8 +24,9 @@ pub fn manual_context(parallelism: usize) -> (StreamingContext, Arc<ManualClock>
         .parallelism(parallelism)
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "dstreams-test-{}-{}",
+    // Under cargo's scratch directory for integration tests (target/tmp), not the system's.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "checkpoints-{}-{}",
         std::process::id(),
         CONTEXTS.fetch_add(1, Ordering::Relaxed)
     ));
