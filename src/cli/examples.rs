@@ -462,19 +462,11 @@ fn kafka_word_count_finite(
         .stop_when_exhausted(true)
         .build()?;
     ssc.add_streaming_listener(stats.clone());
-    let counted = stats.clone();
-    ssc.kafka_stream(config)?
+    let counts = ssc
+        .kafka_stream(config)?
         .split(Separators::Space)?
-        .count_by_value()?
-        .foreach_batch(move |batch, _| {
-            let words: i64 = batch
-                .partitions()
-                .iter()
-                .map(|p| p.b.iter().sum::<i64>())
-                .sum();
-            counted.words.fetch_add(words as u64, Ordering::Relaxed);
-            Ok(())
-        })?;
+        .count_by_value()?;
+    stats.count_words(&counts)?;
     ssc.start()?;
     let result = ssc.await_termination();
     let summary = stats.summary();

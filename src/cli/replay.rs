@@ -7,7 +7,6 @@ use dstreams::prelude::*;
 use dstreams::source::{ReplayCut, ReplayData};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// The jobs `replay` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -189,16 +188,7 @@ fn build_job(
     if let Some(every) = args.checkpoint_every {
         per_batch.checkpoint(ssc.batch_interval() * every)?;
     }
-    let counted = stats.clone();
-    per_batch.foreach_batch(move |batch, _| {
-        let words: i64 = batch
-            .partitions()
-            .iter()
-            .map(|p| p.b.iter().sum::<i64>())
-            .sum();
-        counted.words.fetch_add(words as u64, Ordering::Relaxed);
-        Ok(())
-    })?;
+    stats.count_words(&per_batch)?;
     let outputs: Vec<(&DStream<(String, i64)>, &str)> = match args.job {
         Job::WordCount => vec![(&per_batch, "")],
         Job::StatefulWindowedWordCount => vec![

@@ -1,10 +1,10 @@
 //! Run statistics for `dstreams replay`: per-batch timings from a listener, a progress bar on a
 //! terminal, and the summary (text and JSON) at the end.
 
-use dstreams::{BatchInfo, CheckpointInfo, StreamingListener, Time};
+use dstreams::{BatchInfo, CheckpointInfo, DStream, StreamingListener, Time};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Collects what each batch did.
@@ -49,6 +49,21 @@ impl RunStats {
             words: AtomicU64::new(0),
             progress,
         }
+    }
+
+    /// Adds up the counts of `counts`' batches into [`words`](Self::words) (an output
+    /// operation on it).
+    pub fn count_words(self: &Arc<Self>, counts: &DStream<(String, i64)>) -> dstreams::Result<()> {
+        let stats = self.clone();
+        counts.foreach_batch(move |batch, _| {
+            let words: i64 = batch
+                .partitions()
+                .iter()
+                .map(|p| p.b.iter().sum::<i64>())
+                .sum();
+            stats.words.fetch_add(words as u64, Ordering::Relaxed);
+            Ok(())
+        })
     }
 
     /// The summary of the run so far.

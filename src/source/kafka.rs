@@ -703,8 +703,12 @@ impl Reader<'_> {
         match self.consumer.poll(timeout) {
             None => false,
             Some(Ok(m)) => {
-                let key = (m.topic().to_string(), m.partition());
-                if let Some(s) = st.partitions.get_mut(&key)
+                // A scan of the (few) partitions: no key allocated per record.
+                let (topic, partition) = (m.topic(), m.partition());
+                if let Some(s) = st
+                    .partitions
+                    .iter_mut()
+                    .find_map(|((t, p), s)| (t == topic && *p == partition).then_some(s))
                     && m.offset() >= s.fetched_end()
                 {
                     let value = m.payload().map(|p| s.hold(p));
@@ -1014,18 +1018,7 @@ struct Backpressure {
 
 impl StreamingListener for Backpressure {
     fn on_batch_completed(&self, info: &crate::BatchInfo) {
-        let records = info
-            .stream_id_to_input_info
-            .get(&self.stream_id)
-            .map_or(0, |i| i.num_records as i64);
-        let (Some(end), Some(processing), Some(scheduling)) = (
-            info.processing_end_time,
-            info.processing_delay(),
-            info.scheduling_delay(),
-        ) else {
-            return;
-        };
-        if let Some(rate) = lock(&self.pid).compute(end, records, processing, scheduling) {
+        if let Some(rate) = lock(&self.pid).compute_after(info, self.stream_id) {
             tracing::debug!(rate, "Kafka backpressure rate update");
             *lock(&self.source.rate) = Some(rate);
         }

@@ -82,6 +82,21 @@ impl PidRateEstimator {
         Self::new(batch_interval_ms, 1.0, 0.2, 0.0, 100.0)
     }
 
+    /// Feeds a completed batch's metrics for the input stream `stream_id` (Spark's
+    /// `RateController.onBatchCompleted`) and returns the new rate limit, if there is one yet.
+    pub fn compute_after(&mut self, info: &crate::BatchInfo, stream_id: usize) -> Option<f64> {
+        let records = info
+            .stream_id_to_input_info
+            .get(&stream_id)
+            .map_or(0, |i| i.num_records as i64);
+        self.compute(
+            info.processing_end_time?,
+            records,
+            info.processing_delay()?,
+            info.scheduling_delay()?,
+        )
+    }
+
     /// Feeds one completed batch (`time` = processing end, ms; delays in ms) and returns the new
     /// rate limit in records/s, if there is one yet.
     pub fn compute(

@@ -562,21 +562,10 @@ struct Backpressure {
 
 impl StreamingListener for Backpressure {
     fn on_batch_completed(&self, info: &crate::BatchInfo) {
-        let Some(id) = self.handle.shared.stream_id.get() else {
+        let Some(&id) = self.handle.shared.stream_id.get() else {
             return;
         };
-        let records = info
-            .stream_id_to_input_info
-            .get(id)
-            .map_or(0, |i| i.num_records as i64);
-        let (Some(end), Some(processing), Some(scheduling)) = (
-            info.processing_end_time,
-            info.processing_delay(),
-            info.scheduling_delay(),
-        ) else {
-            return;
-        };
-        if let Some(rate) = lock(&self.pid).compute(end, records, processing, scheduling) {
+        if let Some(rate) = lock(&self.pid).compute_after(info, id) {
             let capped = self
                 .handle
                 .shared
