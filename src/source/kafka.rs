@@ -743,15 +743,28 @@ impl Reader<'_> {
 
     /// Polls until every range is fetched; fails after the fetch timeout.
     fn fill(&self, st: &mut State, ranges: &[OffsetRange]) -> Result<()> {
+        /// Records taken without waiting between two checks of what is still missing.
+        const BURST: usize = 4096;
         let deadline = Instant::now() + self.config.fetch_timeout;
+        let targets: Vec<(Key, i64)> = ranges
+            .iter()
+            .map(|r| ((r.topic.clone(), r.partition), r.until))
+            .collect();
         let missing = |st: &State| {
-            ranges.iter().any(|r| {
+            targets.iter().any(|(k, until)| {
                 st.partitions
-                    .get(&(r.topic.clone(), r.partition))
-                    .is_some_and(|s| s.fetched_end() < r.until)
+                    .get(k)
+                    .is_some_and(|s| s.fetched_end() < *until)
             })
         };
         while missing(st) {
+            let mut taken = 0;
+            while taken < BURST && self.poll_once(st, StdDuration::ZERO) {
+                taken += 1;
+            }
+            if taken > 0 {
+                continue;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Kafka {
