@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::process::{Running, dstreams, outputs, wait_for, word_totals};
+use common::process::{Running, dstreams, outputs, wait_for, wait_for_later_batches, word_totals};
 use common::rng::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -158,14 +158,7 @@ fn a_text_file_stream_job_survives_sigkill() {
     wait_for("every file to be counted", || {
         totals().values().sum::<i64>() >= expected.values().sum::<i64>()
     });
-    // A few more batches: anything counted twice would show up now.
-    let last = outputs(&out, "").keys().max().copied().unwrap();
-    wait_for("more batches", || {
-        outputs(&out, "")
-            .keys()
-            .max()
-            .is_some_and(|&t| t >= last + 300)
-    });
+    wait_for_later_batches(&out, 300);
     drop(child);
     assert_eq!(totals(), expected);
     std::fs::remove_dir_all(&dir).unwrap();

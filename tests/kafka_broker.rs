@@ -8,7 +8,7 @@
 mod common;
 
 use common::kafka::Broker;
-use common::process::{dstreams, outputs, temp_dir, wait_for, word_totals};
+use common::process::{dstreams, temp_dir, wait_for, wait_for_later_batches, word_totals};
 use common::rng::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -84,14 +84,7 @@ fn kafka_word_count_survives_sigkill_with_every_record_counted_once() {
     }
     let child = run();
     wait_for("every word to be counted", || total(&out) >= all);
-    // A few more batches: a range read twice would show now.
-    let last = outputs(&out, "").keys().max().copied().unwrap();
-    wait_for("more batches", || {
-        outputs(&out, "")
-            .keys()
-            .max()
-            .is_some_and(|&t| t >= last + 300)
-    });
+    wait_for_later_batches(&out, 300);
     drop(child);
     assert_eq!(word_totals(&out), expected, "kills after {kills:?} words");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -133,21 +126,19 @@ fn the_last_records_are_read_although_list_offsets_falls_short() {
             std::time::Duration::from_secs(20),
             std::time::Duration::from_secs(5),
         );
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    ssc.kafka_stream(config)
-        .unwrap()
-        .foreach_batch(move |b, _| {
-            sink.lock().unwrap().extend(b.to_vec());
-            Ok(())
-        })
-        .unwrap();
+    let seen = common::collect(&ssc.kafka_stream(config).unwrap());
     ssc.start().unwrap();
     assert!(
         ssc.await_termination_or_timeout(std::time::Duration::from_secs(60))
             .unwrap(),
         "the last records were never read"
     );
-    assert_eq!(*seen.lock().unwrap(), lines);
+    let read: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(read, lines);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -404,15 +404,7 @@ fn a_record_stream_carries_keys_timestamps_and_headers() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    ssc.kafka_record_stream(config(&cluster, "events"))
-        .unwrap()
-        .foreach_batch(move |b, _| {
-            sink.lock().unwrap().extend(b.to_vec());
-            Ok(())
-        })
-        .unwrap();
+    let seen = common::collect(&ssc.kafka_record_stream(config(&cluster, "events")).unwrap());
     ssc.start().unwrap();
     clock.set(Time::from_millis(1000));
     assert!(ssc.await_batch(Time::from_millis(1000), WAIT).unwrap());
@@ -427,7 +419,13 @@ fn a_record_stream_carries_keys_timestamps_and_headers() {
             (key, format!("v{i}"), (1_700_000_000_000 + i, headers))
         })
         .collect();
-    assert_eq!(*seen.lock().unwrap(), expected);
+    let read: Vec<KafkaRecord> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(read, expected);
 }
 
 #[test]

@@ -98,3 +98,15 @@ pub fn word_totals(out: &Path) -> BTreeMap<String, i64> {
     }
     totals
 }
+
+/// Waits until output directories under `out` reach at least `ms` past the newest one now: a few
+/// more batches, in which anything counted twice would show up.
+pub fn wait_for_later_batches(out: &Path, ms: i64) {
+    let last = outputs(out, "").keys().max().copied().unwrap_or(0);
+    wait_for("more batches", || {
+        outputs(out, "")
+            .keys()
+            .max()
+            .is_some_and(|&t| t >= last + ms)
+    });
+}
