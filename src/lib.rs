@@ -41,6 +41,7 @@ pub mod data;
 mod dstream;
 mod error;
 pub mod kernels;
+mod lock;
 mod sink;
 pub mod source;
 mod time;

@@ -9,9 +9,8 @@ use arrow_buffer::Buffer;
 use dstreams::source::lines::{
     LinesError, split_lines, split_lines_blocks, split_lines_partitioned,
 };
-use dstreams::source::segment::{
-    SegmentConfig, SegmentError, SegmentPool, SegmentWriter, map_file,
-};
+use dstreams::source::mapped_file::map_file;
+use dstreams::source::segment::{SegmentConfig, SegmentError, SegmentPool, SegmentWriter};
 
 /// xorshift64*: the tests' own small generator.
 struct Rng(u64);

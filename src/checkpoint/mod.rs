@@ -28,8 +28,8 @@ pub(crate) mod store;
 mod writer;
 
 use crate::context::Core;
-use crate::dstream::node::lock;
 use crate::error::Result;
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;

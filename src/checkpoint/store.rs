@@ -10,7 +10,7 @@
 use super::arrow_file;
 use super::metadata::{Metadata, OperatorEntry};
 use super::{CheckpointError, StateTable};
-use crate::source::segment::map_file;
+use crate::source::mapped_file::map_file;
 use crate::time::Time;
 use arrow_buffer::Buffer;
 use std::collections::HashMap;

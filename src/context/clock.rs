@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::dstream::node::lock;
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 
 /// A source of batch times.

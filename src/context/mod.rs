@@ -12,8 +12,9 @@ pub use listener::{
 use crate::checkpoint::{self, Checkpointing};
 use crate::data::{Batch, Data};
 use crate::dstream::DStream;
-use crate::dstream::node::{AnyNode, ComputeFn, Node, lock};
+use crate::dstream::node::{AnyNode, ComputeFn, Node};
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 use scheduler::Runtime;
 use std::collections::BTreeMap;

@@ -6,8 +6,8 @@ use super::{
     BatchContext, BatchInfo, Core, InputLifecycle, OutputOperationInfo, clock::wall_millis,
 };
 use crate::checkpoint;
-use crate::dstream::node::lock;
 use crate::error::Error;
+use crate::lock::lock;
 use crate::time::Time;
 use std::cell::Cell;
 use std::collections::BTreeMap;

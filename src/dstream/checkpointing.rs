@@ -1,9 +1,9 @@
 //! How a stream takes part in checkpoints: the name its state is saved under, and how often.
 
 use super::DStream;
-use super::node::lock;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::time::Duration;
 
 impl<T: Data> DStream<T> {

@@ -8,7 +8,7 @@
 //! batch looks only at the keys whose last update is exactly old enough.
 
 use super::DStream;
-use super::node::{AnyNode, Node, lock};
+use super::node::{AnyNode, Node};
 use super::state::{
     Partition, StateCell, group_rows, initial_state, state_pairs, state_record_batch, state_schema,
 };
@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::kernels::hash::partition_of;
 use crate::kernels::shuffle::{CoGroup, KeyedInput};
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, SchemaRef};

@@ -4,9 +4,10 @@
 use crate::context::BatchContext;
 use crate::data::{Batch, Data};
 use crate::error::Result;
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// How a node computes its batch at a valid time.
 pub(crate) type ComputeFn<T> =
@@ -35,11 +36,6 @@ pub(crate) struct Node<T: Data> {
     compute: ComputeFn<T>,
     generated: Mutex<BTreeMap<Time, Batch<T>>>,
     remember: Mutex<Duration>,
-}
-
-pub(crate) fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
-    // A user closure that panicked while a lock was held leaves plain data behind; keep going.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<T: Data> Node<T> {

@@ -47,7 +47,7 @@ impl<T: Data> DStream<T> {
     ) -> Result<()> {
         self.register_output("print", &format!("pprint({num})"), move |batch, time| {
             let text = format_batch(batch, time, num);
-            let mut w = crate::dstream::node::lock(&out);
+            let mut w = crate::lock::lock(&out);
             w.write_all(text.as_bytes())
                 .and_then(|_| w.flush())
                 .map_err(|e| crate::Error::io("printing a batch", e))

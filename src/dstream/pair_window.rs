@@ -4,12 +4,13 @@
 //! two-stacks queue of pane aggregates.
 
 use super::DStream;
-use super::node::{AnyNode, lock};
+use super::node::AnyNode;
 use super::pair::reduce_pairs;
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, Data, Key, PairColumn};
 use crate::dstream::Reducer;
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 use crate::window::running::RunningTable;
 use crate::window::two_stacks::TwoStacks;

@@ -6,13 +6,14 @@
 //! commits the results: a batch whose function panicked or failed leaves the state as it was.
 
 use super::DStream;
-use super::node::{AnyNode, lock};
+use super::node::AnyNode;
 use crate::checkpoint::OperatorState;
 use crate::data::key_table::KeyTable;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources, key_hash_state};
 use crate::error::{Error, Result};
 use crate::kernels::hash::partition_of;
 use crate::kernels::shuffle::{CoGroup, KeyedInput, RowRef, cogroup_rows};
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};

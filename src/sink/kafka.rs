@@ -171,7 +171,7 @@ impl PendingRecords<'_> {
         let d = &self.deliveries;
         let topic = &self.writer.topic;
         let deadline = Instant::now() + self.writer.report_timeout;
-        let mut guard = crate::dstream::node::lock(&d.lock);
+        let mut guard = crate::lock::lock(&d.lock);
         while d.reported() < d.sent.load(Ordering::Acquire) {
             let now = Instant::now();
             if now >= deadline {
@@ -231,7 +231,7 @@ impl Deliveries {
                 self.delivered.fetch_add(1, Ordering::AcqRel);
             }
             Err((e, _)) => {
-                let mut first = crate::dstream::node::lock(&self.first_error);
+                let mut first = crate::lock::lock(&self.first_error);
                 if first.is_none() {
                     *first = Some(e.to_string());
                 }
@@ -240,7 +240,7 @@ impl Deliveries {
             }
         }
         if self.reported() >= self.sent.load(Ordering::Acquire) {
-            let _guard = crate::dstream::node::lock(&self.lock);
+            let _guard = crate::lock::lock(&self.lock);
             self.changed.notify_all();
         }
     }
@@ -251,7 +251,7 @@ impl Deliveries {
         if failed == 0 {
             return None;
         }
-        let first = crate::dstream::node::lock(&self.first_error).clone();
+        let first = crate::lock::lock(&self.first_error).clone();
         Some(Error::kafka(
             format!("delivering to topic {topic}"),
             format!(

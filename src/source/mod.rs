@@ -5,6 +5,7 @@ mod file_stream;
 mod input;
 mod kafka;
 pub mod lines;
+pub mod mapped_file;
 pub(crate) mod queue;
 pub mod rate;
 pub(crate) mod receiver;

@@ -4,8 +4,8 @@
 use crate::context::{InputLifecycle, StreamingContext};
 use crate::data::{Batch, Data};
 use crate::dstream::DStream;
-use crate::dstream::node::lock;
 use crate::error::Result;
+use crate::lock::lock;
 use crate::source::input::{described, input_stream};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -19,8 +19,9 @@ pub(crate) use running::EmptyKeys;
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources};
 use crate::dstream::DStream;
-use crate::dstream::node::{Node, lock};
+use crate::dstream::node::Node;
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::time::{Duration, Time};
 use std::sync::Arc;
 
