@@ -1,0 +1,97 @@
+//! Which partitions a Kafka stream reads: found through metadata every batch (or given by an
+//! assignment), new ones starting at their starting offsets, and the consumer assigned to them.
+
+use super::arena::PartitionState;
+use super::config::StartingOffsets;
+use super::stream::{KafkaSource, State};
+use super::{Key, kafka_error};
+use crate::error::Result;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+
+impl KafkaSource {
+    /// The partitions of the topics now, new ones added at their starting offsets.
+    pub(super) fn discover(&self, st: &mut State) {
+        if !self.config.assignment.is_empty() {
+            for (topic, p, from) in &self.config.assignment {
+                let key = (topic.clone(), *p);
+                if !st.partitions.contains_key(&key)
+                    && let Some(start) = from.or_else(|| self.starting_offset(topic, *p))
+                {
+                    self.add_partition(st, key, start);
+                }
+            }
+            return;
+        }
+        for topic in &self.config.topics {
+            let metadata = match self
+                .consumer
+                .fetch_metadata(Some(topic), self.config.request_timeout)
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(topic = %topic, "Kafka metadata not available ({e}); reading the known partitions only");
+                    continue;
+                }
+            };
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    let key = (t.name().to_string(), p.id());
+                    if st.partitions.contains_key(&key) {
+                        continue;
+                    }
+                    if let Some(start) = self.starting_offset(t.name(), p.id()) {
+                        self.add_partition(st, key, start);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Where a partition without a position starts, by `starting_offsets`; `None` (with a
+    /// warning) if the broker does not say yet.
+    fn starting_offset(&self, topic: &str, p: i32) -> Option<i64> {
+        match self
+            .consumer
+            .fetch_watermarks(topic, p, self.config.request_timeout)
+        {
+            Ok((low, high)) => Some(match self.config.starting_offsets {
+                StartingOffsets::Earliest => low,
+                StartingOffsets::Latest => high,
+            }),
+            Err(e) => {
+                tracing::warn!("Kafka {topic}-{p}: no offsets yet ({e}); trying again next batch");
+                None
+            }
+        }
+    }
+
+    fn add_partition(&self, st: &mut State, key: Key, start: i64) {
+        tracing::info!("Kafka {}-{}: reading from offset {start}", key.0, key.1);
+        st.partitions.insert(
+            key,
+            PartitionState {
+                next: start,
+                ..PartitionState::default()
+            },
+        );
+        st.assigned = false;
+    }
+
+    /// Assigns the consumer to every partition at the offset after what was fetched.
+    pub(super) fn assign(&self, st: &mut State) -> Result<()> {
+        if st.assigned {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, p), s) in &st.partitions {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(s.fetched_end()))
+                .map_err(kafka_error("assigning partitions"))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(kafka_error("assigning partitions"))?;
+        st.assigned = true;
+        Ok(())
+    }
+}

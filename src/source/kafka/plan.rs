@@ -1,0 +1,102 @@
+//! Planning a new batch: each partition's offset range, from where the previous batch stopped to
+//! what is available (the broker's latest offset or what was fetched beyond it: tansu's
+//! ListOffsets lags the log end), capped by the rate limit, the backpressure rate shared by lag,
+//! and `max_records`.
+
+use super::arena::PartitionState;
+use super::stream::{KafkaSource, State};
+use crate::lock::lock;
+use rdkafka::consumer::Consumer;
+use std::time::Duration as StdDuration;
+
+/// One batch's range of one partition: offsets `from..until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetRange {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The first offset.
+    pub from: i64,
+    /// One past the last offset.
+    pub until: i64,
+}
+
+pub(super) fn describe(ranges: &[OffsetRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{}-{}:{}-{}", r.topic, r.partition, r.from, r.until))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Bytes of fetched values held at most before a batch stops draining the consumer's queue
+/// (what is not drained waits in librdkafka's bounded prefetch queue).
+const DRAIN_BUDGET: usize = 64 << 20;
+
+impl KafkaSource {
+    /// The ranges of a new batch: from each partition's next offset to what is available,
+    /// capped by the rate limit.
+    pub(super) fn plan(&self, st: &mut State, batch_secs: f64) -> Vec<OffsetRange> {
+        while st
+            .partitions
+            .values()
+            .map(PartitionState::held_bytes)
+            .sum::<usize>()
+            < DRAIN_BUDGET
+            && self.reader().poll_once(st, StdDuration::ZERO)
+        {}
+        // What is available per partition: the broker's latest offset, or what was fetched.
+        let ends: Vec<i64> = st
+            .partitions
+            .iter()
+            .map(|((topic, p), s)| {
+                let latest = match self.consumer.fetch_watermarks(topic, *p, self.config.request_timeout) {
+                    Ok((_, high)) => high,
+                    Err(e) => {
+                        tracing::warn!("Kafka {topic}-{p}: latest offset unknown ({e}); this batch takes only what was already fetched");
+                        s.next
+                    }
+                };
+                latest.max(s.fetched_end())
+            })
+            .collect();
+        let lags: Vec<i64> = st
+            .partitions
+            .values()
+            .zip(&ends)
+            .map(|(s, end)| (end - s.next).max(0))
+            .collect();
+        let total_lag: i64 = lags.iter().sum();
+        let rate = *lock(&self.rate);
+        let mut left = self
+            .config
+            .max_records
+            .map_or(i64::MAX, |m| m.saturating_sub(st.records) as i64);
+        st.partitions
+            .iter()
+            .zip(ends.iter().zip(&lags))
+            .map(|(((topic, p), s), (&end, &lag))| {
+                // Spark's maxMessagesPerPartition: the backpressure rate shared by lag, capped by
+                // the rate per partition, at least one record.
+                let per_second = match (rate, self.config.max_rate_per_partition) {
+                    (Some(r), max) if total_lag > 0 => {
+                        let share = r * lag as f64 / total_lag as f64;
+                        Some(max.map_or(share, |m| share.min(m as f64)))
+                    }
+                    (_, max) => max.map(|m| m as f64),
+                };
+                let cap = per_second.map(|r| ((r * batch_secs).floor() as i64).max(1));
+                let until = cap.map_or(end, |c| end.min(s.next + c)).max(s.next);
+                let until = until.min(s.next.saturating_add(left));
+                left -= until - s.next;
+                OffsetRange {
+                    topic: topic.clone(),
+                    partition: *p,
+                    from: s.next,
+                    until,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,121 @@
+//! The range log: each batch's ranges written durably to `<t ms>.ranges` before the batch reads
+//! them, and read back when the context starts after a restart.
+
+use super::plan::OffsetRange;
+use super::stream::KafkaSource;
+use crate::error::{Error, Result};
+use crate::lock::lock;
+use crate::time::Time;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+impl OffsetRange {
+    fn encode(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}",
+            self.topic, self.partition, self.from, self.until
+        )
+    }
+    fn decode(line: &str) -> Option<OffsetRange> {
+        let mut f = line.split('\t');
+        let r = OffsetRange {
+            topic: f.next()?.to_string(),
+            partition: f.next()?.parse().ok()?,
+            from: f.next()?.parse().ok()?,
+            until: f.next()?.parse().ok()?,
+        };
+        f.next().is_none().then_some(r)
+    }
+}
+
+/// Range files in `dir`, by batch time.
+pub(super) fn logged(dir: &Path) -> Result<Vec<(Time, PathBuf)>> {
+    let entries =
+        fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            let _ = fs::remove_file(entry.path()); // an interrupted write
+            continue;
+        }
+        if let Some(ms) = name
+            .strip_suffix(".ranges")
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            found.push((Time::from_millis(ms), entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Writes a batch's ranges durably before the batch reads them.
+pub(super) fn write_ranges(dir: &Path, t: Time, ranges: &[OffsetRange]) -> Result<()> {
+    let path = dir.join(format!("{}.ranges", t.as_millis()));
+    let tmp = dir.join(format!(".{}.ranges.tmp", t.as_millis()));
+    let io = |what: &str, p: &Path| {
+        let context = format!("{what} {}", p.display());
+        move |e| Error::io(context, e)
+    };
+    let mut f = fs::File::create(&tmp).map_err(io("creating", &tmp))?;
+    for r in ranges {
+        writeln!(f, "{}", r.encode()).map_err(io("writing", &tmp))?;
+    }
+    f.sync_all().map_err(io("syncing", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io("renaming into", &path))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("syncing", dir))
+}
+
+impl KafkaSource {
+    /// Opens the range log when the context starts: with a checkpoint directory, under it;
+    /// logged ranges are known again, and new batches start after the last one.
+    pub(super) fn open_log(&self) -> Result<()> {
+        let Some(core) = self.core.upgrade() else {
+            return Ok(());
+        };
+        let (dir, restored) = {
+            let c = lock(&core.checkpointing);
+            (c.dir.clone(), c.restored.is_some())
+        };
+        let Some(dir) = dir else { return Ok(()) };
+        let id = self.input_id.get().expect("registered when built");
+        let log = dir.join("kafka").join(id);
+        fs::create_dir_all(&log)
+            .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
+        let mut st = lock(&self.state);
+        for (t, path) in logged(&log)? {
+            if !restored {
+                // A fresh start: nothing will ask for an earlier run's batches.
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let text = fs::read_to_string(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let ranges = text
+                .lines()
+                .map(|l| {
+                    OffsetRange::decode(l).ok_or_else(|| Error::Kafka {
+                        context: format!("reading {}", path.display()),
+                        message: format!("malformed range {l:?}"),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for r in &ranges {
+                let s = st
+                    .partitions
+                    .entry((r.topic.clone(), r.partition))
+                    .or_default();
+                s.next = s.next.max(r.until);
+            }
+            st.ranges.insert(t, ranges);
+        }
+        st.log = Some(log);
+        st.assigned = false;
+        Ok(())
+    }
+}
