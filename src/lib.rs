@@ -42,6 +42,7 @@ mod dstream;
 mod error;
 pub mod kernels;
 mod lock;
+mod rdd;
 mod sink;
 pub mod source;
 mod time;
@@ -61,6 +62,7 @@ pub use dstream::{
 };
 pub use error::{Error, Result};
 pub use kernels::tokenize::Separators;
+pub use rdd::ShuffleInto;
 pub use sink::batch_file_name;
 pub use sink::print::format_batch;
 pub use sink::{Delivered, KafkaWriter, PendingRecords};

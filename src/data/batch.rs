@@ -84,7 +84,8 @@ impl<T: Data> Batch<T> {
         self.partitions.iter().flat_map(column_iter)
     }
 
-    /// All elements as owned values, partition after partition (Spark's `collect`).
+    /// All elements as owned values, partition after partition (also named
+    /// [`collect`](Self::collect), as in Spark).
     pub fn to_vec(&self) -> Vec<T> {
         self.partitions.iter().flat_map(collect_owned).collect()
     }

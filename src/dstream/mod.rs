@@ -2,7 +2,7 @@
 //! Spark's documentation groups them.
 
 mod checkpointing;
-mod kernel_paths;
+pub(crate) mod kernel_paths;
 mod map_with_state;
 pub(crate) mod node;
 mod output;

@@ -3,13 +3,11 @@
 //! the number of output partitions; the others use the context's default parallelism.
 
 use super::DStream;
-use super::kernel_paths::{as_i64_reducer, reduce_strings};
-use crate::data::{Batch, ColumnBuilder, Data, Emit, Key, PairColumn};
+use crate::data::{ColumnBuilder, Data, Emit, Key};
 use crate::error::{Error, Result};
 use crate::kernels::accumulate::Agg;
-use crate::kernels::narrow::per_partition;
-use crate::kernels::shuffle::{CoGroup, KeyedInput, cogroup_rows, combine_by_key};
-use rayon::prelude::*;
+use crate::kernels::narrow::try_per_partition;
+use crate::rdd::check_partitions;
 
 /// A built-in reducer for [`DStream::reduce_by_key_using`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,44 +20,9 @@ pub enum Reducer {
     Max,
 }
 
-fn keyed<K: Key, V: Data>(batch: &Batch<(K, V)>) -> KeyedInput<'_, K, V> {
-    KeyedInput {
-        parts: batch.partitions().iter().map(|p| (&p.a, &p.b)).collect(),
-    }
-}
-
+/// `n` when a shuffle can produce that many partitions.
 fn partitions(n: usize) -> Result<usize> {
-    if n == 0 {
-        Err(Error::Unsupported(
-            "a shuffle needs at least one partition".into(),
-        ))
-    } else {
-        Ok(n)
-    }
-}
-
-/// The pairs of `parts` reduced by key with `f` into `partitions` hash partitions: on the
-/// aggregation kernel for string keys and integer values, else the general shuffle.
-pub(crate) fn reduce_pairs<K: Key, V: Data>(
-    parts: &[&PairColumn<K, V>],
-    f: &(impl Fn(V, V) -> V + Sync),
-    partitions: usize,
-) -> Result<Vec<PairColumn<K, V>>> {
-    let reducer = as_i64_reducer(f);
-    if let Some(out) = reduce_strings(parts, Agg::Reduce(&reducer), partitions) {
-        return out;
-    }
-    let input = KeyedInput {
-        parts: parts.iter().map(|p| (&p.a, &p.b)).collect(),
-    };
-    let out = combine_by_key::<K, V, V, _, _, _>(
-        &input,
-        partitions,
-        V::to_owned_value,
-        |c, v| f(c, V::to_owned_value(v)),
-        f,
-    );
-    Ok(out.into_iter().map(|(a, b)| PairColumn { a, b }).collect())
+    check_partitions(n, "a shuffle")
 }
 
 impl<K: Key, V: Data> DStream<(K, V)> {
@@ -90,8 +53,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     {
         let n = partitions(num_partitions)?;
         self.derive("ShuffledDStream", move |batch, _, _| {
-            let parts: Vec<&PairColumn<K, V>> = batch.partitions().iter().collect();
-            Ok(Batch::from_partitions(reduce_pairs(&parts, &f, n)?))
+            Ok(batch.shuffle_into(n)?.reduce_by_key(&f))
         })
         .map(|d| d.with_unique_keys(n))
     }
@@ -113,34 +75,13 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         V: Copy + Ord + std::ops::Add<Output = V>,
     {
         let n = self.ctx.default_parallelism();
+        let (agg, f) = match reducer {
+            Reducer::Sum => (Agg::Sum, (|a: V, b: V| a + b) as fn(V, V) -> V),
+            Reducer::Min => (Agg::Min, Ord::min as fn(V, V) -> V),
+            Reducer::Max => (Agg::Max, Ord::max as fn(V, V) -> V),
+        };
         self.derive("ShuffledDStream", move |batch, _, _| {
-            let agg = match reducer {
-                Reducer::Sum => Agg::Sum,
-                Reducer::Min => Agg::Min,
-                Reducer::Max => Agg::Max,
-            };
-            let cols: Vec<&PairColumn<K, V>> = batch.partitions().iter().collect();
-            if let Some(parts) = reduce_strings(&cols, agg, n) {
-                return Ok(Batch::from_partitions(parts?));
-            }
-            let f = move |a: V, b: V| match reducer {
-                Reducer::Sum => a + b,
-                Reducer::Min => a.min(b),
-                Reducer::Max => a.max(b),
-            };
-            let parts = combine_by_key::<K, V, V, _, _, _>(
-                &keyed(batch),
-                n,
-                V::to_owned_value,
-                |c, v| f(c, V::to_owned_value(v)),
-                f,
-            );
-            Ok(Batch::from_partitions(
-                parts
-                    .into_iter()
-                    .map(|(a, b)| PairColumn { a, b })
-                    .collect(),
-            ))
+            Ok(batch.shuffle_into(n)?.reduce_by_key_using(agg, &f))
         })
     }
 
@@ -161,19 +102,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     {
         let n = partitions(num_partitions)?;
         self.derive("ShuffledDStream", move |batch, _, _| {
-            let parts = combine_by_key::<K, V, C, _, _, _>(
-                &keyed(batch),
-                n,
-                &create,
-                &merge_value,
-                &merge_combiners,
-            );
-            Ok(Batch::from_partitions(
-                parts
-                    .into_iter()
-                    .map(|(a, b)| PairColumn { a, b })
-                    .collect(),
-            ))
+            Ok(batch
+                .shuffle_into(n)?
+                .combine_by_key(&create, &merge_value, &merge_combiners))
         })
     }
 
@@ -189,25 +120,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     ) -> Result<DStream<(K, Vec<V>)>> {
         let n = partitions(num_partitions)?;
         self.derive("ShuffledDStream", move |batch, _, _| {
-            let left = keyed(batch);
-            let none = KeyedInput::<K, V> { parts: Vec::new() };
-            let groups = cogroup_rows(&left, &none, n);
-            let sources = left.sources_with(&none);
-            let parts = groups
-                .into_par_iter()
-                .map(|gs| {
-                    let mut b = <(K, Vec<V>) as Data>::Builder::new(gs.len(), &sources);
-                    for g in &gs {
-                        b.0.push_ref(left.group_key(&none, g));
-                        for &r in &g.left {
-                            b.1.push_element_ref(left.row_value(r));
-                        }
-                        b.1.close_list();
-                    }
-                    b.finish()
-                })
-                .collect();
-            Ok(Batch::from_partitions(parts))
+            Ok(batch.shuffle_into(n)?.group_by_key())
         })
     }
 
@@ -217,7 +130,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         F: Fn(V::Ref<'_>, &mut Emit<'_, W>) + Send + Sync + 'static,
     {
         self.derive("MapValuedDStream", move |batch, _, _| {
-            per_partition(batch, |_, col, b: &mut <(K, W) as Data>::Builder| {
+            try_per_partition(batch, |_, col, b: &mut <(K, W) as Data>::Builder| {
                 for i in 0..crate::data::Column::len(&col.a) {
                     let before = b.1.len();
                     f(
@@ -241,7 +154,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         F: Fn(V::Ref<'_>, &mut Emit<'_, W>) + Send + Sync + 'static,
     {
         self.derive("FlatMapValuedDStream", move |batch, _, _| {
-            per_partition(batch, |_, col, b: &mut <(K, W) as Data>::Builder| {
+            try_per_partition(batch, |_, col, b: &mut <(K, W) as Data>::Builder| {
                 for i in 0..crate::data::Column::len(&col.a) {
                     let before = b.1.len();
                     f(
@@ -257,35 +170,6 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         })
     }
 
-    fn cogrouped<W: Data, O: Data>(
-        &self,
-        other: &DStream<(K, W)>,
-        num_partitions: usize,
-        name: &str,
-        emit: impl Fn(&KeyedInput<'_, K, V>, &KeyedInput<'_, K, W>, &CoGroup, &mut O::Builder)
-        + Send
-        + Sync
-        + 'static,
-    ) -> Result<DStream<O>> {
-        let n = partitions(num_partitions)?;
-        self.derive_with(other, name, move |a, b, _| {
-            let (left, rightk) = (keyed(a), keyed(b));
-            let groups = cogroup_rows(&left, &rightk, n);
-            let sources = left.sources_with(&rightk);
-            let parts = groups
-                .into_par_iter()
-                .map(|gs| {
-                    let mut out = O::Builder::new(gs.len(), &sources);
-                    for g in &gs {
-                        emit(&left, &rightk, g, &mut out);
-                    }
-                    out.finish()
-                })
-                .collect();
-            Ok(Batch::from_partitions(parts))
-        })
-    }
-
     /// Inner join of each batch with `other`'s batch at the same time.
     pub fn join<W: Data>(&self, other: &DStream<(K, W)>) -> Result<DStream<(K, (V, W))>> {
         self.join_with_partitions(other, self.ctx.default_parallelism())
@@ -297,19 +181,10 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         other: &DStream<(K, W)>,
         num_partitions: usize,
     ) -> Result<DStream<(K, (V, W))>> {
-        self.cogrouped(
-            other,
-            num_partitions,
-            "JoinedDStream",
-            |l, r, g, out: &mut <(K, (V, W)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                for &a in &g.left {
-                    for &b in &g.right {
-                        out.push_ref((k, (l.row_value(a), r.row_value(b))));
-                    }
-                }
-            },
-        )
+        let n = partitions(num_partitions)?;
+        self.derive_with(other, "JoinedDStream", move |a, b, _| {
+            Ok(a.shuffle_into(n)?.join(b))
+        })
     }
 
     /// Left outer join: every left value, with `None` where `other` lacks the key.
@@ -326,22 +201,10 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         other: &DStream<(K, W)>,
         num_partitions: usize,
     ) -> Result<DStream<(K, (V, Option<W>))>> {
-        self.cogrouped(
-            other,
-            num_partitions,
-            "LeftOuterJoinedDStream",
-            |l, r, g, out: &mut <(K, (V, Option<W>)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                for &a in &g.left {
-                    if g.right.is_empty() {
-                        out.push_ref((k, (l.row_value(a), None)));
-                    }
-                    for &b in &g.right {
-                        out.push_ref((k, (l.row_value(a), Some(r.row_value(b)))));
-                    }
-                }
-            },
-        )
+        let n = partitions(num_partitions)?;
+        self.derive_with(other, "LeftOuterJoinedDStream", move |a, b, _| {
+            Ok(a.shuffle_into(n)?.left_outer_join(b))
+        })
     }
 
     /// Right outer join: every right value, with `None` where this stream lacks the key.
@@ -358,22 +221,10 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         other: &DStream<(K, W)>,
         num_partitions: usize,
     ) -> Result<DStream<(K, (Option<V>, W))>> {
-        self.cogrouped(
-            other,
-            num_partitions,
-            "RightOuterJoinedDStream",
-            |l, r, g, out: &mut <(K, (Option<V>, W)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                for &b in &g.right {
-                    if g.left.is_empty() {
-                        out.push_ref((k, (None, r.row_value(b))));
-                    }
-                    for &a in &g.left {
-                        out.push_ref((k, (Some(l.row_value(a)), r.row_value(b))));
-                    }
-                }
-            },
-        )
+        let n = partitions(num_partitions)?;
+        self.derive_with(other, "RightOuterJoinedDStream", move |a, b, _| {
+            Ok(a.shuffle_into(n)?.right_outer_join(b))
+        })
     }
 
     /// Full outer join: every key of either side.
@@ -390,31 +241,10 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         other: &DStream<(K, W)>,
         num_partitions: usize,
     ) -> Result<DStream<(K, (Option<V>, Option<W>))>> {
-        self.cogrouped(
-            other,
-            num_partitions,
-            "FullOuterJoinedDStream",
-            |l, r, g, out: &mut <(K, (Option<V>, Option<W>)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                match (g.left.is_empty(), g.right.is_empty()) {
-                    (false, true) => g
-                        .left
-                        .iter()
-                        .for_each(|&a| out.push_ref((k, (Some(l.row_value(a)), None)))),
-                    (true, false) => g
-                        .right
-                        .iter()
-                        .for_each(|&b| out.push_ref((k, (None, Some(r.row_value(b)))))),
-                    _ => {
-                        for &a in &g.left {
-                            for &b in &g.right {
-                                out.push_ref((k, (Some(l.row_value(a)), Some(r.row_value(b)))));
-                            }
-                        }
-                    }
-                }
-            },
-        )
+        let n = partitions(num_partitions)?;
+        self.derive_with(other, "FullOuterJoinedDStream", move |a, b, _| {
+            Ok(a.shuffle_into(n)?.full_outer_join(b))
+        })
     }
 
     /// For each key of either side, the lists of its values on both sides.
@@ -431,22 +261,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         other: &DStream<(K, W)>,
         num_partitions: usize,
     ) -> Result<DStream<(K, (Vec<V>, Vec<W>))>> {
-        self.cogrouped(
-            other,
-            num_partitions,
-            "CoGroupedDStream",
-            |l, r, g, out: &mut <(K, (Vec<V>, Vec<W>)) as Data>::Builder| {
-                out.0.push_ref(l.group_key(r, g));
-                let lists = &mut out.1;
-                for &a in &g.left {
-                    lists.0.push_element_ref(l.row_value(a));
-                }
-                lists.0.close_list();
-                for &b in &g.right {
-                    lists.1.push_element_ref(r.row_value(b));
-                }
-                lists.1.close_list();
-            },
-        )
+        let n = partitions(num_partitions)?;
+        self.derive_with(other, "CoGroupedDStream", move |a, b, _| {
+            Ok(a.shuffle_into(n)?.cogroup(b))
+        })
     }
 }

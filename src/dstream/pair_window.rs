@@ -5,12 +5,12 @@
 
 use super::DStream;
 use super::node::AnyNode;
-use super::pair::reduce_pairs;
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, Data, Key, PairColumn};
 use crate::dstream::Reducer;
 use crate::error::{Error, Result};
 use crate::lock::lock;
+use crate::rdd::reduce_pairs;
 use crate::time::{Duration, Time};
 use crate::window::running::RunningTable;
 use crate::window::two_stacks::TwoStacks;
@@ -123,7 +123,7 @@ pub(crate) fn merge_with<K: Key, V: Data>(
     f: Arc<dyn Fn(V, V) -> V + Send + Sync>,
 ) -> MergeFn<K, V> {
     Arc::new(move |cols: &[&PairColumn<K, V>]| {
-        let mut one = reduce_pairs(cols, &|a, b| f(a, b), 1)?;
+        let mut one = reduce_pairs(cols, &|a, b| f(a, b), 1);
         Ok(one.pop().unwrap_or_else(PairColumn::empty))
     })
 }

@@ -2,15 +2,14 @@
 //! DStreams").
 
 use super::DStream;
-use super::kernel_paths::{count_strings, count_words_of};
+use super::kernel_paths::count_words_of;
 use super::node::AnyNode;
 use crate::context::{BatchContext, StreamingContext};
-use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key, column_iter};
+use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key};
 use crate::error::{Error, Result};
-use crate::kernels::narrow::per_partition;
-use crate::kernels::shuffle::{KeyedInput, combine_by_key};
+use crate::kernels::narrow::{per_partition, try_per_partition};
+use crate::rdd::check_partitions;
 use crate::time::{Duration, Time};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// The elements of one partition, as views, for [`DStream::map_partitions`].
@@ -51,7 +50,7 @@ impl<T: Data> DStream<T> {
         F: Fn(T::Ref<'_>, &mut Emit<'_, O>) + Send + Sync + 'static,
     {
         self.derive("MappedDStream", move |batch, _, _| {
-            per_partition(batch, |_, col, b: &mut O::Builder| {
+            try_per_partition(batch, |_, col, b: &mut O::Builder| {
                 for i in 0..col.len() {
                     let before = b.len();
                     f(col.value(i), &mut Emit::new(b));
@@ -79,13 +78,12 @@ impl<T: Data> DStream<T> {
         F: Fn(T::Ref<'_>, &mut Emit<'_, O>) + Send + Sync + 'static,
     {
         self.derive("FlatMappedDStream", move |batch, _, _| {
-            per_partition(batch, |_, col, b: &mut O::Builder| {
+            Ok(per_partition(batch, |_, col, b: &mut O::Builder| {
                 let mut out = Emit::new(b);
                 for i in 0..col.len() {
                     f(col.value(i), &mut out);
                 }
-                Ok(())
-            })
+            }))
         })
     }
 
@@ -94,16 +92,7 @@ impl<T: Data> DStream<T> {
     where
         F: Fn(T::Ref<'_>) -> bool + Send + Sync + 'static,
     {
-        self.derive("FilteredDStream", move |batch, _, _| {
-            per_partition(batch, |_, col, b: &mut T::Builder| {
-                for v in column_iter(col) {
-                    if f(v) {
-                        b.push_ref(v);
-                    }
-                }
-                Ok(())
-            })
-        })
+        self.derive("FilteredDStream", move |batch, _, _| Ok(batch.filter(&f)))
     }
 
     /// Runs `f` once per partition with an iterator over its elements.
@@ -120,7 +109,7 @@ impl<T: Data> DStream<T> {
         F: Fn(PartitionIter<'_, T>, &mut Emit<'_, O>) + Send + Sync + 'static,
     {
         self.derive("MapPartitionedDStream", move |batch, _, _| {
-            per_partition(batch, |index, col, b: &mut O::Builder| {
+            Ok(per_partition(batch, |index, col, b: &mut O::Builder| {
                 f(
                     PartitionIter {
                         column: col,
@@ -129,47 +118,20 @@ impl<T: Data> DStream<T> {
                     },
                     &mut Emit::new(b),
                 );
-                Ok(())
-            })
+            }))
         })
     }
 
     /// Each partition as one list.
     pub fn glom(&self) -> Result<DStream<Vec<T>>> {
-        self.derive("GlommedDStream", |batch, _, _| {
-            per_partition(batch, |_, col, b: &mut <Vec<T> as Data>::Builder| {
-                for v in column_iter(col) {
-                    b.push_element_ref(v);
-                }
-                b.close_list();
-                Ok(())
-            })
-        })
+        self.derive("GlommedDStream", |batch, _, _| Ok(batch.glom()))
     }
 
     /// Spreads each batch's elements round-robin over `num_partitions` partitions.
     pub fn repartition(&self, num_partitions: usize) -> Result<DStream<T>> {
-        if num_partitions == 0 {
-            return Err(Error::Unsupported(
-                "repartition needs at least one partition".into(),
-            ));
-        }
+        let n = check_partitions(num_partitions, "repartition")?;
         self.derive("RepartitionedDStream", move |batch, _, _| {
-            let sources = batch.sources();
-            let total = batch.len();
-            let parts = (0..num_partitions)
-                .into_par_iter()
-                .map(|p| {
-                    let mut b = T::Builder::new(total / num_partitions + 1, &sources);
-                    for (i, v) in batch.iter().enumerate() {
-                        if i % num_partitions == p {
-                            b.push_ref(v);
-                        }
-                    }
-                    b.finish()
-                })
-                .collect();
-            Ok(Batch::from_partitions(parts))
+            batch.repartition(n)
         })
     }
 
@@ -180,20 +142,14 @@ impl<T: Data> DStream<T> {
         F: Fn(T, T) -> T + Send + Sync + 'static,
     {
         self.derive("ReducedDStream", move |batch, _, _| {
-            let partials: Vec<Option<T>> = batch
-                .partitions()
-                .par_iter()
-                .map(|col| column_iter(col).map(T::to_owned_value).reduce(&f))
-                .collect();
-            let total = partials.into_iter().flatten().reduce(&f);
-            Ok(Batch::from_vec(total.into_iter().collect(), 1))
+            Ok(Batch::from_vec(batch.reduce(&f).into_iter().collect(), 1))
         })
     }
 
     /// The number of elements of each batch: always one element, `0` for an empty batch.
     pub fn count(&self) -> Result<DStream<i64>> {
         self.derive("CountDStream", |batch, _, _| {
-            Ok(Batch::from_vec(vec![batch.len() as i64], 1))
+            Ok(Batch::from_vec(vec![batch.count() as i64], 1))
         })
     }
 
@@ -219,14 +175,14 @@ impl<T: Data> DStream<T> {
                 .collect(),
             Duration::default(),
             Box::new(move |t, bctx| {
-                let mut parts = Vec::new();
+                let mut union = Batch::from_partitions(Vec::new());
                 for n in &nodes {
                     let b = n
                         .get_or_compute(t, bctx)?
                         .ok_or(Error::UnionParentMissing(t))?;
-                    parts.extend(b.partitions().iter().cloned());
+                    union = union.union(&b);
                 }
-                Ok(Some(Batch::from_partitions(parts)))
+                Ok(Some(union))
             }),
         )
     }
@@ -340,30 +296,7 @@ impl<T: Key> DStream<T> {
             .map(|d| d.with_unique_keys(n));
         }
         self.derive("CountByValueDStream", move |batch, _, _| {
-            if let Some(parts) = count_strings::<T>(batch.partitions(), n) {
-                return Ok(Batch::from_partitions(parts?));
-            }
-            let ones: Vec<_> = batch
-                .partitions()
-                .iter()
-                .map(|p| vec![1i64; p.len()].into())
-                .collect();
-            let input = KeyedInput::<T, i64> {
-                parts: batch.partitions().iter().zip(ones.iter()).collect(),
-            };
-            let parts = combine_by_key::<T, i64, i64, _, _, _>(
-                &input,
-                n,
-                |v| v,
-                |c, v| c + v,
-                |a, b| a + b,
-            );
-            Ok(Batch::from_partitions(
-                parts
-                    .into_iter()
-                    .map(|(a, b)| crate::data::PairColumn { a, b })
-                    .collect(),
-            ))
+            Ok(batch.shuffle_into(n)?.count_by_value())
         })
         .map(|d| d.with_unique_keys(n))
     }
