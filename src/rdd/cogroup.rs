@@ -74,8 +74,9 @@ impl<K: Key, V: Data> Batch<(K, V)> {
     }
 
     /// The pairs of values of each key present in both batches (Spark's `join`, an inner
-    /// join): for a key with values `v1, v2` here and `w1` in `other`, `(k, (v1, w1))` and
-    /// `(k, (v2, w1))`. Hash-partitioned by key into as many partitions as the larger input
+    /// join): for a key with values `v1, v2` here and `w1, w2` in `other`, `(k, (v1, w1))`,
+    /// `(k, (v1, w2))`, `(k, (v2, w1))`, `(k, (v2, w2))`, in that order (as the outer joins
+    /// pair them too). Hash-partitioned by key into as many partitions as the larger input
     /// has.
     ///
     /// ```
@@ -230,11 +231,13 @@ impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
             other,
             |l, r, g, out: &mut <(K, (Option<V>, W)) as Data>::Builder| {
                 let k = l.group_key(r, g);
-                for &b in &g.right {
-                    if g.left.is_empty() {
+                if g.left.is_empty() {
+                    for &b in &g.right {
                         out.push_ref((k, (None, r.row_value(b))));
                     }
-                    for &a in &g.left {
+                }
+                for &a in &g.left {
+                    for &b in &g.right {
                         out.push_ref((k, (Some(l.row_value(a)), r.row_value(b))));
                     }
                 }
