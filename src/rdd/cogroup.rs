@@ -139,6 +139,21 @@ impl<K: Key, V: Data> Batch<(K, V)> {
         self.default_shuffle(other.num_partitions())
             .full_outer_join(other)
     }
+
+    /// The pairs of this batch whose key `other` lacks (Spark's `subtractByKey`), the pairs of
+    /// a key together. Hash-partitioned by key into as many partitions as this batch has
+    /// (Spark's default here, whatever `other` has).
+    ///
+    /// ```
+    /// use dstreams::Batch;
+    /// let a = Batch::from_vec(vec![("keep".to_string(), 1i64), ("drop".to_string(), 2)], 1);
+    /// let b = Batch::from_vec(vec![("drop".to_string(), 0i64)], 4);
+    /// let kept = a.subtract_by_key(&b);
+    /// assert_eq!((kept.num_partitions(), kept.collect()), (1, vec![("keep".to_string(), 1)]));
+    /// ```
+    pub fn subtract_by_key<W: Data>(&self, other: &Batch<(K, W)>) -> Batch<(K, V)> {
+        self.default_shuffle(0).subtract_by_key(other)
+    }
 }
 
 impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
@@ -273,5 +288,17 @@ impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
                 }
             },
         )
+    }
+
+    /// [`Batch::subtract_by_key`] into the chosen number of partitions.
+    pub fn subtract_by_key<W: Data>(self, other: &'b Batch<(K, W)>) -> Batch<(K, V)> {
+        self.cogrouped(other, |l, r, g, out: &mut <(K, V) as Data>::Builder| {
+            if g.right.is_empty() {
+                let k = l.group_key(r, g);
+                for &a in &g.left {
+                    out.push_ref((k, l.row_value(a)));
+                }
+            }
+        })
     }
 }

@@ -11,17 +11,20 @@
 //!   `zip_with_index`, `glom`) keep the input's partitions; `union` concatenates them;
 //!   `repartition(n)` deals the elements round-robin into `n` partitions;
 //! * shuffles (`reduce_by_key`, `group_by_key`, `combine_by_key`, `count_by_value`, `distinct`,
-//!   the joins, `cogroup`) hash-partition their result by key, with the
+//!   the joins, `cogroup`, `subtract_by_key`) hash-partition their result by key, with the
 //!   engine's key hash and [`partition_of`](crate::kernels::hash::partition_of), exactly as the
 //!   DStream shuffles do; by default into as many partitions as the largest input has (Spark's
-//!   default partitioner without `spark.default.parallelism`). [`Batch::shuffle_into`] chooses
-//!   the count.
+//!   default partitioner without `spark.default.parallelism`; `subtract_by_key` and `distinct`
+//!   take their own input's count, as in Spark). [`Batch::shuffle_into`] chooses the count;
+//! * `sort_by` range-partitions: the sorted elements are cut into as many contiguous partitions
+//!   as the input has (or as `shuffle_into` chose).
 
 mod actions;
 mod cogroup;
 mod keyed;
 mod narrow;
 mod partitioning;
+mod sort;
 
 pub(crate) use keyed::reduce_pairs;
 pub use partitioning::ShuffleInto;
