@@ -245,6 +245,24 @@ fn sort_by_is_stable_and_cuts_the_order_into_partitions() {
     assert_eq!(none.sort_by(|x| *x).num_partitions(), 1);
 }
 
+#[test]
+fn sort_by_equals_a_stable_sort_of_the_collected_elements() {
+    let values: Vec<(i64, i64)> = (0..1000).map(|i| ((i * 7919) % 13, i)).collect();
+    let b = Batch::from_vec(values.clone(), 5);
+    let mut ascending = values.clone();
+    ascending.sort_by_key(|&(k, _)| k);
+    let mut descending = values;
+    descending.sort_by_key(|&(k, _)| std::cmp::Reverse(k));
+    let sorted = b.sort_by(|(k, _)| *k);
+    assert_eq!(sorted.collect(), ascending);
+    assert!(sorted.partitions().iter().all(|p| p.len() == 200));
+    assert_eq!(b.sort_by_descending(|(k, _)| *k).collect(), descending);
+    let seven = b.shuffle_into(7).unwrap().sort_by(|(k, _)| *k);
+    let sizes: Vec<usize> = seven.partitions().iter().map(Column::len).collect();
+    assert_eq!(sizes, [142, 143, 143, 143, 143, 143, 143]);
+    assert_eq!(seven.collect(), ascending);
+}
+
 /// Pairs with long and multi-byte keys in three partitions: `[(LONG, 1), ("b", 2)]`,
 /// `[(JAPANESE, 3), ("b", 4)]`, `[(LONG, 5), ("", 6)]`.
 fn keyed() -> Batch<(String, i64)> {

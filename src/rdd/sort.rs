@@ -80,14 +80,14 @@ impl<'b, T: Data> ShuffleInto<'b, T> {
         F: Fn(&T::Ref<'b>) -> S + Sync,
     {
         let cols = self.batch.partitions();
-        // (key, partition, row) in the batch's order, which the stable sort keeps for ties.
         let mut rows: Vec<(S, usize, usize)> = cols
             .par_iter()
             .enumerate()
             .flat_map_iter(|(p, col)| (0..col.len()).map(move |r| (p, r)))
             .map(|(p, r)| (key(&cols[p].value(r)), p, r))
             .collect();
-        rows.par_sort_by(|a, b| order(&a.0, &b.0));
+        // Ties are ordered by position (partition, row): the sort is stable.
+        rows.par_sort_unstable_by(|a, b| order(&a.0, &b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
         let sorted: Vec<(usize, usize)> = rows.into_iter().map(|(_, p, r)| (p, r)).collect();
         let (total, n) = (sorted.len(), self.partitions);
         let sources = self.batch.sources();
