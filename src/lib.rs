@@ -4,8 +4,9 @@
 //!
 //! A [`StreamingContext`] cuts time into batches; sources turn what arrived in each interval into a
 //! [`Batch`] (partitions of Arrow columns); [`DStream`] operations (map, reduce_by_key, join, ...)
-//! transform batches; output operations (pprint, save_as_text_files, save_to_kafka, foreach_batch)
-//! consume them.
+//! transform batches, and inside `transform` a batch has Spark's RDD operations
+//! ([`Batch::map`], [`Batch::join`], [`Batch::sort_by`], ...); output operations (pprint,
+//! save_as_text_files, save_to_kafka, foreach_batch) consume them.
 //! Semantics follow Spark's where they are right; where dstreams deliberately differs, the
 //! difference is documented on the operation.
 //!

@@ -669,6 +669,26 @@ impl StreamingContext {
         crate::source::queue::queue_stream(self, batches, one_at_a_time, default)
     }
 
+    /// A stream whose batch is `batch` at every batch time (Spark's `ConstantInputDStream`): a
+    /// static table to join a stream with, or a steady test input. The batch is shared, not
+    /// copied. It never runs out, so a context built with `stop_when_exhausted` does not stop by
+    /// itself while it has a constant stream; a static table can also be captured by the
+    /// closure of [`transform`](DStream::transform).
+    ///
+    /// ```
+    /// use dstreams::prelude::*;
+    /// let ssc = StreamingContext::new(Duration::seconds(1))?;
+    /// let spam = Batch::from_vec(vec![("offer".to_string(), true)], 1);
+    /// let spam_info = ssc.constant_stream(spam)?;
+    /// let counts = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None)?;
+    /// let flagged = counts.transform_with(&spam_info, |counts, spam, _| Ok(counts.join(spam)))?;
+    /// # let _ = flagged;
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn constant_stream<T: Data>(&self, batch: Batch<T>) -> Result<DStream<T>> {
+        crate::source::constant::constant_stream(self, batch)
+    }
+
     /// The union of several streams of the same slide duration.
     pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> Result<DStream<T>> {
         DStream::union_all(self, streams)

@@ -2,13 +2,41 @@
 
 use super::{Column, ColumnBuilder, Data, Sources, collect_owned, column_iter};
 use crate::error::Result;
-use arrow_array::{Array, RecordBatch, StructArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
 use arrow_schema::{Field, Schema};
 use std::fmt;
 use std::sync::Arc;
 
 /// The data of one stream for one batch time: a list of partitions, each an Arrow-backed column.
 /// Cloning is cheap (partitions are shared).
+///
+/// # RDD operations
+///
+/// A batch is Spark's RDD of its time and has the RDD operations a Spark program calls inside
+/// `transform`: `map`, `flat_map`, `filter`, `map_values`, `flat_map_values`, `distinct`,
+/// `union`, `zip_with_index`, `sort_by`, `glom`, `repartition`; on pairs `reduce_by_key`,
+/// `combine_by_key`, `group_by_key`, the joins, `cogroup`, `subtract_by_key`; and the actions
+/// `count`, `collect`, `take`, `first`, `reduce`. Closures receive views that borrow from the
+/// batch and may return them, so strings taken from the input stay views into its buffers.
+///
+/// ```
+/// use dstreams::Batch;
+/// let lines = Batch::from_vec(vec!["to be or not".to_string(), "to be, be".to_string()], 2);
+/// let counts = lines
+///     .flat_map(|line| line.split(' '))
+///     .map(|w| (w.trim_end_matches(','), 1))
+///     .reduce_by_key(|a, b| a + b);
+/// let top = counts.sort_by_descending(|(_, n)| *n);
+/// assert_eq!(top.first(), Some(("be".to_string(), 3)));
+/// assert_eq!(top.num_partitions(), 2);
+/// ```
+///
+/// Partitioning follows Spark: narrow operations keep the partitions (`union` concatenates
+/// them); shuffles hash-partition their result by key, with the same hash and partition
+/// function as the DStream shuffles, into as many partitions as the largest input has (Spark's
+/// default partitioner without `spark.default.parallelism`; `distinct` and `subtract_by_key`
+/// take their own batch's count), or as many as [`shuffle_into`](Batch::shuffle_into) says;
+/// `sort_by` cuts its sorted result into contiguous ranges, one per partition.
 pub struct Batch<T: Data> {
     partitions: Arc<Vec<T::Column>>,
 }
@@ -100,19 +128,48 @@ impl<T: Data> Batch<T> {
     pub fn to_record_batches(&self) -> Result<Vec<RecordBatch>> {
         self.partitions
             .iter()
-            .map(|p| {
-                let array = p.to_arrow();
-                if let Some(s) = array.as_any().downcast_ref::<StructArray>() {
-                    return Ok(RecordBatch::from(s.clone()));
-                }
-                let field = Field::new("value", array.data_type().clone(), array.null_count() > 0);
-                Ok(RecordBatch::try_new(
-                    Arc::new(Schema::new(vec![field])),
-                    vec![array],
-                )?)
-            })
+            .map(|p| record_batch(p.to_arrow()))
             .collect()
     }
+
+    /// The whole batch as one Arrow `RecordBatch`, columns as in
+    /// [`to_record_batches`](Self::to_record_batches). A batch of one partition shares its
+    /// buffers; otherwise the partitions are appended into one column, with strings as views
+    /// of the partitions' buffers (their bytes are not copied).
+    ///
+    /// ```
+    /// use dstreams::Batch;
+    /// let b = Batch::from_vec(vec![("a".to_string(), 1i64), ("b".to_string(), 2)], 2);
+    /// let rb = b.to_record_batch()?;
+    /// assert_eq!((rb.num_rows(), rb.num_columns()), (2, 2));
+    /// assert_eq!(rb.schema().field(0).name(), "_1");
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn to_record_batch(&self) -> Result<RecordBatch> {
+        if let [one] = self.partitions.as_slice() {
+            return record_batch(one.to_arrow());
+        }
+        let mut all = T::Builder::new(self.len(), &self.sources());
+        for v in self.iter() {
+            all.push_ref(v);
+        }
+        record_batch(all.finish().to_arrow())
+    }
+}
+
+/// A record batch of one column's array: a struct array's fields as columns, any other array
+/// (or a struct array with nulls, an `Option` of a tuple) as the column `value`.
+fn record_batch(array: ArrayRef) -> Result<RecordBatch> {
+    if let Some(s) = array.as_any().downcast_ref::<StructArray>()
+        && s.null_count() == 0
+    {
+        return Ok(RecordBatch::from(s.clone()));
+    }
+    let field = Field::new("value", array.data_type().clone(), array.null_count() > 0);
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(vec![field])),
+        vec![array],
+    )?)
 }
 
 impl<T: Data> fmt::Debug for Batch<T> {

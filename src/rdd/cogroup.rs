@@ -74,8 +74,9 @@ impl<K: Key, V: Data> Batch<(K, V)> {
     }
 
     /// The pairs of values of each key present in both batches (Spark's `join`, an inner
-    /// join): for a key with values `v1, v2` here and `w1` in `other`, `(k, (v1, w1))` and
-    /// `(k, (v2, w1))`. Hash-partitioned by key into as many partitions as the larger input
+    /// join): for a key with values `v1, v2` here and `w1, w2` in `other`, `(k, (v1, w1))`,
+    /// `(k, (v1, w2))`, `(k, (v2, w1))`, `(k, (v2, w2))`, in that order (as the outer joins
+    /// pair them too). Hash-partitioned by key into as many partitions as the larger input
     /// has.
     ///
     /// ```
@@ -137,6 +138,21 @@ impl<K: Key, V: Data> Batch<(K, V)> {
     ) -> Batch<(K, (Option<V>, Option<W>))> {
         self.default_shuffle(other.num_partitions())
             .full_outer_join(other)
+    }
+
+    /// The pairs of this batch whose key `other` lacks (Spark's `subtractByKey`), the pairs of
+    /// a key together. Hash-partitioned by key into as many partitions as this batch has
+    /// (Spark's default here, whatever `other` has).
+    ///
+    /// ```
+    /// use dstreams::Batch;
+    /// let a = Batch::from_vec(vec![("keep".to_string(), 1i64), ("drop".to_string(), 2)], 1);
+    /// let b = Batch::from_vec(vec![("drop".to_string(), 0i64)], 4);
+    /// let kept = a.subtract_by_key(&b);
+    /// assert_eq!((kept.num_partitions(), kept.collect()), (1, vec![("keep".to_string(), 1)]));
+    /// ```
+    pub fn subtract_by_key<W: Data>(&self, other: &Batch<(K, W)>) -> Batch<(K, V)> {
+        self.default_shuffle(0).subtract_by_key(other)
     }
 }
 
@@ -230,11 +246,13 @@ impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
             other,
             |l, r, g, out: &mut <(K, (Option<V>, W)) as Data>::Builder| {
                 let k = l.group_key(r, g);
-                for &b in &g.right {
-                    if g.left.is_empty() {
+                if g.left.is_empty() {
+                    for &b in &g.right {
                         out.push_ref((k, (None, r.row_value(b))));
                     }
-                    for &a in &g.left {
+                }
+                for &a in &g.left {
+                    for &b in &g.right {
                         out.push_ref((k, (Some(l.row_value(a)), r.row_value(b))));
                     }
                 }
@@ -270,5 +288,17 @@ impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
                 }
             },
         )
+    }
+
+    /// [`Batch::subtract_by_key`] into the chosen number of partitions.
+    pub fn subtract_by_key<W: Data>(self, other: &'b Batch<(K, W)>) -> Batch<(K, V)> {
+        self.cogrouped(other, |l, r, g, out: &mut <(K, V) as Data>::Builder| {
+            if g.right.is_empty() {
+                let k = l.group_key(r, g);
+                for &a in &g.left {
+                    out.push_ref((k, l.row_value(a)));
+                }
+            }
+        })
     }
 }

@@ -1,6 +1,7 @@
-//! Input sources: the queue, replays, text files, Kafka, receivers (custom, socket), their mmap-backed segments and
+//! Input sources: the queue, a constant batch, replays, text files, Kafka, receivers (custom, socket), their mmap-backed segments and
 //! write-ahead log, line splitting, and rate control.
 
+pub(crate) mod constant;
 mod file_stream;
 mod input;
 mod kafka;
