@@ -169,9 +169,26 @@ pub enum Error {
     /// The first error a batch reported, as returned (again) by `await_termination`.
     #[error(transparent)]
     Batch(std::sync::Arc<Error>),
-    /// The program is used in a way dstreams does not support (with the reason).
+    /// The program built its DStream graph wrongly: every misuse found while building (Spark
+    /// throws each where it is made; dstreams collects them and
+    /// [`start`](crate::StreamingContext::start) reports them, each with the operator and the
+    /// place in the program that made it).
+    #[error("{}", Misuse::list(.0))]
+    InvalidProgram(Vec<std::sync::Arc<Misuse>>),
+    /// An argument out of its range (zero partitions, a malformed command-line value, ...).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An operation that is not allowed in the current state (Spark's
+    /// `IllegalStateException`): stopping a context from its own batch thread, asking a window
+    /// or state for a batch before the one it last computed.
+    #[error("{0}")]
+    IllegalState(String),
+    /// Something dstreams supports in general but not in this form (with the reason).
     #[error("{0}")]
     Unsupported(String),
+    /// A broken invariant of dstreams itself: a bug, please report it.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
     /// An input/output error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -213,6 +230,38 @@ pub enum Error {
     Arrow(#[from] arrow_schema::ArrowError),
 }
 
+/// For `?` on I/O inside user functions (`foreach_rdd`, `transform`).
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Self {
+        Error::Io {
+            context: "I/O in a user function".into(),
+            source,
+        }
+    }
+}
+
+/// One misuse of the DStream API found while a program built its graph: see
+/// [`Error::InvalidProgram`].
+#[derive(Debug)]
+pub struct Misuse {
+    /// The operation, as the program called it (`window`, `union`, `repartition`, ...).
+    pub operator: &'static str,
+    /// Where the program called it (`src/main.rs:12:10`).
+    pub location: String,
+    /// What is wrong, in Spark's words where Spark has them.
+    pub error: Error,
+}
+
+impl Misuse {
+    fn list(misuses: &[std::sync::Arc<Misuse>]) -> String {
+        misuses
+            .iter()
+            .map(|m| format!("{} (at {}): {}", m.operator, m.location, m.error))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
@@ -220,6 +269,13 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+
+    /// A checkpoint that is torn, altered or malformed ([`CheckpointError::Corrupt`](crate::CheckpointError::Corrupt)).
+    pub(crate) fn corrupt_checkpoint(reason: impl Into<String>) -> Self {
+        Error::Checkpoint(crate::checkpoint::CheckpointError::Corrupt {
+            reason: reason.into(),
+        })
     }
 
     /// A Kafka error with what was being done; `message` is usually an `rdkafka` error.

@@ -46,6 +46,7 @@ mod lock;
 mod rdd;
 mod sink;
 pub mod source;
+pub mod text;
 mod time;
 mod window;
 pub mod zipf;
@@ -56,10 +57,10 @@ pub use context::{
     OutputOperationInfo, ReceiverInfo, StreamInputInfo, StreamingContext, StreamingListener,
     SystemClock,
 };
-pub use data::{Batch, Data, Emit, Key, Value};
+pub use data::{Batch, ByteStr, Data, Emit, Key, Seq, Str, Value};
 pub use dstream::{
-    DStream, InverseWindowOptions, MapWithStateDStream, PartitionIter, Reducer, State, StateSpec,
-    WindowFilter,
+    DStream, MapWithStateDStream, OutputResult, Partition, State, StateSpec, TransformResult,
+    UpdateStateSpec, Window,
 };
 pub use error::{Error, Result};
 pub use kernels::tokenize::Separators;
@@ -67,7 +68,7 @@ pub use rdd::ShuffleInto;
 pub use sink::batch_file_name;
 pub use sink::print::format_batch;
 pub use sink::{Delivered, KafkaWriter, PendingRecords};
-pub use time::{Duration, Time};
+pub use time::{Duration, Milliseconds, Minutes, Seconds, Time};
 
 /// The Kafka client dstreams uses (rdkafka, on the bundled librdkafka), for its
 /// [`ClientConfig`](rdkafka::ClientConfig): `save_to_kafka` and [`KafkaWriter`] take one.
@@ -76,8 +77,8 @@ pub use rdkafka;
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{
-        Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, InverseWindowOptions, Key,
-        ManualClock, Reducer, Result, Separators, State, StateSpec, StreamingContext,
-        StreamingListener, Time, Value,
+        Batch, Clock, DStream, Data, Duration, Emit, Error, FastClock, Key, ManualClock,
+        Milliseconds, Minutes, Result, Seconds, Separators, State, StateSpec, Str,
+        StreamingContext, StreamingListener, Time, UpdateStateSpec, Value, Window,
     };
 }

@@ -6,12 +6,15 @@ use std::fmt;
 use std::ops::{Add, Sub};
 
 /// A span of time in milliseconds, as Spark's `Duration`. Always positive once validated by the
-/// operation that takes it.
+/// operation that takes it. Operations take anything that converts into one: Spark's
+/// [`Seconds`], [`Milliseconds`] and [`Minutes`], or a `std::time::Duration`.
 ///
 /// ```
-/// use dstreams::Duration;
+/// use dstreams::{Duration, Milliseconds, Seconds};
 /// assert_eq!(Duration::seconds(2).to_string(), "2000 ms");
-/// assert!(Duration::seconds(4).is_multiple_of(Duration::millis(500)));
+/// assert_eq!(Duration::from(Seconds(2)), Duration::seconds(2));
+/// assert!(Duration::seconds(4).is_multiple_of(Milliseconds(500).into()));
+/// assert_eq!(Duration::from(std::time::Duration::from_millis(1500)), Duration::millis(1500));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(i64);
@@ -21,13 +24,17 @@ impl Duration {
     pub const fn millis(n: i64) -> Self {
         Duration(n)
     }
-    /// `n` seconds.
+    /// `n` seconds (saturating at `i64::MAX` milliseconds).
     pub const fn seconds(n: i64) -> Self {
-        Duration(n * 1000)
+        Duration(n.saturating_mul(1000))
     }
-    /// `n` minutes.
+    /// `n` minutes (saturating at `i64::MAX` milliseconds).
     pub const fn minutes(n: i64) -> Self {
-        Duration(n * 60_000)
+        Duration(n.saturating_mul(60_000))
+    }
+    /// As a `std::time::Duration` (zero for a negative duration).
+    pub fn to_std(self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.0).unwrap_or(0))
     }
     /// The length in milliseconds.
     pub const fn as_millis(self) -> i64 {
@@ -80,6 +87,43 @@ impl Duration {
             )));
         }
         Duration(ms as i64).positive("duration")
+    }
+}
+
+/// Spark's `Seconds(n)`: `StreamingContext::new(Seconds(1))`, `window(Seconds(30), Seconds(10))`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seconds(pub i64);
+
+/// Spark's `Milliseconds(n)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Milliseconds(pub i64);
+
+/// Spark's `Minutes(n)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Minutes(pub i64);
+
+impl From<Seconds> for Duration {
+    fn from(s: Seconds) -> Duration {
+        Duration::seconds(s.0)
+    }
+}
+
+impl From<Milliseconds> for Duration {
+    fn from(ms: Milliseconds) -> Duration {
+        Duration::millis(ms.0)
+    }
+}
+
+impl From<Minutes> for Duration {
+    fn from(m: Minutes) -> Duration {
+        Duration::minutes(m.0)
+    }
+}
+
+/// Whole milliseconds (rounded down; saturating at `i64::MAX`).
+impl From<std::time::Duration> for Duration {
+    fn from(d: std::time::Duration) -> Duration {
+        Duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 }
 

@@ -27,7 +27,7 @@ mod metadata;
 pub(crate) mod store;
 mod writer;
 
-use crate::context::Core;
+use crate::context::{Core, Input};
 use crate::error::Result;
 use crate::lock::lock;
 use crate::time::{Duration, Time};
@@ -117,23 +117,6 @@ pub(crate) trait OperatorState: Send + Sync {
     fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()>;
 }
 
-/// A recoverable input's side of checkpoints.
-pub(crate) trait InputState: Send + Sync {
-    /// What the input is (`replay`, `files`, `receiver`); restored only into the same kind.
-    fn kind(&self) -> &'static str;
-    /// Entries from which the input re-creates its batches at times in `(since, upto]` and
-    /// continues after `upto`, the batch just completed.
-    fn save(&self, since: Time, upto: Time) -> Vec<String>;
-    /// Takes the entries back.
-    fn restore(&self, entries: &[String]) -> Result<()>;
-    /// Forgets what it keeps about batches at or before `t` (no window needs them any more).
-    fn forget_before(&self, _t: Time) {}
-    /// A checkpoint was written durably: no checkpoint that is kept needs the input's batches at
-    /// or before `t` any more (neither to re-run them nor to rebuild a window), so what the input
-    /// stores for them outside the checkpoint (a receiver's write-ahead log) may go.
-    fn checkpoint_written(&self, _t: Time) {}
-}
-
 /// The stable id of the `i`-th recoverable input, in checkpoints and in the receivers'
 /// write-ahead log directory.
 fn input_id(i: usize) -> String {
@@ -148,7 +131,7 @@ struct RegisteredOperator {
 
 struct RegisteredInput {
     node: usize,
-    state: Arc<dyn InputState>,
+    state: Arc<dyn Input>,
 }
 
 /// Checkpoint settings and everything that takes part in checkpoints.
@@ -206,9 +189,16 @@ impl Checkpointing {
     }
 
     /// Registers a recoverable input; returns its id (`input-<n>`, by registration order).
-    pub(crate) fn add_input(&mut self, node: usize, state: Arc<dyn InputState>) -> String {
+    pub(crate) fn add_input(&mut self, node: usize, state: Arc<dyn Input>) {
         self.inputs.push(RegisteredInput { node, state });
-        input_id(self.inputs.len() - 1)
+    }
+
+    /// The checkpoint id of the input that computes node `node`.
+    pub(crate) fn input_id_of(&self, node: usize) -> Option<String> {
+        self.inputs
+            .iter()
+            .position(|i| i.node == node)
+            .map(input_id)
     }
 
     /// Names the operator computing node `node`; false if no stateful operator computes it.

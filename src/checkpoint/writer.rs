@@ -6,7 +6,8 @@
 //! also writes it.
 
 use super::metadata::Metadata;
-use super::{CheckpointInfo, InputState, StateTable, store};
+use super::{CheckpointInfo, StateTable, store};
+use crate::context::Input;
 use crate::context::StreamingListener;
 use crate::time::Duration;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ pub(crate) struct Job {
     pub(crate) snapshot_ms: f64,
     pub(crate) listeners: Vec<Arc<dyn StreamingListener>>,
     /// The inputs, each with how far back it re-creates batches: told when the write succeeded.
-    pub(crate) inputs: Vec<(Arc<dyn InputState>, Duration)>,
+    pub(crate) inputs: Vec<(Arc<dyn Input>, Duration)>,
 }
 
 /// The background writer thread and the hand-off to it.

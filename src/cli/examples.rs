@@ -5,10 +5,8 @@ use clap::Subcommand;
 use dstreams::prelude::*;
 use dstreams::source::ReceiverConfig;
 use dstreams::source::{KafkaConfig, StartingOffsets};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Subcommand)]
 pub enum Example {
@@ -145,11 +143,60 @@ pub enum Example {
         #[arg(long)]
         wal: bool,
     },
+    /// Spark's SqlNetworkWordCount, with Arrow in place of Spark SQL: every batch's words as an
+    /// Arrow table, counted by word and printed as a table.
+    SqlNetworkWordCount {
+        /// The server's host.
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Batch interval.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        interval: Duration,
+    },
+    /// Spark's CustomReceiver: a receiver written against the Receiver API that reads lines
+    /// from a TCP server, and a word count over them.
+    CustomReceiver {
+        /// The server's host.
+        host: String,
+        /// The server's port.
+        port: u16,
+        /// Batch interval.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::parse(text).map_err(|e| e.to_string())
 }
+
+// The programs of `examples/`, one file each as Spark has them; each file's `main` is its own
+// entry point when run with `cargo run --example`, and unused here.
+#[allow(dead_code)]
+#[path = "../../examples/custom_receiver.rs"]
+mod custom_receiver;
+#[allow(dead_code)]
+#[path = "../../examples/direct_kafka_word_count.rs"]
+mod direct_kafka_word_count;
+#[allow(dead_code)]
+#[path = "../../examples/hdfs_word_count.rs"]
+mod hdfs_word_count;
+#[allow(dead_code)]
+#[path = "../../examples/network_word_count.rs"]
+mod network_word_count;
+#[allow(dead_code)]
+#[path = "../../examples/queue_stream.rs"]
+mod queue_stream;
+#[allow(dead_code)]
+#[path = "../../examples/recoverable_network_word_count.rs"]
+mod recoverable_network_word_count;
+#[allow(dead_code)]
+#[path = "../../examples/sql_network_word_count.rs"]
+mod sql_network_word_count;
+#[allow(dead_code)]
+#[path = "../../examples/stateful_network_word_count.rs"]
+mod stateful_network_word_count;
 
 pub fn run(example: Example) -> Result<()> {
     match example {
@@ -157,13 +204,30 @@ pub fn run(example: Example) -> Result<()> {
             batches,
             interval,
             fast,
-        } => queue_stream(batches, interval, fast),
+        } => {
+            let mut builder = StreamingContext::builder(interval).stop_when_exhausted(true);
+            if fast {
+                builder = builder.clock(Arc::new(FastClock::new(Time::from_millis(0))));
+            }
+            let ssc = builder.build();
+            let input = ssc.queue_stream(queue_stream::rdd_queue(batches), true, None);
+            queue_stream::reduced(&input).print();
+            start_and_wait(&ssc)
+        }
         Example::TextFileWordCount {
             dir,
             interval,
             checkpoint,
             output,
-        } => text_file_word_count(&dir, interval, checkpoint, output),
+        } => run_resumable(checkpoint.as_deref(), || {
+            let ssc = StreamingContext::new(interval);
+            let counts = hdfs_word_count::word_counts(&ssc.text_file_stream(&dir));
+            counts.print();
+            if let Some(prefix) = &output {
+                counts.save_as_text_files(prefix, "");
+            }
+            ssc
+        }),
         Example::KafkaWordCount {
             brokers,
             topic,
@@ -182,7 +246,7 @@ pub fn run(example: Example) -> Result<()> {
             let mut config = KafkaConfig::new(brokers, [topic]).commit_offsets(commit);
             for kv in client {
                 let (k, v) = kv.split_once('=').ok_or_else(|| {
-                    Error::Unsupported(format!("--config {kv:?}: expected KEY=VALUE"))
+                    Error::InvalidArgument(format!("--config {kv:?}: expected KEY=VALUE"))
                 })?;
                 config = config.set(k, v);
             }
@@ -197,7 +261,19 @@ pub fn run(example: Example) -> Result<()> {
             }
             match records {
                 Some(n) => kafka_word_count_finite(config.max_records(n), interval, stats_json),
-                None => kafka_word_count(config, interval, checkpoint, checkpoint_every, output),
+                None => run_resumable(checkpoint.as_deref(), || {
+                    let ssc = StreamingContext::new(interval);
+                    let counts =
+                        direct_kafka_word_count::word_counts(&ssc.kafka_stream(config.clone()));
+                    if let Some(n) = checkpoint_every {
+                        counts.checkpoint(interval * n);
+                    }
+                    match &output {
+                        Some(prefix) => counts.save_as_text_files(prefix, ""),
+                        None => counts.print(),
+                    }
+                    ssc
+                }),
             }
         }
         Example::RecoverableNetworkWordCount {
@@ -207,14 +283,19 @@ pub fn run(example: Example) -> Result<()> {
             output_file,
             interval,
             wal,
-        } => recoverable_network_word_count(
-            &host,
-            port,
-            &checkpoint_dir,
-            &output_file,
-            interval,
-            wal,
-        ),
+        } => {
+            let ssc = StreamingContext::get_or_create(&checkpoint_dir, || {
+                recoverable_network_word_count::create_context(
+                    &host,
+                    port,
+                    interval,
+                    &output_file,
+                    &checkpoint_dir,
+                    receiver_config(wal),
+                )
+            })?;
+            start_and_wait(&ssc)
+        }
         Example::NetworkWordCount {
             host,
             port,
@@ -223,57 +304,56 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint_every,
             wal,
             output,
-        } => network_word_count(
-            &host,
-            port,
-            interval,
-            NetworkOptions {
-                checkpoint,
-                checkpoint_every,
-                wal,
-                output,
-            },
-        ),
+        } => run_resumable(checkpoint.as_deref(), || {
+            let ssc = StreamingContext::new(interval);
+            let lines = ssc.socket_text_stream_with(&host, port, receiver_config(wal));
+            let counts = network_word_count::word_counts(&lines);
+            if let Some(n) = checkpoint_every {
+                counts.checkpoint(interval * n);
+            }
+            counts.print();
+            if let Some(prefix) = &output {
+                counts.save_as_text_files(prefix, "");
+            }
+            ssc
+        }),
         Example::StatefulNetworkWordCount {
             host,
             port,
             interval,
             checkpoint,
-        } => stateful_network_word_count(&host, port, interval, checkpoint),
+        } => {
+            let ssc = StreamingContext::new(interval);
+            ssc.checkpoint(checkpoint.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!(
+                    "dstreams-stateful-network-word-count-{}",
+                    std::process::id()
+                ))
+            }));
+            let lines = ssc.socket_text_stream(&host, port);
+            stateful_network_word_count::running_counts(&lines).print();
+            start_and_wait(&ssc)
+        }
+        Example::SqlNetworkWordCount {
+            host,
+            port,
+            interval,
+        } => {
+            let ssc = StreamingContext::new(interval);
+            sql_network_word_count::show_word_counts(&ssc.socket_text_stream(&host, port));
+            start_and_wait(&ssc)
+        }
+        Example::CustomReceiver {
+            host,
+            port,
+            interval,
+        } => {
+            let ssc = StreamingContext::new(interval);
+            let receiver = custom_receiver::CustomReceiver::new(&host, port);
+            network_word_count::word_counts(&ssc.receiver_stream(receiver)).print();
+            start_and_wait(&ssc)
+        }
     }
-}
-
-/// Spark's `QueueStream` example: `map(x => (x % 10, 1)).reduceByKey(_ + _).print()`.
-fn queue_stream(batches: usize, interval: Duration, fast: bool) -> Result<()> {
-    let mut builder = StreamingContext::builder(interval).stop_when_exhausted(true);
-    if fast {
-        builder = builder.clock(Arc::new(FastClock::new(Time::from_millis(0))));
-    }
-    let ssc = builder.build()?;
-    let queue: Vec<Batch<i64>> = (0..batches)
-        .map(|_| Batch::from_vec((1..=1000).collect(), 10))
-        .collect();
-    let input = ssc.queue_stream(queue, true, None)?;
-    let reduced = input
-        .map(|x, out| out.push((x % 10, 1)))?
-        .reduce_by_key(|a, b| a + b)?;
-    reduced.pprint(10)?;
-    ssc.start()?;
-    // Returns once the queue is drained and its last batch printed.
-    ssc.await_termination()
-}
-
-/// Words of a line as Java's `split(" ")` gives them.
-fn words(line: &str) -> impl Iterator<Item = &str> {
-    super::replay::split_like_java(line)
-}
-
-/// What `network-word-count` adds to Spark's example.
-struct NetworkOptions {
-    checkpoint: Option<PathBuf>,
-    checkpoint_every: Option<i64>,
-    wal: bool,
-    output: Option<String>,
 }
 
 /// The receiver configuration: the default, with the write-ahead log if asked for.
@@ -282,171 +362,6 @@ fn receiver_config(wal: bool) -> ReceiverConfig {
         write_ahead_log: wal,
         ..ReceiverConfig::default()
     }
-}
-
-/// Spark's `NetworkWordCount`: `socketTextStream(host, port).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`,
-/// with checkpoints, a write-ahead log and saved outputs when asked.
-fn network_word_count(
-    host: &str,
-    port: u16,
-    interval: Duration,
-    options: NetworkOptions,
-) -> Result<()> {
-    let build = || -> Result<StreamingContext> {
-        let ssc = StreamingContext::new(interval)?;
-        let lines = ssc.socket_text_stream_with(host, port, receiver_config(options.wal))?;
-        let counts = word_count(&lines)?;
-        if let Some(n) = options.checkpoint_every {
-            counts.checkpoint(interval * n)?;
-        }
-        counts.pprint(10)?;
-        if let Some(prefix) = &options.output {
-            counts.save_as_text_files(prefix, "")?;
-        }
-        Ok(ssc)
-    };
-    run_resumable(options.checkpoint.as_deref(), build)
-}
-
-/// Spark's `StatefulNetworkWordCount`: `(word, 1)` pairs through `mapWithState` with a mapping
-/// function that adds the record to the state and emits `(word, sum)`, from an initial state of
-/// `(hello, 1), (world, 1)`.
-fn stateful_network_word_count(
-    host: &str,
-    port: u16,
-    interval: Duration,
-    checkpoint: Option<PathBuf>,
-) -> Result<()> {
-    let ssc = StreamingContext::new(interval)?;
-    ssc.checkpoint(checkpoint.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!(
-            "dstreams-stateful-network-word-count-{}",
-            std::process::id()
-        ))
-    }))?;
-    let initial = Batch::from_vec(vec![("hello".to_string(), 1), ("world".to_string(), 1)], 2);
-    let lines = ssc.socket_text_stream(host, port)?;
-    let pairs = lines
-        .flat_map(|line, out| words(line).for_each(|w| out.push(w)))?
-        .map(|w, out| out.push((w, 1)))?;
-    let spec = StateSpec::function(|word: &str, one: Option<i32>, state: &mut State<i32>| {
-        let sum = one.unwrap_or(0) + state.get_option().copied().unwrap_or(0);
-        state.update(sum)?;
-        Ok((word.to_string(), sum))
-    })
-    .initial_state(initial);
-    pairs.map_with_state(spec)?.pprint(10)?;
-    ssc.start()?;
-    ssc.await_termination()
-}
-
-/// `flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _)`.
-fn word_count(lines: &DStream<String>) -> Result<DStream<(String, i32)>> {
-    lines
-        .flat_map(|line, out| words(line).for_each(|w| out.push(w)))?
-        .map(|w, out| out.push((w, 1)))?
-        .reduce_by_key(|a, b| a + b)
-}
-
-/// Spark's `HdfsWordCount`: `textFileStream(dir).flatMap(_.split(" ")).map((_, 1)).reduceByKey(_ + _).print()`,
-/// with checkpoints and saved outputs when asked.
-fn text_file_word_count(
-    dir: &Path,
-    interval: Duration,
-    checkpoint: Option<PathBuf>,
-    output: Option<String>,
-) -> Result<()> {
-    let build = || -> Result<StreamingContext> {
-        let ssc = StreamingContext::new(interval)?;
-        let lines = ssc.text_file_stream(dir)?;
-        let counts = word_count(&lines)?;
-        counts.pprint(10)?;
-        if let Some(prefix) = &output {
-            counts.save_as_text_files(prefix, "")?;
-        }
-        Ok(ssc)
-    };
-    run_resumable(checkpoint.as_deref(), build)
-}
-
-/// Words Spark's `RecoverableNetworkWordCount` drops (its broadcast `WordExcludeList`).
-const EXCLUDED: [&str; 3] = ["a", "b", "c"];
-
-/// Spark's `RecoverableNetworkWordCount`: created through `get_or_create`; each batch's counts
-/// without the excluded words are printed as `Counts at time <t> [(w,n), ...]` and appended to
-/// `output_file`; the dropped words are counted (an accumulator in Spark, reset on restart as
-/// Spark's is).
-fn recoverable_network_word_count(
-    host: &str,
-    port: u16,
-    checkpoint_dir: &Path,
-    output_file: &Path,
-    interval: Duration,
-    wal: bool,
-) -> Result<()> {
-    let dropped = Arc::new(AtomicU64::new(0));
-    let output_file = output_file.to_path_buf();
-    let ssc = StreamingContext::get_or_create(checkpoint_dir, || {
-        let ssc = StreamingContext::new(interval)?;
-        let lines = ssc.socket_text_stream_with(host, port, receiver_config(wal))?;
-        let counts = word_count(&lines)?;
-        let dropped = dropped.clone();
-        counts.foreach_batch(move |batch, time| {
-            let mut kept = Vec::new();
-            for (word, count) in batch.iter() {
-                if EXCLUDED.contains(&word) {
-                    dropped.fetch_add(count as u64, Ordering::Relaxed);
-                } else {
-                    kept.push(format!("({word},{count})"));
-                }
-            }
-            let line = format!("Counts at time {time} [{}]", kept.join(", "));
-            println!("{line}");
-            println!(
-                "Dropped {} word(s) totally",
-                dropped.load(Ordering::Relaxed)
-            );
-            let path = std::path::absolute(&output_file).unwrap_or_else(|_| output_file.clone());
-            println!("Appending to {}", path.display());
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-            writeln!(file, "{line}")
-                .map_err(|e| Error::io(format!("appending to {}", path.display()), e))
-        })?;
-        Ok(ssc)
-    })?;
-    ssc.start()?;
-    ssc.await_termination()
-}
-
-/// Spark's `DirectKafkaWordCount`: `createDirectStream(...).map(_.value).flatMap(_.split(" "))
-/// .map((_, 1L)).reduceByKey(_ + _).print()`, on the kernels (`split` + `count_by_value`).
-fn kafka_word_count(
-    config: KafkaConfig,
-    interval: Duration,
-    checkpoint: Option<PathBuf>,
-    checkpoint_every: Option<i64>,
-    output: Option<String>,
-) -> Result<()> {
-    let build = || -> Result<StreamingContext> {
-        let ssc = StreamingContext::new(interval)?;
-        let counts = ssc
-            .kafka_stream(config.clone())?
-            .split(Separators::Space)?
-            .count_by_value()?;
-        if let Some(n) = checkpoint_every {
-            counts.checkpoint(interval * n)?;
-        }
-        match &output {
-            Some(prefix) => counts.save_as_text_files(prefix, "")?,
-            None => counts.pprint(10)?,
-        }
-        Ok(ssc)
-    };
-    run_resumable(checkpoint.as_deref(), build)
 }
 
 /// `kafka-word-count --records N`: the same word count over the next `n` records, batches back
@@ -460,15 +375,11 @@ fn kafka_word_count_finite(
     let ssc = StreamingContext::builder(interval)
         .clock(Arc::new(FastClock::new(Time::from_millis(0))))
         .stop_when_exhausted(true)
-        .build()?;
+        .build();
     ssc.add_streaming_listener(stats.clone());
-    let counts = ssc
-        .kafka_stream(config)?
-        .split(Separators::Space)?
-        .count_by_value()?;
-    stats.count_words(&counts)?;
-    ssc.start()?;
-    let result = ssc.await_termination();
+    let counts = direct_kafka_word_count::word_counts(&ssc.kafka_stream(config));
+    stats.count_words(&counts);
+    let result = start_and_wait(&ssc);
     let summary = stats.summary();
     print!("{}", summary.to_text());
     if let Some(path) = &stats_json {
@@ -478,16 +389,21 @@ fn kafka_word_count_finite(
     result
 }
 
+/// Starts `ssc` and waits for it to end.
+fn start_and_wait(ssc: &StreamingContext) -> Result<()> {
+    ssc.start()?;
+    ssc.await_termination()
+}
+
 /// Builds the program (through `get_or_create` when there is a checkpoint directory: it resumes
 /// from its newest checkpoint), starts it and waits for it to end.
 fn run_resumable(
     checkpoint: Option<&Path>,
-    build: impl FnOnce() -> Result<StreamingContext>,
+    build: impl FnOnce() -> StreamingContext,
 ) -> Result<()> {
     let ssc = match checkpoint {
         Some(cp) => StreamingContext::get_or_create(cp, build)?,
-        None => build()?,
+        None => build(),
     };
-    ssc.start()?;
-    ssc.await_termination()
+    start_and_wait(&ssc)
 }

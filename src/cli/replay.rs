@@ -87,15 +87,6 @@ pub struct ReplayArgs {
     files: Vec<PathBuf>,
 }
 
-/// Words of a line as Java's `line.split(" ")` gives them: split on single spaces, trailing
-/// empty strings removed (so `""` gives one empty word and `" "` none).
-pub fn split_like_java(line: &str) -> impl Iterator<Item = &str> {
-    let trimmed = line.trim_end_matches(' ');
-    let whole_empty = line.is_empty();
-    let words = (!trimmed.is_empty() || whole_empty).then(|| trimmed.split(' '));
-    words.into_iter().flatten()
-}
-
 const BATCH: Duration = Duration::seconds(1);
 
 fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>> {
@@ -103,7 +94,7 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
         return Ok(None);
     };
     let bad = || {
-        Error::Unsupported(format!(
+        Error::InvalidArgument(format!(
             "--rate {rate:?}: use records/s with --batch-lines (e.g. 50000) or MB/s with --batch-bytes (e.g. 20MB/s)"
         ))
     };
@@ -113,7 +104,7 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
             n as f64 / per_s * 1000.0
         }
         ReplayCut::PerFile => {
-            return Err(Error::Unsupported(
+            return Err(Error::InvalidArgument(
                 "--rate needs --batch-lines or --batch-bytes".into(),
             ));
         }
@@ -128,7 +119,7 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
         }
     };
     if !(millis.is_finite() && millis >= 1.0) {
-        return Err(Error::Unsupported(format!(
+        return Err(Error::InvalidArgument(format!(
             "--rate {rate} gives a batch interval of {millis:.3} ms; it must be at least 1 ms"
         )));
     }
@@ -137,15 +128,12 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
 
 /// Spark's windowed word count over `(word, count)` pairs: `reduce_by_key_and_window(+, -)`
 /// over `--window` batches sliding by `--slide`, words whose count fell to 0 not emitted.
-fn windowed(pairs: &DStream<(String, i64)>, args: &ReplayArgs) -> Result<DStream<(String, i64)>> {
+fn windowed(pairs: &DStream<(String, i64)>, args: &ReplayArgs) -> DStream<(String, i64)> {
     let batch = pairs.slide_duration();
-    pairs.reduce_by_key_and_window_inverse_with(
-        |a, b| a + b,
-        |a, b| a - b,
-        batch * args.window,
-        batch * args.slide,
-        InverseWindowOptions::new().filter(|_, count| *count != 0),
-    )
+    let window = Window::new(batch * args.window, batch * args.slide)
+        .inverse(|a, b| a - b)
+        .drop_empty_keys();
+    pairs.reduce_by_key_and_window_with(|a, b| a + b, window)
 }
 
 /// Spark's stateful word count update: the running total of a word's counts.
@@ -160,35 +148,31 @@ fn build_job(
     cut: ReplayCut,
     args: &ReplayArgs,
     stats: &Arc<RunStats>,
-) -> Result<()> {
-    let lines = ssc.replay_stream(data, cut)?;
+) {
+    let lines = ssc.replay_stream(data, cut);
     // Per-batch counts, and the keyed stream the state and the window take: the `(w, 1)` pairs
     // with --closures, else the per-batch counts.
     let (per_batch, keyed) = if args.closures {
-        let pairs = lines
-            .flat_map(|line, out| split_like_java(line).for_each(|w| out.push(w)))?
-            .map(|w, out| out.push((w, 1i64)))?;
-        (pairs.reduce_by_key(|a, b| a + b)?, pairs)
+        let pairs = lines.flat_map(|line| line.split_java(' ')).map(|w| (w, 1));
+        (pairs.reduce_by_key(|a, b| a + b), pairs)
     } else {
-        let per_batch = lines.split(Separators::Space)?.count_by_value()?;
+        let per_batch = lines.split(Separators::Space).count_by_value();
         (per_batch.clone(), per_batch)
     };
     let running = matches!(
         args.job,
         Job::StatefulWordCount | Job::StatefulWindowedWordCount
     )
-    .then(|| keyed.update_state_by_key(running_count))
-    .transpose()?;
+    .then(|| keyed.update_state_by_key(running_count));
     let windowed = matches!(
         args.job,
         Job::WindowedWordCount | Job::StatefulWindowedWordCount
     )
-    .then(|| windowed(&keyed, args))
-    .transpose()?;
+    .then(|| windowed(&keyed, args));
     if let Some(every) = args.checkpoint_every {
-        per_batch.checkpoint(ssc.batch_interval() * every)?;
+        per_batch.checkpoint(ssc.batch_interval() * every);
     }
-    stats.count_words(&per_batch)?;
+    stats.count_words(&per_batch);
     let outputs: Vec<(&DStream<(String, i64)>, &str)> = match args.job {
         Job::WordCount => vec![(&per_batch, "")],
         Job::StatefulWindowedWordCount => vec![
@@ -203,13 +187,12 @@ fn build_job(
     for (stream, suffix) in outputs {
         if args.job != Job::WordCount {
             // The window's or the state's result is computed every batch whether or not it is saved.
-            stream.foreach_batch(|_, _| Ok(()))?;
+            stream.foreach_rdd(|_| ());
         }
         if let Some(prefix) = &args.output {
-            stream.save_as_text_files(prefix, suffix)?;
+            stream.save_as_text_files(prefix, suffix);
         }
     }
-    Ok(())
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
@@ -232,24 +215,24 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let stateful = args.job != Job::WordCount;
     let temporary = (stateful && args.checkpoint.is_none())
         .then(|| std::env::temp_dir().join(format!("dstreams-replay-{}", std::process::id())));
-    let build = || -> Result<StreamingContext> {
+    let build = || {
         let builder =
             StreamingContext::builder(interval.unwrap_or(BATCH)).stop_when_exhausted(true);
         let builder = match interval {
             None => builder.clock(Arc::new(FastClock::new(Time::from_millis(0)))),
             Some(_) => builder,
         };
-        let ssc = builder.build()?;
+        let ssc = builder.build();
         ssc.add_streaming_listener(stats.clone());
         if let Some(dir) = &temporary {
-            ssc.checkpoint(dir)?;
+            ssc.checkpoint(dir);
         }
-        build_job(&ssc, data, cut, &args, &stats)?;
-        Ok(ssc)
+        build_job(&ssc, data, cut, &args, &stats);
+        ssc
     };
     let ssc = match &args.checkpoint {
         Some(dir) => StreamingContext::get_or_create(dir, build)?,
-        None => build()?,
+        None => build(),
     };
     ssc.start()?;
     let result = ssc.await_termination();
@@ -263,19 +246,4 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_like_javas_string_split() {
-        let words = |s| split_like_java(s).collect::<Vec<_>>();
-        assert_eq!(words("a b"), ["a", "b"]);
-        assert_eq!(words("a  b "), ["a", "", "b"]);
-        assert_eq!(words(" a"), ["", "a"]);
-        assert_eq!(words(""), [""]);
-        assert!(words("  ").is_empty());
-    }
 }

@@ -53,16 +53,15 @@ impl RunStats {
 
     /// Adds up the counts of `counts`' batches into [`words`](Self::words) (an output
     /// operation on it).
-    pub fn count_words(self: &Arc<Self>, counts: &DStream<(String, i64)>) -> dstreams::Result<()> {
+    pub fn count_words(self: &Arc<Self>, counts: &DStream<(String, i64)>) {
         let stats = self.clone();
-        counts.foreach_batch(move |batch, _| {
+        counts.foreach_rdd(move |batch| {
             let words: i64 = batch
                 .partitions()
                 .iter()
                 .map(|p| p.b.iter().sum::<i64>())
                 .sum();
             stats.words.fetch_add(words as u64, Ordering::Relaxed);
-            Ok(())
         })
     }
 

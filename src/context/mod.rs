@@ -1,10 +1,12 @@
 //! The streaming context: configuration, the graph being built, its lifecycle, and waiting for it.
 
 mod clock;
+mod input;
 mod listener;
 mod scheduler;
 
 pub use clock::{Clock, FastClock, ManualClock, SystemClock};
+pub(crate) use input::Input;
 pub use listener::{
     BatchInfo, OutputOperationInfo, ReceiverInfo, StreamInputInfo, StreamingListener,
 };
@@ -12,12 +14,13 @@ pub use listener::{
 use crate::checkpoint::{self, Checkpointing};
 use crate::data::{Batch, Data};
 use crate::dstream::DStream;
-use crate::dstream::node::{AnyNode, ComputeFn, Node};
-use crate::error::{Error, Result};
+use crate::dstream::node::{AnyNode, ComputeFn, Node, Plan};
+use crate::error::{Error, Misuse, Result};
 use crate::lock::lock;
 use crate::time::{Duration, Time};
 use scheduler::Runtime;
 use std::collections::BTreeMap;
+use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -78,29 +81,6 @@ impl BatchContext {
     }
 }
 
-/// Starts and stops an input source with the context.
-/// The defaults fit sources that hold their data already (queue, replay): nothing to start or
-/// stop, nothing received and pending, never exhausted.
-pub(crate) trait InputLifecycle: Send + Sync {
-    fn start(&self) -> Result<()> {
-        Ok(())
-    }
-    fn stop(&self) {}
-    /// Whether data was received that no batch has taken yet (graceful stop waits for it).
-    fn has_pending(&self) -> bool {
-        false
-    }
-    /// Whether the source is finite and every record of it has been handed to a batch.
-    fn is_exhausted(&self) -> bool {
-        false
-    }
-    /// Whether the source keeps a write-ahead log (under the checkpoint directory, which
-    /// `start` then requires).
-    fn write_ahead_log(&self) -> bool {
-        false
-    }
-}
-
 /// An output operation: computes its stream's batch and runs a function on it.
 pub(crate) struct OutputOp {
     pub(crate) name: String,
@@ -116,7 +96,7 @@ pub(crate) type Job = Box<dyn FnOnce() -> Result<()> + Send>;
 #[derive(Default)]
 pub(crate) struct Graph {
     pub(crate) nodes: Vec<Arc<dyn AnyNode>>,
-    pub(crate) inputs: Vec<Arc<dyn InputLifecycle>>,
+    pub(crate) inputs: Vec<Arc<dyn Input>>,
     pub(crate) outputs: Vec<Arc<OutputOp>>,
     pub(crate) zero_time: Option<Time>,
 }
@@ -151,43 +131,59 @@ impl ContextBuilder {
         self.clock = Some(clock);
         self
     }
-    /// Default number of partitions for shuffles (default: the number of cores).
+    /// Default number of partitions for shuffles (default: the number of cores; Spark's
+    /// `spark.default.parallelism`), and the number of worker threads.
     pub fn parallelism(mut self, n: usize) -> Self {
         self.parallelism = Some(n);
         self
     }
     /// How long a graceful stop waits for received data (default: 10 batch intervals).
-    pub fn graceful_stop_timeout(mut self, d: Duration) -> Self {
-        self.graceful_stop_timeout = Some(d);
+    pub fn graceful_stop_timeout(mut self, d: impl Into<Duration>) -> Self {
+        self.graceful_stop_timeout = Some(d.into());
         self
     }
-    /// The context.
-    pub fn build(self) -> Result<StreamingContext> {
-        let batch_interval = self.batch_interval.positive("batch interval")?;
-        let parallelism = self.parallelism.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        });
-        if parallelism == 0 {
-            return Err(Error::Unsupported("parallelism must be at least 1".into()));
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(parallelism)
-            .thread_name(|i| format!("dstreams-worker-{i}"))
-            .start_handler(|_| scheduler::mark_batch_thread())
-            .build()
-            .map_err(|e| Error::Unsupported(format!("cannot start worker threads: {e}")))?;
-        Ok(StreamingContext {
+    /// The context. Invalid settings (a batch interval that is not positive, zero
+    /// parallelism) are reported by [`start`](StreamingContext::start).
+    #[track_caller]
+    pub fn build(self) -> StreamingContext {
+        let mut misuses = Vec::new();
+        let location = Location::caller();
+        let mut refuse = |error| {
+            misuses.push(Arc::new(Misuse {
+                operator: "StreamingContext",
+                location: location.to_string(),
+                error,
+            }))
+        };
+        let batch_interval = match self.batch_interval.positive("batch interval") {
+            Ok(d) => d,
+            Err(e) => {
+                refuse(e);
+                Duration::seconds(1)
+            }
+        };
+        let parallelism = match self.parallelism {
+            Some(0) => {
+                refuse(Error::InvalidArgument(
+                    "parallelism must be at least 1".into(),
+                ));
+                1
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
+        StreamingContext {
             core: Arc::new(Core {
                 batch_interval,
                 parallelism,
-                graceful_stop_timeout: self.graceful_stop_timeout.unwrap_or(batch_interval * 10),
+                graceful_stop_timeout: self.graceful_stop_timeout.unwrap_or(Duration::millis(
+                    batch_interval.as_millis().saturating_mul(10),
+                )),
                 stop_when_exhausted: self.stop_when_exhausted,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
-                pool,
                 state: Mutex::new(ContextState::Initialized),
                 graph: Mutex::new(Graph::default()),
+                misuses: Mutex::new(misuses),
                 listeners: Mutex::new(Vec::new()),
                 termination: Mutex::new(Termination::default()),
                 termination_cv: Condvar::new(),
@@ -195,7 +191,7 @@ impl ContextBuilder {
                 remember: Mutex::new(None),
                 runtime: Mutex::new(None),
             }),
-        })
+        }
     }
 }
 
@@ -205,9 +201,10 @@ pub(crate) struct Core {
     pub(crate) graceful_stop_timeout: Duration,
     pub(crate) stop_when_exhausted: bool,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) pool: rayon::ThreadPool,
     state: Mutex<ContextState>,
     pub(crate) graph: Mutex<Graph>,
+    /// Misuses found while the graph was built; `start` reports them.
+    misuses: Mutex<Vec<Arc<Misuse>>>,
     pub(crate) listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
     termination: Mutex<Termination>,
     termination_cv: Condvar,
@@ -217,16 +214,21 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Adds a node to the graph, refusing once the context has started or stopped.
+    /// Adds a node to the graph.
+    ///
+    /// # Panics
+    /// Once the context has started or stopped (see [`Core::check_building`]).
+    #[track_caller]
     pub(crate) fn add_node<T: Data>(
         &self,
         name: &str,
         slide: Duration,
         parents: Vec<Arc<dyn AnyNode>>,
         parent_extra_remember: Duration,
+        plan: Plan,
         compute: ComputeFn<T>,
-    ) -> Result<Arc<Node<T>>> {
-        self.check_building()?;
+    ) -> Arc<Node<T>> {
+        self.check_building();
         let mut graph = lock(&self.graph);
         let node = Arc::new(Node::new(
             graph.nodes.len(),
@@ -234,30 +236,77 @@ impl Core {
             slide,
             parents,
             parent_extra_remember,
+            plan,
             compute,
         ));
         graph.nodes.push(node.clone());
-        Ok(node)
+        node
     }
 
-    pub(crate) fn add_output(&self, op: OutputOp) -> Result<()> {
-        self.check_building()?;
+    #[track_caller]
+    pub(crate) fn add_output(&self, op: OutputOp) {
+        self.check_building();
         lock(&self.graph).outputs.push(Arc::new(op));
-        Ok(())
     }
 
-    fn check_building(&self) -> Result<()> {
-        match *lock(&self.state) {
-            ContextState::Initialized => Ok(()),
-            ContextState::Active => Err(Error::AddedAfterStart),
-            ContextState::Stopped => Err(Error::AddedAfterStop),
+    /// Panics with Spark's message once the context has started or stopped: Spark throws an
+    /// `IllegalStateException` there, and a graph that runs cannot change.
+    #[track_caller]
+    pub(crate) fn check_building(&self) {
+        let refused = match *lock(&self.state) {
+            ContextState::Initialized => return,
+            ContextState::Active => Error::AddedAfterStart,
+            ContextState::Stopped => Error::AddedAfterStop,
+        };
+        panic!("{refused}");
+    }
+
+    /// Registers the input that computes node `node`: started and stopped with the context,
+    /// asked whether it is exhausted, and checkpointed under `input-<n>`.
+    #[track_caller]
+    pub(crate) fn add_input(&self, node: usize, input: Arc<dyn Input>) {
+        self.check_building();
+        lock(&self.graph).inputs.push(input.clone());
+        lock(&self.checkpointing).add_input(node, input);
+    }
+
+    /// Creates the checkpoint directory, if one is set, and gives it.
+    fn create_checkpoint_dir(&self) -> Result<Option<PathBuf>> {
+        let dir = lock(&self.checkpointing).dir.clone();
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::io(
+                    format!("creating checkpoint directory {}", dir.display()),
+                    e,
+                )
+            })?;
         }
+        Ok(dir)
     }
 
-    pub(crate) fn add_input(&self, input: Arc<dyn InputLifecycle>) -> Result<()> {
-        self.check_building()?;
-        lock(&self.graph).inputs.push(input);
-        Ok(())
+    /// Records a misuse of `operator`, made at `location`.
+    pub(crate) fn refuse(
+        &self,
+        operator: &'static str,
+        location: &'static Location<'static>,
+        error: Error,
+    ) {
+        tracing::debug!("{operator} at {location}: {error}");
+        lock(&self.misuses).push(Arc::new(Misuse {
+            operator,
+            location: location.to_string(),
+            error,
+        }));
+    }
+
+    /// [`Error::InvalidProgram`] with every misuse recorded, if any.
+    fn check_program(&self) -> Result<()> {
+        let misuses = lock(&self.misuses);
+        if misuses.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidProgram(misuses.clone()))
+        }
     }
 
     /// Whether there are inputs and all of them are finite and exhausted.
@@ -353,15 +402,17 @@ pub struct StreamingContext {
 }
 
 impl StreamingContext {
-    /// A context on the system clock with one partition per core.
-    pub fn new(batch_interval: Duration) -> Result<Self> {
+    /// A context on the system clock with one partition per core (Spark's
+    /// `new StreamingContext(conf, Seconds(1))`).
+    #[track_caller]
+    pub fn new(batch_interval: impl Into<Duration>) -> Self {
         Self::builder(batch_interval).build()
     }
 
     /// Configures a context.
-    pub fn builder(batch_interval: Duration) -> ContextBuilder {
+    pub fn builder(batch_interval: impl Into<Duration>) -> ContextBuilder {
         ContextBuilder {
-            batch_interval,
+            batch_interval: batch_interval.into(),
             clock: None,
             parallelism: None,
             graceful_stop_timeout: None,
@@ -372,6 +423,12 @@ impl StreamingContext {
     /// The batch interval.
     pub fn batch_interval(&self) -> Duration {
         self.core.batch_interval
+    }
+
+    /// Records a misuse of `operator` where the program called it; `start` reports it.
+    #[track_caller]
+    pub(crate) fn refuse(&self, operator: &'static str, error: Error) {
+        self.core.refuse(operator, Location::caller(), error);
     }
 
     /// The default number of partitions of shuffles.
@@ -389,19 +446,12 @@ impl StreamingContext {
         self.core.state()
     }
 
-    /// Sets the checkpoint directory, creating it (and its parents) if needed. From then on a
-    /// checkpoint is written after every checkpoint interval's batch (see
-    /// [`DStream::checkpoint`]); [`get_or_create`](Self::get_or_create) recovers from it.
-    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::io(
-                format!("creating checkpoint directory {}", dir.display()),
-                e,
-            )
-        })?;
-        lock(&self.core.checkpointing).dir = Some(dir.to_path_buf());
-        Ok(())
+    /// Sets the checkpoint directory (created, with its parents, when the context starts or
+    /// recovers from it). From then on a checkpoint is written after every checkpoint
+    /// interval's batch (see [`DStream::checkpoint`]); [`get_or_create`](Self::get_or_create)
+    /// recovers from it.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) {
+        lock(&self.core.checkpointing).dir = Some(dir.as_ref().to_path_buf());
     }
 
     /// The checkpoint directory, if one was set.
@@ -411,14 +461,17 @@ impl StreamingContext {
 
     /// How many checkpoints to keep (default 3, at least 1): a corrupted newest one falls back
     /// to the one before.
-    pub fn keep_checkpoints(&self, n: usize) -> Result<()> {
+    #[track_caller]
+    pub fn keep_checkpoints(&self, n: usize) {
         if n == 0 {
-            return Err(Error::Unsupported(
-                "at least one checkpoint must be kept".into(),
-            ));
+            self.core.refuse(
+                "keep_checkpoints",
+                Location::caller(),
+                Error::InvalidArgument("at least one checkpoint must be kept".into()),
+            );
+            return;
         }
         lock(&self.core.checkpointing).keep = n;
-        Ok(())
     }
 
     /// Spark's `StreamingContext.getOrCreate`, made safe for program changes: calls `build` to
@@ -435,18 +488,24 @@ impl StreamingContext {
     /// longer builds, or of a different kind or type, is refused with
     /// [`CheckpointError::Incompatible`](crate::CheckpointError::Incompatible) naming it.
     ///
+    /// Fails with [`Error::InvalidProgram`] when the graph `build` makes has misuses (as
+    /// [`start`](Self::start) would), and when the checkpoint cannot be restored into it.
+    ///
     /// ```
     /// use dstreams::prelude::*;
     /// # let dir = std::env::temp_dir().join(format!("get-or-create-doc-{}", std::process::id()));
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// let ssc = StreamingContext::get_or_create(&dir, || {
-    ///     let ssc = StreamingContext::new(Duration::seconds(1))?;
-    ///     let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None)?;
-    ///     let totals = pairs.update_state_by_key(|new: &[i64], total: Option<i64>| {
-    ///         Some(total.unwrap_or(0) + new.iter().sum::<i64>())
-    ///     })?;
-    ///     totals.checkpoint_name("totals")?.pprint(10)?;
-    ///     Ok(ssc)
+    ///     let ssc = StreamingContext::new(Seconds(1));
+    ///     let lines = ssc.socket_text_stream("localhost", 9999);
+    ///     let pairs = lines.flat_map(|l| l.split(' ')).map(|w| (w, 1));
+    ///     pairs
+    ///         .update_state_by_key(|new: &[i64], total: Option<i64>| {
+    ///             Some(total.unwrap_or(0) + new.iter().sum::<i64>())
+    ///         })
+    ///         .checkpoint_name("totals")
+    ///         .print();
+    ///     ssc
     /// })?;
     /// assert_eq!(ssc.checkpoint_dir().as_deref(), Some(dir.as_path()));
     /// # std::fs::remove_dir_all(&dir).unwrap();
@@ -454,20 +513,22 @@ impl StreamingContext {
     /// ```
     pub fn get_or_create(
         dir: impl AsRef<Path>,
-        build: impl FnOnce() -> Result<StreamingContext>,
+        build: impl FnOnce() -> StreamingContext,
     ) -> Result<StreamingContext> {
         let dir = dir.as_ref();
-        let ssc = build()?;
+        let ssc = build();
         if ssc.get_state() != ContextState::Initialized {
-            return Err(Error::Unsupported(
+            return Err(Error::IllegalState(
                 "get_or_create: the context returned by `build` must not be started".into(),
             ));
         }
+        ssc.core.check_program()?;
         if ssc.checkpoint_dir().is_none() {
-            ssc.checkpoint(dir)?;
+            ssc.checkpoint(dir);
         }
         let dir = ssc
-            .checkpoint_dir()
+            .core
+            .create_checkpoint_dir()?
             .expect("the checkpoint directory is set");
         match checkpoint::store::load_latest(&dir)? {
             Some(loaded) => checkpoint::restore(&ssc.core, loaded)?,
@@ -477,10 +538,13 @@ impl StreamingContext {
     }
 
     /// Keeps every stream's batches for at least `duration` (so `slice` can reach back further).
-    pub fn remember(&self, duration: Duration) -> Result<()> {
-        self.core.check_building()?;
-        *lock(&self.core.remember) = Some(duration.positive("remember duration")?);
-        Ok(())
+    #[track_caller]
+    pub fn remember(&self, duration: impl Into<Duration>) {
+        self.core.check_building();
+        match duration.into().positive("remember duration") {
+            Ok(d) => *lock(&self.core.remember) = Some(d),
+            Err(e) => self.core.refuse("remember", Location::caller(), e),
+        }
     }
 
     /// Registers a listener for batch and receiver events.
@@ -488,11 +552,12 @@ impl StreamingContext {
         lock(&self.core.listeners).push(listener);
     }
 
-    /// Starts the batches. Fails if no output operation was registered, after a stop, and
-    /// without a checkpoint directory when a stateful operation
-    /// ([`Error::CheckpointDirectoryNotSet`]) or a receiver's write-ahead log
-    /// ([`Error::WriteAheadLogWithoutCheckpointDirectory`]) needs one; a second call on a running
-    /// context only logs a warning, as Spark does.
+    /// Starts the batches. Fails with [`Error::InvalidProgram`] listing every misuse made while
+    /// the graph was built (each with its operation and place in the program), if no output
+    /// operation was registered, after a stop, and without a checkpoint directory when a
+    /// stateful operation ([`Error::CheckpointDirectoryNotSet`]) or a receiver's write-ahead
+    /// log ([`Error::WriteAheadLogWithoutCheckpointDirectory`]) needs one; a second call on a
+    /// running context only logs a warning, as Spark does.
     pub fn start(&self) -> Result<()> {
         {
             let mut state = lock(&self.core.state);
@@ -504,6 +569,7 @@ impl StreamingContext {
                 ContextState::Stopped => return Err(Error::AlreadyStopped),
                 ContextState::Initialized => {}
             }
+            self.core.check_program()?;
             let graph = lock(&self.core.graph);
             if graph.outputs.is_empty() {
                 return Err(Error::NoOutputOperations);
@@ -515,8 +581,20 @@ impl StreamingContext {
             if checkpointing.dir.is_none() && graph.inputs.iter().any(|i| i.write_ahead_log()) {
                 return Err(Error::WriteAheadLogWithoutCheckpointDirectory);
             }
+            drop(checkpointing);
+            drop(graph);
+            self.core.create_checkpoint_dir()?;
             *state = ContextState::Active;
         }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.core.parallelism)
+            .thread_name(|i| format!("dstreams-worker-{i}"))
+            .start_handler(|_| scheduler::mark_batch_thread())
+            .build()
+            .map_err(|e| {
+                self.core.mark_stopped();
+                Error::io("starting the worker threads", std::io::Error::other(e))
+            })?;
         let restored = lock(&self.core.checkpointing).restored;
         let (first, zero) = match restored {
             // Resume with the batch after the checkpoint's, on the checkpointed time grid.
@@ -548,7 +626,7 @@ impl StreamingContext {
             l.on_streaming_started(wall);
         }
         tracing::info!(first_batch = %first, interval = %self.core.batch_interval, "StreamingContext started");
-        *lock(&self.core.runtime) = Some(Runtime::start(self.core.clone(), first));
+        *lock(&self.core.runtime) = Some(Runtime::start(self.core.clone(), first, pool));
         Ok(())
     }
 
@@ -558,7 +636,7 @@ impl StreamingContext {
     /// warning. Must not be called from inside a batch (an output function or a listener).
     pub fn stop(&self, graceful: bool) -> Result<()> {
         if scheduler::on_batch_thread() {
-            return Err(Error::Unsupported(
+            return Err(Error::IllegalState(
                 "Cannot stop StreamingContext within its own batch thread (an output operation or listener); stop it from another thread".into(),
             ));
         }
@@ -595,12 +673,12 @@ impl StreamingContext {
 
     /// Like [`await_termination`](Self::await_termination) but gives up after `timeout`:
     /// `Ok(true)` if stopped, `Ok(false)` on time-out, `Err` with the first batch error.
-    pub fn await_termination_or_timeout(&self, timeout: std::time::Duration) -> Result<bool> {
-        self.wait(Some(timeout))
+    pub fn await_termination_or_timeout(&self, timeout: impl Into<Duration>) -> Result<bool> {
+        self.wait(Some(timeout.into()))
     }
 
-    fn wait(&self, timeout: Option<std::time::Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t.to_std());
         let mut t = lock(&self.core.termination);
         loop {
             if let Some(e) = &t.error {
@@ -632,8 +710,8 @@ impl StreamingContext {
 
     /// Blocks until the batch at `time` (and all before it) completed: `Ok(true)`, or `Ok(false)`
     /// after `timeout` or when the context stopped first. For tests on the manual clock.
-    pub fn await_batch(&self, time: Time, timeout: std::time::Duration) -> Result<bool> {
-        let deadline = std::time::Instant::now() + timeout;
+    pub fn await_batch(&self, time: Time, timeout: impl Into<Duration>) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout.into().to_std();
         let mut t = lock(&self.core.termination);
         loop {
             if t.last_completed.is_some_and(|c| c >= time) {
@@ -660,12 +738,13 @@ impl StreamingContext {
     /// A stream fed from a queue of batches (Spark's `queueStream`): one batch per interval when
     /// `one_at_a_time`, else everything queued at once; `default` (or an empty batch) once the
     /// queue is empty.
+    #[track_caller]
     pub fn queue_stream<T: Data>(
         &self,
         batches: impl IntoIterator<Item = Batch<T>>,
         one_at_a_time: bool,
         default: Option<Batch<T>>,
-    ) -> Result<DStream<T>> {
+    ) -> DStream<T> {
         crate::source::queue::queue_stream(self, batches, one_at_a_time, default)
     }
 
@@ -677,20 +756,21 @@ impl StreamingContext {
     ///
     /// ```
     /// use dstreams::prelude::*;
-    /// let ssc = StreamingContext::new(Duration::seconds(1))?;
-    /// let spam = Batch::from_vec(vec![("offer".to_string(), true)], 1);
-    /// let spam_info = ssc.constant_stream(spam)?;
-    /// let counts = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None)?;
-    /// let flagged = counts.transform_with(&spam_info, |counts, spam, _| Ok(counts.join(spam)))?;
+    /// let ssc = StreamingContext::new(Seconds(1));
+    /// let spam = Batch::from_vec(vec![("offer", true)], 1);
+    /// let spam_info = ssc.constant_stream(spam);
+    /// let counts = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// let flagged = counts.transform_with(&spam_info, |counts, spam| counts.join(spam));
     /// # let _ = flagged;
-    /// # Ok::<(), dstreams::Error>(())
     /// ```
-    pub fn constant_stream<T: Data>(&self, batch: Batch<T>) -> Result<DStream<T>> {
+    #[track_caller]
+    pub fn constant_stream<T: Data>(&self, batch: Batch<T>) -> DStream<T> {
         crate::source::constant::constant_stream(self, batch)
     }
 
-    /// The union of several streams of the same slide duration.
-    pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> Result<DStream<T>> {
+    /// The union of several streams of the same slide duration and context.
+    #[track_caller]
+    pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> DStream<T> {
         DStream::union_all(self, streams)
     }
 }

@@ -2,9 +2,7 @@
 //! thread that runs batches one at a time in order (Spark's `JobGenerator` and `JobScheduler` with
 //! `concurrentJobs = 1`).
 
-use super::{
-    BatchContext, BatchInfo, Core, InputLifecycle, OutputOperationInfo, clock::wall_millis,
-};
+use super::{BatchContext, BatchInfo, Core, Input, OutputOperationInfo, clock::wall_millis};
 use crate::checkpoint;
 use crate::error::Error;
 use crate::lock::lock;
@@ -49,7 +47,7 @@ struct Submitted {
 }
 
 impl Runtime {
-    pub(crate) fn start(core: Arc<Core>, first: Time) -> Runtime {
+    pub(crate) fn start(core: Arc<Core>, first: Time, pool: rayon::ThreadPool) -> Runtime {
         let stop_generating = Arc::new(AtomicBool::new(false));
         let draining = Arc::new(AtomicBool::new(false));
         let drop_queued = Arc::new(AtomicBool::new(false));
@@ -75,7 +73,7 @@ impl Runtime {
             let drop_queued = drop_queued.clone();
             std::thread::Builder::new()
                 .name("dstreams-job-executor".into())
-                .spawn(move || execute(core, rx, drop_queued))
+                .spawn(move || execute(core, rx, drop_queued, pool))
                 .expect("spawning the job executor thread")
         };
         Runtime {
@@ -87,7 +85,7 @@ impl Runtime {
         }
     }
 
-    pub(crate) fn stop(self, core: &Core, inputs: &[Arc<dyn InputLifecycle>], graceful: bool) {
+    pub(crate) fn stop(self, core: &Core, inputs: &[Arc<dyn Input>], graceful: bool) {
         if graceful {
             for input in inputs {
                 input.stop();
@@ -157,7 +155,12 @@ fn generate(
     }
 }
 
-fn execute(core: Arc<Core>, rx: Receiver<Submitted>, drop_queued: Arc<AtomicBool>) {
+fn execute(
+    core: Arc<Core>,
+    rx: Receiver<Submitted>,
+    drop_queued: Arc<AtomicBool>,
+    pool: rayon::ThreadPool,
+) {
     mark_batch_thread();
     let mut dropped = 0usize;
     for job in rx {
@@ -165,7 +168,7 @@ fn execute(core: Arc<Core>, rx: Receiver<Submitted>, drop_queued: Arc<AtomicBool
             dropped += 1;
             continue;
         }
-        core.pool.install(|| run_batch(&core, job));
+        pool.install(|| run_batch(&core, job));
     }
     if dropped > 0 {
         tracing::warn!("immediate stop: {dropped} generated batch(es) were not processed");

@@ -1,14 +1,15 @@
 //! A batch: the partitions of one DStream at one batch time (Spark's RDD for that time).
 
-use super::{Column, ColumnBuilder, Data, Sources, collect_owned, column_iter};
+use super::{Column, ColumnBuilder, Data, Sources, Value, collect_owned, column_iter};
 use crate::error::Result;
+use crate::time::Time;
 use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
 use arrow_schema::{Field, Schema};
 use std::fmt;
 use std::sync::Arc;
 
-/// The data of one stream for one batch time: a list of partitions, each an Arrow-backed column.
-/// Cloning is cheap (partitions are shared).
+/// The data of one stream for one batch time: a list of partitions, each an Arrow-backed column
+/// (Spark's RDD of that time). Cloning is cheap (partitions are shared).
 ///
 /// # RDD operations
 ///
@@ -21,7 +22,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use dstreams::Batch;
-/// let lines = Batch::from_vec(vec!["to be or not".to_string(), "to be, be".to_string()], 2);
+/// let lines = Batch::from_vec(vec!["to be or not", "to be, be"], 2);
 /// let counts = lines
 ///     .flat_map(|line| line.split(' '))
 ///     .map(|w| (w.trim_end_matches(','), 1))
@@ -39,12 +40,14 @@ use std::sync::Arc;
 /// `sort_by` cuts its sorted result into contiguous ranges, one per partition.
 pub struct Batch<T: Data> {
     partitions: Arc<Vec<T::Column>>,
+    time: Time,
 }
 
 impl<T: Data> Clone for Batch<T> {
     fn clone(&self) -> Self {
         Batch {
             partitions: self.partitions.clone(),
+            time: self.time,
         }
     }
 }
@@ -54,19 +57,35 @@ impl<T: Data> Batch<T> {
     pub fn from_partitions(partitions: Vec<T::Column>) -> Self {
         Batch {
             partitions: Arc::new(partitions),
+            time: Time::default(),
         }
     }
 
-    /// Spreads owned values over `num_partitions` partitions as Spark's `parallelize` does
-    /// (partition `i` holds elements `[i*n/p, (i+1)*n/p)`).
+    /// The batch time this batch was computed for (Spark's `time` of `foreachRDD((rdd, time)
+    /// => ...)`); `0 ms` for a batch built by hand until a stream hands it out.
+    pub fn time(&self) -> Time {
+        self.time
+    }
+
+    /// This batch at batch time `time`.
+    pub(crate) fn at(mut self, time: Time) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Spreads values over `num_partitions` partitions as Spark's `parallelize` does
+    /// (partition `i` holds elements `[i*n/p, (i+1)*n/p)`). Values are what closures return
+    /// ([`Value`]): `&str`s become `String`s, integer literals `i64`s.
     ///
     /// ```
     /// use dstreams::Batch;
-    /// let b = Batch::from_vec((1..=4).collect::<Vec<i64>>(), 2);
+    /// let b = Batch::from_vec((1..=4).collect(), 2);
     /// assert_eq!(b.num_partitions(), 2);
     /// assert_eq!(b.to_vec(), vec![1, 2, 3, 4]);
+    /// let seen = Batch::from_vec(vec![("hello", 1), ("world", 1)], 1); // Batch<(String, i64)>
+    /// assert_eq!(seen.to_vec(), [("hello".to_string(), 1i64), ("world".to_string(), 1)]);
     /// ```
-    pub fn from_vec(values: Vec<T>, num_partitions: usize) -> Self {
+    pub fn from_vec<V: Value<Data = T>>(values: Vec<V>, num_partitions: usize) -> Self {
         let p = num_partitions.max(1);
         let n = values.len();
         let mut parts = Vec::with_capacity(p);
@@ -75,7 +94,7 @@ impl<T: Data> Batch<T> {
             let len = (i + 1) * n / p - i * n / p;
             let mut b = T::Builder::new(len, &Sources::none());
             for v in iter.by_ref().take(len) {
-                b.push(v);
+                v.append_to(&mut b);
             }
             parts.push(b.finish());
         }

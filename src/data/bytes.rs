@@ -1,6 +1,7 @@
 //! Strings and byte strings: `StringViewArray` / `BinaryViewArray` columns whose views point into
 //! input buffers whenever the pushed bytes lie in one.
 
+use super::view::{ByteStr, ScopeId, Str};
 use super::{Column, ColumnBuilder, Data, Sources, Value, downcast_non_null};
 use crate::error::Result;
 use arrow_array::builder::make_view;
@@ -128,11 +129,15 @@ fn views_column<T: ByteViewType + ?Sized>(
 
 impl Data for String {
     type Ref<'a> = &'a str;
+    type Arg = Str;
     type Column = StringViewArray;
     type Builder = StringColumnBuilder;
 
     fn to_owned_value(r: &str) -> Self {
         r.to_owned()
+    }
+    fn arg(r: &str, scope: ScopeId) -> Str {
+        Str::new(r, scope)
     }
     fn fmt_spark(r: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(r)
@@ -243,11 +248,15 @@ pub struct ByteString(pub Vec<u8>);
 
 impl Data for ByteString {
     type Ref<'a> = &'a [u8];
+    type Arg = ByteStr;
     type Column = BinaryViewArray;
     type Builder = BinaryColumnBuilder;
 
     fn to_owned_value(r: &[u8]) -> Self {
         ByteString(r.to_vec())
+    }
+    fn arg(r: &[u8], scope: ScopeId) -> ByteStr {
+        ByteStr::new(r, scope)
     }
     /// Scala prints `Array[Byte]` as an opaque reference; we print the bytes as lossy UTF-8.
     fn fmt_spark(r: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {

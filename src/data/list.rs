@@ -1,5 +1,6 @@
 //! `Vec<T>`: lists, as produced by `group_by_key`, `cogroup` and `glom`.
 
+use super::view::{ScopeId, Seq};
 use super::{Column, ColumnBuilder, Data, Sources, Value, downcast_non_null};
 use crate::error::Result;
 use arrow_array::{Array, ArrayRef, ListArray};
@@ -38,6 +39,12 @@ impl<T: Data> Clone for ListRef<'_, T> {
 impl<T: Data> Copy for ListRef<'_, T> {}
 
 impl<'a, T: Data> ListRef<'a, T> {
+    pub(crate) fn from_parts(values: &'a T::Column, start: usize, end: usize) -> Self {
+        ListRef { values, start, end }
+    }
+    pub(crate) fn parts(&self) -> (&'a T::Column, usize, usize) {
+        (self.values, self.start, self.end)
+    }
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.end - self.start
@@ -70,10 +77,14 @@ impl<T: Data> fmt::Debug for ListRef<'_, T> {
 
 impl<T: Data> Data for Vec<T> {
     type Ref<'a> = ListRef<'a, T>;
+    type Arg = Seq<T>;
     type Column = ListColumn<T>;
     type Builder = ListBuilder<T>;
     fn to_owned_value(r: ListRef<'_, T>) -> Self {
         r.to_vec()
+    }
+    fn arg(r: ListRef<'_, T>, scope: ScopeId) -> Seq<T> {
+        Seq::new(r, scope)
     }
     /// Scala's `CompactBuffer(1, 2)`, the `toString` of `groupByKey`'s value lists.
     fn fmt_spark(r: ListRef<'_, T>, f: &mut fmt::Formatter<'_>) -> fmt::Result {

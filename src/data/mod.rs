@@ -17,6 +17,7 @@ mod option;
 mod primitive;
 mod sources;
 mod tuple;
+pub(crate) mod view;
 
 pub use batch::Batch;
 pub use bytes::ByteString;
@@ -25,6 +26,7 @@ pub use list::{ListColumn, ListRef};
 pub use option::OptionColumn;
 pub use sources::Sources;
 pub use tuple::{PairColumn, TripleColumn};
+pub use view::{ByteStr, Partition, ScopeId, Seq, SeqIter, Split, SplitWhitespace, Str};
 
 use crate::error::{Error, Result};
 use arrow_array::{Array, ArrayRef};
@@ -38,8 +40,13 @@ use std::fmt;
 /// Implemented for integers, floats, `bool`, `String`, [`ByteString`], 2- and 3-tuples, `Option<T>`
 /// and `Vec<T>` (lists, as produced by `group_by_key`, `cogroup` and `glom`).
 pub trait Data: Sized + Send + Sync + 'static {
-    /// What a closure receives for one value; borrows the batch's column.
+    /// A borrowed view of one value (`&str` for strings, `(&str, i64)` for pairs): what
+    /// iterating a [`Batch`] gives, what [`Batch`] operations' closures and emitters receive.
     type Ref<'a>: Copy + Send + Sync;
+    /// What the closures of [`DStream`](crate::DStream) operations receive for one value: the
+    /// view without a lifetime ([`Str`] for strings, [`Seq`] for lists, numbers as they are),
+    /// valid during the call (see [`Str`]).
+    type Arg: Copy;
     /// A column of values.
     type Column: Column<Item = Self>;
     /// Builds a column.
@@ -47,6 +54,10 @@ pub trait Data: Sized + Send + Sync + 'static {
 
     /// Copies a view into an owned value.
     fn to_owned_value(r: Self::Ref<'_>) -> Self;
+    /// The closure argument for a view, readable while `scope` is the innermost open call
+    /// scope (the engine opens one around its calls over a partition it holds).
+    #[doc(hidden)]
+    fn arg(r: Self::Ref<'_>, scope: ScopeId) -> Self::Arg;
     /// Writes a value as Scala's `toString` would (`(hello,1)`, `Some(x)`, `CompactBuffer(1, 2)`).
     fn fmt_spark(r: Self::Ref<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     /// The Arrow type of the column.

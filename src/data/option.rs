@@ -1,5 +1,6 @@
 //! `Option<T>`: the sides of outer joins. A column of `T` plus a validity bitmap.
 
+use super::view::ScopeId;
 use super::{Column, ColumnBuilder, Data, Sources, Value};
 use crate::error::{Error, Result};
 use arrow_array::{Array, ArrayRef, make_array};
@@ -24,10 +25,14 @@ impl<T: Data> Clone for OptionColumn<T> {
 
 impl<T: Data> Data for Option<T> {
     type Ref<'a> = Option<T::Ref<'a>>;
+    type Arg = Option<T::Arg>;
     type Column = OptionColumn<T>;
     type Builder = OptionBuilder<T>;
     fn to_owned_value(r: Self::Ref<'_>) -> Self {
         r.map(T::to_owned_value)
+    }
+    fn arg(r: Self::Ref<'_>, scope: ScopeId) -> Option<T::Arg> {
+        r.map(|v| T::arg(v, scope))
     }
     fn fmt_spark(r: Self::Ref<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match r {

@@ -1,5 +1,6 @@
 //! Numbers and booleans: columns are Arrow scalar buffers without nulls.
 
+use super::view::ScopeId;
 use super::{Column, ColumnBuilder, Data, Sources, Value, downcast_non_null};
 use crate::error::Result;
 use arrow_array::types::*;
@@ -37,9 +38,14 @@ macro_rules! primitive {
     ($t:ty, $arrow:ty, $dt:expr, $fmt:path, { $($hooks:item)* }) => {
         impl Data for $t {
             type Ref<'a> = $t;
+            type Arg = $t;
             type Column = ScalarBuffer<$t>;
             type Builder = PrimitiveBuilder<$t>;
             fn to_owned_value(r: $t) -> Self {
+                r
+            }
+            #[inline]
+            fn arg(r: $t, _scope: ScopeId) -> $t {
                 r
             }
             fn fmt_spark(r: $t, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -94,14 +100,6 @@ macro_rules! primitive {
             }
             fn finish(self) -> ScalarBuffer<$t> {
                 ScalarBuffer::from(self.0)
-            }
-        }
-
-        impl Value for $t {
-            type Data = $t;
-            #[inline]
-            fn append_to(self, b: &mut PrimitiveBuilder<$t>) {
-                b.0.push(self);
             }
         }
     };
@@ -168,11 +166,59 @@ primitive!(u64, UInt64Type, DataType::UInt64, fmt_integer);
 primitive!(f32, Float32Type, DataType::Float32, fmt_f32);
 primitive!(f64, Float64Type, DataType::Float64, fmt_f64);
 
+/// Integers a closure returns are stored as `i64` (Spark's `Long`, Python's `int`) whenever they
+/// fit in one, so an integer literal is a count: `(w, 1)` makes a `(String, i64)` stream, which
+/// joins and unions with other counts. Columns of narrower integers come from sources
+/// ([`Batch::from_vec`](crate::Batch::from_vec), Arrow data) and are read as they are.
+macro_rules! widened_to_i64 {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            type Data = i64;
+            #[inline]
+            fn append_to(self, b: &mut PrimitiveBuilder<i64>) {
+                b.0.push(i64::from(self));
+            }
+        }
+    )*};
+}
+
+widened_to_i64!(i8, i16, i32, i64, u8, u16, u32);
+
+/// `usize` results (lengths, counts, indices) are stored as `i64` like other integers.
+///
+/// # Panics
+/// On a value above `i64::MAX`, which no length or count reaches.
+impl Value for usize {
+    type Data = i64;
+    #[inline]
+    fn append_to(self, b: &mut PrimitiveBuilder<i64>) {
+        b.0.push(i64::try_from(self).expect("a usize result above i64::MAX"));
+    }
+}
+
+macro_rules! stored_as_is {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            type Data = $t;
+            #[inline]
+            fn append_to(self, b: &mut PrimitiveBuilder<$t>) {
+                b.0.push(self);
+            }
+        }
+    )*};
+}
+
+stored_as_is!(u64, f32, f64);
+
 impl Data for bool {
     type Ref<'a> = bool;
+    type Arg = bool;
     type Column = BooleanBuffer;
     type Builder = BoolBuilder;
     fn to_owned_value(r: bool) -> Self {
+        r
+    }
+    fn arg(r: bool, _scope: ScopeId) -> bool {
         r
     }
     fn fmt_spark(r: bool, f: &mut fmt::Formatter<'_>) -> fmt::Result {

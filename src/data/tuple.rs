@@ -1,5 +1,6 @@
 //! Tuples: a struct of columns, one per field (Scala's `_1`, `_2`, `_3`).
 
+use super::view::ScopeId;
 use super::{Column, ColumnBuilder, Data, Sources, Value, arrow_type_error, downcast_non_null};
 use crate::error::Result;
 use arrow_array::{ArrayRef, StructArray};
@@ -62,10 +63,14 @@ fn struct_fields<T: Data, const N: usize>(array: &ArrayRef) -> Result<&[ArrayRef
 
 impl<A: Data, B: Data> Data for (A, B) {
     type Ref<'a> = (A::Ref<'a>, B::Ref<'a>);
+    type Arg = (A::Arg, B::Arg);
     type Column = PairColumn<A, B>;
     type Builder = PairBuilder<A, B>;
     fn to_owned_value(r: Self::Ref<'_>) -> Self {
         (A::to_owned_value(r.0), B::to_owned_value(r.1))
+    }
+    fn arg(r: Self::Ref<'_>, scope: ScopeId) -> Self::Arg {
+        (A::arg(r.0, scope), B::arg(r.1, scope))
     }
     fn fmt_spark(r: Self::Ref<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(")?;
@@ -178,6 +183,7 @@ impl<A: Data, B: Data, C: Data> Clone for TripleColumn<A, B, C> {
 
 impl<A: Data, B: Data, C: Data> Data for (A, B, C) {
     type Ref<'a> = (A::Ref<'a>, B::Ref<'a>, C::Ref<'a>);
+    type Arg = (A::Arg, B::Arg, C::Arg);
     type Column = TripleColumn<A, B, C>;
     type Builder = TripleBuilder<A, B, C>;
     fn to_owned_value(r: Self::Ref<'_>) -> Self {
@@ -186,6 +192,9 @@ impl<A: Data, B: Data, C: Data> Data for (A, B, C) {
             B::to_owned_value(r.1),
             C::to_owned_value(r.2),
         )
+    }
+    fn arg(r: Self::Ref<'_>, scope: ScopeId) -> Self::Arg {
+        (A::arg(r.0, scope), B::arg(r.1, scope), C::arg(r.2, scope))
     }
     fn fmt_spark(r: Self::Ref<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(")?;

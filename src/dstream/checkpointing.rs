@@ -14,43 +14,66 @@ impl<T: Data> DStream<T> {
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
     /// let totals = pairs
     ///     .update_state_by_key(|new: &[i64], total: Option<i64>| {
     ///         Some(total.unwrap_or(0) + new.iter().sum::<i64>())
-    ///     })?
-    ///     .checkpoint_name("running-totals")?;
-    /// # Ok::<(), dstreams::Error>(())
+    ///     })
+    ///     .checkpoint_name("running-totals");
+    /// # let _ = totals;
     /// ```
-    pub fn checkpoint_name(&self, name: &str) -> Result<Self> {
-        let bad = |why: &str| {
-            Err(Error::Unsupported(format!(
-                "checkpoint_name({name:?}): {why}"
-            )))
-        };
+    #[track_caller]
+    pub fn checkpoint_name(&self, name: &str) -> Self {
+        self.ctx.core.check_building();
+        if let Err(why) = self.name_state(name) {
+            self.refuse(
+                "checkpoint_name",
+                Error::InvalidArgument(format!("checkpoint_name({name:?}): {why}")),
+            );
+        }
+        self.clone()
+    }
+
+    fn name_state(&self, name: &str) -> std::result::Result<(), String> {
         if name.is_empty() || name.starts_with('#') || name.contains(['\t', '\n']) {
-            return bad("a name must be non-empty, not start with '#' and hold no tab or newline");
+            return Err(
+                "a name must be non-empty, not start with '#' and hold no tab or newline".into(),
+            );
         }
         let mut c = lock(&self.ctx.core.checkpointing);
         if c.operator_named(name) {
-            return bad("another stateful operator has this name");
+            return Err("another stateful operator has this name".into());
         }
         if !c.name_operator(self.node.id, name) {
-            return bad(&format!(
+            return Err(format!(
                 "{} is not computed by a stateful operator (update_state_by_key, map_with_state)",
                 self.node.name
             ));
         }
-        Ok(self.clone())
+        Ok(())
     }
 
     /// Spark's `DStream.checkpoint(interval)`: checkpoints are taken every `interval` (a
     /// multiple of this stream's slide, at least the slide). The context keeps one interval, the
     /// smallest asked for; without one, a program with stateful operators checkpoints every
     /// 10 s rounded up to a multiple of the batch interval (Spark's default), and any other
-    /// program every batch.
-    pub fn checkpoint(&self, interval: Duration) -> Result<Self> {
+    /// program every batch. An interval Spark refuses is reported by `start`, with Spark's
+    /// message.
+    #[track_caller]
+    pub fn checkpoint(&self, interval: impl Into<Duration>) -> Self {
+        self.ctx.core.check_building();
+        match self.check_checkpoint_interval(interval.into()) {
+            Ok(interval) => {
+                let mut c = lock(&self.ctx.core.checkpointing);
+                c.interval = Some(c.interval.map_or(interval, |i| i.min(interval)));
+            }
+            Err(e) => self.refuse("checkpoint", e),
+        }
+        self.clone()
+    }
+
+    fn check_checkpoint_interval(&self, interval: Duration) -> Result<Duration> {
         let slide = self.slide_duration();
         let name = &self.node.name;
         interval.positive("checkpoint interval")?;
@@ -64,8 +87,6 @@ impl<T: Data> DStream<T> {
                 "The checkpoint interval for {name} has been set to {interval} which not a multiple of its slide time ({slide}). Please set it to a multiple of {slide}."
             )));
         }
-        let mut c = lock(&self.ctx.core.checkpointing);
-        c.interval = Some(c.interval.map_or(interval, |i| i.min(interval)));
-        Ok(self.clone())
+        Ok(interval)
     }
 }

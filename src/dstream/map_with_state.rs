@@ -8,12 +8,13 @@
 //! batch looks only at the keys whose last update is exactly old enough.
 
 use super::DStream;
-use super::node::{AnyNode, Node};
+use super::node::{AnyNode, Node, Partitioning, Plan, ShufflePartitions};
 use super::state::{
     Partition, StateCell, group_rows, initial_state, state_pairs, state_record_batch, state_schema,
 };
 use super::state_spec::{MappingFn, State, StateSpec};
 use crate::checkpoint::OperatorState;
+use crate::data::view::CallScope;
 use crate::data::{Batch, ColumnBuilder, Data, Key, Sources};
 use crate::data::{column_iter, key_hash_state};
 use crate::error::Error;
@@ -62,16 +63,22 @@ impl<K: Key, S: Data + Clone, M: Data> MapWithStateDStream<K, S, M> {
     }
 
     /// Spark's `stateSnapshots()`: the whole state after each batch (its cost follows the
-    /// state's size; the mapped stream's does not).
-    pub fn state_snapshots(&self) -> Result<DStream<(K, S)>> {
+    /// state's size; the mapped stream's does not), partitioned by key.
+    #[track_caller]
+    pub fn state_snapshots(&self) -> DStream<(K, S)> {
         let mapped: Arc<Node<M>> = self.mapped.node.clone();
         let state = self.state.clone();
+        let plan = match &self.mapped.node.plan.partitions {
+            Some(p) => Plan::partitioned(p, Partitioning::ByKey { unique: true }),
+            None => Plan::default(),
+        };
         DStream::create(
             &self.mapped.ctx,
             "StateSnapshotsDStream",
             self.mapped.slide_duration(),
             vec![self.mapped.node.clone() as Arc<dyn AnyNode>],
             Duration::default(),
+            plan,
             Box::new(move |t, ctx| {
                 if mapped.get_or_compute(t, ctx)?.is_none() {
                     return Ok(None);
@@ -99,34 +106,31 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     /// [`State`], in record order within a key (records of one key see the state the previous
     /// record left); keys without records are not called (unlike `update_state_by_key`).
     ///
+    /// The state is partitioned by key; [`with_partitions`](DStream::with_partitions) on the
+    /// result sets the number of partitions (Spark's `numPartitions`).
+    ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # use dstreams::{State, StateSpec};
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
     /// let running = pairs.map_with_state(StateSpec::function(
-    ///     |word: &str, one: Option<i64>, state: &mut State<i64>| {
+    ///     |word: Str, one: Option<i64>, state: &mut State<i64>| {
     ///         let sum = one.unwrap_or(0) + state.get_option().copied().unwrap_or(0);
-    ///         state.update(sum)?;
-    ///         Ok((word.to_string(), sum))
+    ///         state.update(sum);
+    ///         (word, sum)
     ///     },
-    /// ))?;
-    /// let totals = running.state_snapshots()?;
-    /// # Ok::<(), dstreams::Error>(())
+    /// ));
+    /// let totals = running.state_snapshots();
     /// ```
-    pub fn map_with_state<S, M>(
-        &self,
-        spec: StateSpec<K, V, S, M>,
-    ) -> Result<MapWithStateDStream<K, S, M>>
+    #[track_caller]
+    pub fn map_with_state<S, M>(&self, spec: StateSpec<K, V, S, M>) -> MapWithStateDStream<K, S, M>
     where
         S: Data + Clone,
         M: Data,
     {
-        let n = spec
-            .partitions
-            .unwrap_or_else(|| self.ctx.default_parallelism());
+        let partitions = Arc::new(ShufflePartitions::default());
+        let n_of = partitions.clone();
         let parent = self.node.clone();
-        let unique_in = self.keys_unique_in;
         let function = spec.function.clone();
         let timeout = spec.timeout;
         let initial = spec.initial;
@@ -138,7 +142,10 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             self.slide_duration(),
             vec![self.node.clone() as Arc<dyn AnyNode>],
             Duration::default(),
+            Plan::partitioned(&partitions, Partitioning::BySource),
             Box::new(move |t, ctx| {
+                let n = n_of.get(ctx.parallelism);
+                let unique_in = parent.plan.unique_key_partitions(ctx.parallelism);
                 let batch = parent.get_or_compute(t, ctx)?;
                 let mut guard = lock(&shared);
                 guard.check_forward(t, "map_with_state")?;
@@ -151,7 +158,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 let parts = guard.parts.as_mut().expect("state was just created");
                 let empty = Batch::<(K, V)>::from_partitions(Vec::new());
                 let batch = batch.as_ref().unwrap_or(&empty);
-                let input = KeyedInput {
+                let input: KeyedInput<'_, K, V> = KeyedInput {
                     parts: batch.partitions().iter().map(|p| (&p.a, &p.b)).collect(),
                 };
                 let sources = batch.sources();
@@ -170,16 +177,17 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 guard.last = Some(t);
                 Ok(Some(Batch::from_partitions(out)))
             }),
-        )?;
+        );
         lock(&self.ctx.core.checkpointing).add_operator(
             mapped.node.id,
             Arc::new(MapWithStateCheckpoint {
                 cell: state.clone(),
-                n,
+                partitions,
+                default_partitions: self.ctx.default_parallelism(),
                 timeout,
             }),
         );
-        Ok(MapWithStateDStream { mapped, state })
+        MapWithStateDStream { mapped, state }
     }
 }
 
@@ -218,6 +226,13 @@ fn changes_of<'k, K: Key, V: Data, S: Data + Clone, M: Data>(
 ) -> Result<Changes<'k, K, S, M>> {
     let none = KeyedInput::<K, V> { parts: Vec::new() };
     let mut mapped = M::Builder::new(groups.len(), sources);
+    let scope = CallScope::open();
+    let call =
+        |key: K::Ref<'_>, value: Option<V::Ref<'_>>, state: &mut State<S>, out: &mut M::Builder| {
+            let arg = K::arg(key, scope.id());
+            f(t, arg, value.map(|v| V::arg(v, scope.id())), state, out);
+            state.take_misuse().map_or(Ok(()), Err)
+        };
     let mut held = Vec::new();
     let mut new = Vec::new();
     // Keys of this batch's records: they do not time out in it.
@@ -229,9 +244,7 @@ fn changes_of<'k, K: Key, V: Data, S: Data + Clone, M: Data>(
         let prev = id.and_then(|id| p.part.states[id as usize].clone());
         let mut state = State::new(prev, false);
         for &r in &g.left {
-            if let Some(m) = f(t, key, Some(input.row_value(r)), &mut state)? {
-                mapped.push(m);
-            }
+            call(key, Some(input.row_value(r)), &mut state, &mut mapped)?;
         }
         // Spark: removed → deleted; updated, or still there with a timeout → kept, with
         // this batch's time.
@@ -259,9 +272,7 @@ fn changes_of<'k, K: Key, V: Data, S: Data + Clone, M: Data>(
                     continue; // updated since, removed, or seen in this batch
                 }
                 let mut state = State::new(current.cloned(), true);
-                if let Some(m) = f(t, p.part.keys.key(id), None, &mut state)? {
-                    mapped.push(m);
-                }
+                call(p.part.keys.key(id), None, &mut state, &mut mapped)?;
                 held.push((id, None));
             }
         }
@@ -313,7 +324,8 @@ fn commit<K: Key, S: Data + Clone>(
 /// (so idle timeouts carry on where they were).
 struct MapWithStateCheckpoint<K: Data, S> {
     cell: SharedState<K, S>,
-    n: usize,
+    partitions: Arc<ShufflePartitions>,
+    default_partitions: usize,
     timeout: Option<Duration>,
 }
 
@@ -344,19 +356,20 @@ impl<K: Key, S: Data + Clone> OperatorState for MapWithStateCheckpoint<K, S> {
 
     fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()> {
         let pairs = state_pairs::<K, S>(batches)?;
-        let mut parts = timed(initial_state(Some(&pairs), self.n), time, None);
+        let n = self.partitions.get(self.default_partitions);
+        let mut parts = timed(initial_state(Some(&pairs), n), time, None);
         let hasher = key_hash_state();
-        let mut idle: Vec<BTreeMap<Time, Vec<u32>>> = vec![BTreeMap::new(); self.n];
+        let mut idle: Vec<BTreeMap<Time, Vec<u32>>> = vec![BTreeMap::new(); n];
         for (batch, column) in batches.iter().zip(pairs.partitions()) {
             let times = batch
                 .column_by_name("updated_at")
                 .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
                 .ok_or_else(|| {
-                    Error::Unsupported("a map_with_state state file has no updated_at".into())
+                    Error::corrupt_checkpoint("a map_with_state state file has no updated_at")
                 })?;
             for (row, key) in column_iter(&column.a).enumerate() {
                 let hash = K::hash_key(key, hasher);
-                let p = partition_of(hash, self.n);
+                let p = partition_of(hash, n);
                 let id = parts[p]
                     .part
                     .keys

@@ -13,36 +13,44 @@ mod state;
 mod state_spec;
 mod text;
 mod window;
+mod window_options;
 
 pub use map_with_state::MapWithStateDStream;
-pub use pair::Reducer;
-pub use pair_window::{InverseWindowOptions, WindowFilter};
-pub use per_batch::PartitionIter;
+pub use output::OutputResult;
+pub use per_batch::{Partition, TransformResult};
+pub use state::UpdateStateSpec;
 pub use state_spec::{State, StateSpec};
+pub use window_options::Window;
 
 use crate::context::{BatchContext, StreamingContext};
 use crate::data::{Batch, Data};
 use crate::error::{Error, Result};
-use crate::kernels::tokenize::Separators;
 use crate::time::{Duration, Time};
-use node::{AnyNode, ComputeFn, Node};
+use node::{AnyNode, ComputeFn, Node, Partitioning, Plan, ShufflePartitions};
+use std::panic::Location;
 use std::sync::Arc;
 
 /// A discretized stream: a sequence of batches of `T`, one per slide interval.
 ///
-/// Built from a [`StreamingContext`]'s sources and transformed with operations that mirror Spark's
-/// DStream API. Closures receive views (`&str`, numbers, tuples of them) and push results into an
-/// [`Emit`](crate::Emit); strings that come from input buffers stay views.
+/// Built from a [`StreamingContext`]'s sources and transformed with operations that mirror
+/// Spark's DStream API, in Spark's shape: `lines.flat_map(|l| l.split(' '))`,
+/// `words.map(|w| (w, 1))`, `pairs.reduce_by_key(|a, b| a + b)`. Closures receive each element
+/// as a view ([`Data::Arg`]: [`Str`](crate::Str) for strings, numbers as they are, tuples of
+/// them) and return plain values; a string of the input returned in a result stays a view of
+/// the input's buffer.
+///
+/// Building a graph does not fail operation by operation: a misuse (a window that is not a
+/// multiple of the slide, streams of two contexts combined, zero partitions, ...) is recorded
+/// with the operation and the place in the program that made it, and
+/// [`StreamingContext::start`] reports every one as [`Error::InvalidProgram`].
+///
+/// # Panics
+/// Every operation panics when called after the context started or stopped, with Spark's
+/// message ("Adding new inputs, transformations, and output operations after starting a
+/// context is not supported"): the graph is fixed once it runs.
 pub struct DStream<T: Data> {
     pub(crate) node: Arc<Node<T>>,
     pub(crate) ctx: StreamingContext,
-    /// Set on the result of [`DStream::split`]: the lines and separators it splits, so that a
-    /// `count_by_value` right after it can tokenize and count in one pass.
-    pub(crate) split_of: Option<(Arc<Node<String>>, Separators)>,
-    /// Set on the results of per-batch keyed reductions: every batch holds each key once, in
-    /// partition `partition_of(hash, n)` of `n` partitions, so a window over it need not reduce
-    /// the batches again.
-    pub(crate) keys_unique_in: Option<usize>,
 }
 
 impl<T: Data> Clone for DStream<T> {
@@ -50,39 +58,49 @@ impl<T: Data> Clone for DStream<T> {
         DStream {
             node: self.node.clone(),
             ctx: self.ctx.clone(),
-            split_of: self.split_of.clone(),
-            keys_unique_in: self.keys_unique_in,
         }
     }
 }
 
 impl<T: Data> DStream<T> {
     /// A new node in `ctx`'s graph.
+    #[track_caller]
     pub(crate) fn create(
         ctx: &StreamingContext,
         name: &str,
         slide: Duration,
         parents: Vec<Arc<dyn AnyNode>>,
         parent_extra_remember: Duration,
+        plan: Plan,
         compute: ComputeFn<T>,
-    ) -> Result<Self> {
+    ) -> Self {
         let node = ctx
             .core
-            .add_node(name, slide, parents, parent_extra_remember, compute)?;
-        Ok(DStream {
+            .add_node(name, slide, parents, parent_extra_remember, plan, compute);
+        DStream {
             node,
             ctx: ctx.clone(),
-            split_of: None,
-            keys_unique_in: None,
-        })
+        }
     }
 
     /// A stream with this one's slide whose batch at each time is `f` of this one's batch.
+    #[track_caller]
     pub(crate) fn derive<O: Data>(
         &self,
         name: &str,
         f: impl Fn(&Batch<T>, Time, &BatchContext) -> Result<Batch<O>> + Send + Sync + 'static,
-    ) -> Result<DStream<O>> {
+    ) -> DStream<O> {
+        self.derive_planned(name, Plan::default(), f)
+    }
+
+    /// [`derive`](Self::derive) with the new node's plan properties.
+    #[track_caller]
+    pub(crate) fn derive_planned<O: Data>(
+        &self,
+        name: &str,
+        plan: Plan,
+        f: impl Fn(&Batch<T>, Time, &BatchContext) -> Result<Batch<O>> + Send + Sync + 'static,
+    ) -> DStream<O> {
         let parent = self.node.clone();
         DStream::create(
             &self.ctx,
@@ -90,6 +108,7 @@ impl<T: Data> DStream<T> {
             self.slide_duration(),
             vec![self.node.clone() as Arc<dyn AnyNode>],
             Duration::default(),
+            plan,
             Box::new(move |t, ctx| match parent.get_or_compute(t, ctx)? {
                 Some(b) => f(&b, t, ctx).map(Some),
                 None => Ok(None),
@@ -97,16 +116,50 @@ impl<T: Data> DStream<T> {
         )
     }
 
+    /// A shuffle of each batch into hash partitions by key: `f` gets the batch and the number
+    /// of partitions ([`with_partitions`](Self::with_partitions), else the context's default).
+    #[track_caller]
+    pub(crate) fn derive_shuffle<O: Data>(
+        &self,
+        name: &str,
+        unique_keys: bool,
+        f: impl Fn(&Batch<T>, usize) -> Result<Batch<O>> + Send + Sync + 'static,
+    ) -> DStream<O> {
+        let partitions = Arc::new(ShufflePartitions::default());
+        let n = partitions.clone();
+        self.derive_planned(
+            name,
+            Plan::partitioned(
+                &partitions,
+                Partitioning::ByKey {
+                    unique: unique_keys,
+                },
+            ),
+            move |batch, _, ctx| f(batch, n.get(ctx.parallelism)),
+        )
+    }
+
     /// A stream whose batch at each time is `f` of this stream's and `other`'s batches (both must
-    /// have the same slide; a missing parent batch is an error, as in Spark's `transformWith`).
+    /// have the same slide and context; a missing parent batch is an error, as in Spark's
+    /// `transformWith`). `operator` names the caller in misuse reports.
+    #[track_caller]
     pub(crate) fn derive_with<U: Data, O: Data>(
         &self,
         other: &DStream<U>,
+        operator: &'static str,
         name: &str,
-        f: impl Fn(&Batch<T>, &Batch<U>, Time) -> Result<Batch<O>> + Send + Sync + 'static,
-    ) -> Result<DStream<O>> {
-        other.same_context(&self.ctx)?;
-        self.same_slide(other.slide_duration())?;
+        plan: Plan,
+        f: impl Fn(&Batch<T>, &Batch<U>, Time, &BatchContext) -> Result<Batch<O>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> DStream<O> {
+        if let Err(e) = self
+            .same_context(&other.ctx)
+            .and_then(|_| self.same_slide(other.slide_duration()))
+        {
+            self.refuse(operator, e);
+        }
         let (a, b) = (self.node.clone(), other.node.clone());
         DStream::create(
             &self.ctx,
@@ -117,6 +170,7 @@ impl<T: Data> DStream<T> {
                 other.node.clone() as Arc<dyn AnyNode>,
             ],
             Duration::default(),
+            plan,
             Box::new(move |t, ctx| {
                 let x = a
                     .get_or_compute(t, ctx)?
@@ -124,15 +178,53 @@ impl<T: Data> DStream<T> {
                 let y = b
                     .get_or_compute(t, ctx)?
                     .ok_or(Error::TransformParentMissing(t))?;
-                f(&x, &y, t).map(Some)
+                f(&x, &y, t, ctx).map(Some)
             }),
         )
     }
 
-    /// This stream, marked as holding each key once per batch in `n` hash partitions.
-    pub(crate) fn with_unique_keys(mut self, n: usize) -> Self {
-        self.keys_unique_in = Some(n);
-        self
+    /// Records a misuse of `operator`, made where the program called it; `start` reports it.
+    #[track_caller]
+    pub(crate) fn refuse(&self, operator: &'static str, error: Error) {
+        self.ctx.core.refuse(operator, Location::caller(), error);
+    }
+
+    /// Sets the number of partitions this stream's shuffle produces (Spark's `numPartitions`
+    /// argument of `reduceByKey`, `groupByKey`, `join`, `countByValue`, the keyed windows,
+    /// `updateStateByKey`, ...). Without it, a shuffle uses the context's default parallelism.
+    /// A stream that is not the result of a shuffle has no partition count to set (a misuse,
+    /// reported by `start`; [`repartition`](Self::repartition) spreads any stream over `n`
+    /// partitions).
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let words = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// let counts = words.map(|w| (w, 1)).reduce_by_key(|a, b| a + b).with_partitions(8);
+    /// # let _ = counts;
+    /// ```
+    #[track_caller]
+    pub fn with_partitions(&self, num_partitions: usize) -> DStream<T> {
+        self.ctx.core.check_building();
+        match &self.node.plan.partitions {
+            Some(p) if num_partitions > 0 => p.set(num_partitions),
+            Some(_) => self.refuse(
+                "with_partitions",
+                Error::InvalidArgument(format!(
+                    "{} needs at least one partition, got 0",
+                    self.node.name
+                )),
+            ),
+            None => self.refuse(
+                "with_partitions",
+                Error::InvalidArgument(format!(
+                    "{} does not shuffle, so it has no partition count to set; \
+                     repartition(n) spreads a stream over n partitions",
+                    self.node.name
+                )),
+            ),
+        }
+        self.clone()
     }
 
     /// The context this stream belongs to.

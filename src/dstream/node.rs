@@ -4,9 +4,11 @@
 use crate::context::BatchContext;
 use crate::data::{Batch, Data};
 use crate::error::Result;
+use crate::kernels::tokenize::Separators;
 use crate::lock::lock;
 use crate::time::{Duration, Time};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How a node computes its batch at a valid time.
@@ -25,11 +27,78 @@ pub(crate) trait AnyNode: Send + Sync {
     fn remembered_times(&self) -> Vec<Time>;
 }
 
+/// A shuffle's number of output partitions: what `with_partitions` set, else the context's
+/// default parallelism. Read when batches are computed, so it can be set after the operator is
+/// built (and before the context starts).
+#[derive(Default)]
+pub(crate) struct ShufflePartitions(AtomicUsize);
+
+impl ShufflePartitions {
+    pub(crate) fn set(&self, n: usize) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+    /// The partition count, `default` when none was set.
+    pub(crate) fn get(&self, default: usize) -> usize {
+        match self.0.load(Ordering::Relaxed) {
+            0 => default.max(1),
+            n => n,
+        }
+    }
+}
+
+/// How a node's batches are partitioned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Partitioning {
+    /// As the source or parent cut them: nothing to rely on.
+    #[default]
+    BySource,
+    /// By the engine's key hash (`partition_of`) into the node's partition count; with `unique`,
+    /// every batch holds each key once (a per-batch reduction's output).
+    ByKey { unique: bool },
+}
+
+/// What the plan knows about a node's batches: the properties fusions, windows, state and
+/// exchanges read from the node that produces a stream, instead of re-deriving them.
+#[derive(Default)]
+pub(crate) struct Plan {
+    /// Set for operators that choose their number of partitions (shuffles, keyed windows,
+    /// state): what `with_partitions` sets.
+    pub(crate) partitions: Option<Arc<ShufflePartitions>>,
+    pub(crate) partitioning: Partitioning,
+    /// Set for `split`: the lines whose words these are, as views, and the separators, so that
+    /// `count_by_value` right after it tokenizes and counts in one pass.
+    pub(crate) words_of: Option<(Arc<Node<String>>, Separators)>,
+}
+
+impl Plan {
+    /// The plan of an operator with `partitions` partitions, partitioned as `partitioning`.
+    pub(crate) fn partitioned(
+        partitions: &Arc<ShufflePartitions>,
+        partitioning: Partitioning,
+    ) -> Plan {
+        Plan {
+            partitions: Some(partitions.clone()),
+            partitioning,
+            words_of: None,
+        }
+    }
+
+    /// `Some(n)` when every batch holds each key once, in partition `partition_of(hash, n)` of
+    /// `n`: a keyed window or state can take such batches as they are.
+    pub(crate) fn unique_key_partitions(&self, default: usize) -> Option<usize> {
+        match (&self.partitions, self.partitioning) {
+            (Some(p), Partitioning::ByKey { unique: true }) => Some(p.get(default)),
+            _ => None,
+        }
+    }
+}
+
 /// A typed node.
 pub(crate) struct Node<T: Data> {
     pub(crate) id: usize,
     pub(crate) name: String,
     pub(crate) slide: Duration,
+    pub(crate) plan: Plan,
     pub(crate) parents: Vec<Arc<dyn AnyNode>>,
     /// What parents must keep beyond this node's remember duration (a window's length).
     pub(crate) parent_extra_remember: Duration,
@@ -45,12 +114,14 @@ impl<T: Data> Node<T> {
         slide: Duration,
         parents: Vec<Arc<dyn AnyNode>>,
         parent_extra_remember: Duration,
+        plan: Plan,
         compute: ComputeFn<T>,
     ) -> Self {
         Node {
             id,
             name: name.into(),
             slide,
+            plan,
             parents,
             parent_extra_remember,
             compute,
@@ -76,7 +147,7 @@ impl<T: Data> Node<T> {
         if !self.is_time_valid(time, ctx.zero_time) {
             return Ok(None);
         }
-        let computed = (self.compute)(time, ctx)?;
+        let computed = (self.compute)(time, ctx)?.map(|b| b.at(time));
         if let Some(b) = &computed {
             lock(&self.generated).insert(time, b.clone());
         }

@@ -8,45 +8,73 @@ use crate::error::Result;
 use crate::sink::kafka::{self, KafkaWriter};
 use crate::sink::print::format_batch;
 use crate::sink::text_files::{batch_file_name, save_batch};
-use crate::time::Time;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// What an output function returns: nothing, or a `Result` whose error fails that batch's
+/// output operation (reported by `await_termination`; later batches still run).
+pub trait OutputResult {
+    /// As a `Result`.
+    fn into_result(self) -> Result<()>;
+}
+
+impl OutputResult for () {
+    fn into_result(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl OutputResult for Result<()> {
+    fn into_result(self) -> Result<()> {
+        self
+    }
+}
+
 impl<T: Data> DStream<T> {
-    /// Runs `f` on every batch with its time (Spark's `foreachRDD`). An `Err` fails that batch's
-    /// operation and is returned by `await_termination`; later batches still run.
+    /// Spark's `foreachRDD`: runs `f` on every batch (its time is
+    /// [`Batch::time`](crate::Batch::time)). `f` returns nothing, or a `Result` whose error fails
+    /// that batch's operation; it is returned by `await_termination`, and later batches still
+    /// run. [`Batch::to_record_batches`](crate::Batch::to_record_batches) gives the data as Arrow
+    /// `RecordBatch`es without copying.
     ///
-    /// `Batch::to_record_batches` gives the data as Arrow `RecordBatch`es without copying.
-    pub fn foreach_batch<F>(&self, f: F) -> Result<()>
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let counts = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// counts.foreach_rdd(|rdd| println!("{}: {} words", rdd.time(), rdd.count()));
+    /// counts.foreach_rdd(|rdd| {
+    ///     std::fs::write(format!("/tmp/counts-{}", rdd.time().as_millis()), format!("{rdd:?}"))?;
+    ///     Ok(())
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn foreach_rdd<R, F>(&self, f: F)
     where
-        F: Fn(&Batch<T>, Time) -> Result<()> + Send + Sync + 'static,
+        R: OutputResult,
+        F: Fn(&Batch<T>) -> R + Send + Sync + 'static,
     {
-        self.register_output("foreach_batch", "foreach_batch", f)
+        self.register_output("foreachRDD", "foreach_rdd", move |b| f(b).into_result())
     }
 
-    /// Spark's name for [`foreach_batch`](Self::foreach_batch).
-    pub fn foreach_rdd<F>(&self, f: F) -> Result<()>
-    where
-        F: Fn(&Batch<T>, Time) -> Result<()> + Send + Sync + 'static,
-    {
-        self.register_output("foreachRDD", "foreach_rdd", f)
+    /// Spark's `print()`: the first 10 elements of every batch on standard output, in Spark's
+    /// format (see [`format_batch`](crate::format_batch)).
+    #[track_caller]
+    pub fn print(&self) {
+        self.print_first(10)
     }
 
-    /// Prints the first `num` elements of every batch to standard output in Spark's format (see
-    /// [`format_batch`](crate::format_batch)).
-    pub fn pprint(&self, num: usize) -> Result<()> {
-        self.pprint_to(num, Arc::new(Mutex::new(std::io::stdout())))
+    /// Spark's `print(num)`: the first `num` elements of every batch on standard output.
+    #[track_caller]
+    pub fn print_first(&self, num: usize) {
+        self.print_to(num, Arc::new(Mutex::new(std::io::stdout())))
     }
 
-    /// Like [`pprint`](Self::pprint), into any writer (a file, a buffer in a test).
-    pub fn pprint_to<W: Write + Send + 'static>(
-        &self,
-        num: usize,
-        out: Arc<Mutex<W>>,
-    ) -> Result<()> {
-        self.register_output("print", &format!("pprint({num})"), move |batch, time| {
-            let text = format_batch(batch, time, num);
+    /// Like [`print_first`](Self::print_first), into any writer (a file, a buffer in a test).
+    #[track_caller]
+    pub fn print_to<W: Write + Send + 'static>(&self, num: usize, out: Arc<Mutex<W>>) {
+        self.register_output("print", &format!("print({num})"), move |batch| {
+            let text = format_batch(batch, batch.time(), num);
             let mut w = crate::lock::lock(&out);
             w.write_all(text.as_bytes())
                 .and_then(|_| w.flush())
@@ -56,13 +84,14 @@ impl<T: Data> DStream<T> {
 
     /// Saves every batch as a directory `<prefix>-<ms>[.<suffix>]` of part files, one line per
     /// element, plus `_SUCCESS` (Spark's `saveAsTextFiles`). Empty batches are saved too.
-    pub fn save_as_text_files(&self, prefix: &str, suffix: &str) -> Result<()> {
+    #[track_caller]
+    pub fn save_as_text_files(&self, prefix: &str, suffix: &str) {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
         let description = format!("save_as_text_files({prefix:?}, {suffix:?})");
-        self.register_output("saveAsTextFiles", &description, move |batch, time| {
+        self.register_output("saveAsTextFiles", &description, move |batch| {
             save_batch(
                 batch,
-                &PathBuf::from(batch_file_name(&prefix, &suffix, time)),
+                &PathBuf::from(batch_file_name(&prefix, &suffix, batch.time())),
             )
         })
     }
@@ -74,8 +103,9 @@ impl<T: Data> DStream<T> {
     ///
     /// `config` is librdkafka's producer configuration (`bootstrap.servers`, `acks` (default
     /// `all`), `linger.ms`, `compression.type`, `enable.idempotence`, `message.timeout.ms`,
-    /// ...); one producer is created here, so a configuration librdkafka refuses fails now, and
-    /// every batch reuses it. Keyless records go where librdkafka's partitioner puts them: a
+    /// ...); one producer is created here and every batch reuses it (a configuration librdkafka
+    /// refuses is reported by `start`).
+    /// Keyless records go where librdkafka's partitioner puts them: a
     /// random partition, kept for `sticky.partitioning.linger.ms` (set `partitioner` to change
     /// it).
     ///
@@ -98,28 +128,32 @@ impl<T: Data> DStream<T> {
     /// use dstreams::prelude::*;
     /// use dstreams::rdkafka::ClientConfig;
     ///
-    /// let ssc = StreamingContext::new(Duration::seconds(1))?;
-    /// let lines = ssc.socket_text_stream("localhost", 9999)?;
-    /// let counts = lines.split(Separators::Space)?.count_by_value()?;
+    /// let ssc = StreamingContext::new(Seconds(1));
+    /// let lines = ssc.socket_text_stream("localhost", 9999);
+    /// let counts = lines.split(Separators::Space).count_by_value();
     /// let mut kafka = ClientConfig::new();
     /// kafka.set("bootstrap.servers", "127.0.0.1:9092");
-    /// counts.save_to_kafka(&kafka, "counts")?; // values "(to,2)", "(be,2)", ...
+    /// counts.save_to_kafka(&kafka, "counts"); // values "(to,2)", "(be,2)", ...
     /// ssc.start()?;
     /// ssc.await_termination()?;
     /// # Ok::<(), dstreams::Error>(())
     /// ```
-    pub fn save_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) -> Result<()> {
-        let writer = KafkaWriter::new(config, topic)?;
-        self.register_output(
-            "save_to_kafka",
-            &format!("save_to_kafka({topic:?})"),
-            move |batch, time| kafka::save_values(&writer, batch, time),
-        )
+    #[track_caller]
+    pub fn save_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) {
+        match KafkaWriter::new(config, topic) {
+            Ok(writer) => self.register_output(
+                "save_to_kafka",
+                &format!("save_to_kafka({topic:?})"),
+                move |batch| kafka::save_values(&writer, batch, batch.time()),
+            ),
+            Err(e) => self.refuse("save_to_kafka", e),
+        }
     }
 
-    fn register_output<F>(&self, name: &str, description: &str, f: F) -> Result<()>
+    #[track_caller]
+    fn register_output<F>(&self, name: &str, description: &str, f: F)
     where
-        F: Fn(&Batch<T>, Time) -> Result<()> + Send + Sync + 'static,
+        F: Fn(&Batch<T>) -> Result<()> + Send + Sync + 'static,
     {
         let node = self.node.clone();
         let f = Arc::new(f);
@@ -129,7 +163,7 @@ impl<T: Data> DStream<T> {
             generate: Box::new(move |time, ctx| {
                 Ok(node.get_or_compute(time, ctx)?.map(|batch| {
                     let f = f.clone();
-                    Box::new(move || f(&batch, time)) as crate::context::Job
+                    Box::new(move || f(&batch)) as crate::context::Job
                 }))
             }),
         })
@@ -148,22 +182,25 @@ impl<K: Data, V: Data> DStream<(K, V)> {
     /// use dstreams::prelude::*;
     /// use dstreams::rdkafka::ClientConfig;
     ///
-    /// let ssc = StreamingContext::new(Duration::seconds(1))?;
-    /// let lines = ssc.socket_text_stream("localhost", 9999)?;
-    /// let counts = lines.split(Separators::Space)?.count_by_value()?;
+    /// let ssc = StreamingContext::new(Seconds(1));
+    /// let lines = ssc.socket_text_stream("localhost", 9999);
+    /// let counts = lines.split(Separators::Space).count_by_value();
     /// let mut kafka = ClientConfig::new();
     /// kafka.set("bootstrap.servers", "127.0.0.1:9092").set("linger.ms", "5");
-    /// counts.save_pairs_to_kafka(&kafka, "counts")?; // key "to", value "2"; ...
+    /// counts.save_pairs_to_kafka(&kafka, "counts"); // key "to", value "2"; ...
     /// ssc.start()?;
     /// ssc.await_termination()?;
     /// # Ok::<(), dstreams::Error>(())
     /// ```
-    pub fn save_pairs_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) -> Result<()> {
-        let writer = KafkaWriter::new(config, topic)?;
-        self.register_output(
-            "save_pairs_to_kafka",
-            &format!("save_pairs_to_kafka({topic:?})"),
-            move |batch, time| kafka::save_pairs(&writer, batch, time),
-        )
+    #[track_caller]
+    pub fn save_pairs_to_kafka(&self, config: &rdkafka::ClientConfig, topic: &str) {
+        match KafkaWriter::new(config, topic) {
+            Ok(writer) => self.register_output(
+                "save_pairs_to_kafka",
+                &format!("save_pairs_to_kafka({topic:?})"),
+                move |batch| kafka::save_pairs(&writer, batch, batch.time()),
+            ),
+            Err(e) => self.refuse("save_pairs_to_kafka", e),
+        }
     }
 }

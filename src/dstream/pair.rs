@@ -1,268 +1,217 @@
 //! Pair operations on `DStream<(K, V)>`: keyed aggregation, grouping and joins, each a parallel
-//! hash-partitioned shuffle (Spark's `PairDStreamFunctions`). The `_with_partitions` variants set
-//! the number of output partitions; the others use the context's default parallelism.
+//! hash-partitioned shuffle (Spark's `PairDStreamFunctions`), and the value-wise narrow
+//! operations. A shuffle produces the context's default number of partitions unless
+//! [`with_partitions`](DStream::with_partitions) sets another.
 
 use super::DStream;
-use crate::data::{ColumnBuilder, Data, Emit, Key};
-use crate::error::{Error, Result};
-use crate::kernels::accumulate::Agg;
-use crate::kernels::narrow::try_per_partition;
-use crate::rdd::check_partitions;
-
-/// A built-in reducer for [`DStream::reduce_by_key_using`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reducer {
-    /// `a + b`.
-    Sum,
-    /// The smaller value.
-    Min,
-    /// The larger value.
-    Max,
-}
-
-/// `n` when a shuffle can produce that many partitions.
-fn partitions(n: usize) -> Result<usize> {
-    check_partitions(n, "a shuffle")
-}
+use super::node::{Partitioning, Plan, ShufflePartitions};
+use crate::context::BatchContext;
+use crate::data::view::CallScope;
+use crate::data::{Batch, Column, ColumnBuilder, Data, Key, Value};
+use crate::error::Result;
+use crate::kernels::narrow::per_partition;
+use crate::time::Time;
+use std::sync::Arc;
 
 impl<K: Key, V: Data> DStream<(K, V)> {
-    /// Merges the values of each key with an associative, commutative function.
+    /// Spark's `reduceByKey`: merges the values of each key with an associative, commutative
+    /// function (on the aggregation kernel for string keys and integer values).
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let words = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
-    /// let counts = words.map(|w, out| out.push((w, 1))).unwrap().reduce_by_key(|a, b| a + b).unwrap();
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let words = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// let counts = words.map(|w| (w, 1)).reduce_by_key(|a, b| a + b);
     /// # let _ = counts;
     /// ```
-    pub fn reduce_by_key<F>(&self, f: F) -> Result<DStream<(K, V)>>
+    #[track_caller]
+    pub fn reduce_by_key<F>(&self, f: F) -> DStream<(K, V)>
     where
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
-        self.reduce_by_key_with_partitions(f, self.ctx.default_parallelism())
-    }
-
-    /// [`reduce_by_key`](Self::reduce_by_key) into `num_partitions` partitions.
-    pub fn reduce_by_key_with_partitions<F>(
-        &self,
-        f: F,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, V)>>
-    where
-        F: Fn(V, V) -> V + Send + Sync + 'static,
-    {
-        let n = partitions(num_partitions)?;
-        self.derive("ShuffledDStream", move |batch, _, _| {
+        self.derive_shuffle("ShuffledDStream", true, move |batch, n| {
             Ok(batch.shuffle_into(n)?.reduce_by_key(&f))
         })
-        .map(|d| d.with_unique_keys(n))
     }
 
-    /// Merges the values of each key with a built-in reducer: on string keys and integer values
-    /// this runs on the aggregation kernel's dense accumulators (sums wrap on overflow, as the
-    /// JVM's do).
-    ///
-    /// ```
-    /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
-    /// let totals = pairs.reduce_by_key_using(Reducer::Sum)?;
-    /// let peaks = pairs.reduce_by_key_using(Reducer::Max)?;
-    /// # Ok::<(), dstreams::Error>(())
-    /// ```
-    pub fn reduce_by_key_using(&self, reducer: Reducer) -> Result<DStream<(K, V)>>
-    where
-        V: Copy + Ord + std::ops::Add<Output = V>,
-    {
-        let n = self.ctx.default_parallelism();
-        let (agg, f) = match reducer {
-            Reducer::Sum => (Agg::Sum, (|a: V, b: V| a + b) as fn(V, V) -> V),
-            Reducer::Min => (Agg::Min, Ord::min as fn(V, V) -> V),
-            Reducer::Max => (Agg::Max, Ord::max as fn(V, V) -> V),
-        };
-        self.derive("ShuffledDStream", move |batch, _, _| {
-            Ok(batch.shuffle_into(n)?.reduce_by_key_using(agg, &f))
-        })
-    }
-
-    /// Spark's `combineByKey`: `create` starts a combiner from a key's first value in a partition,
-    /// `merge_value` folds further values in, `merge_combiners` merges partitions' combiners.
+    /// Spark's `combineByKey`: `create` starts a combiner from a key's first value in a
+    /// partition, `merge_value` folds further values in, `merge_combiners` merges partitions'
+    /// combiners. The value closures get borrowed views (`&str` for strings).
+    #[track_caller]
     pub fn combine_by_key<C, Create, MergeValue, MergeCombiners>(
         &self,
         create: Create,
         merge_value: MergeValue,
         merge_combiners: MergeCombiners,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, C)>>
+    ) -> DStream<(K, C)>
     where
         C: Data,
         Create: Fn(V::Ref<'_>) -> C + Send + Sync + 'static,
         MergeValue: Fn(C, V::Ref<'_>) -> C + Send + Sync + 'static,
         MergeCombiners: Fn(C, C) -> C + Send + Sync + 'static,
     {
-        let n = partitions(num_partitions)?;
-        self.derive("ShuffledDStream", move |batch, _, _| {
+        self.derive_shuffle("ShuffledDStream", true, move |batch, n| {
             Ok(batch
                 .shuffle_into(n)?
                 .combine_by_key(&create, &merge_value, &merge_combiners))
         })
     }
 
-    /// The values of each key as a list (values stay views into the input buffers).
-    pub fn group_by_key(&self) -> Result<DStream<(K, Vec<V>)>> {
-        self.group_by_key_with_partitions(self.ctx.default_parallelism())
-    }
-
-    /// [`group_by_key`](Self::group_by_key) into `num_partitions` partitions.
-    pub fn group_by_key_with_partitions(
-        &self,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, Vec<V>)>> {
-        let n = partitions(num_partitions)?;
-        self.derive("ShuffledDStream", move |batch, _, _| {
+    /// Spark's `groupByKey`: the values of each key as a list (values stay views into the
+    /// input buffers).
+    #[track_caller]
+    pub fn group_by_key(&self) -> DStream<(K, Vec<V>)> {
+        self.derive_shuffle("ShuffledDStream", true, move |batch, n| {
             Ok(batch.shuffle_into(n)?.group_by_key())
         })
     }
 
-    /// Transforms each value, keeping its key; the closure pushes exactly one value.
-    pub fn map_values<W: Data, F>(&self, f: F) -> Result<DStream<(K, W)>>
+    /// Spark's `mapValues`: each value transformed, its key kept (as a view).
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let counts = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// let doubled = counts.map_values(|n| n * 2);
+    /// # let _ = doubled;
+    /// ```
+    #[track_caller]
+    pub fn map_values<R, F>(&self, f: F) -> DStream<(K, R::Data)>
     where
-        F: Fn(V::Ref<'_>, &mut Emit<'_, W>) + Send + Sync + 'static,
+        R: Value,
+        F: Fn(V::Arg) -> R + Send + Sync + 'static,
     {
         self.derive("MapValuedDStream", move |batch, _, _| {
-            try_per_partition(batch, |_, col, b: &mut <(K, W) as Data>::Builder| {
-                for i in 0..crate::data::Column::len(&col.a) {
-                    let before = b.1.len();
-                    f(
-                        crate::data::Column::value(&col.b, i),
-                        &mut Emit::new(&mut b.1),
-                    );
-                    let emitted = b.1.len() - before;
-                    if emitted != 1 {
-                        return Err(Error::MapArity { emitted });
+            Ok(per_partition(
+                batch,
+                |_, col, b: &mut <(K, R::Data) as Data>::Builder| {
+                    let scope = CallScope::open();
+                    for i in 0..col.len() {
+                        f(V::arg(col.b.value(i), scope.id())).append_to(&mut b.1);
+                        b.0.push_ref(col.a.value(i));
                     }
-                    b.0.push_ref(crate::data::Column::value(&col.a, i));
-                }
-                Ok(())
-            })
+                },
+            ))
         })
     }
 
-    /// Zero or more values per value, each with the original key.
-    pub fn flat_map_values<W: Data, F>(&self, f: F) -> Result<DStream<(K, W)>>
+    /// Spark's `flatMapValues`: zero or more values per value, each with the original key.
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let docs = ssc.queue_stream(Vec::<Batch<(i64, String)>>::new(), true, None);
+    /// let words = docs.flat_map_values(|text| text.split(' '));
+    /// # let _ = words;
+    /// ```
+    #[track_caller]
+    pub fn flat_map_values<I, F>(&self, f: F) -> DStream<(K, <I::Item as Value>::Data)>
     where
-        F: Fn(V::Ref<'_>, &mut Emit<'_, W>) + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Value,
+        F: Fn(V::Arg) -> I + Send + Sync + 'static,
     {
         self.derive("FlatMapValuedDStream", move |batch, _, _| {
-            try_per_partition(batch, |_, col, b: &mut <(K, W) as Data>::Builder| {
-                for i in 0..crate::data::Column::len(&col.a) {
-                    let before = b.1.len();
-                    f(
-                        crate::data::Column::value(&col.b, i),
-                        &mut Emit::new(&mut b.1),
-                    );
-                    for _ in before..b.1.len() {
-                        b.0.push_ref(crate::data::Column::value(&col.a, i));
+            Ok(per_partition(
+                batch,
+                |_, col, b: &mut <(K, <I::Item as Value>::Data) as Data>::Builder| {
+                    let scope = CallScope::open();
+                    for i in 0..col.len() {
+                        for v in f(V::arg(col.b.value(i), scope.id())) {
+                            v.append_to(&mut b.1);
+                            b.0.push_ref(col.a.value(i));
+                        }
                     }
-                }
-                Ok(())
-            })
+                },
+            ))
         })
     }
 
-    /// Inner join of each batch with `other`'s batch at the same time.
-    pub fn join<W: Data>(&self, other: &DStream<(K, W)>) -> Result<DStream<(K, (V, W))>> {
-        self.join_with_partitions(other, self.ctx.default_parallelism())
-    }
-
-    /// [`join`](Self::join) into `num_partitions` partitions.
-    pub fn join_with_partitions<W: Data>(
+    /// A shuffle of this stream's and `other`'s batches at each time into hash partitions by
+    /// key (as many as [`with_partitions`](DStream::with_partitions) sets).
+    #[track_caller]
+    fn co_shuffle<W: Data, O: Data>(
         &self,
         other: &DStream<(K, W)>,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, (V, W))>> {
-        let n = partitions(num_partitions)?;
-        self.derive_with(other, "JoinedDStream", move |a, b, _| {
+        operator: &'static str,
+        name: &str,
+        unique_keys: bool,
+        f: impl Fn(&Batch<(K, V)>, &Batch<(K, W)>, usize) -> Result<Batch<O>> + Send + Sync + 'static,
+    ) -> DStream<O> {
+        let partitions = Arc::new(ShufflePartitions::default());
+        let n = partitions.clone();
+        let plan = Plan::partitioned(
+            &partitions,
+            Partitioning::ByKey {
+                unique: unique_keys,
+            },
+        );
+        self.derive_with(
+            other,
+            operator,
+            name,
+            plan,
+            move |a, b, _: Time, ctx: &BatchContext| f(a, b, n.get(ctx.parallelism)),
+        )
+    }
+
+    /// Spark's `join`: inner join of each batch with `other`'s batch at the same time.
+    #[track_caller]
+    pub fn join<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (V, W))> {
+        self.co_shuffle(other, "join", "JoinedDStream", false, |a, b, n| {
             Ok(a.shuffle_into(n)?.join(b))
         })
     }
 
-    /// Left outer join: every left value, with `None` where `other` lacks the key.
+    /// Spark's `leftOuterJoin`: every left value, with `None` where `other` lacks the key.
+    #[track_caller]
     pub fn left_outer_join<W: Data>(
         &self,
         other: &DStream<(K, W)>,
-    ) -> Result<DStream<(K, (V, Option<W>))>> {
-        self.left_outer_join_with_partitions(other, self.ctx.default_parallelism())
+    ) -> DStream<(K, (V, Option<W>))> {
+        self.co_shuffle(
+            other,
+            "left_outer_join",
+            "LeftOuterJoinedDStream",
+            false,
+            |a, b, n| Ok(a.shuffle_into(n)?.left_outer_join(b)),
+        )
     }
 
-    /// [`left_outer_join`](Self::left_outer_join) into `num_partitions` partitions.
-    pub fn left_outer_join_with_partitions<W: Data>(
-        &self,
-        other: &DStream<(K, W)>,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, (V, Option<W>))>> {
-        let n = partitions(num_partitions)?;
-        self.derive_with(other, "LeftOuterJoinedDStream", move |a, b, _| {
-            Ok(a.shuffle_into(n)?.left_outer_join(b))
-        })
-    }
-
-    /// Right outer join: every right value, with `None` where this stream lacks the key.
+    /// Spark's `rightOuterJoin`: every right value, with `None` where this stream lacks the key.
+    #[track_caller]
     pub fn right_outer_join<W: Data>(
         &self,
         other: &DStream<(K, W)>,
-    ) -> Result<DStream<(K, (Option<V>, W))>> {
-        self.right_outer_join_with_partitions(other, self.ctx.default_parallelism())
+    ) -> DStream<(K, (Option<V>, W))> {
+        self.co_shuffle(
+            other,
+            "right_outer_join",
+            "RightOuterJoinedDStream",
+            false,
+            |a, b, n| Ok(a.shuffle_into(n)?.right_outer_join(b)),
+        )
     }
 
-    /// [`right_outer_join`](Self::right_outer_join) into `num_partitions` partitions.
-    pub fn right_outer_join_with_partitions<W: Data>(
-        &self,
-        other: &DStream<(K, W)>,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, (Option<V>, W))>> {
-        let n = partitions(num_partitions)?;
-        self.derive_with(other, "RightOuterJoinedDStream", move |a, b, _| {
-            Ok(a.shuffle_into(n)?.right_outer_join(b))
-        })
-    }
-
-    /// Full outer join: every key of either side.
+    /// Spark's `fullOuterJoin`: every key of either side.
+    #[track_caller]
     pub fn full_outer_join<W: Data>(
         &self,
         other: &DStream<(K, W)>,
-    ) -> Result<DStream<(K, (Option<V>, Option<W>))>> {
-        self.full_outer_join_with_partitions(other, self.ctx.default_parallelism())
+    ) -> DStream<(K, (Option<V>, Option<W>))> {
+        self.co_shuffle(
+            other,
+            "full_outer_join",
+            "FullOuterJoinedDStream",
+            false,
+            |a, b, n| Ok(a.shuffle_into(n)?.full_outer_join(b)),
+        )
     }
 
-    /// [`full_outer_join`](Self::full_outer_join) into `num_partitions` partitions.
-    pub fn full_outer_join_with_partitions<W: Data>(
-        &self,
-        other: &DStream<(K, W)>,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, (Option<V>, Option<W>))>> {
-        let n = partitions(num_partitions)?;
-        self.derive_with(other, "FullOuterJoinedDStream", move |a, b, _| {
-            Ok(a.shuffle_into(n)?.full_outer_join(b))
-        })
-    }
-
-    /// For each key of either side, the lists of its values on both sides.
-    pub fn cogroup<W: Data>(
-        &self,
-        other: &DStream<(K, W)>,
-    ) -> Result<DStream<(K, (Vec<V>, Vec<W>))>> {
-        self.cogroup_with_partitions(other, self.ctx.default_parallelism())
-    }
-
-    /// [`cogroup`](Self::cogroup) into `num_partitions` partitions.
-    pub fn cogroup_with_partitions<W: Data>(
-        &self,
-        other: &DStream<(K, W)>,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, (Vec<V>, Vec<W>))>> {
-        let n = partitions(num_partitions)?;
-        self.derive_with(other, "CoGroupedDStream", move |a, b, _| {
+    /// Spark's `cogroup`: for each key of either side, the lists of its values on both sides.
+    #[track_caller]
+    pub fn cogroup<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (Vec<V>, Vec<W>))> {
+        self.co_shuffle(other, "cogroup", "CoGroupedDStream", true, |a, b, n| {
             Ok(a.shuffle_into(n)?.cogroup(b))
         })
     }

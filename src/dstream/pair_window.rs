@@ -4,10 +4,10 @@
 //! two-stacks queue of pane aggregates.
 
 use super::DStream;
-use super::node::AnyNode;
+use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
+use super::window_options::{InverseFn, Window};
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, Data, Key, PairColumn};
-use crate::dstream::Reducer;
 use crate::error::{Error, Result};
 use crate::lock::lock;
 use crate::rdd::reduce_pairs;
@@ -19,76 +19,6 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-
-/// A filter on a window's result: which `(key, value)` pairs are emitted.
-pub type WindowFilter<K, V> = Arc<dyn Fn(<K as Data>::Ref<'_>, &V) -> bool + Send + Sync>;
-
-/// Options of [`DStream::reduce_by_key_and_window_inverse_with`]: Spark's `numPartitions` and
-/// `filterFunc`, and two choices Spark does not offer.
-///
-/// ```
-/// # use dstreams::prelude::*;
-/// let options = InverseWindowOptions::<String, i64>::new()
-///     .partitions(4)
-///     .filter(|_word, count| *count > 1)
-///     .drop_empty_keys();
-/// # let _ = options;
-/// ```
-pub struct InverseWindowOptions<K: Data, V> {
-    partitions: Option<usize>,
-    filter: Option<WindowFilter<K, V>>,
-    empty_keys: EmptyKeys,
-    exact_every: Option<usize>,
-}
-
-impl<K: Data, V> Default for InverseWindowOptions<K, V> {
-    fn default() -> Self {
-        InverseWindowOptions {
-            partitions: None,
-            filter: None,
-            empty_keys: EmptyKeys::Keep,
-            exact_every: None,
-        }
-    }
-}
-
-impl<K: Data, V> InverseWindowOptions<K, V> {
-    /// Spark's defaults: the context's parallelism, no filter, keys kept at their zero value.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The number of partitions of the result (Spark's `numPartitions`).
-    pub fn partitions(mut self, n: usize) -> Self {
-        self.partitions = Some(n);
-        self
-    }
-
-    /// Emits only the pairs `keep` accepts (Spark's `filterFunc`). The filter decides what is
-    /// emitted, never what is remembered: a key it rejects keeps its exact value in the window,
-    /// so its later windows stay right. A key whose window is empty and that the filter rejects
-    /// is forgotten, as Spark forgets it.
-    pub fn filter(mut self, keep: impl Fn(K::Ref<'_>, &V) -> bool + Send + Sync + 'static) -> Self {
-        self.filter = Some(Arc::new(keep));
-        self
-    }
-
-    /// Forgets a key as soon as no batch of its window holds it, instead of keeping it at the
-    /// value the inverse function left (Spark's behaviour, which grows the state forever).
-    pub fn drop_empty_keys(mut self) -> Self {
-        self.empty_keys = EmptyKeys::Drop;
-        self
-    }
-
-    /// Every `slides` slides, recomputes each key's value from the window's panes with the
-    /// reduce function alone, bounding the error that floating-point inverses accumulate. The
-    /// default is once per window length (`window / slide` slides) for floating-point values and
-    /// never for others.
-    pub fn exact_recompute_every(mut self, slides: usize) -> Self {
-        self.exact_every = Some(slides.max(1));
-        self
-    }
-}
 
 /// Whether values of this type are (or hold) floating-point numbers.
 fn is_floating(t: &DataType) -> bool {
@@ -161,11 +91,10 @@ struct InverseState<K: Data, V: Data> {
 }
 
 /// The functions and options of an inverse window.
-struct InverseFns<K: Data, V> {
-    f: Arc<dyn Fn(V, V) -> V + Send + Sync>,
-    inv: Arc<dyn Fn(V, V) -> V + Send + Sync>,
+struct InverseFns<V> {
+    f: ReduceFn<V>,
+    inv: InverseFn<V>,
     empty_keys: EmptyKeys,
-    filter: Option<WindowFilter<K, V>>,
     exact_every: Option<usize>,
 }
 
@@ -176,238 +105,183 @@ struct StacksState<K: Data, V: Data> {
     at: Option<Time>,
 }
 
+/// A reduce function, shared by a window's per-batch reduction and its panes.
+pub(crate) type ReduceFn<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
+
 impl<K: Key, V: Data + Clone> DStream<(K, V)> {
-    /// Spark's `reduceByKeyAndWindow(f, W, S)` without an inverse: the values of each key over
-    /// the last `window` of batches, every `slide`. Windows are kept as pane aggregates in a
-    /// two-stacks queue, so a slide merges a few pane tables instead of re-reducing the window.
-    /// Pass [`slide_duration`](DStream::slide_duration) as `slide` for Spark's `(f, W)` form.
+    /// Spark's `reduceByKeyAndWindow(f, W, S)`: the values of each key over the last `window`
+    /// of batches, every `slide`. Windows are kept as pane aggregates in a two-stacks queue, so a
+    /// slide merges a few pane tables instead of re-reducing the window. Pass
+    /// [`slide_duration`](DStream::slide_duration) as `slide` for Spark's `(f, W)` form;
+    /// [`reduce_by_key_and_window_with`](Self::reduce_by_key_and_window_with) takes an inverse
+    /// function and Spark's other options.
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
-    /// let peaks = pairs.reduce_by_key_and_window(|a, b| a.max(b), Duration::seconds(30), Duration::seconds(10))?;
-    /// # Ok::<(), dstreams::Error>(())
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// let peaks = pairs.reduce_by_key_and_window(|a, b| a.max(b), Seconds(30), Seconds(10));
+    /// # let _ = peaks;
     /// ```
+    #[track_caller]
     pub fn reduce_by_key_and_window<F>(
         &self,
         f: F,
-        window: Duration,
-        slide: Duration,
-    ) -> Result<DStream<(K, V)>>
+        window: impl Into<Duration>,
+        slide: impl Into<Duration>,
+    ) -> DStream<(K, V)>
     where
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
-        self.reduce_by_key_and_window_with_partitions(
-            f,
-            window,
-            slide,
-            self.ctx.default_parallelism(),
-        )
+        self.reduce_by_key_and_window_with(f, Window::new(window, slide))
     }
 
-    /// [`reduce_by_key_and_window`](Self::reduce_by_key_and_window) into `num_partitions`
-    /// partitions.
-    pub fn reduce_by_key_and_window_with_partitions<F>(
-        &self,
-        f: F,
-        window: Duration,
-        slide: Duration,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, V)>>
-    where
-        F: Fn(V, V) -> V + Send + Sync + 'static,
-    {
-        self.check_window(window, slide)?;
-        let f: Arc<dyn Fn(V, V) -> V + Send + Sync> = Arc::new(f);
-        let reduced = self.reduced_per_batch(&f, num_partitions)?;
-        reduced.stacked_window(merge_with(f), window, slide, num_partitions)
-    }
-
-    /// Spark's `reduceByKeyAndWindow(f, invF, W, S)`: the window's result is kept as a table;
-    /// each slide folds in the entering batches with `f` and takes out the expiring ones with
-    /// `inv`, so its cost follows what changes, not what the window holds. As in Spark (Scala),
-    /// a key stays in the result at the value `inv` leaves it (usually zero) after it left the
-    /// window; [`InverseWindowOptions`] has a filter and an option to drop such keys.
+    /// Spark's other `reduceByKeyAndWindow` overloads: `window` says the length and slide and,
+    /// with [`Window::inverse`], Spark's `invReduceFunc`: the window's result is kept as a
+    /// table; each slide folds in the entering batches with `f` and takes out the expiring ones
+    /// with the inverse, so its cost follows what changes, not what the window holds.
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
-    /// let counts = pairs.reduce_by_key_and_window_inverse(
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// let counts = pairs.reduce_by_key_and_window_with(
     ///     |a, b| a + b,
-    ///     |a, b| a - b,
-    ///     Duration::seconds(30),
-    ///     Duration::seconds(10),
-    /// )?;
-    /// # Ok::<(), dstreams::Error>(())
+    ///     Window::new(Seconds(30), Seconds(10)).inverse(|a, b| a - b),
+    /// );
+    /// # let _ = counts;
     /// ```
-    pub fn reduce_by_key_and_window_inverse<F, G>(
-        &self,
-        f: F,
-        inv: G,
-        window: Duration,
-        slide: Duration,
-    ) -> Result<DStream<(K, V)>>
+    #[track_caller]
+    pub fn reduce_by_key_and_window_with<F>(&self, f: F, window: Window<V>) -> DStream<(K, V)>
     where
         F: Fn(V, V) -> V + Send + Sync + 'static,
-        G: Fn(V, V) -> V + Send + Sync + 'static,
     {
-        self.reduce_by_key_and_window_inverse_with(
-            f,
-            inv,
-            window,
-            slide,
-            InverseWindowOptions::new(),
-        )
-    }
-
-    /// [`reduce_by_key_and_window_inverse`](Self::reduce_by_key_and_window_inverse) with
-    /// partitions, a filter and the treatment of keys whose window emptied.
-    pub fn reduce_by_key_and_window_inverse_with<F, G>(
-        &self,
-        f: F,
-        inv: G,
-        window: Duration,
-        slide: Duration,
-        options: InverseWindowOptions<K, V>,
-    ) -> Result<DStream<(K, V)>>
-    where
-        F: Fn(V, V) -> V + Send + Sync + 'static,
-        G: Fn(V, V) -> V + Send + Sync + 'static,
-    {
-        check_reduced_window(window, slide, self.slide_duration())?;
-        let n = options
-            .partitions
-            .unwrap_or_else(|| self.ctx.default_parallelism());
-        let f: Arc<dyn Fn(V, V) -> V + Send + Sync> = Arc::new(f);
-        let reduced = self.reduced_per_batch(&f, n)?;
-        reduced.inverse_window(f, Arc::new(inv), window, slide, n, options)
-    }
-
-    /// A windowed reduction with a built-in reducer: `Sum` takes the inverse path (keys leave the
-    /// result when their window empties), `Min` and `Max` the two-stacks path.
-    pub fn reduce_by_key_and_window_using(
-        &self,
-        reducer: Reducer,
-        window: Duration,
-        slide: Duration,
-    ) -> Result<DStream<(K, V)>>
-    where
-        V: Copy + Ord + std::ops::Add<Output = V> + std::ops::Sub<Output = V>,
-    {
-        match reducer {
-            Reducer::Sum => self.reduce_by_key_and_window_inverse_with(
-                |a, b| a + b,
-                |a, b| a - b,
-                window,
-                slide,
-                InverseWindowOptions::new().drop_empty_keys(),
-            ),
-            Reducer::Min => self.reduce_by_key_and_window(|a, b| a.min(b), window, slide),
-            Reducer::Max => self.reduce_by_key_and_window(|a, b| a.max(b), window, slide),
+        const OPERATOR: &str = "reduce_by_key_and_window";
+        let checked = match window.inverse {
+            Some(_) => check_reduced_window(window.length, window.slide, self.slide_duration()),
+            None => self.check_window(window.length, window.slide),
+        };
+        if let Err(e) = checked {
+            self.refuse(OPERATOR, e);
+        }
+        let f: ReduceFn<V> = Arc::new(f);
+        let partitions = Arc::new(ShufflePartitions::default());
+        let reduced = self.reduced_per_batch(&f, &partitions);
+        match window.inverse.clone() {
+            Some(inv) => reduced.inverse_window(f, inv, &window, &partitions),
+            None => reduced.stacked_window(merge_with(f), &window, &partitions),
         }
     }
 
     /// Spark's `groupByKeyAndWindow(W, S)`: the values of each key over the window.
+    #[track_caller]
     pub fn group_by_key_and_window(
         &self,
-        window: Duration,
-        slide: Duration,
-    ) -> Result<DStream<(K, Vec<V>)>> {
-        self.group_by_key_and_window_with_partitions(window, slide, self.ctx.default_parallelism())
+        window: impl Into<Duration>,
+        slide: impl Into<Duration>,
+    ) -> DStream<(K, Vec<V>)> {
+        self.window(window, slide).group_by_key()
     }
 
-    /// [`group_by_key_and_window`](Self::group_by_key_and_window) into `num_partitions`
-    /// partitions.
-    pub fn group_by_key_and_window_with_partitions(
-        &self,
-        window: Duration,
-        slide: Duration,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, Vec<V>)>> {
-        self.window(window, slide)?
-            .group_by_key_with_partitions(num_partitions)
-    }
-
-    /// Each batch reduced by key with `f` into `n` hash partitions, the input of a keyed window;
-    /// a stream that already is (the result of `reduce_by_key`, `count_by_value`, ... into `n`
-    /// partitions) is used as it is.
+    /// Each batch reduced by key with `f` into hash partitions (as many as the window's), the
+    /// input of a keyed window; batches of a stream that already is (the result of
+    /// `reduce_by_key`, `count_by_value`, ... into as many partitions) are taken as they are.
+    #[track_caller]
     fn reduced_per_batch(
         &self,
-        f: &Arc<dyn Fn(V, V) -> V + Send + Sync>,
-        n: usize,
-    ) -> Result<DStream<(K, V)>> {
-        if self.keys_unique_in == Some(n) {
-            return Ok(self.clone());
-        }
-        let g = f.clone();
-        self.reduce_by_key_with_partitions(move |a, b| g(a, b), n)
+        f: &ReduceFn<V>,
+        partitions: &Arc<ShufflePartitions>,
+    ) -> DStream<(K, V)> {
+        let f = f.clone();
+        let n_of = partitions.clone();
+        let parent = self.node.clone();
+        self.derive_planned(
+            "ShuffledDStream",
+            Plan::partitioned(partitions, Partitioning::ByKey { unique: true }),
+            move |batch, _, ctx| {
+                let n = n_of.get(ctx.parallelism);
+                if parent.plan.unique_key_partitions(ctx.parallelism) == Some(n) {
+                    return Ok(batch.clone());
+                }
+                Ok(batch.shuffle_into(n)?.reduce_by_key(|a, b| f(a, b)))
+            },
+        )
     }
 
     /// The inverse window over a stream already reduced per batch into `n` hash partitions.
+    #[track_caller]
     pub(crate) fn inverse_window(
         &self,
-        f: Arc<dyn Fn(V, V) -> V + Send + Sync>,
-        inv: Arc<dyn Fn(V, V) -> V + Send + Sync>,
-        window: Duration,
-        slide: Duration,
-        n: usize,
-        options: InverseWindowOptions<K, V>,
-    ) -> Result<DStream<(K, V)>> {
-        let grid = Grid::new(window, slide);
-        let source = PaneSource::new(self, grid, n, merge_with(f.clone()));
-        let exact_every = options.exact_every.or_else(|| {
+        f: ReduceFn<V>,
+        inv: InverseFn<V>,
+        window: &Window<V>,
+        partitions: &Arc<ShufflePartitions>,
+    ) -> DStream<(K, V)> {
+        let (length, slide) = (window.length, window.slide);
+        let grid = Grid::new(length, slide);
+        let source = PaneSource::new(self, grid, partitions.clone(), merge_with(f.clone()));
+        let exact_every = window.exact_every.or_else(|| {
             is_floating(&V::data_type())
-                .then(|| (window.as_millis() / slide.as_millis()).max(1) as usize)
+                .then(|| (length.as_millis() / slide.as_millis().max(1)).max(1) as usize)
         });
         let fns = InverseFns {
             f,
             inv,
-            empty_keys: options.empty_keys,
-            filter: options.filter,
+            empty_keys: window.empty_keys,
             exact_every,
         };
         let state = Mutex::new(InverseState {
-            tables: (0..n).map(|_| RunningTable::new()).collect(),
+            tables: Vec::new(),
             panes: BTreeMap::new(),
             at: None,
             slides_since_exact: 0,
         });
+        let n_of = partitions.clone();
         DStream::create(
             &self.ctx,
             "ReducedWindowedDStream",
             slide,
             vec![self.node.clone() as Arc<dyn AnyNode>],
             grid.pane,
+            Plan::partitioned(partitions, Partitioning::ByKey { unique: true }),
             Box::new(move |t, ctx| {
-                let out = inverse_slide(&mut lock(&state), &source, grid, t, ctx, &fns)?;
+                let mut st = lock(&state);
+                let n = n_of.get(ctx.parallelism);
+                if st.tables.len() != n {
+                    st.tables = (0..n).map(|_| RunningTable::new()).collect();
+                    st.at = None;
+                }
+                let out = inverse_slide(&mut st, &source, grid, t, ctx, &fns)?;
                 Ok(Some(Batch::from_partitions(out)))
             }),
         )
     }
 
     /// The two-stacks window over a stream already reduced per batch into `n` hash partitions.
+    #[track_caller]
     pub(crate) fn stacked_window(
         &self,
         merge: MergeFn<K, V>,
-        window: Duration,
-        slide: Duration,
-        n: usize,
-    ) -> Result<DStream<(K, V)>> {
-        let grid = Grid::new(window, slide);
-        let source = PaneSource::new(self, grid, n, merge.clone());
+        window: &Window<V>,
+        partitions: &Arc<ShufflePartitions>,
+    ) -> DStream<(K, V)> {
+        let (length, slide) = (window.length, window.slide);
+        let grid = Grid::new(length, slide);
+        let source = PaneSource::new(self, grid, partitions.clone(), merge.clone());
         let state = Mutex::new(StacksState::<K, V> {
             stacks: TwoStacks::new(),
             at: None,
         });
+        let n_of = partitions.clone();
         DStream::create(
             &self.ctx,
             "WindowedDStream",
             slide,
             vec![self.node.clone() as Arc<dyn AnyNode>],
             grid.pane,
+            Plan::partitioned(partitions, Partitioning::ByKey { unique: true }),
             Box::new(move |t, ctx| {
+                let n = n_of.get(ctx.parallelism);
                 let mut st = lock(&state);
                 let merge_two = |a: &Batch<(K, V)>, b: &Batch<(K, V)>| merge_batches(&merge, a, b);
                 let start = grid.start_of(t);
@@ -435,41 +309,30 @@ impl<T: Key + Clone> DStream<T> {
     /// whose count fell to zero dropped (Spark's filter `_._2 != 0`). Counted per batch on the
     /// kernels (straight from the lines after [`split`](DStream::split)), then windowed on the
     /// inverse path.
+    #[track_caller]
     pub fn count_by_value_and_window(
         &self,
-        window: Duration,
-        slide: Duration,
-    ) -> Result<DStream<(T, i64)>> {
-        self.count_by_value_and_window_with_partitions(
-            window,
-            slide,
-            self.ctx.default_parallelism(),
-        )
-    }
-
-    /// [`count_by_value_and_window`](Self::count_by_value_and_window) into `num_partitions`
-    /// partitions.
-    pub fn count_by_value_and_window_with_partitions(
-        &self,
-        window: Duration,
-        slide: Duration,
-        num_partitions: usize,
-    ) -> Result<DStream<(T, i64)>> {
-        check_reduced_window(window, slide, self.slide_duration())?;
-        let n = num_partitions.max(1);
-        self.count_by_value_with_partitions(n)?.inverse_window(
+        window: impl Into<Duration>,
+        slide: impl Into<Duration>,
+    ) -> DStream<(T, i64)> {
+        let window = Window::new(window, slide)
+            .inverse(|a, b| a - b)
+            .drop_empty_keys();
+        if let Err(e) = check_reduced_window(window.length, window.slide, self.slide_duration()) {
+            self.refuse("count_by_value_and_window", e);
+        }
+        let partitions = Arc::new(ShufflePartitions::default());
+        self.count_by_value_into(&partitions).inverse_window(
             Arc::new(|a, b| a + b),
             Arc::new(|a, b| a - b),
-            window,
-            slide,
-            n,
-            InverseWindowOptions::new().filter(|_, count| *count != 0),
+            &window,
+            &partitions,
         )
     }
 }
 
 fn window_went_back(t: Time, at: Option<Time>) -> Error {
-    Error::Unsupported(format!(
+    Error::IllegalState(format!(
         "a window at {t} was asked for after the window at {} was computed; windows move forward only",
         at.map_or_else(|| "?".to_string(), |a| a.to_string())
     ))
@@ -484,7 +347,7 @@ fn inverse_slide<K: Key, V: Data + Clone>(
     grid: Grid,
     t: Time,
     ctx: &BatchContext,
-    fns: &InverseFns<K, V>,
+    fns: &InverseFns<V>,
 ) -> Result<Vec<PairColumn<K, V>>> {
     let start = grid.start_of(t);
     if st.at.is_some_and(|at| at >= t) {
@@ -565,7 +428,7 @@ fn inverse_slide<K: Key, V: Data + Clone>(
                 let cols: Vec<_> = window_panes.iter().map(|p| &p.partitions()[j]).collect();
                 table.recompute(&cols, &|a, b| (fns.f)(a, b));
             }
-            Ok((table.emit(fns.filter.as_deref()), added))
+            Ok((table.emit(None), added))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(results.len());

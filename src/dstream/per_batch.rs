@@ -1,79 +1,121 @@
 //! Per-batch operations: each batch is transformed on its own (Spark's "Transformations on
 //! DStreams").
+//!
+//! Closures receive each element's closure view ([`Data::Arg`]) inside a call scope the engine
+//! opens around its calls over one partition, and return plain values, which are appended to
+//! the result (strings of the input returned in them stay views).
 
 use super::DStream;
 use super::kernel_paths::count_words_of;
-use super::node::AnyNode;
+use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
 use crate::context::{BatchContext, StreamingContext};
-use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key};
+use crate::data::view::CallScope;
+use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key, Value, column_from_values};
 use crate::error::{Error, Result};
-use crate::kernels::narrow::{per_partition, try_per_partition};
-use crate::rdd::check_partitions;
+use crate::kernels::narrow::per_partition;
 use crate::time::{Duration, Time};
 use std::sync::Arc;
 
-/// The elements of one partition, as views, for [`DStream::map_partitions`].
-pub struct PartitionIter<'a, T: Data> {
-    column: &'a T::Column,
-    next: usize,
-    /// The partition's index in its batch.
-    pub index: usize,
+pub use crate::data::Partition;
+
+/// Calls `f` with every element of `col`, as its view and its closure view, in one call scope.
+fn each_arg<'c, T: Data>(col: &'c T::Column, mut f: impl FnMut(T::Ref<'c>, T::Arg)) {
+    let scope = CallScope::open();
+    for i in 0..col.len() {
+        let v = col.value(i);
+        f(v, T::arg(v, scope.id()));
+    }
 }
 
-impl<'a, T: Data> Iterator for PartitionIter<'a, T> {
-    type Item = T::Ref<'a>;
-    fn next(&mut self) -> Option<T::Ref<'a>> {
-        (self.next < self.column.len()).then(|| {
-            self.next += 1;
-            self.column.value(self.next - 1)
-        })
+/// What a [`transform`](DStream::transform) function returns: a batch, or a `Result` of one
+/// whose error fails the batch.
+pub trait TransformResult {
+    /// The element type of the batch.
+    type Item: Data;
+    /// As a `Result`.
+    fn into_batch(self) -> Result<Batch<Self::Item>>;
+}
+
+impl<O: Data> TransformResult for Batch<O> {
+    type Item = O;
+    fn into_batch(self) -> Result<Batch<O>> {
+        Ok(self)
     }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.column.len() - self.next;
-        (left, Some(left))
+}
+
+impl<O: Data> TransformResult for Result<Batch<O>> {
+    type Item = O;
+    fn into_batch(self) -> Result<Batch<O>> {
+        self
     }
 }
 
 impl<T: Data> DStream<T> {
-    /// One output per element: the closure pushes exactly one value into `out`.
+    /// Spark's `map`: one result per element.
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let words = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
-    /// let pairs = words.map(|w, out| out.push((w, 1))).unwrap(); // DStream<(String, i32)>, no copy
-    /// let lengths = words.map(|w, out| out.push(w.len() as i64)).unwrap();
-    /// # let _ = (pairs, lengths);
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let words = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// # let nums = ssc.queue_stream(Vec::<Batch<i64>>::new(), true, None);
+    /// let pairs = words.map(|w| (w, 1)); // DStream<(String, i64)>, the words not copied
+    /// let upper = words.map(|w| w.to_uppercase());
+    /// let shifted = nums.map(|x| x * x - 1);
+    /// # let _ = (pairs, upper, shifted);
     /// ```
-    pub fn map<O: Data, F>(&self, f: F) -> Result<DStream<O>>
+    #[track_caller]
+    pub fn map<R, F>(&self, f: F) -> DStream<R::Data>
     where
-        F: Fn(T::Ref<'_>, &mut Emit<'_, O>) + Send + Sync + 'static,
+        R: Value,
+        F: Fn(T::Arg) -> R + Send + Sync + 'static,
     {
         self.derive("MappedDStream", move |batch, _, _| {
-            try_per_partition(batch, |_, col, b: &mut O::Builder| {
-                for i in 0..col.len() {
-                    let before = b.len();
-                    f(col.value(i), &mut Emit::new(b));
-                    let emitted = b.len() - before;
-                    if emitted != 1 {
-                        return Err(Error::MapArity { emitted });
-                    }
-                }
-                Ok(())
-            })
+            Ok(per_partition(batch, |_, col, b| {
+                each_arg::<T>(col, |_, x| f(x).append_to(b));
+            }))
         })
     }
 
-    /// Zero or more outputs per element.
+    /// Spark's `flatMap`: zero or more results per element (anything iterable).
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
-    /// let words = lines.flat_map(|line, out| line.split(' ').for_each(|w| out.push(w))).unwrap();
-    /// # let _ = words;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// let words = lines.flat_map(|line| line.split(' ')); // views into the lines
+    /// let java_words = lines.flat_map(|line| line.split_java(' ')); // Spark's `_.split(" ")`
+    /// # let _ = (words, java_words);
     /// ```
-    pub fn flat_map<O: Data, F>(&self, f: F) -> Result<DStream<O>>
+    #[track_caller]
+    pub fn flat_map<I, F>(&self, f: F) -> DStream<<I::Item as Value>::Data>
+    where
+        I: IntoIterator,
+        I::Item: Value,
+        F: Fn(T::Arg) -> I + Send + Sync + 'static,
+    {
+        self.derive("FlatMappedDStream", move |batch, _, _| {
+            Ok(per_partition(batch, |_, col, b| {
+                each_arg::<T>(col, |_, x| f(x).into_iter().for_each(|v| v.append_to(b)));
+            }))
+        })
+    }
+
+    /// [`flat_map`](Self::flat_map) for results borrowed through `&str` APIs: the closure gets
+    /// the element as a borrowed view (`&str`) and pushes its results into an [`Emit`]ter,
+    /// so what it pushes may borrow the element (`line.split_whitespace()`, `line.trim()`, a
+    /// regex's matches) and stays a view of the input's buffer.
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// let fields = lines.flat_map_emit(|line, out| {
+    ///     out.extend(line.split(',').map(str::trim).filter(|f| !f.is_empty()))
+    /// });
+    /// # let _ = fields;
+    /// ```
+    #[track_caller]
+    pub fn flat_map_emit<O: Data, F>(&self, f: F) -> DStream<O>
     where
         F: Fn(T::Ref<'_>, &mut Emit<'_, O>) + Send + Sync + 'static,
     {
@@ -87,93 +129,134 @@ impl<T: Data> DStream<T> {
         })
     }
 
-    /// The elements for which `f` is true.
-    pub fn filter<F>(&self, f: F) -> Result<DStream<T>>
+    /// Spark's `filter`: the elements for which `f` is true (strings stay views).
+    #[track_caller]
+    pub fn filter<F>(&self, f: F) -> DStream<T>
     where
-        F: Fn(T::Ref<'_>) -> bool + Send + Sync + 'static,
+        F: Fn(T::Arg) -> bool + Send + Sync + 'static,
     {
-        self.derive("FilteredDStream", move |batch, _, _| Ok(batch.filter(&f)))
-    }
-
-    /// Runs `f` once per partition with an iterator over its elements.
-    ///
-    /// ```
-    /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let nums = ssc.queue_stream(Vec::<Batch<i64>>::new(), true, None).unwrap();
-    /// let sums = nums.map_partitions(|items, out| out.push(items.sum::<i64>())).unwrap();
-    /// # let _ = sums;
-    /// ```
-    pub fn map_partitions<O: Data, F>(&self, f: F) -> Result<DStream<O>>
-    where
-        F: Fn(PartitionIter<'_, T>, &mut Emit<'_, O>) + Send + Sync + 'static,
-    {
-        self.derive("MapPartitionedDStream", move |batch, _, _| {
-            Ok(per_partition(batch, |index, col, b: &mut O::Builder| {
-                f(
-                    PartitionIter {
-                        column: col,
-                        next: 0,
-                        index,
-                    },
-                    &mut Emit::new(b),
-                );
+        self.derive("FilteredDStream", move |batch, _, _| {
+            Ok(per_partition(batch, |_, col, b: &mut T::Builder| {
+                each_arg::<T>(col, |v, x| {
+                    if f(x) {
+                        b.push_ref(v);
+                    }
+                });
             }))
         })
     }
 
-    /// Each partition as one list.
-    pub fn glom(&self) -> Result<DStream<Vec<T>>> {
-        self.derive("GlommedDStream", |batch, _, _| Ok(batch.glom()))
-    }
-
-    /// Spreads each batch's elements round-robin over `num_partitions` partitions.
-    pub fn repartition(&self, num_partitions: usize) -> Result<DStream<T>> {
-        let n = check_partitions(num_partitions, "repartition")?;
-        self.derive("RepartitionedDStream", move |batch, _, _| {
-            batch.repartition(n)
+    /// Spark's `mapPartitions`: `f` gets an iterator over a partition's elements and returns
+    /// the partition's results.
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let nums = ssc.queue_stream(Vec::<Batch<i64>>::new(), true, None);
+    /// let sums = nums.map_partitions(|items| [items.sum::<i64>()]);
+    /// let tagged = nums.map_partitions(|items| {
+    ///     let p = items.index() as i64;
+    ///     items.map(move |x| (p, x))
+    /// });
+    /// # let _ = (sums, tagged);
+    /// ```
+    #[track_caller]
+    pub fn map_partitions<I, F>(&self, f: F) -> DStream<<I::Item as Value>::Data>
+    where
+        I: IntoIterator,
+        I::Item: Value,
+        F: Fn(Partition<T>) -> I + Send + Sync + 'static,
+    {
+        self.derive("MapPartitionedDStream", move |batch, _, _| {
+            Ok(per_partition(batch, |index, col, b| {
+                let scope = CallScope::open();
+                let part = Partition::new(col, index, scope.id());
+                f(part).into_iter().for_each(|v| v.append_to(b));
+            }))
         })
     }
 
-    /// Reduces each batch to one element (none for an empty batch) with an associative,
-    /// commutative function.
-    pub fn reduce<F>(&self, f: F) -> Result<DStream<T>>
+    /// Spark's `glom`: each partition as one list.
+    #[track_caller]
+    pub fn glom(&self) -> DStream<Vec<T>> {
+        self.derive("GlommedDStream", |batch, _, _| Ok(batch.glom()))
+    }
+
+    /// Spark's `repartition`: spreads each batch's elements round-robin over `num_partitions`
+    /// partitions.
+    #[track_caller]
+    pub fn repartition(&self, num_partitions: usize) -> DStream<T> {
+        if num_partitions == 0 {
+            self.refuse(
+                "repartition",
+                Error::InvalidArgument("repartition needs at least one partition".into()),
+            );
+        }
+        self.derive("RepartitionedDStream", move |batch, _, _| {
+            batch.repartition(num_partitions)
+        })
+    }
+
+    /// Spark's `reduce`: each batch reduced to one element (none for an empty batch) with an
+    /// associative, commutative function.
+    #[track_caller]
+    pub fn reduce<F>(&self, f: F) -> DStream<T>
     where
         F: Fn(T, T) -> T + Send + Sync + 'static,
     {
         self.derive("ReducedDStream", move |batch, _, _| {
-            Ok(Batch::from_vec(batch.reduce(&f).into_iter().collect(), 1))
+            Ok(Batch::from_partitions(vec![column_from_values(
+                batch.reduce(&f),
+            )]))
         })
     }
 
-    /// The number of elements of each batch: always one element, `0` for an empty batch.
-    pub fn count(&self) -> Result<DStream<i64>> {
+    /// Spark's `count`: the number of elements of each batch, always one element (`0` for an
+    /// empty batch).
+    #[track_caller]
+    pub fn count(&self) -> DStream<i64> {
         self.derive("CountDStream", |batch, _, _| {
             Ok(Batch::from_vec(vec![batch.count() as i64], 1))
         })
     }
 
-    /// This stream's batches together with `other`'s (both must have the same slide).
-    pub fn union(&self, other: &DStream<T>) -> Result<DStream<T>> {
+    /// Spark's `union`: this stream's batches together with `other`'s (both must have the same
+    /// slide and context).
+    #[track_caller]
+    pub fn union(&self, other: &DStream<T>) -> DStream<T> {
         DStream::union_all(&self.ctx, &[self.clone(), other.clone()])
     }
 
-    pub(crate) fn union_all(ctx: &StreamingContext, streams: &[DStream<T>]) -> Result<DStream<T>> {
-        let first = streams.first().ok_or(Error::EmptyUnion)?;
-        for s in streams {
-            s.same_context(ctx)?;
-            first.same_slide(s.slide_duration())?;
-        }
+    #[track_caller]
+    pub(crate) fn union_all(ctx: &StreamingContext, streams: &[DStream<T>]) -> DStream<T> {
+        let slide = match streams.first() {
+            Some(first) => {
+                let mixed = streams.iter().find_map(|s| {
+                    s.same_context(ctx)
+                        .and_then(|_| first.same_slide(s.slide_duration()))
+                        .err()
+                });
+                if let Some(e) = mixed {
+                    ctx.refuse("union", e);
+                }
+                first.slide_duration()
+            }
+            None => {
+                ctx.refuse("union", Error::EmptyUnion);
+                ctx.batch_interval()
+            }
+        };
         let nodes: Vec<_> = streams.iter().map(|s| s.node.clone()).collect();
         DStream::create(
             ctx,
             "UnionDStream",
-            first.slide_duration(),
+            slide,
             streams
                 .iter()
                 .map(|s| s.node.clone() as Arc<dyn AnyNode>)
                 .collect(),
             Duration::default(),
+            Plan::default(),
             Box::new(move |t, bctx| {
                 let mut union = Batch::from_partitions(Vec::new());
                 for n in &nodes {
@@ -187,18 +270,22 @@ impl<T: Data> DStream<T> {
         )
     }
 
-    /// Any batch-to-batch function, run once per batch (Spark's `transform`).
-    pub fn transform<O: Data, F>(&self, f: F) -> Result<DStream<O>>
+    /// Spark's `transform`: any batch-to-batch function, run once per batch, with the RDD
+    /// operations of [`Batch`] (its time is [`Batch::time`]). It returns a batch, or a `Result`
+    /// whose error fails the batch.
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let counts = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// let ranked = counts.transform(|rdd| rdd.sort_by(|(_, n)| std::cmp::Reverse(*n)).zip_with_index());
+    /// # let _ = ranked;
+    /// ```
+    #[track_caller]
+    pub fn transform<R, F>(&self, f: F) -> DStream<R::Item>
     where
-        F: Fn(&Batch<T>) -> Result<Batch<O>> + Send + Sync + 'static,
-    {
-        self.transform_with_time(move |b, _| f(b))
-    }
-
-    /// [`transform`](Self::transform) with the batch time.
-    pub fn transform_with_time<O: Data, F>(&self, f: F) -> Result<DStream<O>>
-    where
-        F: Fn(&Batch<T>, Time) -> Result<Batch<O>> + Send + Sync + 'static,
+        R: TransformResult,
+        F: Fn(&Batch<T>) -> R + Send + Sync + 'static,
     {
         let parent = self.node.clone();
         DStream::create(
@@ -207,29 +294,46 @@ impl<T: Data> DStream<T> {
             self.slide_duration(),
             vec![self.node.clone() as Arc<dyn AnyNode>],
             Duration::default(),
+            Plan::default(),
             Box::new(move |t, ctx| {
                 let b = parent
                     .get_or_compute(t, ctx)?
                     .ok_or(Error::TransformParentMissing(t))?;
-                f(&b, t).map(Some)
+                f(&b).into_batch().map(Some)
             }),
         )
     }
 
-    /// A function of this stream's and `other`'s batches at each time (Spark's `transformWith`).
-    pub fn transform_with<U: Data, O: Data, F>(
-        &self,
-        other: &DStream<U>,
-        f: F,
-    ) -> Result<DStream<O>>
+    /// Spark's `transformWith`: a function of this stream's and `other`'s batches at each time
+    /// (both streams of the same slide and context).
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let clicks = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// # let views = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    /// let both = clicks.transform_with(&views, |c, v| c.join(v));
+    /// # let _ = both;
+    /// ```
+    #[track_caller]
+    pub fn transform_with<U, R, F>(&self, other: &DStream<U>, f: F) -> DStream<R::Item>
     where
-        F: Fn(&Batch<T>, &Batch<U>, Time) -> Result<Batch<O>> + Send + Sync + 'static,
+        U: Data,
+        R: TransformResult,
+        F: Fn(&Batch<T>, &Batch<U>) -> R + Send + Sync + 'static,
     {
-        self.derive_with(other, "TransformedDStream", f)
+        self.derive_with(
+            other,
+            "transform_with",
+            "TransformedDStream",
+            Plan::default(),
+            move |a, b, _, _| f(a, b).into_batch(),
+        )
     }
 
-    /// The batches from `from` to `to` (both included; ends off the slide grid are floored to
-    /// it) that are still remembered or computable. Fails before the context started.
+    /// Spark's `slice`: the batches from `from` to `to` (both included; ends off the slide grid
+    /// are floored to it) that are still remembered or computable. Fails before the context
+    /// started.
     pub fn slice(&self, from: Time, to: Time) -> Result<Vec<Batch<T>>> {
         let zero = self
             .ctx
@@ -264,41 +368,48 @@ impl<T: Data> DStream<T> {
 }
 
 impl<T: Key> DStream<T> {
-    /// Each distinct element with its number of occurrences in the batch.
-    pub fn count_by_value(&self) -> Result<DStream<(T, i64)>> {
-        self.count_by_value_with_partitions(self.ctx.default_parallelism())
-    }
-
-    /// [`count_by_value`](Self::count_by_value) into `num_partitions` partitions.
+    /// Spark's `countByValue`: each distinct element with its number of occurrences in the
+    /// batch, partitioned by element.
     ///
     /// Strings are counted on the aggregation kernel; right after [`split`](DStream::split) the
     /// words are counted straight from the lines, in one pass.
-    pub fn count_by_value_with_partitions(
+    #[track_caller]
+    pub fn count_by_value(&self) -> DStream<(T, i64)> {
+        self.count_by_value_into(&Arc::new(ShufflePartitions::default()))
+    }
+
+    /// [`count_by_value`](Self::count_by_value) into the partitions `partitions` says (shared
+    /// with the window that counts over it).
+    #[track_caller]
+    pub(crate) fn count_by_value_into(
         &self,
-        num_partitions: usize,
-    ) -> Result<DStream<(T, i64)>> {
-        let n = num_partitions.max(1);
-        if let Some((lines, sep)) = self.split_of.clone() {
+        partitions: &Arc<ShufflePartitions>,
+    ) -> DStream<(T, i64)> {
+        let plan = Plan::partitioned(partitions, Partitioning::ByKey { unique: true });
+        let n_of = partitions.clone();
+        if let Some((lines, sep)) = self.node.plan.words_of.clone() {
             return DStream::create(
                 &self.ctx,
                 "CountByValueDStream",
                 self.slide_duration(),
                 vec![self.node.clone() as Arc<dyn AnyNode>],
                 Duration::default(),
+                plan,
                 Box::new(move |t, ctx| {
                     let Some(batch) = lines.get_or_compute(t, ctx)? else {
                         return Ok(None);
                     };
+                    let n = n_of.get(ctx.parallelism);
                     let parts = count_words_of::<T>(batch.partitions(), sep, n)?;
                     Ok(Some(Batch::from_partitions(parts)))
                 }),
-            )
-            .map(|d| d.with_unique_keys(n));
+            );
         }
-        self.derive("CountByValueDStream", move |batch, _, _| {
-            Ok(batch.shuffle_into(n)?.count_by_value())
+        self.derive_planned("CountByValueDStream", plan, move |batch, _, ctx| {
+            Ok(batch
+                .shuffle_into(n_of.get(ctx.parallelism))?
+                .count_by_value())
         })
-        .map(|d| d.with_unique_keys(n))
     }
 }
 
@@ -308,31 +419,29 @@ mod tests {
     use crate::{ManualClock, Time};
 
     #[test]
-    fn union_of_different_slides_is_refused() {
+    fn union_of_different_slides_is_refused_at_start() {
         let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
         let ssc = StreamingContext::builder(Duration::seconds(1))
             .clock(clock)
-            .build()
-            .unwrap();
-        let a = ssc
-            .queue_stream(vec![Batch::from_vec(vec![1i64], 1)], true, None)
-            .unwrap();
-        // Only windows change a slide; build such a node directly.
-        let slower: DStream<i64> = DStream::create(
-            &ssc,
-            "SlowerDStream",
-            Duration::seconds(2),
-            vec![a.node.clone() as Arc<dyn AnyNode>],
-            Duration::default(),
-            Box::new(|_, _| Ok(None)),
-        )
-        .unwrap();
-        let err = a.union(&slower).err().unwrap();
-        assert!(matches!(err, Error::DifferentSlideDurations(..)));
+            .build();
+        let a = ssc.queue_stream(vec![Batch::from_vec(vec![1i64], 1)], true, None);
+        let slower = a.window(Duration::seconds(2), Duration::seconds(2));
+        let union = a.union(&slower);
+        union.count().print();
+        let err = ssc.start().unwrap_err();
+        let Error::InvalidProgram(misuses) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(misuses.len(), 1);
+        assert_eq!(misuses[0].operator, "union");
+        assert!(misuses[0].location.contains("per_batch.rs"));
         assert_eq!(
-            err.to_string(),
+            misuses[0].error.to_string(),
             "requirement failed: Some of the DStreams have different slide durations (1000 ms and 2000 ms)"
         );
-        assert!(a.transform_with(&slower, |x, _, _| Ok(x.clone())).is_err());
+        assert!(
+            err.to_string()
+                .starts_with("union (at src/dstream/per_batch.rs:")
+        );
     }
 }

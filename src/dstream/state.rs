@@ -6,7 +6,7 @@
 //! commits the results: a batch whose function panicked or failed leaves the state as it was.
 
 use super::DStream;
-use super::node::AnyNode;
+use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
 use crate::checkpoint::OperatorState;
 use crate::data::key_table::KeyTable;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources, key_hash_state};
@@ -21,7 +21,7 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
-/// The update function of `update_state_by_key_with_time`: batch time, key, the key's
+/// The update function of `update_state_by_key`: batch time, key, the key's
 /// new values in this batch (possibly none) and its previous state (`None` if it had none) to
 /// its new state (`None` removes it).
 pub(crate) type UpdateFn<K, V, S> = dyn Fn(Time, <K as Data>::Ref<'_>, &[<V as Data>::Ref<'_>], Option<S>) -> Option<S>
@@ -92,93 +92,116 @@ struct Changes<'k, K: Data, S> {
     new: Vec<(K::Ref<'k>, u64, S)>,
 }
 
+/// What [`update_state_by_key_with`](DStream::update_state_by_key_with) does: Spark's
+/// `updateStateByKey` overloads as one value. The update function, in Spark's basic form or with
+/// the batch time and the key, and optionally an initial state (Spark's `initialRDD`); Spark's
+/// `numPartitions` is the result's [`with_partitions`](DStream::with_partitions).
+///
+/// ```
+/// # use dstreams::prelude::*;
+/// # let ssc = StreamingContext::new(Seconds(1));
+/// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+/// let seen = Batch::from_vec(vec![("hello".to_string(), 1i64), ("world".to_string(), 1)], 1);
+/// let totals = pairs.update_state_by_key_with(
+///     UpdateStateSpec::function(|new: &[i64], total: Option<i64>| {
+///         Some(total.unwrap_or(0) + new.iter().sum::<i64>())
+///     })
+///     .initial_state(seen),
+/// );
+/// // With the batch time and the key: forget keys after a minute of silence.
+/// let recent = pairs.update_state_by_key_with(UpdateStateSpec::function_with_time(
+///     |t: Time, _word: &str, new: &[i64], last: Option<i64>| match new {
+///         [] => last.filter(|&at| t.as_millis() - at < 60_000),
+///         _ => Some(t.as_millis()),
+///     },
+/// ));
+/// # let _ = (totals, recent);
+/// ```
+pub struct UpdateStateSpec<K: Data, V: Data, S: Data> {
+    update: Arc<UpdateFn<K, V, S>>,
+    initial: Option<Batch<(K, S)>>,
+}
+
+impl<K: Data, V: Data, S: Data> UpdateStateSpec<K, V, S> {
+    /// Spark's `updateStateByKey(updateFunc: (Seq[V], Option[S]) => Option[S])`.
+    pub fn function<F>(update: F) -> Self
+    where
+        F: Fn(&[V::Ref<'_>], Option<S>) -> Option<S> + Send + Sync + 'static,
+    {
+        Self::function_with_time(move |_, _, values, state| update(values, state))
+    }
+
+    /// Spark's most general form, `updateStateByKey((Time, K, Seq[V], Option[S]) =>
+    /// Option[S], ...)`: the function also gets the batch time and the key.
+    pub fn function_with_time<F>(update: F) -> Self
+    where
+        F: Fn(Time, K::Ref<'_>, &[V::Ref<'_>], Option<S>) -> Option<S> + Send + Sync + 'static,
+    {
+        UpdateStateSpec {
+            update: Arc::new(update),
+            initial: None,
+        }
+    }
+
+    /// The state before the first batch (Spark's `initialRDD`); a key given twice keeps its
+    /// last state.
+    pub fn initial_state(mut self, initial: Batch<(K, S)>) -> Self {
+        self.initial = Some(initial);
+        self
+    }
+}
+
 impl<K: Key, V: Data> DStream<(K, V)> {
     /// Spark's `updateStateByKey`: a state per key, updated every batch by
     /// `update(new_values, previous_state)` for every key that has new values **or** a state
     /// (keys without new values get an empty slice, as in Spark); returning `None` removes the
-    /// key. The result is the whole state after each batch.
+    /// key. The result is the whole state after each batch, partitioned by key
+    /// ([`with_partitions`](Self::with_partitions) sets how many partitions).
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None).unwrap();
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
     /// let running = pairs.update_state_by_key(|counts: &[i64], total: Option<i64>| {
     ///     Some(total.unwrap_or(0) + counts.iter().sum::<i64>())
-    /// })?;
-    /// # Ok::<(), dstreams::Error>(())
+    /// });
+    /// # let _ = running;
     /// ```
-    pub fn update_state_by_key<S, F>(&self, update: F) -> Result<DStream<(K, S)>>
+    #[track_caller]
+    pub fn update_state_by_key<S, F>(&self, update: F) -> DStream<(K, S)>
     where
         S: Data + Clone,
         F: Fn(&[V::Ref<'_>], Option<S>) -> Option<S> + Send + Sync + 'static,
     {
-        self.update_state_by_key_with_partitions(update, self.ctx.default_parallelism())
+        self.update_state_by_key_with(UpdateStateSpec::function(update))
     }
 
-    /// [`update_state_by_key`](Self::update_state_by_key) with `num_partitions` state partitions.
-    pub fn update_state_by_key_with_partitions<S, F>(
-        &self,
-        update: F,
-        num_partitions: usize,
-    ) -> Result<DStream<(K, S)>>
+    /// [`update_state_by_key`](Self::update_state_by_key) as `spec` says: with the batch time
+    /// and the key, or from an initial state.
+    #[track_caller]
+    pub fn update_state_by_key_with<S>(&self, spec: UpdateStateSpec<K, V, S>) -> DStream<(K, S)>
     where
         S: Data + Clone,
-        F: Fn(&[V::Ref<'_>], Option<S>) -> Option<S> + Send + Sync + 'static,
     {
-        self.update_state_by_key_with_time(
-            move |_, _, values, state| update(values, state),
-            num_partitions,
-            None,
-        )
-    }
-
-    /// [`update_state_by_key`](Self::update_state_by_key) starting from `initial` state (Spark's
-    /// `initialRDD`).
-    pub fn update_state_by_key_with_initial<S, F>(
-        &self,
-        update: F,
-        num_partitions: usize,
-        initial: Batch<(K, S)>,
-    ) -> Result<DStream<(K, S)>>
-    where
-        S: Data + Clone,
-        F: Fn(&[V::Ref<'_>], Option<S>) -> Option<S> + Send + Sync + 'static,
-    {
-        self.update_state_by_key_with_time(
-            move |_, _, values, state| update(values, state),
-            num_partitions,
-            Some(initial),
-        )
-    }
-
-    /// The most general form (Spark's `updateStateByKey((Time, K, Seq[V], Option[S]) =>
-    /// Option[S], ...)`): the function also gets the batch time and the key.
-    pub fn update_state_by_key_with_time<S, F>(
-        &self,
-        update: F,
-        num_partitions: usize,
-        initial: Option<Batch<(K, S)>>,
-    ) -> Result<DStream<(K, S)>>
-    where
-        S: Data + Clone,
-        F: Fn(Time, K::Ref<'_>, &[V::Ref<'_>], Option<S>) -> Option<S> + Send + Sync + 'static,
-    {
-        let n = num_partitions.max(1);
+        let UpdateStateSpec { update, initial } = spec;
+        let partitions = Arc::new(ShufflePartitions::default());
+        let n_of = partitions.clone();
         let parent = self.node.clone();
-        let unique_in = self.keys_unique_in;
         let cell = Arc::new(Mutex::new(StateCell::<Partition<K, S>>::new()));
         let state = cell.clone();
         // The state as last emitted: what a checkpoint writes, without building it again.
         let emitted = Arc::new(Mutex::new(None::<Batch<(K, S)>>));
         let last_emitted = emitted.clone();
-        let update: Arc<UpdateFn<K, V, S>> = Arc::new(update);
         let stream = DStream::create(
             &self.ctx,
             "StateDStream",
             self.slide_duration(),
             vec![self.node.clone() as Arc<dyn AnyNode>],
             Duration::default(),
+            Plan::partitioned(&partitions, Partitioning::ByKey { unique: true }),
             Box::new(move |t, ctx| {
+                let n = n_of.get(ctx.parallelism);
+                let unique_in = parent.plan.unique_key_partitions(ctx.parallelism);
                 let batch = parent.get_or_compute(t, ctx)?;
                 let mut guard = lock(&state);
                 guard.check_forward(t, "update_state_by_key")?;
@@ -220,12 +243,17 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 *lock(&last_emitted) = Some(out.clone());
                 Ok(Some(out))
             }),
-        )?;
+        );
         lock(&self.ctx.core.checkpointing).add_operator(
             stream.node.id,
-            Arc::new(UpdateStateCheckpoint { cell, emitted, n }),
+            Arc::new(UpdateStateCheckpoint {
+                cell,
+                emitted,
+                partitions,
+                default_partitions: self.ctx.default_parallelism(),
+            }),
         );
-        Ok(stream)
+        stream
     }
 }
 
@@ -247,7 +275,7 @@ impl<P> StateCell<P> {
     /// second time.
     pub(crate) fn check_forward(&self, t: Time, operator: &str) -> Result<()> {
         match self.last {
-            Some(last) if t <= last => Err(Error::Unsupported(format!(
+            Some(last) if t <= last => Err(Error::IllegalState(format!(
                 "{operator}: the batch at {t} cannot be computed after the one at {last}; state moves forward only (after recovery, batches before the checkpoint cannot be recomputed)"
             ))),
             _ => Ok(()),
@@ -282,7 +310,7 @@ pub(crate) fn state_pairs<K: Data, S: Data>(batches: &[RecordBatch]) -> Result<B
         .iter()
         .map(|b| {
             if b.num_columns() < 2 {
-                return Err(Error::Unsupported(format!(
+                return Err(Error::corrupt_checkpoint(format!(
                     "a state file has {} column(s), expected key and state",
                     b.num_columns()
                 )));
@@ -301,7 +329,8 @@ struct UpdateStateCheckpoint<K: Data, S: Data> {
     cell: Arc<Mutex<StateCell<Partition<K, S>>>>,
     /// The whole state as the last batch emitted it (its columns share the state's key bytes).
     emitted: Arc<Mutex<Option<Batch<(K, S)>>>>,
-    n: usize,
+    partitions: Arc<ShufflePartitions>,
+    default_partitions: usize,
 }
 
 impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
@@ -337,7 +366,8 @@ impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
     fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()> {
         let pairs = state_pairs::<K, S>(batches)?;
         let mut cell = lock(&self.cell);
-        cell.parts = Some(initial_state(Some(&pairs), self.n));
+        let n = self.partitions.get(self.default_partitions);
+        cell.parts = Some(initial_state(Some(&pairs), n));
         cell.last = Some(time);
         *lock(&self.emitted) = None;
         Ok(())

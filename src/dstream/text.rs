@@ -1,6 +1,7 @@
 //! Text operations on streams of lines, on the tokenizer kernel.
 
 use super::DStream;
+use super::node::Plan;
 use crate::data::Batch;
 use crate::error::Result;
 use crate::kernels::tokenize::{Separators, tokenize};
@@ -8,30 +9,34 @@ use rayon::prelude::*;
 
 impl DStream<String> {
     /// The words of every line, as views into the lines' buffers: Spark's
-    /// `flatMap(_.split(" "))` with [`Separators::Space`] (Java's `split` rules: empty words
-    /// between double spaces are kept, trailing ones dropped, an empty line gives one empty word),
-    /// or whitespace-separated words with [`Separators::AsciiWhitespace`].
+    /// `flatMap(_.split(" "))` with [`Separators::Space`] (Java's `split(" ")` rules, as
+    /// [`split_java`](crate::text::split_java): empty words between double spaces are kept,
+    /// trailing ones dropped, an empty line gives one empty word), or whitespace-separated words
+    /// with [`Separators::AsciiWhitespace`].
     ///
     /// Runs on the SIMD tokenizer; followed directly by
     /// [`count_by_value`](DStream::count_by_value) it fuses into one tokenize-and-count pass.
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
-    /// let counts = lines.split(Separators::Space)?.count_by_value()?; // DStream<(String, i64)>
-    /// # Ok::<(), dstreams::Error>(())
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// let counts = lines.split(Separators::Space).count_by_value(); // DStream<(String, i64)>
+    /// # let _ = counts;
     /// ```
-    pub fn split(&self, sep: Separators) -> Result<DStream<String>> {
-        let mut words = self.derive("SplitDStream", move |batch, _, _| {
+    #[track_caller]
+    pub fn split(&self, sep: Separators) -> DStream<String> {
+        let plan = Plan {
+            words_of: Some((self.node.clone(), sep)),
+            ..Plan::default()
+        };
+        self.derive_planned("SplitDStream", plan, move |batch, _, _| {
             let parts = batch
                 .partitions()
                 .par_iter()
                 .map(|lines| tokenize(lines, sep))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Batch::from_partitions(parts))
-        })?;
-        words.split_of = Some((self.node.clone(), sep));
-        Ok(words)
+        })
     }
 }

@@ -4,8 +4,9 @@
 //! `zero + k * S` and covers the parent's batches in `(t - W, t]`; early windows are partial.
 
 use super::DStream;
-use super::node::AnyNode;
-use super::pair_window::{InverseWindowOptions, check_reduced_window, merge_with};
+use super::node::{AnyNode, Plan, ShufflePartitions};
+use super::pair_window::{ReduceFn, check_reduced_window, merge_with};
+use super::window_options::Window;
 use crate::data::{Batch, ColumnBuilder, Data, PairColumn};
 use crate::error::{Error, Result};
 use crate::time::Duration;
@@ -36,13 +37,17 @@ impl<T: Data> DStream<T> {
     ///
     /// ```
     /// # use dstreams::prelude::*;
-    /// # let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
-    /// let last_minute = lines.window(Duration::seconds(60), Duration::seconds(10))?;
-    /// # Ok::<(), dstreams::Error>(())
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// let last_minute = lines.window(Seconds(60), Seconds(10));
+    /// # let _ = last_minute;
     /// ```
-    pub fn window(&self, window: Duration, slide: Duration) -> Result<DStream<T>> {
-        self.check_window(window, slide)?;
+    #[track_caller]
+    pub fn window(&self, window: impl Into<Duration>, slide: impl Into<Duration>) -> DStream<T> {
+        let (window, slide) = (window.into(), slide.into());
+        if let Err(e) = self.check_window(window, slide) {
+            self.refuse("window", e);
+        }
         let parent = self.node.clone();
         let parent_slide = self.slide_duration();
         DStream::create(
@@ -51,6 +56,7 @@ impl<T: Data> DStream<T> {
             slide,
             vec![self.node.clone() as Arc<dyn AnyNode>],
             window,
+            Plan::default(),
             Box::new(move |t, ctx| {
                 let mut parts = Vec::new();
                 let mut at = t - window + parent_slide;
@@ -67,8 +73,9 @@ impl<T: Data> DStream<T> {
 
     /// Each batch's elements keyed by one constant key (0 or 1 element: the batch reduced),
     /// the shape the window engine takes.
-    fn keyed_by_unit(&self, name: &str) -> Result<DStream<(i64, T)>> {
-        self.derive(name, |batch, _, _| {
+    #[track_caller]
+    fn keyed_by_unit(&self) -> DStream<(i64, T)> {
+        self.derive("MappedDStream", |batch, _, _| {
             let mut b = <(i64, T) as Data>::Builder::new(batch.len(), &batch.sources());
             for v in batch.iter() {
                 b.push_ref((1, v));
@@ -78,7 +85,8 @@ impl<T: Data> DStream<T> {
     }
 
     /// The values of a stream keyed by the unit key (zero-copy).
-    fn unkeyed(keyed: &DStream<(i64, T)>) -> Result<DStream<T>> {
+    #[track_caller]
+    fn unkeyed(keyed: &DStream<(i64, T)>) -> DStream<T> {
         keyed.derive("MappedDStream", |batch, _, _| {
             Ok(Batch::from_partitions(
                 batch
@@ -95,69 +103,85 @@ impl<T: Data + Clone> DStream<T> {
     /// Spark's `reduceByWindow(f, W, S)`: the elements of the window reduced to one (nothing
     /// for an empty window). Each batch is reduced once; the window merges those results on the
     /// two-stacks path.
-    pub fn reduce_by_window<F>(&self, f: F, window: Duration, slide: Duration) -> Result<DStream<T>>
-    where
-        F: Fn(T, T) -> T + Send + Sync + 'static,
-    {
-        self.check_window(window, slide)?;
-        let f: Arc<dyn Fn(T, T) -> T + Send + Sync> = Arc::new(f);
-        let g = f.clone();
-        let keyed = self
-            .reduce(move |a, b| g(a, b))?
-            .keyed_by_unit("MappedDStream")?;
-        Self::unkeyed(&keyed.stacked_window(merge_with(f), window, slide, 1)?)
-    }
-
-    /// Spark's `reduceByWindow(f, invF, W, S)`: as [`reduce_by_window`](Self::reduce_by_window)
-    /// on the inverse path (`inv` takes an expiring batch's reduction out). As in Spark, once
-    /// data was seen the result stays (at the value `inv` leaves) when the window empties.
-    pub fn reduce_by_window_inverse<F, G>(
+    #[track_caller]
+    pub fn reduce_by_window<F>(
         &self,
         f: F,
-        inv: G,
-        window: Duration,
-        slide: Duration,
-    ) -> Result<DStream<T>>
+        window: impl Into<Duration>,
+        slide: impl Into<Duration>,
+    ) -> DStream<T>
     where
         F: Fn(T, T) -> T + Send + Sync + 'static,
-        G: Fn(T, T) -> T + Send + Sync + 'static,
     {
-        check_reduced_window(window, slide, self.slide_duration())?;
-        let f: Arc<dyn Fn(T, T) -> T + Send + Sync> = Arc::new(f);
+        self.reduce_by_window_with(f, Window::new(window, slide))
+    }
+
+    /// Spark's `reduceByWindow(f, invF, W, S)` with [`Window::inverse`]: as
+    /// [`reduce_by_window`](Self::reduce_by_window) on the inverse path (the inverse takes an
+    /// expiring batch's reduction out). As in Spark, once data was seen the result stays (at
+    /// the value the inverse leaves) when the window empties.
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let nums = ssc.queue_stream(Vec::<Batch<i64>>::new(), true, None);
+    /// let sums = nums.reduce_by_window_with(
+    ///     |a, b| a + b,
+    ///     Window::new(Seconds(30), Seconds(10)).inverse(|a, b| a - b),
+    /// );
+    /// # let _ = sums;
+    /// ```
+    #[track_caller]
+    pub fn reduce_by_window_with<F>(&self, f: F, window: Window<T>) -> DStream<T>
+    where
+        F: Fn(T, T) -> T + Send + Sync + 'static,
+    {
+        let checked = match window.inverse {
+            Some(_) => check_reduced_window(window.length, window.slide, self.slide_duration()),
+            None => self.check_window(window.length, window.slide),
+        };
+        if let Err(e) = checked {
+            self.refuse("reduce_by_window", e);
+        }
+        let f: ReduceFn<T> = Arc::new(f);
         let g = f.clone();
-        let keyed = self
-            .reduce(move |a, b| g(a, b))?
-            .keyed_by_unit("MappedDStream")?;
-        let windowed = keyed.inverse_window(
-            f,
-            Arc::new(inv),
-            window,
-            slide,
-            1,
-            InverseWindowOptions::new(),
-        )?;
+        let keyed = self.reduce(move |a, b| g(a, b)).keyed_by_unit();
+        let one = Arc::new(ShufflePartitions::default());
+        one.set(1);
+        let windowed = match window.inverse.clone() {
+            Some(inv) => keyed.inverse_window(f, inv, &window, &one),
+            None => keyed.stacked_window(merge_with(f), &window, &one),
+        };
         Self::unkeyed(&windowed)
     }
 
     /// Spark's `countByWindow(W, S)`: the number of elements in the window, on the inverse path
     /// (`0` once data has left the window; nothing before any data arrived, as in Spark).
-    pub fn count_by_window(&self, window: Duration, slide: Duration) -> Result<DStream<i64>> {
-        check_reduced_window(window, slide, self.slide_duration())?;
+    #[track_caller]
+    pub fn count_by_window(
+        &self,
+        window: impl Into<Duration>,
+        slide: impl Into<Duration>,
+    ) -> DStream<i64> {
+        let window = Window::new(window, slide).inverse(|a, b| a - b);
+        if let Err(e) = check_reduced_window(window.length, window.slide, self.slide_duration()) {
+            self.refuse("count_by_window", e);
+        }
         let counts = self.derive("MappedDStream", |batch, _, _| {
             let rows: Vec<(i64, i64)> = match batch.len() {
                 0 => Vec::new(),
                 n => vec![(1, n as i64)],
             };
             Ok(Batch::from_vec(rows, 1))
-        })?;
+        });
+        let one = Arc::new(ShufflePartitions::default());
+        one.set(1);
         let windowed = counts.inverse_window(
             Arc::new(|a, b| a + b),
             Arc::new(|a, b| a - b),
-            window,
-            slide,
-            1,
-            InverseWindowOptions::new(),
-        )?;
+            &window,
+            &one,
+        );
         DStream::<i64>::unkeyed(&windowed)
     }
 }

@@ -16,4 +16,3 @@ mod sort;
 
 pub(crate) use keyed::reduce_pairs;
 pub use partitioning::ShuffleInto;
-pub(crate) use partitioning::check_partitions;

@@ -19,8 +19,7 @@
 //! JVM's decoder does). A file that vanishes between listing and reading is skipped with a
 //! warning and listed in the batch's input metadata under `"vanished"`.
 
-use crate::checkpoint::InputState;
-use crate::context::{BatchContext, StreamingContext};
+use crate::context::{BatchContext, Input, StreamingContext};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -223,22 +222,27 @@ fn list(paths: &[PathBuf]) -> String {
 impl StreamingContext {
     /// The lines of new text files moved into `dir` (Spark's `textFileStream`); see the module
     /// documentation for the selection rules.
-    pub fn text_file_stream(&self, dir: impl AsRef<Path>) -> Result<DStream<String>> {
+    #[track_caller]
+    pub fn text_file_stream(&self, dir: impl AsRef<Path>) -> DStream<String> {
         self.text_file_stream_with(dir, FileStreamConfig::default())
     }
 
     /// [`text_file_stream`](Self::text_file_stream) with Spark's `newFilesOnly`, remember window
     /// and filter, and a UTF-8 policy.
+    #[track_caller]
     pub fn text_file_stream_with(
         &self,
         dir: impl AsRef<Path>,
         config: FileStreamConfig,
-    ) -> Result<DStream<String>> {
+    ) -> DStream<String> {
         let b = self.batch_interval().as_millis();
-        let min = config
-            .min_remember
-            .positive("minimum remember duration")?
-            .as_millis();
+        let min = match config.min_remember.positive("minimum remember duration") {
+            Ok(d) => d.as_millis(),
+            Err(e) => {
+                self.refuse("text_file_stream_with", e);
+                b
+            }
+        };
         let remember = Duration::millis(b * ((min + b - 1) / b));
         let initial_threshold = if config.new_files_only {
             self.clock().now().as_millis()
@@ -252,9 +256,8 @@ impl StreamingContext {
             remember,
             selected: Mutex::new(BTreeMap::new()),
         });
-        let input = stream.clone();
-        let dstream = input_stream(self, "FileInputDStream", move |t, bctx| {
-            let stream = &input;
+        let input = Arc::new(FileStreamInput(stream.clone()));
+        input_stream(self, "FileInputDStream", input, move |t, bctx| {
             let (batch, read, vanished) = stream.batch(t, bctx)?;
             let mut metadata = described(format!("text files in {}", stream.dir.display()));
             metadata.insert("files".to_string(), list(&read));
@@ -262,18 +265,17 @@ impl StreamingContext {
                 metadata.insert("vanished".to_string(), list(&vanished));
             }
             Ok((batch, metadata))
-        })?;
-        lock(&self.core.checkpointing)
-            .add_input(dstream.node.id, Arc::new(FileStreamInput(stream)));
-        Ok(dstream)
+        })
     }
 }
 
 struct FileStreamInput(Arc<FileStream>);
 
-/// A file stream's checkpoint (Spark's `FileInputDStreamCheckpointData`): `threshold MS`, then
-/// `at T` for each remembered batch time followed by `file PATH` for each file it selected.
-impl InputState for FileStreamInput {
+/// A file stream never ends: it is never exhausted, so `stop_when_exhausted` leaves a context
+/// with a file stream running. Its checkpoint (Spark's `FileInputDStreamCheckpointData`):
+/// `threshold MS`, then `at T` for each remembered batch time followed by `file PATH` for each
+/// file it selected.
+impl Input for FileStreamInput {
     fn kind(&self) -> &'static str {
         "files"
     }
@@ -289,9 +291,8 @@ impl InputState for FileStreamInput {
     }
 
     fn restore(&self, entries: &[String]) -> Result<()> {
-        let bad = |e: &str| {
-            Error::Unsupported(format!("file stream checkpoint entry {e:?} is malformed"))
-        };
+        let bad =
+            |e: &str| Error::corrupt_checkpoint(format!("file stream entry {e:?} is malformed"));
         let mut selected: BTreeMap<Time, Vec<PathBuf>> = BTreeMap::new();
         let mut current = None;
         for e in entries {

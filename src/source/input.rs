@@ -1,10 +1,11 @@
 //! The input node every source builds on: it produces the source's batch for each batch time and
 //! reports what came in (records and metadata) to the batch's listeners.
 
-use crate::context::{BatchContext, StreamInputInfo, StreamingContext};
+use crate::context::{BatchContext, Input, StreamInputInfo, StreamingContext};
 use crate::data::{Batch, Data};
 use crate::dstream::DStream;
-use crate::error::Result;
+use crate::dstream::node::Plan;
+use crate::error::{Error, Result};
 use crate::time::{Duration, Time};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -19,13 +20,15 @@ pub(crate) fn described(description: impl Into<String>) -> Metadata {
     m
 }
 
-/// An input stream named `name` whose batch at each time is what `take` returns; its node id is
-/// its input stream id in `BatchInfo`.
+/// An input stream named `name` whose batch at each time is what `take` returns, registered with
+/// its context as `input`; its node id is its input stream id in `BatchInfo`.
+#[track_caller]
 pub(crate) fn input_stream<T: Data>(
     ctx: &StreamingContext,
     name: &str,
+    input: Arc<dyn Input>,
     take: impl Fn(Time, &BatchContext) -> Result<(Batch<T>, Metadata)> + Send + Sync + 'static,
-) -> Result<DStream<T>> {
+) -> DStream<T> {
     let id = Arc::new(OnceLock::<usize>::new());
     let my_id = id.clone();
     let stream = DStream::create(
@@ -34,6 +37,7 @@ pub(crate) fn input_stream<T: Data>(
         ctx.batch_interval(),
         Vec::new(),
         Duration::default(),
+        Plan::default(),
         Box::new(move |t, bctx: &BatchContext| {
             let (batch, metadata) = take(t, bctx)?;
             // A batch re-created for a window after recovery is not this batch's input.
@@ -46,7 +50,28 @@ pub(crate) fn input_stream<T: Data>(
             }
             Ok(Some(batch))
         }),
-    )?;
+    );
     let _ = id.set(stream.node.id);
-    Ok(stream)
+    ctx.core.add_input(stream.node.id, input);
+    stream
+}
+
+/// The stream of a source that could not be built (its problem is recorded for `start`, which
+/// then refuses to run): a node of the source's name without an input behind it.
+#[track_caller]
+pub(crate) fn unavailable_input<T: Data>(ctx: &StreamingContext, name: &str) -> DStream<T> {
+    let name_owned = name.to_string();
+    DStream::create(
+        ctx,
+        name,
+        ctx.batch_interval(),
+        Vec::new(),
+        Duration::default(),
+        Plan::default(),
+        Box::new(move |_, _| {
+            Err(Error::Internal(format!(
+                "{name_owned} could not be built and must not run (start refuses such a program)"
+            )))
+        }),
+    )
 }

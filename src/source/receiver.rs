@@ -9,8 +9,7 @@
 //! (kind `receiver`) either way; without the log it saves nothing and its batches re-run after a
 //! restart take live data.
 
-use crate::checkpoint::InputState;
-use crate::context::{InputLifecycle, ReceiverInfo, StreamingContext, StreamingListener};
+use crate::context::{Input, ReceiverInfo, StreamingContext, StreamingListener};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -515,7 +514,13 @@ impl Supervisor {
 
 struct ReceiverInput(Arc<Supervisor>);
 
-impl InputLifecycle for ReceiverInput {
+/// A receiver's checkpoint holds nothing: its data is in the write-ahead log (if on), which the
+/// receiver reads when the context starts. A written checkpoint lets it remove the log files of
+/// batches no kept checkpoint needs.
+impl Input for ReceiverInput {
+    fn kind(&self) -> &'static str {
+        "receiver"
+    }
     fn start(&self) -> Result<()> {
         self.0.open_write_ahead_log()?;
         self.0.start()
@@ -528,15 +533,6 @@ impl InputLifecycle for ReceiverInput {
     }
     fn write_ahead_log(&self) -> bool {
         self.0.handle.shared.config.write_ahead_log
-    }
-}
-
-/// A receiver's checkpoint holds nothing: its data is in the write-ahead log (if on), which the
-/// receiver reads when the context starts. A written checkpoint lets it remove the log files of
-/// batches no kept checkpoint needs.
-impl InputState for ReceiverInput {
-    fn kind(&self) -> &'static str {
-        "receiver"
     }
 
     fn save(&self, _since: Time, _upto: Time) -> Vec<String> {
@@ -578,23 +574,31 @@ impl StreamingListener for Backpressure {
     }
 }
 
-/// A stream of the lines a custom receiver stores (Spark's `receiverStream`).
-fn receiver_stream(
-    ctx: &StreamingContext,
-    receiver: Box<dyn Receiver>,
-    config: ReceiverConfig,
-) -> Result<DStream<String>> {
+/// The segment writer a configuration asks for, or why it cannot have one.
+fn segment_writer(config: &ReceiverConfig) -> Result<SegmentWriter> {
     if config.max_line_length == 0 || config.max_line_length >= config.segment_capacity {
-        return Err(Error::Unsupported(format!(
+        return Err(Error::InvalidArgument(format!(
             "max_line_length ({}) must be positive and below segment_capacity ({})",
             config.max_line_length, config.segment_capacity
         )));
     }
-    let writer = SegmentWriter::new(SegmentConfig::with_capacity(config.segment_capacity))
-        .map_err(|e| Error::Ingest {
-            source_name: receiver.name(),
-            message: e.to_string(),
-        })?;
+    SegmentWriter::new(SegmentConfig::with_capacity(config.segment_capacity))
+        .map_err(|e| Error::InvalidArgument(format!("segment_capacity: {e}")))
+}
+
+/// A stream of the lines a custom receiver stores (Spark's `receiverStream`). An invalid
+/// configuration is reported by `start`; the stream is built with the default one meanwhile.
+#[track_caller]
+fn receiver_stream(
+    ctx: &StreamingContext,
+    receiver: Box<dyn Receiver>,
+    mut config: ReceiverConfig,
+) -> DStream<String> {
+    let writer = segment_writer(&config).unwrap_or_else(|e| {
+        ctx.refuse("receiver_stream", e);
+        config = ReceiverConfig::default();
+        segment_writer(&config).expect("the default receiver configuration is valid")
+    });
     let initial = if config.backpressure {
         config.initial_rate.or(config.max_rate)
     } else {
@@ -628,41 +632,44 @@ fn receiver_stream(
         wal: Mutex::new(None),
     });
     let _ = handle.shared.supervisor.set(Arc::downgrade(&supervisor));
-    ctx.core
-        .add_input(Arc::new(ReceiverInput(supervisor.clone())))?;
     let sup = supervisor.clone();
-    let stream = input_stream(ctx, "ReceiverInputDStream", move |t, bctx| {
+    let input = Arc::new(ReceiverInput(supervisor.clone()));
+    let stream = input_stream(ctx, "ReceiverInputDStream", input, move |t, bctx| {
         let batch = sup.take_batch(t, bctx.parallelism())?;
         Ok((batch, described(sup.handle.shared.name.clone())))
-    })?;
+    });
     let _ = handle.shared.stream_id.set(stream.node.id);
-    let input_id = lock(&ctx.core.checkpointing)
-        .add_input(stream.node.id, Arc::new(ReceiverInput(supervisor.clone())));
-    let _ = supervisor.input_id.set(input_id);
-    if config.backpressure {
-        let pid = PidRateEstimator::with_defaults(ctx.batch_interval().as_millis())?;
-        ctx.add_streaming_listener(Arc::new(Backpressure {
-            handle,
-            pid: Mutex::new(pid),
-        }));
+    if let Some(input_id) = lock(&ctx.core.checkpointing).input_id_of(stream.node.id) {
+        let _ = supervisor.input_id.set(input_id);
     }
-    Ok(stream)
+    if config.backpressure {
+        match PidRateEstimator::with_defaults(ctx.batch_interval().as_millis()) {
+            Ok(pid) => ctx.add_streaming_listener(Arc::new(Backpressure {
+                handle,
+                pid: Mutex::new(pid),
+            })),
+            Err(e) => ctx.refuse("receiver_stream", e),
+        }
+    }
+    stream
 }
 
 impl StreamingContext {
     /// A stream of the lines a custom [`Receiver`] stores (Spark's `receiverStream`), with
     /// default [`ReceiverConfig`].
-    pub fn receiver_stream(&self, receiver: impl Receiver) -> Result<DStream<String>> {
+    #[track_caller]
+    pub fn receiver_stream(&self, receiver: impl Receiver) -> DStream<String> {
         self.receiver_stream_with(receiver, ReceiverConfig::default())
     }
 
     /// [`receiver_stream`](Self::receiver_stream) with rate limits, backpressure, restart delay
     /// and line-length limit.
+    #[track_caller]
     pub fn receiver_stream_with(
         &self,
         receiver: impl Receiver,
         config: ReceiverConfig,
-    ) -> Result<DStream<String>> {
+    ) -> DStream<String> {
         receiver_stream(self, Box::new(receiver), config)
     }
 }

@@ -2,8 +2,7 @@
 //! ends), each batch a set of views into the files' bytes. Finite: the stream is exhausted after
 //! its last batch, so a context built with `stop_when_exhausted` ends by itself.
 
-use crate::checkpoint::InputState;
-use crate::context::{InputLifecycle, StreamingContext};
+use crate::context::{Input, StreamingContext};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -153,7 +152,7 @@ impl Replay {
             && t < last
         {
             // Taking new data for an old time would shift every later batch.
-            return Err(Error::Unsupported(format!(
+            return Err(Error::IllegalState(format!(
                 "the replay cannot re-create its batch at {t}: it no longer knows where that batch started (it keeps batches back to {})",
                 started.first_key_value().map_or(last, |(t, _)| *t)
             )));
@@ -240,12 +239,6 @@ impl Replay {
 
 struct ReplayInput(Arc<Replay>);
 
-impl InputLifecycle for ReplayInput {
-    fn is_exhausted(&self) -> bool {
-        self.0.exhausted()
-    }
-}
-
 impl StreamingContext {
     /// A stream that replays text, one batch per batch interval (on the fast clock: back to back),
     /// cut as `cut` says. Lines are views into `data`'s bytes. The stream reports each batch's
@@ -269,14 +262,13 @@ impl StreamingContext {
     /// ssc.await_termination()?; // batches of 2 and 1 lines, then it stops
     /// # Ok::<(), dstreams::Error>(())
     /// ```
-    pub fn replay_stream(&self, data: ReplayData, cut: ReplayCut) -> Result<DStream<String>> {
-        match cut {
-            ReplayCut::Lines(0) | ReplayCut::Bytes(0) => {
-                return Err(Error::Unsupported(
-                    "a replay batch must hold at least one line or byte".into(),
-                ));
-            }
-            _ => {}
+    #[track_caller]
+    pub fn replay_stream(&self, data: ReplayData, cut: ReplayCut) -> DStream<String> {
+        if let ReplayCut::Lines(0) | ReplayCut::Bytes(0) = cut {
+            self.refuse(
+                "replay_stream",
+                Error::InvalidArgument("a replay batch must hold at least one line or byte".into()),
+            );
         }
         let replay = Arc::new(Replay {
             data,
@@ -284,17 +276,14 @@ impl StreamingContext {
             position: Mutex::new(Position::default()),
             started: Mutex::new(BTreeMap::new()),
         });
-        self.core.add_input(Arc::new(ReplayInput(replay.clone())))?;
-        let input = replay.clone();
-        let stream = input_stream(self, "ReplayInputDStream", move |t, bctx| {
-            let (batch, bytes, offsets) = input.batch(t, bctx.parallelism())?;
+        let input = Arc::new(ReplayInput(replay.clone()));
+        input_stream(self, "ReplayInputDStream", input, move |t, bctx| {
+            let (batch, bytes, offsets) = replay.batch(t, bctx.parallelism())?;
             let mut metadata = described("replay");
             metadata.insert("bytes".to_string(), bytes.to_string());
             metadata.insert("offsets".to_string(), offsets);
             Ok((batch, metadata))
-        })?;
-        lock(&self.core.checkpointing).add_input(stream.node.id, Arc::new(ReplayInput(replay)));
-        Ok(stream)
+        })
     }
 }
 
@@ -316,9 +305,13 @@ impl Position {
 
 /// A replay's checkpoint: `next F O L` (where the next batch starts) and `at T F O L` for each
 /// batch still needed (where it started).
-impl InputState for ReplayInput {
+impl Input for ReplayInput {
     fn kind(&self) -> &'static str {
         "replay"
+    }
+
+    fn is_exhausted(&self) -> bool {
+        self.0.exhausted()
     }
 
     fn save(&self, since: Time, _upto: Time) -> Vec<String> {
@@ -334,8 +327,7 @@ impl InputState for ReplayInput {
     }
 
     fn restore(&self, entries: &[String]) -> Result<()> {
-        let bad =
-            |e: &str| Error::Unsupported(format!("replay checkpoint entry {e:?} is malformed"));
+        let bad = |e: &str| Error::corrupt_checkpoint(format!("replay entry {e:?} is malformed"));
         let mut next = None;
         let mut started = BTreeMap::new();
         for e in entries {
@@ -356,8 +348,8 @@ impl InputState for ReplayInput {
                 || (p.file == files.len() && p.offset == 0)
         };
         if !in_range(&next) || !started.values().all(in_range) {
-            return Err(Error::Unsupported(
-                "the checkpointed replay position lies beyond the replayed files (were they changed?)".into(),
+            return Err(Error::corrupt_checkpoint(
+                "the checkpointed replay position lies beyond the replayed files (were they changed?)",
             ));
         }
         *lock(&self.0.position) = next;

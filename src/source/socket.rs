@@ -312,7 +312,8 @@ impl StreamingContext {
     ///   line as a line, where Spark drops it.
     /// * Host names are resolved by the receiver thread each time it connects; the receiver
     ///   stops promptly except while a name lookup is in progress.
-    pub fn socket_text_stream(&self, host: &str, port: u16) -> Result<DStream<String>> {
+    #[track_caller]
+    pub fn socket_text_stream(&self, host: &str, port: u16) -> DStream<String> {
         self.socket_text_stream_with(host, port, ReceiverConfig::default())
     }
 
@@ -321,16 +322,15 @@ impl StreamingContext {
     /// longest line accepted, and the write-ahead log
     /// ([`ReceiverConfig::write_ahead_log`]: lines sealed into a batch survive a crash).
     ///
-    /// # Errors
-    ///
-    /// As [`receiver_stream_with`](Self::receiver_stream_with): an invalid configuration, or a
-    /// context that already started or stopped.
+    /// An invalid configuration is reported by `start`, as for
+    /// [`receiver_stream_with`](Self::receiver_stream_with).
+    #[track_caller]
     pub fn socket_text_stream_with(
         &self,
         host: &str,
         port: u16,
         config: ReceiverConfig,
-    ) -> Result<DStream<String>> {
+    ) -> DStream<String> {
         self.receiver_stream_with(SocketReceiver::new(host, port), config)
     }
 }

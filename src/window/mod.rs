@@ -19,7 +19,7 @@ pub(crate) use running::EmptyKeys;
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources};
 use crate::dstream::DStream;
-use crate::dstream::node::Node;
+use crate::dstream::node::{Node, ShufflePartitions};
 use crate::error::{Error, Result};
 use crate::lock::lock;
 use crate::time::{Duration, Time};
@@ -68,12 +68,12 @@ impl Grid {
 }
 
 /// Computes sealed panes from the parent stream (already reduced per batch, hash-partitioned
-/// into `partitions` partitions, each key once per partition).
+/// into the window's partitions, each key once per partition).
 pub(crate) struct PaneSource<K: Data, V: Data> {
     parent: Arc<Node<(K, V)>>,
     parent_slide: Duration,
     pane: Duration,
-    partitions: usize,
+    partitions: Arc<ShufflePartitions>,
     merge: MergeFn<K, V>,
 }
 
@@ -83,7 +83,7 @@ impl<K: Key, V: Data> PaneSource<K, V> {
     pub(crate) fn new(
         parent: &DStream<(K, V)>,
         grid: Grid,
-        partitions: usize,
+        partitions: Arc<ShufflePartitions>,
         merge: MergeFn<K, V>,
     ) -> Self {
         // After recovery the window rebuilds its panes from the parent's batches of the last
@@ -100,22 +100,22 @@ impl<K: Key, V: Data> PaneSource<K, V> {
 
     /// The pane ending at `end`: its parent batches merged partition by partition, compacted.
     pub(crate) fn pane(&self, end: Time, ctx: &BatchContext) -> Result<Batch<(K, V)>> {
+        let partitions = self.partitions.get(ctx.parallelism);
         let mut batches = Vec::new();
         let mut t = end - self.pane + self.parent_slide;
         while t <= end {
             if let Some(b) = self.parent.get_or_compute(t, ctx)? {
-                if b.num_partitions() != self.partitions {
-                    return Err(Error::Unsupported(format!(
-                        "internal: a window's parent batch at {t} has {} partitions, expected {}",
+                if b.num_partitions() != partitions {
+                    return Err(Error::Internal(format!(
+                        "a window's parent batch at {t} has {} partitions, expected {partitions}",
                         b.num_partitions(),
-                        self.partitions
                     )));
                 }
                 batches.push(b);
             }
             t = t + self.parent_slide;
         }
-        let parts: Vec<PairColumn<K, V>> = (0..self.partitions)
+        let parts: Vec<PairColumn<K, V>> = (0..partitions)
             .map(|j| {
                 let cols: Vec<&PairColumn<K, V>> =
                     batches.iter().map(|b| &b.partitions()[j]).collect();

@@ -9,13 +9,12 @@ use super::plan::{OffsetRange, describe};
 use super::range_log::{logged, write_ranges};
 use super::reader::Reader;
 use super::{Key, kafka_error};
-use crate::checkpoint::InputState;
-use crate::context::{InputLifecycle, StreamingContext, StreamingListener};
+use crate::context::{Input, StreamingContext, StreamingListener};
 use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::lock::lock;
-use crate::source::input::{described, input_stream};
+use crate::source::input::{described, input_stream, unavailable_input};
 use crate::source::rate::PidRateEstimator;
 use crate::time::Time;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -109,7 +108,7 @@ impl KafkaSource {
         if let Some((&last, _)) = st.ranges.last_key_value()
             && t < last
         {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::IllegalState(format!(
                 "the Kafka stream cannot re-create its batch at {t}: its ranges are no longer known"
             )));
         }
@@ -132,7 +131,13 @@ impl KafkaSource {
 
 struct KafkaInput(Arc<KafkaSource>);
 
-impl InputLifecycle for KafkaInput {
+/// A Kafka stream's checkpoint: `next TOPIC PARTITION OFFSET` for every partition (the ranges of
+/// batches are in their range files).
+impl Input for KafkaInput {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
     fn start(&self) -> Result<()> {
         self.0.open_log()
     }
@@ -141,14 +146,6 @@ impl InputLifecycle for KafkaInput {
             .config
             .max_records
             .is_some_and(|m| lock(&self.0.state).records >= m)
-    }
-}
-
-/// A Kafka stream's checkpoint: `next TOPIC PARTITION OFFSET` for every partition (the ranges of
-/// batches are in their range files).
-impl InputState for KafkaInput {
-    fn kind(&self) -> &'static str {
-        "kafka"
     }
 
     fn save(&self, _since: Time, _upto: Time) -> Vec<String> {
@@ -169,9 +166,8 @@ impl InputState for KafkaInput {
                 let next: i64 = f.next()?.parse().ok()?;
                 Some((topic, p, next))
             });
-            let (topic, p, next) = parsed.ok_or_else(|| Error::Kafka {
-                context: "restoring Kafka offsets".into(),
-                message: format!("malformed checkpoint entry {e:?}"),
+            let (topic, p, next) = parsed.ok_or_else(|| {
+                Error::corrupt_checkpoint(format!("Kafka entry {e:?} is malformed"))
             })?;
             st.partitions.entry((topic, p)).or_default().next = next;
         }
@@ -272,26 +268,41 @@ impl StreamingContext {
     /// ssc.await_termination()?;
     /// # Ok::<(), dstreams::Error>(())
     /// ```
-    pub fn kafka_stream(&self, config: KafkaConfig) -> Result<DStream<String>> {
+    #[track_caller]
+    pub fn kafka_stream(&self, config: KafkaConfig) -> DStream<String> {
         self.kafka_stream_of::<String>(config)
     }
 
     /// [`kafka_stream`](Self::kafka_stream) with each record's key, timestamp and headers
     /// ([`KafkaRecord`]): Spark's `ConsumerRecord`. The partition and offset of a record are its
     /// batch partition and its place in the batch's range (metadata `"offsets"`).
-    pub fn kafka_record_stream(&self, config: KafkaConfig) -> Result<DStream<KafkaRecord>> {
+    #[track_caller]
+    pub fn kafka_record_stream(&self, config: KafkaConfig) -> DStream<KafkaRecord> {
         self.kafka_stream_of::<KafkaRecord>(config)
     }
 
-    fn kafka_stream_of<T: RecordShape>(&self, config: KafkaConfig) -> Result<DStream<T>> {
+    /// A Kafka stream; a configuration without topics, or one librdkafka refuses, is reported
+    /// by `start`.
+    #[track_caller]
+    fn kafka_stream_of<T: RecordShape>(&self, config: KafkaConfig) -> DStream<T> {
+        const NAME: &str = "DirectKafkaInputDStream";
         if config.topics.is_empty() {
-            return Err(Error::Unsupported(
-                "kafka_stream needs at least one topic".into(),
-            ));
+            self.refuse(
+                "kafka_stream",
+                Error::InvalidArgument("kafka_stream needs at least one topic".into()),
+            );
+            return unavailable_input(self, NAME);
         }
-        let consumer: BaseConsumer = client_config(&config)
-            .create()
-            .map_err(kafka_error("creating the Kafka consumer"))?;
+        let consumer: BaseConsumer = match client_config(&config).create() {
+            Ok(c) => c,
+            Err(e) => {
+                self.refuse(
+                    "kafka_stream",
+                    kafka_error("creating the Kafka consumer")(e),
+                );
+                return unavailable_input(self, NAME);
+            }
+        };
         let commit = config.commit_offsets;
         let backpressure = config.backpressure;
         let config_rate = config
@@ -313,9 +324,9 @@ impl StreamingContext {
             rate: Mutex::new(config_rate),
             core: Arc::downgrade(&self.core),
         });
-        self.core.add_input(Arc::new(KafkaInput(source.clone())))?;
         let reader = source.clone();
-        let stream = input_stream(self, "DirectKafkaInputDStream", move |t, bctx| {
+        let input = Arc::new(KafkaInput(source.clone()));
+        let stream = input_stream(self, NAME, input, move |t, bctx| {
             let secs = bctx.batch_interval().as_millis() as f64 / 1000.0;
             let (records, ranges) = reader.batch(t, secs)?;
             let policy = reader.config.utf8;
@@ -331,21 +342,23 @@ impl StreamingContext {
             let bytes: usize = batch.iter().map(T::line_bytes).sum();
             metadata.insert("bytes".to_string(), bytes.to_string());
             Ok((batch, metadata))
-        })?;
-        let id = lock(&self.core.checkpointing)
-            .add_input(stream.node.id, Arc::new(KafkaInput(source.clone())));
-        let _ = source.input_id.set(id);
+        });
+        if let Some(id) = lock(&self.core.checkpointing).input_id_of(stream.node.id) {
+            let _ = source.input_id.set(id);
+        }
         if backpressure {
-            let pid = PidRateEstimator::with_defaults(self.batch_interval().as_millis())?;
-            self.add_streaming_listener(Arc::new(Backpressure {
-                source: source.clone(),
-                stream_id: stream.node.id,
-                pid: Mutex::new(pid),
-            }));
+            match PidRateEstimator::with_defaults(self.batch_interval().as_millis()) {
+                Ok(pid) => self.add_streaming_listener(Arc::new(Backpressure {
+                    source: source.clone(),
+                    stream_id: stream.node.id,
+                    pid: Mutex::new(pid),
+                })),
+                Err(e) => self.refuse("kafka_stream", e),
+            }
         }
         if commit {
             self.add_streaming_listener(Arc::new(Committer(source)));
         }
-        Ok(stream)
+        stream
     }
 }

@@ -1,0 +1,273 @@
+//! Splitting text as Spark programs do: Java's `String.split` rules, for `&str` and for the
+//! [`Str`](crate::Str) views DStream closures receive.
+//!
+//! Rust's `str::split(' ')` keeps trailing empty strings; Java's `String.split(" ")`, which
+//! Spark's examples call (`lines.flatMap(_.split(" "))`), drops them. A straight port therefore
+//! counts `""` words that Spark does not: `"to be "` is `["to", "be", ""]` in Rust and
+//! `["to", "be"]` in Java. [`split_java`] (and [`Str::split_java`](crate::Str::split_java))
+//! follow Java, and so does the built-in tokenizer with
+//! [`Separators::Space`](crate::Separators::Space).
+
+use std::ops::Range;
+
+/// What [`split_java`] and [`Str::split`](crate::Str::split) split at: a `char`, a non-empty
+/// `&str`, a set of chars (`&[char]`, `[char; N]`), or a predicate on chars.
+pub trait Separator {
+    /// The byte range of the first match in `haystack`.
+    #[doc(hidden)]
+    fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)>;
+}
+
+fn range_of(found: Option<(usize, &str)>) -> Option<(usize, usize)> {
+    found.map(|(at, m)| (at, at + m.len()))
+}
+
+impl Separator for char {
+    fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
+        range_of(haystack.match_indices(*self).next())
+    }
+}
+
+/// An empty string separates nothing (`str::split("")` would cut between every character).
+impl Separator for &str {
+    fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
+        if self.is_empty() {
+            return None;
+        }
+        range_of(haystack.match_indices(*self).next())
+    }
+}
+
+impl Separator for &[char] {
+    fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
+        range_of(haystack.match_indices(*self).next())
+    }
+}
+
+impl<const N: usize> Separator for [char; N] {
+    fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
+        range_of(haystack.match_indices(*self).next())
+    }
+}
+
+impl<F: FnMut(char) -> bool> Separator for F {
+    fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
+        range_of(haystack.match_indices(&mut *self).next())
+    }
+}
+
+/// The state of a split: where the next piece starts (`None` once the last piece was given).
+pub(crate) struct Cuts<P> {
+    next: Option<usize>,
+    sep: P,
+}
+
+impl<P: Separator> Cuts<P> {
+    pub(crate) fn new(sep: P) -> Self {
+        Cuts { next: Some(0), sep }
+    }
+
+    /// The byte range of the next piece of `s` (always the same `s`), as `str::split` cuts.
+    pub(crate) fn next_piece(&mut self, s: &str) -> Option<Range<usize>> {
+        let start = self.next?;
+        match self.sep.first_match(&s[start..]) {
+            Some((at, end)) => {
+                self.next = Some(start + end);
+                Some(start..start + at)
+            }
+            None => {
+                self.next = None;
+                Some(start..s.len())
+            }
+        }
+    }
+}
+
+/// The substrings of a `&str` between matches of a separator, as `str::split` cuts them.
+pub(crate) struct Pieces<'a, P> {
+    s: &'a str,
+    cuts: Cuts<P>,
+}
+
+impl<'a, P: Separator> Iterator for Pieces<'a, P> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        self.cuts.next_piece(self.s).map(|r| &self.s[r])
+    }
+}
+
+/// Something split off a string: tells whether it is empty.
+pub trait Piece: Copy {
+    /// Whether the piece is the empty string.
+    fn is_empty_piece(&self) -> bool;
+}
+
+impl Piece for &str {
+    fn is_empty_piece(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// Java's rules over the pieces `str::split` cuts: trailing empty pieces are dropped, and a
+/// string without any match is returned whole, even when empty
+/// ([`split_java`], [`Str::split_java`](crate::Str::split_java)).
+pub struct SplitJava<I: Iterator> {
+    pieces: std::iter::Peekable<I>,
+    /// Empty pieces seen but not given out yet: they count only if a non-empty one follows.
+    empties: usize,
+    /// One of them, to give out.
+    empty: Option<I::Item>,
+    /// The non-empty piece after them.
+    held: Option<I::Item>,
+    started: bool,
+}
+
+impl<I: Iterator> SplitJava<I> {
+    pub(crate) fn new(pieces: I) -> Self {
+        SplitJava {
+            pieces: pieces.peekable(),
+            empties: 0,
+            empty: None,
+            held: None,
+            started: false,
+        }
+    }
+}
+
+impl<I: Iterator> Iterator for SplitJava<I>
+where
+    I::Item: Piece,
+{
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        if self.held.is_some() {
+            if self.empties > 0 {
+                self.empties -= 1;
+                return self.empty;
+            }
+            return self.held.take();
+        }
+        loop {
+            let piece = self.pieces.next()?;
+            if !std::mem::replace(&mut self.started, true) && self.pieces.peek().is_none() {
+                // Nothing matched: the whole string, even an empty one.
+                return Some(piece);
+            }
+            if piece.is_empty_piece() {
+                self.empties += 1;
+                self.empty = Some(piece);
+            } else if self.empties > 0 {
+                self.empties -= 1;
+                self.held = Some(piece);
+                return self.empty;
+            } else {
+                return Some(piece);
+            }
+        }
+    }
+}
+
+/// Java's `s.split(sep)` with a literal separator: the substrings between matches, without the
+/// trailing empty ones; a string without a match (an empty one too) is the only substring.
+///
+/// ```
+/// use dstreams::text::split_java;
+/// assert_eq!(split_java("to be  or ", ' ').collect::<Vec<_>>(), ["to", "be", "", "or"]);
+/// assert_eq!(split_java("", ' ').collect::<Vec<_>>(), [""]);
+/// assert_eq!(split_java("   ", ' ').count(), 0);
+/// // Rust's own split keeps the trailing empty string:
+/// assert_eq!("to be ".split(' ').collect::<Vec<_>>(), ["to", "be", ""]);
+/// ```
+pub fn split_java<P: Separator>(s: &str, sep: P) -> SplitJava<impl Iterator<Item = &str>> {
+    SplitJava::new(Pieces {
+        s,
+        cuts: Cuts::new(sep),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_split_drops_trailing_empty_strings_only() {
+        let cases: [(&str, &[&str]); 9] = [
+            ("", &[""]),
+            (" ", &[]),
+            ("a", &["a"]),
+            ("a  b", &["a", "", "b"]),
+            ("  a", &["", "", "a"]),
+            ("a b  ", &["a", "b"]),
+            ("a  b  c   ", &["a", "", "b", "", "c"]),
+            // Matches are found forwards, as Java finds them: "aa" then "a".
+            ("aaa", &["", "a"]),
+            ("na\u{ef}ve  caf\u{e9} ", &["na\u{ef}ve", "", "caf\u{e9}"]),
+        ];
+        for (input, expected) in cases {
+            let sep = if input == "aaa" { "aa" } else { " " };
+            assert_eq!(
+                split_java(input, sep).collect::<Vec<_>>(),
+                expected,
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn separators_of_every_kind_cut_where_str_split_does() {
+        let s = "a,b;c d,,";
+        let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+            (
+                Pieces {
+                    s,
+                    cuts: Cuts::new(','),
+                }
+                .collect(),
+                s.split(',').collect(),
+            ),
+            (
+                Pieces {
+                    s,
+                    cuts: Cuts::new(",,"),
+                }
+                .collect(),
+                s.split(",,").collect(),
+            ),
+            (
+                Pieces {
+                    s,
+                    cuts: Cuts::new(&[',', ';'][..]),
+                }
+                .collect(),
+                s.split(&[',', ';'][..]).collect(),
+            ),
+            (
+                Pieces {
+                    s,
+                    cuts: Cuts::new([' ', ';']),
+                }
+                .collect(),
+                s.split([' ', ';']).collect(),
+            ),
+            (
+                Pieces {
+                    s,
+                    cuts: Cuts::new(|c: char| !c.is_alphabetic()),
+                }
+                .collect(),
+                s.split(|c: char| !c.is_alphabetic()).collect(),
+            ),
+            (
+                Pieces {
+                    s,
+                    cuts: Cuts::new(""),
+                }
+                .collect(),
+                vec![s],
+            ),
+        ];
+        for (ours, std) in cases {
+            assert_eq!(ours, std);
+        }
+    }
+}
