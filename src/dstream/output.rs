@@ -56,6 +56,11 @@ impl<T: Data> DStream<T> {
 
     /// Saves every batch as a directory `<prefix>-<ms>[.<suffix>]` of part files, one line per
     /// element, plus `_SUCCESS` (Spark's `saveAsTextFiles`). Empty batches are saved too.
+    ///
+    /// Each batch's directory is written next to its place under a hidden temporary name, every
+    /// file synced, then renamed into place (and its parent directory synced): a reader sees a
+    /// batch's directory whole or not at all, and a batch that runs again after recovery
+    /// replaces the directory of its earlier run.
     pub fn save_as_text_files(&self, prefix: &str, suffix: &str) -> Result<()> {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
         let description = format!("save_as_text_files({prefix:?}, {suffix:?})");
