@@ -1,50 +1,18 @@
-//! `save_as_text_files`: Spark's directory-per-batch layout (`<prefix>-<ms>[.<suffix>]/part-NNNNN`
-//! plus `_SUCCESS`), one line per element as Scala's `toString` writes it, each batch's directory
-//! written durably and atomically.
+//! `save_as_text_files`: Spark's directory per batch (`<prefix>-<ms>[.<suffix>]/part-NNNNN` plus
+//! `_SUCCESS`, see [`batch_dirs`](super::batch_dirs)), one line per element as Scala's
+//! `toString` writes it.
 
+use super::batch_dirs::save_parts;
 use crate::data::{Batch, Data, SparkDisplay, column_iter};
-use crate::durable;
 use crate::error::{Error, Result};
-use crate::time::Time;
-use rayon::prelude::*;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// Spark's `rddToFileName`: `<prefix>-<ms>`, plus `.<suffix>` when a suffix is given; an empty
-/// prefix gives just `<ms>`.
-///
-/// ```
-/// use dstreams::{Time, batch_file_name};
-/// assert_eq!(batch_file_name("out/counts", "txt", Time::from_millis(1000)), "out/counts-1000.txt");
-/// assert_eq!(batch_file_name("", "", Time::from_millis(1000)), "1000");
-/// ```
-pub fn batch_file_name(prefix: &str, suffix: &str, time: Time) -> String {
-    let mut name = time.as_millis().to_string();
-    if !prefix.is_empty() {
-        name = format!("{prefix}-{name}");
-    }
-    if !suffix.is_empty() {
-        name = format!("{name}.{suffix}");
-    }
-    name
-}
-
-/// Writes one batch as a directory of part files, one per partition (empty ones too), plus
-/// `_SUCCESS`, with [`durable::write_dir`]: readers see the whole directory or none of it, and
-/// re-running a batch (after recovery) replaces the directory of the earlier run.
+/// Writes one batch as a directory of text part files, one per partition (empty ones too),
+/// plus `_SUCCESS` (see [`save_parts`]).
 pub(crate) fn save_batch<T: Data>(batch: &Batch<T>, dir: &Path) -> Result<()> {
-    durable::write_dir(dir, |tmp| {
-        batch
-            .partitions()
-            .par_iter()
-            .enumerate()
-            .try_for_each(|(i, part)| write_part::<T>(part, &tmp.join(format!("part-{i:05}"))))?;
-        let success = tmp.join("_SUCCESS");
-        fs::File::create(&success)
-            .map_err(|e| Error::io(format!("writing {}", success.display()), e))?;
-        Ok(())
-    })
+    save_parts(dir, batch.partitions(), "", write_part::<T>)
 }
 
 /// Writes one partition's elements to `path`, one line each.
