@@ -287,5 +287,11 @@ impl Error {
     }
 }
 
+impl From<crate::durable::DurableWriteError> for Error {
+    fn from(e: crate::durable::DurableWriteError) -> Self {
+        Error::io(format!("{} {}", e.action, e.path.display()), e.source)
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

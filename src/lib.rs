@@ -40,6 +40,7 @@ mod checkpoint;
 mod context;
 pub mod data;
 mod dstream;
+mod durable;
 mod error;
 pub mod kernels;
 mod lock;

@@ -44,7 +44,10 @@ fn a_replay_job_with_state_and_windows_survives_sigkill() {
         .collect();
     let input = dir.join("input.txt");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    // 4 lines per batch at 400 lines/s: a batch every 10 ms, 120 batches.
+    // 4 lines per batch at 100 lines/s: a batch every 40 ms, 120 batches. A batch saves its
+    // outputs as durable directories (files and directory synced, renamed, parent synced: two
+    // rounds of fsync each, some 30 ms in all at worst here), which must fit in the interval: a
+    // run that falls behind generates an extra batch time after its input ran dry.
     let run = |out: &Path, cp: &Path| {
         let out = format!("{}/counts", out.display());
         let cp = cp.display().to_string();
@@ -56,7 +59,7 @@ fn a_replay_job_with_state_and_windows_survives_sigkill() {
             "--batch-lines",
             "4",
             "--rate",
-            "400",
+            "100",
             "--window",
             "6",
             "--slide",
@@ -92,8 +95,8 @@ fn a_replay_job_with_state_and_windows_survives_sigkill() {
     }
     finish(run(&crashed, &cp));
     for suffix in [".state", ".window"] {
-        let expected = by_index(outputs(&reference, suffix), 10);
-        let got = by_index(outputs(&crashed, suffix), 10);
+        let expected = by_index(outputs(&reference, suffix), 40);
+        let got = by_index(outputs(&crashed, suffix), 40);
         assert_eq!(expected.len(), if suffix == ".state" { 120 } else { 60 });
         let lost: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
         let added: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();

@@ -33,8 +33,8 @@ impl<W: Write> Write for Checksummed<W> {
     }
 }
 
-/// Writes `batches` (all of `schema`) to a new file at `path` and syncs it; returns its length
-/// and CRC-32.
+/// Writes `batches` (all of `schema`) to a new file at `path`; returns its length and CRC-32.
+/// (The checkpoint's durable directory write syncs it.)
 pub(crate) fn write(
     path: &Path,
     schema: &SchemaRef,
@@ -58,8 +58,7 @@ pub(crate) fn write(
     writer.finish().map_err(arrow)?;
     let out = writer.into_inner().map_err(arrow)?;
     let (bytes, crc) = (out.bytes, out.crc.finalize());
-    let file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
+    out.inner.into_inner().map_err(|e| io(e.into_error()))?;
     Ok((bytes, crc))
 }
 

@@ -28,6 +28,7 @@ pub(crate) mod store;
 mod writer;
 
 use crate::context::{Core, Input};
+use crate::durable::DurableWriteError;
 use crate::error::Result;
 use crate::lock::lock;
 use crate::time::{Duration, Time};
@@ -94,6 +95,15 @@ impl CheckpointError {
         CheckpointError::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+}
+
+impl From<DurableWriteError> for CheckpointError {
+    fn from(e: DurableWriteError) -> Self {
+        CheckpointError::Io {
+            path: e.path,
+            source: e.source,
         }
     }
 }

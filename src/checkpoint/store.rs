@@ -1,15 +1,17 @@
 //! The checkpoint directory: one subdirectory per checkpoint, `checkpoint-<batch ms>`, holding
 //! `metadata` and one Arrow IPC file per stateful operator.
 //!
-//! A checkpoint is written into a hidden temporary directory, every file is synced, then the
-//! directory is renamed into place and the parent synced: a checkpoint either exists whole or not
-//! at all, and a write that fails (a full disk) leaves the earlier ones as they were. The newest
+//! A checkpoint is written as one durable directory ([`durable::write_dir`]: a hidden temporary
+//! directory, every file synced, renamed into place, the parent synced): a checkpoint either
+//! exists whole or not at all, and a write that fails (a full disk) leaves the earlier ones as
+//! they were. The newest
 //! `keep` checkpoints are kept. Loading takes the newest checkpoint whose metadata and files pass
 //! their checksums, and falls back to older ones with a warning.
 
 use super::arrow_file;
 use super::metadata::{Metadata, OperatorEntry};
 use super::{CheckpointError, StateTable};
+use crate::durable;
 use crate::source::mapped_file::map_file;
 use crate::time::Time;
 use arrow_buffer::Buffer;
@@ -38,12 +40,6 @@ pub(crate) struct Written {
 
 fn dir_name(time: Time) -> String {
     format!("{PREFIX}{}", time.as_millis())
-}
-
-fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| CheckpointError::io(dir, e))
 }
 
 /// The checkpoints in `dir`, newest first.
@@ -79,29 +75,9 @@ pub(crate) fn write(
     keep: usize,
 ) -> Result<Written, CheckpointError> {
     let time = metadata.time;
-    let name = dir_name(time);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| CheckpointError::io(&tmp, e))?;
-    }
-    let written = write_files(&tmp, &mut metadata, states);
-    let bytes = match written {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            // Leave no half-written directory behind; the earlier checkpoints are untouched.
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    let path = dir.join(&name);
-    if path.exists() {
-        // A batch re-run after falling back to an older checkpoint writes its time again.
-        let old = dir.join(format!(".{name}.old-{}", std::process::id()));
-        fs::rename(&path, &old).map_err(|e| CheckpointError::io(&path, e))?;
-        let _ = fs::remove_dir_all(&old);
-    }
-    fs::rename(&tmp, &path).map_err(|e| CheckpointError::io(&path, e))?;
-    sync_dir(dir)?;
+    let path = dir.join(dir_name(time));
+    // A batch re-run after falling back to an older checkpoint writes its time again: replaced.
+    let bytes = durable::write_dir(&path, |tmp| write_files(tmp, &mut metadata, states))?;
     let found = list(dir)?;
     for (_, old) in found.iter().skip(keep.max(1)) {
         if let Err(e) = fs::remove_dir_all(old) {
@@ -121,12 +97,13 @@ pub(crate) fn write(
     })
 }
 
+/// Writes the state files and `metadata` into `tmp` (synced by [`durable::write_dir`]); returns
+/// their bytes.
 fn write_files(
     tmp: &Path,
     metadata: &mut Metadata,
     states: Vec<StateTable>,
 ) -> Result<u64, CheckpointError> {
-    fs::create_dir(tmp).map_err(|e| CheckpointError::io(tmp, e))?;
     let mut total = 0;
     for (i, state) in states.into_iter().enumerate() {
         let file = format!("op-{i}.arrow");
@@ -145,8 +122,6 @@ fn write_files(
     let io = |e| CheckpointError::io(&path, e);
     let mut file = fs::File::create_new(&path).map_err(io)?;
     std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    sync_dir(tmp)?;
     Ok(total + text.len() as u64)
 }
 
@@ -192,9 +167,7 @@ fn remove_temporaries(dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&format!(".{PREFIX}"))
-            && (name.contains(".tmp-") || name.contains(".old-"))
-        {
+        if name.starts_with(&format!(".{PREFIX}")) && durable::is_temporary(&name) {
             tracing::info!("removing an interrupted checkpoint write: {name}");
             let _ = fs::remove_dir_all(entry.path());
         }

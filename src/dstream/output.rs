@@ -5,9 +5,11 @@ use super::DStream;
 use crate::context::OutputOp;
 use crate::data::{Batch, Data};
 use crate::error::Result;
+use crate::sink::batch_dirs::batch_file_name;
+use crate::sink::columnar_files::{ColumnarFormat, save_batch_as};
 use crate::sink::kafka::{self, KafkaWriter};
 use crate::sink::print::format_batch;
-use crate::sink::text_files::{batch_file_name, save_batch};
+use crate::sink::text_files::save_batch;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -84,12 +86,116 @@ impl<T: Data> DStream<T> {
 
     /// Saves every batch as a directory `<prefix>-<ms>[.<suffix>]` of part files, one line per
     /// element, plus `_SUCCESS` (Spark's `saveAsTextFiles`). Empty batches are saved too.
+    ///
+    /// Each batch's directory is written next to its place under a hidden temporary name, every
+    /// file synced, then renamed into place (and its parent directory synced): a reader sees a
+    /// batch's directory whole or not at all, and a batch that runs again after recovery
+    /// replaces the directory of its earlier run.
     #[track_caller]
     pub fn save_as_text_files(&self, prefix: &str, suffix: &str) {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
         let description = format!("save_as_text_files({prefix:?}, {suffix:?})");
         self.register_output("saveAsTextFiles", &description, move |batch| {
             save_batch(
+                batch,
+                &PathBuf::from(batch_file_name(&prefix, &suffix, batch.time())),
+            )
+        })
+    }
+
+    /// Saves every batch as Parquet files, in the layout of
+    /// [`save_as_text_files`](Self::save_as_text_files): a directory
+    /// `<prefix>-<ms>[.<suffix>]` per batch holding one Snappy-compressed part file per
+    /// partition, `part-00000.parquet`, `part-00001.parquet`, ..., plus `_SUCCESS`.
+    ///
+    /// The columns are [`Batch::to_record_batches`]'s: a tuple's fields `_1`, `_2`, ..., any other
+    /// element a `value` column; strings are Arrow string views, `Option`s nulls, `Vec`s (such as
+    /// [`group_by_key`](Self::group_by_key)'s values) lists. Every column is marked nullable (as
+    /// Spark writes Parquet), so all parts of all batches share one schema. An empty batch still
+    /// writes its (zero-row) parts, so readers see the columns.
+    ///
+    /// Each batch's directory is written under a hidden temporary name, every file synced, then
+    /// renamed into place (and its parent directory synced): a reader never sees a half-written
+    /// batch, and a batch that runs again after recovery replaces its earlier directory. Read
+    /// the files with any Parquet reader: `pyarrow.dataset.dataset("<prefix>-1000")`, DuckDB's
+    /// `read_parquet('<prefix>-*/*.parquet')`, Spark's `spark.read.parquet`.
+    ///
+    /// ```
+    /// use dstreams::prelude::*;
+    /// use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    /// use std::sync::Arc;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("dstreams-doc-parquet-{}", std::process::id()));
+    /// let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    /// let ssc = StreamingContext::builder(Seconds(1)).clock(clock.clone()).build();
+    /// let words = ssc.queue_stream(vec![Batch::from_vec(vec!["to", "be"], 1)], true, None);
+    /// let lengths = words.map(|w| (w, w.len()));
+    /// lengths.save_as_parquet_files(&dir.join("lengths").to_string_lossy(), "");
+    /// ssc.start()?;
+    /// clock.advance(Seconds(1));
+    /// ssc.await_batch(Time::from_millis(1000), Seconds(10))?;
+    /// ssc.stop(false)?;
+    ///
+    /// let batch_dir = dir.join("lengths-1000");
+    /// assert!(batch_dir.join("_SUCCESS").exists());
+    /// let part = std::fs::File::open(batch_dir.join("part-00000.parquet"))?;
+    /// let mut reader = ParquetRecordBatchReaderBuilder::try_new(part)?.build()?;
+    /// let rows = reader.next().unwrap()?;
+    /// assert_eq!(rows.schema().field(0).name(), "_1");
+    /// assert_eq!(rows.num_rows(), 2);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn save_as_parquet_files(&self, prefix: &str, suffix: &str) {
+        self.save_as_columnar_files(ColumnarFormat::Parquet, prefix, suffix)
+    }
+
+    /// Saves every batch as Arrow IPC files (the IPC *file* format, as
+    /// `pyarrow.ipc.open_file` and arrow-ipc's `FileReader` read it), in the layout and with the
+    /// columns and atomicity of [`save_as_parquet_files`](Self::save_as_parquet_files): a
+    /// directory `<prefix>-<ms>[.<suffix>]` per batch with `part-00000.arrow`, ... and
+    /// `_SUCCESS`. Strings stay Arrow string views; their bytes are copied out of the input
+    /// buffers into each file (a file holds only the bytes its rows use).
+    ///
+    /// ```
+    /// use arrow_ipc::reader::FileReader;
+    /// use dstreams::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("dstreams-doc-arrow-{}", std::process::id()));
+    /// let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    /// let ssc = StreamingContext::builder(Seconds(1)).clock(clock.clone()).build();
+    /// let numbers = ssc.queue_stream(vec![Batch::from_vec(vec![1, 2, 3], 1)], true, None);
+    /// numbers.save_as_arrow_files(&dir.join("numbers").to_string_lossy(), "");
+    /// ssc.start()?;
+    /// clock.advance(Seconds(1));
+    /// ssc.await_batch(Time::from_millis(1000), Seconds(10))?;
+    /// ssc.stop(false)?;
+    ///
+    /// let part = std::fs::File::open(dir.join("numbers-1000/part-00000.arrow"))?;
+    /// let batches = FileReader::try_new(part, None)?.collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(batches[0].schema().field(0).name(), "value");
+    /// assert_eq!(batches[0].num_rows(), 3);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn save_as_arrow_files(&self, prefix: &str, suffix: &str) {
+        self.save_as_columnar_files(ColumnarFormat::ArrowIpc, prefix, suffix)
+    }
+
+    #[track_caller]
+    fn save_as_columnar_files(&self, format: ColumnarFormat, prefix: &str, suffix: &str) {
+        let (name, method) = match format {
+            ColumnarFormat::Parquet => ("saveAsParquetFiles", "save_as_parquet_files"),
+            ColumnarFormat::ArrowIpc => ("saveAsArrowFiles", "save_as_arrow_files"),
+        };
+        let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
+        let description = format!("{method}({prefix:?}, {suffix:?})");
+        self.register_output(name, &description, move |batch| {
+            save_batch_as(
+                format,
                 batch,
                 &PathBuf::from(batch_file_name(&prefix, &suffix, batch.time())),
             )

@@ -1,9 +1,11 @@
-//! Where batches go: printed in Spark's exact format, saved as text files in Spark's layout,
-//! written to Kafka.
+//! Where batches go: printed in Spark's exact format, saved as text, Parquet or Arrow IPC files in
+//! Spark's layout, written to Kafka.
 
+pub(crate) mod batch_dirs;
+pub(crate) mod columnar_files;
 pub(crate) mod kafka;
 pub(crate) mod print;
 pub(crate) mod text_files;
 
+pub use batch_dirs::batch_file_name;
 pub use kafka::{Delivered, KafkaWriter, PendingRecords};
-pub use text_files::batch_file_name;

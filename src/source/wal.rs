@@ -2,8 +2,9 @@
 //! on per receiver stream by [`ReceiverConfig::write_ahead_log`](super::ReceiverConfig).
 //!
 //! When a receiver's batch at time `t` is sealed, its bytes are written to
-//! `<checkpoint dir>/received/<input id>/<t ms>.log` before any of its lines reach the graph: into
-//! a hidden temporary file, synced (`sync_all`), renamed into place, and the directory synced. A
+//! `<checkpoint dir>/received/<input id>/<t ms>.log` before any of its lines reach the graph, with
+//! [`durable::write_file`] (a hidden temporary file, synced, renamed into place, the directory
+//! synced). A
 //! batch that received nothing writes an empty file, so "nothing arrived for `t`" is recorded
 //! too. The in-memory batch still consists of views into the sealed segments; the log is one
 //! extra sequential write per batch.
@@ -37,6 +38,7 @@
 //!
 //! [`StreamingContext::get_or_create`]: crate::StreamingContext::get_or_create
 
+use crate::durable::{self, DurableWriteError};
 use crate::error::{Error, Result};
 use crate::source::lines::MAX_BLOCK_LEN;
 use crate::time::Time;
@@ -83,10 +85,12 @@ fn error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Er
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(error("syncing directory", dir))
+fn durable_error(e: DurableWriteError) -> Error {
+    Error::WriteAheadLog {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    }
 }
 
 /// The batch time a log file's name stands for (`<ms>.log`).
@@ -106,7 +110,7 @@ impl WriteAheadLog {
         let mut parent = dir.parent();
         for _ in 0..2 {
             if let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(p)?;
+                durable::sync_dir(p).map_err(durable_error)?;
                 parent = p.parent();
             }
         }
@@ -115,7 +119,7 @@ impl WriteAheadLog {
             let entry = entry.map_err(error("listing", dir))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if durable::is_temporary(&name) {
                 // A write interrupted before its rename: its batch was never handed out.
                 fs::remove_file(entry.path()).map_err(error("removing", &entry.path()))?;
             } else if let Some(t) = logged_time(&name) {
@@ -173,22 +177,16 @@ impl WriteAheadLog {
     pub(crate) fn write(&mut self, t: Time, sealed: Vec<Buffer>) -> Result<Vec<Buffer>> {
         let mut buffers = std::mem::take(&mut self.unlogged);
         buffers.extend(sealed);
-        let path = self.file(t);
-        let tmp = self.dir.join(format!(".{}.log.tmp", t.as_millis()));
-        let written = (|| {
-            let mut file = fs::File::create(&tmp).map_err(error("writing", &path))?;
+        let written = durable::write_file(&self.file(t), |file| {
             for (i, b) in buffers.iter().enumerate() {
-                file.write_all(b.as_slice())
-                    .map_err(error("writing", &path))?;
+                file.write_all(b.as_slice())?;
                 // Only a stream's very last line may lack its `\n`; keep lines apart anyway.
                 if i + 1 < buffers.len() && !b.is_empty() && !b.as_slice().ends_with(b"\n") {
-                    file.write_all(b"\n").map_err(error("writing", &path))?;
+                    file.write_all(b"\n")?;
                 }
             }
-            file.sync_all().map_err(error("syncing", &path))?;
-            fs::rename(&tmp, &path).map_err(error("writing", &path))?;
-            sync_dir(&self.dir)
-        })();
+            Ok(())
+        });
         match written {
             Ok(()) => {
                 self.logged.insert(t);
@@ -196,9 +194,8 @@ impl WriteAheadLog {
                 Ok(buffers)
             }
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
                 self.unlogged = buffers;
-                Err(e)
+                Err(durable_error(e))
             }
         }
     }

@@ -10,6 +10,8 @@ use crate::source::file_stream::Utf8Policy;
 /// A record as [`StreamingContext::kafka_record_stream`] gives it: key (`None` for a null key),
 /// value, and the record's timestamp (milliseconds since the epoch, -1 if it has none) with its
 /// headers (name, value; a null value as an empty string).
+///
+/// [`StreamingContext::kafka_record_stream`]: crate::StreamingContext::kafka_record_stream
 pub type KafkaRecord = (Option<String>, String, (i64, Vec<(String, String)>));
 
 /// Bytes as text by `policy`: invalid UTF-8 fails with [`Error::InvalidUtf8`] naming the record,

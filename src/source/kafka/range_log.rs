@@ -3,6 +3,7 @@
 
 use super::plan::OffsetRange;
 use super::stream::KafkaSource;
+use crate::durable;
 use crate::error::{Error, Result};
 use crate::lock::lock;
 use crate::time::Time;
@@ -37,7 +38,7 @@ pub(super) fn logged(dir: &Path) -> Result<Vec<(Time, PathBuf)>> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') {
+        if durable::is_temporary(&name) {
             let _ = fs::remove_file(entry.path()); // an interrupted write
             continue;
         }
@@ -55,20 +56,13 @@ pub(super) fn logged(dir: &Path) -> Result<Vec<(Time, PathBuf)>> {
 /// Writes a batch's ranges durably before the batch reads them.
 pub(super) fn write_ranges(dir: &Path, t: Time, ranges: &[OffsetRange]) -> Result<()> {
     let path = dir.join(format!("{}.ranges", t.as_millis()));
-    let tmp = dir.join(format!(".{}.ranges.tmp", t.as_millis()));
-    let io = |what: &str, p: &Path| {
-        let context = format!("{what} {}", p.display());
-        move |e| Error::io(context, e)
-    };
-    let mut f = fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-    for r in ranges {
-        writeln!(f, "{}", r.encode()).map_err(io("writing", &tmp))?;
-    }
-    f.sync_all().map_err(io("syncing", &tmp))?;
-    fs::rename(&tmp, &path).map_err(io("renaming into", &path))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing", dir))
+    durable::write_file(&path, |f| {
+        for r in ranges {
+            writeln!(f, "{}", r.encode())?;
+        }
+        Ok(())
+    })
+    .map_err(Error::from)
 }
 
 impl KafkaSource {
