@@ -62,6 +62,17 @@ impl<K: Key, S: Data + Clone, M: Data> MapWithStateDStream<K, S, M> {
         self.mapped.clone()
     }
 
+    /// Sets the number of state partitions (Spark's `StateSpec.numPartitions`), as
+    /// [`DStream::with_partitions`] does for other operators.
+    #[track_caller]
+    pub fn with_partitions(&self, num_partitions: usize) -> Self {
+        self.mapped.with_partitions(num_partitions);
+        MapWithStateDStream {
+            mapped: self.mapped.clone(),
+            state: self.state.clone(),
+        }
+    }
+
     /// Spark's `stateSnapshots()`: the whole state after each batch (its cost follows the
     /// state's size; the mapped stream's does not), partitioned by key.
     #[track_caller]

@@ -22,8 +22,7 @@ pub fn manual_context(parallelism: usize) -> (StreamingContext, Arc<ManualClock>
     let ssc = StreamingContext::builder(BATCH)
         .clock(clock.clone())
         .parallelism(parallelism)
-        .build()
-        .unwrap();
+        .build();
     // Under cargo's scratch directory for integration tests (target/tmp), not the system's.
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "checkpoints-{}-{}",
@@ -31,7 +30,7 @@ pub fn manual_context(parallelism: usize) -> (StreamingContext, Arc<ManualClock>
         CONTEXTS.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    ssc.checkpoint(dir).unwrap();
+    ssc.checkpoint(dir);
     (ssc, clock)
 }
 
@@ -39,12 +38,7 @@ pub fn manual_context(parallelism: usize) -> (StreamingContext, Arc<ManualClock>
 pub fn collect<T: Data>(stream: &DStream<T>) -> Arc<Mutex<Vec<(Time, Vec<T>)>>> {
     let out = Arc::new(Mutex::new(Vec::new()));
     let sink = out.clone();
-    stream
-        .foreach_batch(move |b, t| {
-            sink.lock().unwrap().push((t, b.to_vec()));
-            Ok(())
-        })
-        .unwrap();
+    stream.foreach_rdd(move |b| sink.lock().unwrap().push((b.time(), b.to_vec())));
     out
 }
 
@@ -55,10 +49,7 @@ pub fn run_batches(ssc: &StreamingContext, clock: &ManualClock, n: usize) {
     for i in 1..=n {
         clock.advance(BATCH);
         let done = ssc
-            .await_batch(
-                Time::from_millis(i as i64 * 1000),
-                std::time::Duration::from_secs(30),
-            )
+            .await_batch(Time::from_millis(i as i64 * 1000), Seconds(30))
             .unwrap();
         assert!(done, "batch {i} did not complete");
     }
@@ -72,20 +63,36 @@ pub fn run_batches(ssc: &StreamingContext, clock: &ManualClock, n: usize) {
 pub fn batches<T: Data>(input: Vec<Vec<T>>, partitions: usize) -> Vec<Batch<T>> {
     input
         .into_iter()
-        .map(|b| Batch::from_vec(b, partitions))
+        .map(|b| owned_batch(b, partitions))
         .collect()
+}
+
+/// A batch of exactly these values (of any element type: `Batch::from_vec` takes closure
+/// results, whose integers are `i64`s), spread over `partitions` partitions as Spark's
+/// `parallelize` does.
+pub fn owned_batch<T: Data>(values: Vec<T>, partitions: usize) -> Batch<T> {
+    let p = partitions.max(1);
+    let n = values.len();
+    let mut iter = values.into_iter();
+    let parts = (0..p)
+        .map(|i| {
+            let len = (i + 1) * n / p - i * n / p;
+            dstreams::data::column_from_values(iter.by_ref().take(len))
+        })
+        .collect();
+    Batch::from_partitions(parts)
 }
 
 /// Spark's `testOperation`: the outputs of `op` over `input` (2 partitions per batch), one `Vec`
 /// per input batch.
 pub fn test_operation<T: Data, O: Data>(
     input: Vec<Vec<T>>,
-    op: impl FnOnce(&DStream<T>) -> Result<DStream<O>>,
+    op: impl FnOnce(&DStream<T>) -> DStream<O>,
 ) -> Vec<Vec<O>> {
     let n = input.len();
     let (ssc, clock) = manual_context(2);
-    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
-    let out = collect(&op(&stream).unwrap());
+    let stream = ssc.queue_stream(batches(input, 2), true, None);
+    let out = collect(&op(&stream));
     run_batches(&ssc, &clock, n);
     let out = std::mem::take(&mut *out.lock().unwrap());
     out.into_iter().map(|(_, v)| v).collect()
@@ -95,13 +102,13 @@ pub fn test_operation<T: Data, O: Data>(
 pub fn test_operation2<T: Data, U: Data, O: Data>(
     a: Vec<Vec<T>>,
     b: Vec<Vec<U>>,
-    op: impl FnOnce(&DStream<T>, &DStream<U>) -> Result<DStream<O>>,
+    op: impl FnOnce(&DStream<T>, &DStream<U>) -> DStream<O>,
 ) -> Vec<Vec<O>> {
     let n = a.len();
     let (ssc, clock) = manual_context(2);
-    let s1 = ssc.queue_stream(batches(a, 2), true, None).unwrap();
-    let s2 = ssc.queue_stream(batches(b, 2), true, None).unwrap();
-    let out = collect(&op(&s1, &s2).unwrap());
+    let s1 = ssc.queue_stream(batches(a, 2), true, None);
+    let s2 = ssc.queue_stream(batches(b, 2), true, None);
+    let out = collect(&op(&s1, &s2));
     run_batches(&ssc, &clock, n);
     let out = std::mem::take(&mut *out.lock().unwrap());
     out.into_iter().map(|(_, v)| v).collect()
@@ -131,16 +138,16 @@ pub fn test_windowed<T: Data, O: Data + Ord>(
     mut input: Vec<Vec<T>>,
     outputs: usize,
     slide_batches: usize,
-    op: impl FnOnce(&DStream<T>) -> Result<DStream<O>>,
+    op: impl FnOnce(&DStream<T>) -> DStream<O>,
 ) -> Vec<Vec<O>> {
     let n = outputs * slide_batches;
     while input.len() < n {
         input.push(Vec::new());
     }
     let (ssc, clock) = manual_context(2);
-    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
-    stream.foreach_batch(|_, _| Ok(())).unwrap();
-    let out = collect(&op(&stream).unwrap());
+    let stream = ssc.queue_stream(batches(input, 2), true, None);
+    stream.foreach_rdd(|_| ());
+    let out = collect(&op(&stream));
     run_batches(&ssc, &clock, n);
     let out = std::mem::take(&mut *out.lock().unwrap());
     out.into_iter()
