@@ -63,7 +63,7 @@ pub use dstream::{
     DStream, MapWithStateDStream, OutputResult, Partition, State, StateSpec, TransformResult,
     UpdateStateSpec, Window,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Misuse, Result};
 pub use kernels::tokenize::Separators;
 pub use rdd::ShuffleInto;
 pub use sink::batch_file_name;

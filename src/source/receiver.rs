@@ -260,7 +260,8 @@ impl ReceiverHandle {
 
     /// Waits up to `timeout` or until the receiver is stopped; returns whether it is stopped. Use
     /// it instead of sleeping so that stopping is immediate.
-    pub fn wait_stopped(&self, timeout: std::time::Duration) -> bool {
+    pub fn wait_stopped(&self, timeout: impl Into<Duration>) -> bool {
+        let timeout = timeout.into().to_std();
         let (m, cv) = &self.shared.wake;
         let guard = lock(m);
         if self.is_stopped() {

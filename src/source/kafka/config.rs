@@ -1,8 +1,8 @@
 //! How a Kafka stream connects and reads: [`KafkaConfig`] and the librdkafka settings made of it.
 
 use crate::source::file_stream::Utf8Policy;
+use crate::time::Duration;
 use rdkafka::config::ClientConfig;
-use std::time::Duration as StdDuration;
 
 /// Where a partition without a position starts reading.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,9 +51,9 @@ pub struct KafkaConfig {
     /// `spark.streaming.backpressure.initialRate`).
     pub initial_rate: Option<u64>,
     /// How long a batch waits for records of its ranges that were not fetched yet.
-    pub fetch_timeout: StdDuration,
+    pub fetch_timeout: Duration,
     /// How long a metadata or offsets request may take before the batch goes on without it.
-    pub request_timeout: StdDuration,
+    pub request_timeout: Duration,
     /// What to do with record values that are not UTF-8.
     pub utf8: Utf8Policy,
     /// A finite read: the stream ends after this many records in all (the context stops by
@@ -81,8 +81,8 @@ impl KafkaConfig {
             commit_offsets: false,
             backpressure: false,
             initial_rate: None,
-            fetch_timeout: StdDuration::from_secs(60),
-            request_timeout: StdDuration::from_secs(5),
+            fetch_timeout: Duration::seconds(60),
+            request_timeout: Duration::seconds(5),
             utf8: Utf8Policy::Fail,
             max_records: None,
             client: Vec::new(),
@@ -131,9 +131,9 @@ impl KafkaConfig {
         self
     }
     /// Sets [`fetch_timeout`](Self::fetch_timeout) and [`request_timeout`](Self::request_timeout).
-    pub fn timeouts(mut self, fetch: StdDuration, request: StdDuration) -> Self {
-        self.fetch_timeout = fetch;
-        self.request_timeout = request;
+    pub fn timeouts(mut self, fetch: impl Into<Duration>, request: impl Into<Duration>) -> Self {
+        self.fetch_timeout = fetch.into();
+        self.request_timeout = request.into();
         self
     }
     /// Turns [`backpressure`](Self::backpressure) on, starting at `initial_rate` records per

@@ -26,7 +26,7 @@ impl KafkaSource {
         for topic in &self.config.topics {
             let metadata = match self
                 .consumer
-                .fetch_metadata(Some(topic), self.config.request_timeout)
+                .fetch_metadata(Some(topic), self.config.request_timeout.to_std())
             {
                 Ok(m) => m,
                 Err(e) => {
@@ -53,7 +53,7 @@ impl KafkaSource {
     fn starting_offset(&self, topic: &str, p: i32) -> Option<i64> {
         match self
             .consumer
-            .fetch_watermarks(topic, p, self.config.request_timeout)
+            .fetch_watermarks(topic, p, self.config.request_timeout.to_std())
         {
             Ok((low, high)) => Some(match self.config.starting_offsets {
                 StartingOffsets::Earliest => low,

@@ -51,7 +51,7 @@ impl KafkaSource {
             .partitions
             .iter()
             .map(|((topic, p), s)| {
-                let latest = match self.consumer.fetch_watermarks(topic, *p, self.config.request_timeout) {
+                let latest = match self.consumer.fetch_watermarks(topic, *p, self.config.request_timeout.to_std()) {
                     Ok((_, high)) => high,
                     Err(e) => {
                         tracing::warn!("Kafka {topic}-{p}: latest offset unknown ({e}); this batch takes only what was already fetched");

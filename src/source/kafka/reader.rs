@@ -78,7 +78,7 @@ impl Reader<'_> {
     pub(super) fn fill(&self, st: &mut State, ranges: &[OffsetRange]) -> Result<()> {
         /// Records taken without waiting between two checks of what is still missing.
         const BURST: usize = 4096;
-        let deadline = Instant::now() + self.config.fetch_timeout;
+        let deadline = Instant::now() + self.config.fetch_timeout.to_std();
         let targets: Vec<(Key, i64)> = ranges
             .iter()
             .map(|r| ((r.topic.clone(), r.partition), r.until))
@@ -104,7 +104,7 @@ impl Reader<'_> {
                     context: "reading a batch's offset ranges".into(),
                     message: format!(
                         "records not received within {:?}: {}",
-                        self.config.fetch_timeout,
+                        self.config.fetch_timeout.to_std(),
                         describe(ranges)
                     ),
                 });
