@@ -5,27 +5,29 @@
 //! A [`StreamingContext`] cuts time into batches; sources turn what arrived in each interval into a
 //! [`Batch`] (partitions of Arrow columns); [`DStream`] operations (map, reduce_by_key, join, ...)
 //! transform batches, and inside `transform` a batch has Spark's RDD operations
-//! ([`Batch::map`], [`Batch::join`], [`Batch::sort_by`], ...); output operations (pprint,
-//! save_as_text_files, save_to_kafka, foreach_batch) consume them.
+//! ([`Batch::map`], [`Batch::join`], [`Batch::sort_by`], ...); output operations (print,
+//! save_as_text_files, save_as_parquet_files, save_to_kafka, foreach_rdd) consume them.
 //! Semantics follow Spark's where they are right; where dstreams deliberately differs, the
 //! difference is documented on the operation.
+//!
+//! A Spark program ports line for line: closures take each element (strings as [`Str`] views,
+//! which read as `&str`) and return values; building the graph never fails half-way, misuse is
+//! reported by [`StreamingContext::start`].
 //!
 //! ```
 //! use dstreams::prelude::*;
 //! use std::sync::{Arc, Mutex};
 //!
 //! let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-//! let ssc = StreamingContext::builder(Duration::seconds(1)).clock(clock.clone()).build()?;
-//! let lines = ssc.queue_stream(vec![Batch::from_vec(vec!["to be or not to be".to_string()], 1)], true, None)?;
-//! let counts = lines
-//!     .flat_map(|line, out| line.split(' ').for_each(|w| out.push(w)))?
-//!     .map(|w, out| out.push((w, 1)))?
-//!     .reduce_by_key(|a, b| a + b)?;
+//! let ssc = StreamingContext::builder(Seconds(1)).clock(clock.clone()).build();
+//! let lines = ssc.queue_stream(vec![Batch::from_vec(vec!["to be or not to be"], 1)], true, None);
+//! let words = lines.flat_map(|line| line.split(' '));
+//! let counts = words.map(|w| (w, 1)).reduce_by_key(|a, b| a + b);
 //! let printed = Arc::new(Mutex::new(Vec::<u8>::new()));
-//! counts.pprint_to(10, printed.clone())?;
+//! counts.print_to(10, printed.clone());
 //! ssc.start()?;
-//! clock.advance(Duration::seconds(1));
-//! ssc.await_batch(Time::from_millis(1000), std::time::Duration::from_secs(10))?;
+//! clock.advance(Seconds(1));
+//! ssc.await_batch(Time::from_millis(1000), Seconds(10))?;
 //! ssc.stop(false)?;
 //! let text = String::from_utf8(printed.lock().unwrap().clone()).unwrap();
 //! assert!(text.starts_with("-------------------------------------------\nTime: 1000 ms\n"));

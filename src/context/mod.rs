@@ -378,22 +378,19 @@ impl Core {
 /// use std::sync::{Arc, Mutex};
 ///
 /// let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-/// let ssc = StreamingContext::builder(Duration::seconds(1)).clock(clock.clone()).build()?;
-/// let nums = ssc.queue_stream(vec![Batch::from_vec((1..=1000).collect::<Vec<i64>>(), 2)], true, None)?;
-/// let counts = nums.map(|x, out| out.push((x % 10, 1)))?.reduce_by_key(|a, b| a + b)?;
+/// let ssc = StreamingContext::builder(Seconds(1)).clock(clock.clone()).build();
+/// let nums = ssc.queue_stream(vec![Batch::from_vec((1..=1000).collect(), 2)], true, None);
+/// let counts = nums.map(|x| (x % 10, 1)).reduce_by_key(|a, b| a + b);
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let sink = seen.clone();
-/// counts.foreach_batch(move |batch, _time| {
-///     sink.lock().unwrap().extend(batch.to_vec());
-///     Ok(())
-/// })?;
+/// counts.foreach_rdd(move |batch| sink.lock().unwrap().extend(batch.collect()));
 /// ssc.start()?;
-/// clock.advance(Duration::seconds(1));
-/// ssc.await_batch(Time::from_millis(1000), std::time::Duration::from_secs(10))?;
+/// clock.advance(Seconds(1));
+/// ssc.await_batch(Time::from_millis(1000), Seconds(10))?;
 /// ssc.stop(false)?;
 /// let mut seen = seen.lock().unwrap().clone();
 /// seen.sort();
-/// assert_eq!(seen, (0..10).map(|k| (k, 100)).collect::<Vec<(i64, i32)>>());
+/// assert_eq!(seen, (0..10).map(|k| (k, 100)).collect::<Vec<_>>());
 /// # Ok::<(), dstreams::Error>(())
 /// ```
 #[derive(Clone)]

@@ -151,10 +151,17 @@ pub trait ColumnBuilder: Send + Sized {
     fn finish(self) -> <Self::Item as Data>::Column;
 }
 
-/// Something a closure can push into an [`Emit`]: an owned [`Data`] value or a view of one.
+/// What a closure returns (or pushes into an [`Emit`]): an owned [`Data`] value or a view of
+/// one.
 ///
-/// `&str` and `String` both produce `String` columns; the first is kept as a view when it lies in
-/// an input buffer. Tuples, `Option`s and `Vec`s of values are values.
+/// `&str`, [`Str`] and `String` all produce `String` columns; the views are kept as views when
+/// they lie in an input buffer. Integers are `i64` (the only integer `Value`, so integer
+/// literals are `i64`s), floats `f64` or `f32`. Tuples, `Option`s and `Vec`s of values are
+/// values.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a value a dstreams closure can return",
+    note = "integers are returned as `i64` (Spark's Long): write `i64::from(x)` or `x as i64`; strings as `&str`, `Str` or `String`"
+)]
 pub trait Value {
     /// The column type this value lands in.
     type Data: Data;
@@ -162,16 +169,17 @@ pub trait Value {
     fn append_to(self, builder: &mut <Self::Data as Data>::Builder);
 }
 
-/// Collects the results of a closure for one batch partition.
+/// Collects the results of a closure for one batch partition: the emitter of
+/// [`DStream::flat_map_emit`](crate::DStream::flat_map_emit), whose closures push results
+/// borrowed from a `&str` element.
 ///
 /// ```
 /// use dstreams::prelude::*;
-/// let ssc = StreamingContext::new(Duration::seconds(1)).unwrap();
-/// let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None).unwrap();
+/// let ssc = StreamingContext::new(Seconds(1));
+/// let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
 /// // `out.push(w)` keeps each word as a view into the line's buffer.
-/// let words = lines.flat_map(|line, out| line.split(' ').for_each(|w| out.push(w))).unwrap();
-/// let pairs = words.map(|w, out| out.push((w, 1))).unwrap();
-/// # let _ = pairs;
+/// let words = lines.flat_map_emit(|line, out| line.split_whitespace().for_each(|w| out.push(w)));
+/// # let _ = words;
 /// ```
 pub struct Emit<'b, O: Data> {
     builder: &'b mut O::Builder,

@@ -166,33 +166,16 @@ primitive!(u64, UInt64Type, DataType::UInt64, fmt_integer);
 primitive!(f32, Float32Type, DataType::Float32, fmt_f32);
 primitive!(f64, Float64Type, DataType::Float64, fmt_f64);
 
-/// Integers a closure returns are stored as `i64` (Spark's `Long`, Python's `int`) whenever they
-/// fit in one, so an integer literal is a count: `(w, 1)` makes a `(String, i64)` stream, which
-/// joins and unions with other counts. Columns of narrower integers come from sources
-/// ([`Batch::from_vec`](crate::Batch::from_vec), Arrow data) and are read as they are.
-macro_rules! widened_to_i64 {
-    ($($t:ty),*) => {$(
-        impl Value for $t {
-            type Data = i64;
-            #[inline]
-            fn append_to(self, b: &mut PrimitiveBuilder<i64>) {
-                b.0.push(i64::from(self));
-            }
-        }
-    )*};
-}
-
-widened_to_i64!(i8, i16, i32, i64, u8, u16, u32);
-
-/// `usize` results (lengths, counts, indices) are stored as `i64` like other integers.
-///
-/// # Panics
-/// On a value above `i64::MAX`, which no length or count reaches.
-impl Value for usize {
+/// The one integer type closures return: `i64` (Spark's `Long`, Python's `int`). Being the only
+/// integer [`Value`], it is what an integer literal in a result becomes, so `(w, 1)` makes a
+/// `(String, i64)` stream that joins and unions with other counts, and literals compared with
+/// results need no suffix. Columns of other integer types come from sources
+/// ([`Data`] covers them); a closure turns them into `i64` (`i64::from(x)`, `w.len() as i64`).
+impl Value for i64 {
     type Data = i64;
     #[inline]
     fn append_to(self, b: &mut PrimitiveBuilder<i64>) {
-        b.0.push(i64::try_from(self).expect("a usize result above i64::MAX"));
+        b.0.push(self);
     }
 }
 
@@ -208,7 +191,7 @@ macro_rules! stored_as_is {
     )*};
 }
 
-stored_as_is!(u64, f32, f64);
+stored_as_is!(f32, f64);
 
 impl Data for bool {
     type Ref<'a> = bool;

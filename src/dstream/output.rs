@@ -129,7 +129,7 @@ impl<T: Data> DStream<T> {
     /// let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
     /// let ssc = StreamingContext::builder(Seconds(1)).clock(clock.clone()).build();
     /// let words = ssc.queue_stream(vec![Batch::from_vec(vec!["to", "be"], 1)], true, None);
-    /// let lengths = words.map(|w| (w, w.len()));
+    /// let lengths = words.map(|w| (w, w.len() as i64));
     /// lengths.save_as_parquet_files(&dir.join("lengths").to_string_lossy(), "");
     /// ssc.start()?;
     /// clock.advance(Seconds(1));

@@ -13,7 +13,7 @@ impl<T: Data> Batch<T> {
     /// ```
     /// use dstreams::Batch;
     /// let words = Batch::from_vec(vec!["to".to_string(), "be".to_string()], 2);
-    /// let pairs = words.map(|w| (w, 1)); // Batch<(String, i32)>, `w` not copied
+    /// let pairs = words.map(|w| (w, 1)); // Batch<(String, i64)>, `w` not copied
     /// assert_eq!(pairs.collect(), [("to".to_string(), 1), ("be".to_string(), 1)]);
     /// let lengths = words.map(|w| w.len() as i64);
     /// assert_eq!(lengths.num_partitions(), 2);

@@ -252,12 +252,12 @@ impl StreamingContext {
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// let path = dir.join("lines.txt");
     /// std::fs::write(&path, "a b\nc\nd e f\n").unwrap();
-    /// let ssc = StreamingContext::builder(Duration::seconds(1))
+    /// let ssc = StreamingContext::builder(Seconds(1))
     ///     .clock(std::sync::Arc::new(FastClock::new(Time::from_millis(0))))
     ///     .stop_when_exhausted(true)
-    ///     .build()?;
-    /// let lines = ssc.replay_stream(ReplayData::read(&[&path])?, ReplayCut::Lines(2))?;
-    /// lines.count()?.foreach_batch(|b, t| { println!("{t}: {:?}", b.to_vec()); Ok(()) })?;
+    ///     .build();
+    /// let lines = ssc.replay_stream(ReplayData::read(&[&path])?, ReplayCut::Lines(2));
+    /// lines.count().foreach_rdd(|b| println!("{}: {:?}", b.time(), b.collect()));
     /// ssc.start()?;
     /// ssc.await_termination()?; // batches of 2 and 1 lines, then it stops
     /// # Ok::<(), dstreams::Error>(())

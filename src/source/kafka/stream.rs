@@ -258,12 +258,12 @@ impl StreamingContext {
     /// ```no_run
     /// use dstreams::prelude::*;
     /// use dstreams::source::{KafkaConfig, StartingOffsets};
-    /// let ssc = StreamingContext::new(Duration::seconds(2))?;
+    /// let ssc = StreamingContext::new(Seconds(2));
     /// let config = KafkaConfig::new("127.0.0.1:9092", ["lines"])
     ///     .starting_offsets(StartingOffsets::Earliest)
     ///     .max_rate_per_partition(100_000);
-    /// let counts = ssc.kafka_stream(config)?.split(Separators::Space)?.count_by_value()?;
-    /// counts.pprint(10)?;
+    /// let counts = ssc.kafka_stream(config).split(Separators::Space).count_by_value();
+    /// counts.print();
     /// ssc.start()?;
     /// ssc.await_termination()?;
     /// # Ok::<(), dstreams::Error>(())
