@@ -124,23 +124,15 @@ fn temp_dir(name: &str) -> PathBuf {
 /// (`<name>.parquet-<ms>/`, `<name>.arrow-<ms>/`) over the three input batches.
 fn run_scenario(dir: &Path) {
     let (ssc, clock) = manual_context(2);
-    let words = ssc.queue_stream(batches(input(), 2), true, None).unwrap();
-    let lengths = words.map(|w, out| out.push(w.len() as i64)).unwrap();
-    let even_lengths = lengths
-        .map(|n, out| out.push((n % 2 == 0).then_some(n)))
-        .unwrap();
-    let counts = words.count_by_value().unwrap();
+    let words = ssc.queue_stream(batches(input(), 2), true, None);
+    let lengths = words.map(|w| w.len() as i64);
+    let even_lengths = lengths.map(|n| (n % 2 == 0).then_some(n));
+    let counts = words.count_by_value();
     let by_initial = words
-        .map(|w, out| out.push((initial(w), w.len() as i64)))
-        .unwrap()
-        .group_by_key()
-        .unwrap();
-    let long_words = words
-        .filter(|w| w.len() > 3)
-        .unwrap()
-        .map(|w, out| out.push((w, w.len() as i64)))
-        .unwrap();
-    let joined = counts.left_outer_join(&long_words).unwrap();
+        .map(|w| (w.view(initial), w.len() as i64))
+        .group_by_key();
+    let long_words = words.filter(|w| w.len() > 3).map(|w| (w, w.len() as i64));
+    let joined = counts.left_outer_join(&long_words);
     save_both(&words, dir, "words");
     save_both(&lengths, dir, "lengths");
     save_both(&even_lengths, dir, "even_lengths");
@@ -158,10 +150,8 @@ fn save_both<T: Data>(stream: &DStream<T>, dir: &Path, name: &str) {
             .to_string_lossy()
             .into_owned()
     };
-    stream
-        .save_as_parquet_files(&prefix("parquet"), "")
-        .unwrap();
-    stream.save_as_arrow_files(&prefix("arrow"), "").unwrap();
+    stream.save_as_parquet_files(&prefix("parquet"), "");
+    stream.save_as_arrow_files(&prefix("arrow"), "");
 }
 
 /// The directory of batch `ms` of stream `name` in `format` (`parquet` or `arrow`).
@@ -334,10 +324,10 @@ fn a_batch_without_partitions_still_writes_a_part_with_the_columns() {
     let dir = temp_dir("no-partitions");
     let (ssc, clock) = manual_context(2);
     let empty: Batch<(String, i64)> = Batch::from_partitions(Vec::new());
-    let stream = ssc.queue_stream(vec![empty], true, None).unwrap();
+    let stream = ssc.queue_stream(vec![empty], true, None);
     let prefix = dir.join("pairs").to_string_lossy().into_owned();
-    stream.save_as_parquet_files(&prefix, "").unwrap();
-    stream.save_as_arrow_files(&prefix, "ipc").unwrap();
+    stream.save_as_parquet_files(&prefix, "");
+    stream.save_as_arrow_files(&prefix, "ipc");
     run_batches(&ssc, &clock, 1);
     for (format, suffix) in [("parquet", ""), ("arrow", "ipc")] {
         let batch = dir.join(dstreams::batch_file_name(
@@ -365,11 +355,9 @@ fn a_rerun_batch_replaces_its_directory() {
     let prefix = dir.join("out").to_string_lossy().into_owned();
     let run = |values: Vec<i64>, partitions: usize| {
         let (ssc, clock) = manual_context(partitions);
-        let stream = ssc
-            .queue_stream(batches(vec![values], partitions), true, None)
-            .unwrap();
-        stream.save_as_parquet_files(&prefix, "").unwrap();
-        stream.save_as_arrow_files(&prefix, "ipc").unwrap();
+        let stream = ssc.queue_stream(batches(vec![values], partitions), true, None);
+        stream.save_as_parquet_files(&prefix, "");
+        stream.save_as_arrow_files(&prefix, "ipc");
         run_batches(&ssc, &clock, 1);
     };
     // First run: 3 partitions at t=1000; then the same batch time again with one partition, as

@@ -141,20 +141,21 @@ impl Str {
         }
     }
 
-    /// The part of this string that `part` is, as a view: `part` must lie inside this string
-    /// (a result of `str` methods on it); `None` otherwise.
+    /// The part of this string that `f` gives, as a view: for results of any `&str` function
+    /// (`str::trim_matches`, a parser's token, a regex match), which a closure could not
+    /// return from the `&str` the `Str` dereferences to.
     ///
     /// ```
     /// # use dstreams::prelude::*;
     /// # let ssc = StreamingContext::new(Seconds(1));
     /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
-    /// let keys = lines.map(|line| line.view_of(line.split_once('=').map_or("", |kv| kv.0)));
+    /// let keys = lines.map(|line| line.view(|l| l.split_once('=').map_or(l, |kv| kv.0)));
     /// # let _ = keys;
     /// ```
-    pub fn view_of(&self, part: &str) -> Option<Str> {
-        let whole = self.as_str();
-        let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-        (start + part.len() <= whole.len()).then(|| Str::new(part, self.scope))
+    pub fn view(&self, f: impl for<'s> FnOnce(&'s str) -> &'s str) -> Str {
+        // The result borrows from the string it was given (or is `'static`, which stays valid
+        // too), so it lies in the same buffer as `self` and is valid while `self` is.
+        self.sub(f(self.as_str()))
     }
 
     fn sub(&self, part: &str) -> Str {
@@ -600,8 +601,9 @@ mod tests {
         assert_eq!(s.trim().len(), s.len() - 2);
         assert_eq!(s.get(3..5).unwrap(), "be");
         assert!(s.get(3..500).is_none());
-        assert_eq!(s.view_of(&s.as_str()[6..]).unwrap().len(), s.len() - 6);
-        assert!(s.view_of("elsewhere").is_none());
+        assert_eq!(s.view(|l| &l[6..]).len(), s.len() - 6);
+        assert_eq!(s.view(|l| l.trim_end_matches(' ')).as_ptr(), s.as_ptr());
+        assert_eq!(s.view(|_| "elsewhere"), "elsewhere");
         // Views share the line's bytes.
         assert_eq!(words[1].as_ptr(), s.as_ptr().wrapping_add(3));
     }
