@@ -110,21 +110,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A `map` closure pushed other than exactly one value for one input element.
-    #[error("map must emit exactly one value per element, but emitted {emitted} for one element")]
-    MapArity {
-        /// How many values were pushed.
-        emitted: usize,
-    },
-    /// A user function or output operation failed.
-    #[error("job for batch {time} failed in {operation}: {message}")]
+    /// A batch's output operation failed (its computation or its output function); `source`
+    /// is the error itself, typed (`StateMisuse`, `Kafka`, `Io`, ...).
+    #[error("job for batch {time} failed in {operation}: {source}")]
     JobFailed {
         /// The batch time.
         time: Time,
-        /// The operation that failed (e.g. `save_as_text_files`).
+        /// The operation that failed (e.g. `saveAsTextFiles`).
         operation: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Box<Error>,
     },
     /// A line longer than a source's limit; its bytes were skipped up to the next newline.
     #[error(

@@ -214,6 +214,35 @@ mod tests {
     }
 
     #[test]
+    fn the_tokenizer_splits_on_spaces_as_java_does() {
+        use crate::kernels::tokenize::{Separators, tokenize};
+        use arrow_array::{Array, StringViewArray};
+        // Every line of up to 7 characters over {'a', ' ', 'é'}, and longer ones around the
+        // tokenizer's 64-byte blocks.
+        let alphabet = ["a", " ", "\u{e9}"];
+        let mut lines: Vec<String> = vec![String::new()];
+        for _ in 0..7 {
+            let longer: Vec<String> = lines
+                .iter()
+                .filter(|l| l.chars().count() == lines.last().map_or(0, |l| l.chars().count()))
+                .flat_map(|l| alphabet.iter().map(move |c| format!("{l}{c}")))
+                .collect();
+            lines.extend(longer);
+        }
+        for n in [60, 63, 64, 65, 127, 128, 129] {
+            lines.push(format!("{}  {} ", "w".repeat(n), "x".repeat(n)));
+            lines.push(" ".repeat(n));
+        }
+        let array = StringViewArray::from(lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let tokens = tokenize(&array, Separators::Space).unwrap();
+        let expected: Vec<&str> = lines.iter().flat_map(|l| split_java(l, ' ')).collect();
+        assert_eq!(tokens.len(), expected.len());
+        for (i, want) in expected.iter().enumerate() {
+            assert_eq!(tokens.value(i), *want);
+        }
+    }
+
+    #[test]
     fn separators_of_every_kind_cut_where_str_split_does() {
         let s = "a,b;c d,,";
         let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![

@@ -81,6 +81,10 @@ pub struct ReplayArgs {
     /// Read the files into memory instead of mapping them (for files that may change meanwhile).
     #[arg(long)]
     no_mmap: bool,
+    /// Replay the files this many times over, one after the other (the bytes are not copied):
+    /// a small corpus replayed long enough that the figures show steady state.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     /// The text files to replay, in order. Unless --no-mmap, they are mapped into memory and
     /// must not be modified or truncated during the replay.
     #[arg(required = true)]
@@ -210,7 +214,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         // SAFETY: `dstreams replay --help` states that its input files must not change during
         // a replay (`--no-mmap` reads them instead).
         unsafe { ReplayData::map(&args.files)? }
-    };
+    }
+    .repeat(args.repeat as usize);
     let stats = Arc::new(RunStats::new(data.len() as u64));
     let stateful = args.job != Job::WordCount;
     let temporary = (stateful && args.checkpoint.is_none())

@@ -191,6 +191,20 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".into())
 }
 
+/// The error a panic in `operation` at `time` fails its operation with: the typed error dstreams
+/// itself panicked with (`State::get` without a state, a view used after its call), else
+/// [`Error::Panicked`] with the panic's message.
+fn panic_error(time: Time, operation: &str, payload: Box<dyn std::any::Any + Send>) -> Error {
+    match payload.downcast::<Error>() {
+        Ok(e) => job_error(time, operation, *e),
+        Err(payload) => Error::Panicked {
+            time,
+            operation: operation.to_string(),
+            message: panic_message(&*payload),
+        },
+    }
+}
+
 fn run_batch(core: &Core, job: Submitted) {
     let time = job.time;
     let zero = core.zero_time().unwrap_or(time - core.batch_interval);
@@ -223,11 +237,7 @@ fn run_batch(core: &Core, job: Submitted) {
                 continue;
             }
             Err(p) => {
-                lock(&failures).push(Error::Panicked {
-                    time,
-                    operation: op.name.clone(),
-                    message: panic_message(&*p),
-                });
+                lock(&failures).push(panic_error(time, &op.name, p));
                 continue;
             }
         };
@@ -245,11 +255,7 @@ fn run_batch(core: &Core, job: Submitted) {
             .for_each(|l| l.on_output_operation_started(&op_info));
         let result = match catch_unwind(AssertUnwindSafe(job)) {
             Ok(r) => r.map_err(|e| job_error(time, &op.name, e)),
-            Err(p) => Err(Error::Panicked {
-                time,
-                operation: op.name.clone(),
-                message: panic_message(&*p),
-            }),
+            Err(p) => Err(panic_error(time, &op.name, p)),
         };
         op_info.end_time = Some(wall_millis());
         if let Err(e) = result {
@@ -301,7 +307,7 @@ fn job_error(time: Time, operation: &str, e: Error) -> Error {
         other => Error::JobFailed {
             time,
             operation: operation.to_string(),
-            message: other.to_string(),
+            source: Box::new(other),
         },
     }
 }

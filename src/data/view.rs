@@ -50,13 +50,15 @@ impl ScopeId {
     }
 }
 
+/// Fails the batch with [`Error::IllegalState`](crate::Error::IllegalState): the view's memory
+/// may be gone.
 #[cold]
 #[inline(never)]
 fn stale(what: &str) -> ! {
-    panic!(
+    std::panic::panic_any(crate::Error::IllegalState(format!(
         "a {what} was used after the closure call that received it returned; \
          copy it (to_string(), to_vec()) to keep it"
-    )
+    )))
 }
 
 /// The engine's calls of a closure over one partition: views handed out with [`CallScope::id`]
@@ -609,14 +611,20 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "used after the closure call that received it returned")]
-    fn a_view_read_after_its_scope_panics() {
+    fn a_view_read_after_its_scope_panics_with_an_illegal_state() {
         let col = line();
         let kept = {
             let scope = CallScope::open();
             Str::new(Column::value(&col, 0), scope.id())
         };
-        let _ = kept.len();
+        let payload = std::panic::catch_unwind(|| kept.len()).unwrap_err();
+        let error = payload.downcast::<crate::Error>().unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("used after the closure call that received it returned"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use arrow_array::StringViewArray;
 use rayon::prelude::*;
 
 fn internal(what: &str) -> Error {
-    Error::Unsupported(format!(
-        "internal: kernel result does not fit its column type ({what})"
+    Error::Internal(format!(
+        "kernel result does not fit its column type ({what})"
     ))
 }
 

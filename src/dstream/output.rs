@@ -218,9 +218,9 @@ impl<T: Data> DStream<T> {
     /// **Delivery.** A batch's output operation completes only once the broker acknowledged
     /// every record of the batch (waiting through [`KafkaWriter`]): a completed batch's records
     /// are in Kafka. If any record cannot be delivered (after librdkafka's retries, at the
-    /// latest after `message.timeout.ms`), the batch's operation fails with the Kafka error in
-    /// its message (as [`Error::JobFailed`](crate::Error::JobFailed), like any failed output
-    /// operation; [`KafkaWriter`] gives the typed [`Error::Kafka`](crate::Error::Kafka)), and
+    /// latest after `message.timeout.ms`), the batch's operation fails with the Kafka error
+    /// ([`Error::JobFailed`](crate::Error::JobFailed), like any failed output operation, with
+    /// the typed [`Error::Kafka`](crate::Error::Kafka) as its source), and
     /// the records that did arrive stay (no transactions). Later batches still run. After a
     /// restart from a checkpoint, the batches after the checkpoint run and write again: this
     /// is **at-least-once**, a record may be written twice, none is lost. Records of one batch

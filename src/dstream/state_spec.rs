@@ -66,12 +66,13 @@ impl<S> State<S> {
     /// The state.
     ///
     /// # Panics
-    /// With Spark's "State is not set" when the key has none (Spark throws
-    /// `NoSuchElementException`): the batch fails. [`get_option`](Self::get_option) does not.
+    /// With [`Error::StateNotSet`] ("State is not set") when the key has none, as Spark throws
+    /// `NoSuchElementException`: the batch fails with that error.
+    /// [`get_option`](Self::get_option) does not.
     pub fn get(&self) -> &S {
         match &self.value {
             Some(v) => v,
-            None => panic!("{}", Error::StateNotSet),
+            None => std::panic::panic_any(Error::StateNotSet),
         }
     }
 

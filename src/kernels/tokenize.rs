@@ -51,7 +51,8 @@ use crate::kernels::view::{
 /// Which bytes separate tokens (see the [module docs](self) for the exact rules).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Separators {
-    /// A single `' '`, with Spark's `split(" ")` (Java `String.split`) empty-token rules.
+    /// A single `' '`, with Spark's `split(" ")` (Java `String.split`) empty-token rules: the
+    /// tokens of a line are exactly [`split_java`](crate::text::split_java)`(line, ' ')`'s.
     Space,
     /// Runs of ASCII whitespace, no empty tokens ([`str::split_ascii_whitespace`]).
     AsciiWhitespace,

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 /// `n` when it is a usable number of partitions for `what` (`"a shuffle"`, `"repartition"`).
 pub(crate) fn check_partitions(n: usize, what: &str) -> Result<usize> {
     if n == 0 {
-        Err(Error::Unsupported(format!(
+        Err(Error::InvalidArgument(format!(
             "{what} needs at least one partition"
         )))
     } else {
@@ -57,7 +57,7 @@ impl<T: Data> Batch<T> {
     /// `numPartitions` argument of `reduceByKey`, `join`, `groupByKey`, `distinct`, `sortBy`,
     /// ...). Without it a shuffle takes as many partitions as the largest input has.
     ///
-    /// Fails with [`Error::Unsupported`] when `num_partitions` is zero.
+    /// Fails with [`Error::InvalidArgument`] when `num_partitions` is zero.
     ///
     /// ```
     /// use dstreams::Batch;
@@ -116,7 +116,7 @@ impl<T: Data> Batch<T> {
     /// `repartition`, which starts each input partition's deal at a random partition). Strings
     /// stay views.
     ///
-    /// Fails with [`Error::Unsupported`] when `num_partitions` is zero.
+    /// Fails with [`Error::InvalidArgument`] when `num_partitions` is zero.
     ///
     /// ```
     /// use dstreams::Batch;

@@ -41,7 +41,7 @@ impl PidRateEstimator {
             if ok {
                 Ok(())
             } else {
-                Err(Error::Unsupported(msg))
+                Err(Error::InvalidArgument(msg))
             }
         };
         check(

@@ -70,6 +70,25 @@ impl ReplayData {
         Ok(ReplayData { files })
     }
 
+    /// The files `times` times over, one after the other (their bytes shared, not copied):
+    /// a small corpus replayed long enough for steady-state figures.
+    ///
+    /// ```
+    /// use dstreams::source::ReplayData;
+    /// # let path = std::env::temp_dir().join(format!("repeat-doc-{}", std::process::id()));
+    /// std::fs::write(&path, "a b\nc\n").unwrap();
+    /// let data = ReplayData::read(&[&path])?.repeat(3);
+    /// assert_eq!(data.len(), 18);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn repeat(self, times: usize) -> Self {
+        let files = self.files;
+        ReplayData {
+            files: (0..times).flat_map(|_| files.iter().cloned()).collect(),
+        }
+    }
+
     /// Total bytes.
     pub fn len(&self) -> usize {
         self.files.iter().map(|(_, b)| b.len()).sum()
