@@ -15,7 +15,7 @@ fn input_1_to_12() -> Vec<Vec<i64>> {
 
 #[test]
 fn map() {
-    let out = test_operation(input_1_to_12(), |s| s.map(|x, out| out.push(x.to_string())));
+    let out = test_operation(input_1_to_12(), |s| s.map(|x| x.to_string()));
     let expected: Vec<Vec<String>> = input_1_to_12()
         .iter()
         .map(|b| b.iter().map(|x| x.to_string()).collect())
@@ -25,9 +25,7 @@ fn map() {
 
 #[test]
 fn flat_map() {
-    let out = test_operation(input_1_to_12(), |s| {
-        s.flat_map(|x, out| out.extend([x, x * 2]))
-    });
+    let out = test_operation(input_1_to_12(), |s| s.flat_map(|x| [x, x * 2]));
     let expected: Vec<Vec<i64>> = input_1_to_12()
         .iter()
         .map(|b| b.iter().flat_map(|&x| [x, x * 2]).collect())
@@ -57,7 +55,7 @@ fn glom() {
 #[test]
 fn map_partitions() {
     let out = test_operation(input_1_to_12(), |s| {
-        s.map_partitions(|items, out| out.push(items.sum::<i64>()))
+        s.map_partitions(|items| [items.sum::<i64>()])
     });
     assert_eq!(out, vec![vec![3, 7], vec![11, 15], vec![19, 23]]);
 }
@@ -66,7 +64,7 @@ fn map_partitions() {
 fn repartition_more_and_fewer_partitions() {
     let input = vec![ints(1..=10), ints(11..=20), ints(21..=30)];
     for n in [5usize, 1] {
-        let parts = test_operation(input.clone(), move |s| s.repartition(n)?.glom());
+        let parts = test_operation(input.clone(), move |s| s.repartition(n).glom());
         for (batch, expected) in parts.iter().zip(&input) {
             assert_eq!(batch.len(), n, "partitions");
             let mut all: Vec<i64> = batch.iter().flatten().copied().collect();
@@ -117,12 +115,12 @@ fn keyed_input() -> Vec<Vec<String>> {
 #[test]
 fn group_by_key() {
     let out = sorted(test_operation(keyed_input(), |s| {
-        s.map(|x, out| out.push((x, 1)))?.group_by_key()
+        s.map(|x| (x, 1)).group_by_key()
     }));
     assert_eq!(
         out,
         vec![
-            vec![("a".to_string(), vec![1, 1]), ("b".to_string(), vec![1])],
+            vec![("a".to_string(), vec![1i64, 1]), ("b".to_string(), vec![1])],
             vec![("".to_string(), vec![1, 1])],
             vec![]
         ]
@@ -132,13 +130,12 @@ fn group_by_key() {
 #[test]
 fn reduce_by_key() {
     let out = sorted(test_operation(keyed_input(), |s| {
-        s.map(|x, out| out.push((x, 1)))?
-            .reduce_by_key(|a, b| a + b)
+        s.map(|x| (x, 1)).reduce_by_key(|a, b| a + b)
     }));
     assert_eq!(
         out,
         vec![
-            vec![("a".to_string(), 2), ("b".to_string(), 1)],
+            vec![("a".to_string(), 2i64), ("b".to_string(), 1)],
             vec![("".to_string(), 2)],
             vec![]
         ]
@@ -148,8 +145,9 @@ fn reduce_by_key() {
 #[test]
 fn reduce_by_key_with_partitions() {
     let out = test_operation(keyed_input(), |s| {
-        s.map(|x, out| out.push((x, 1)))?
-            .reduce_by_key_with_partitions(|a, b| a + b, 10)?
+        s.map(|x| (x, 1))
+            .reduce_by_key(|a, b| a + b)
+            .with_partitions(10)
             .glom()
     });
     assert!(out.iter().all(|b| b.len() == 10));
@@ -158,12 +156,9 @@ fn reduce_by_key_with_partitions() {
 #[test]
 fn combine_by_key() {
     let out = sorted(test_operation(keyed_input(), |s| {
-        s.map(|x, out| out.push((x, 1)))?.combine_by_key(
-            |v| v as i64,
-            |c, v| c + v as i64,
-            |a, b| a + b,
-            2,
-        )
+        s.map(|x| (x, 1))
+            .combine_by_key(|v| v, |c, v| c + v, |a, b| a + b)
+            .with_partitions(2)
     }));
     assert_eq!(
         out,
@@ -178,9 +173,9 @@ fn combine_by_key() {
 #[test]
 fn map_values() {
     let out = sorted(test_operation(keyed_input(), |s| {
-        s.map(|x, out| out.push((x, 1)))?
-            .reduce_by_key(|a, b| a + b)?
-            .map_values(|v, out| out.push(v + 10))
+        s.map(|x| (x, 1i64))
+            .reduce_by_key(|a, b| a + b)
+            .map_values(|v| v + 10)
     }));
     assert_eq!(
         out,
@@ -195,11 +190,11 @@ fn map_values() {
 #[test]
 fn flat_map_values() {
     let out = sorted(test_operation(keyed_input(), |s| {
-        s.map(|x, out| out.push((x, 1)))?
-            .reduce_by_key(|a, b| a + b)?
-            .flat_map_values(|v, out| out.extend([v, v + 10]))
+        s.map(|x| (x, 1i64))
+            .reduce_by_key(|a, b| a + b)
+            .flat_map_values(|v| [v, v + 10])
     }));
-    let p = |k: &str, v: i32| (k.to_string(), v);
+    let p = |k: &str, v: i64| (k.to_string(), v);
     assert_eq!(
         out,
         vec![
@@ -213,40 +208,36 @@ fn flat_map_values() {
 #[test]
 fn union() {
     let input = vec![ints(1..=4), ints(101..=104), ints(201..=204)];
-    let out = sorted(test_operation(input, |s| {
-        s.union(&s.map(|x, out| out.push(x + 4))?)
-    }));
+    let out = sorted(test_operation(input, |s| s.union(&s.map(|x| x + 4))));
     assert_eq!(out, vec![ints(1..=8), ints(101..=108), ints(201..=208)]);
 }
 
 #[test]
 fn context_union() {
     let (ssc, clock) = manual_context(2);
-    let a = ssc
-        .queue_stream(batches(vec![vec![1i64], vec![2]], 1), true, None)
-        .unwrap();
-    let b = ssc
-        .queue_stream(batches(vec![vec![10i64], vec![20]], 1), true, None)
-        .unwrap();
-    let out = collect(&ssc.union(&[a, b]).unwrap());
+    let a = ssc.queue_stream(batches(vec![vec![1i64], vec![2]], 1), true, None);
+    let b = ssc.queue_stream(batches(vec![vec![10i64], vec![20]], 1), true, None);
+    let out = collect(&ssc.union(&[a, b]));
     run_batches(&ssc, &clock, 2);
     let got: Vec<Vec<i64>> = out.lock().unwrap().iter().map(|(_, v)| v.clone()).collect();
     assert_eq!(got, vec![vec![1, 10], vec![2, 20]]);
-    assert!(matches!(
-        ssc.union::<i64>(&[]),
-        Err(Error::EmptyUnion) | Err(Error::AddedAfterStop)
-    ));
+    // After stop, adding any operator panics with Spark's message.
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ssc.union::<i64>(&[]);
+    }))
+    .unwrap_err();
+    let message = refused
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| refused.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert_eq!(message, Error::AddedAfterStop.to_string());
 }
 
 #[test]
 fn transform() {
     let out = test_operation(input_1_to_12(), |s| {
-        s.transform(|b| {
-            Ok(Batch::from_vec(
-                b.iter().map(|x| x.to_string()).collect(),
-                2,
-            ))
-        })
+        s.transform(|b| Batch::from_vec(b.iter().map(|x| x.to_string()).collect(), 2))
     });
     let expected: Vec<Vec<String>> = input_1_to_12()
         .iter()
@@ -258,7 +249,7 @@ fn transform() {
 #[test]
 fn transform_with_time_sees_batch_times() {
     let out = test_operation(vec![vec![0i64], vec![0], vec![0]], |s| {
-        s.transform_with_time(|_, t| Ok(Batch::from_vec(vec![t.as_millis()], 1)))
+        s.transform(|b| Batch::from_vec(vec![b.time().as_millis()], 1))
     });
     assert_eq!(out, vec![vec![1000], vec![2000], vec![3000]]);
 }
@@ -269,8 +260,8 @@ fn transform_with() {
         vec![vec![1i64, 2], vec![3]],
         vec![vec![10i64], vec![20, 30]],
         |a, b| {
-            a.transform_with(b, |x, y, _| {
-                Ok(Batch::from_vec(x.iter().chain(y.iter()).collect(), 1))
+            a.transform_with(b, |x, y| {
+                Batch::from_vec(x.iter().chain(y.iter()).collect(), 1)
             })
         },
     ));
@@ -288,10 +279,9 @@ fn join_inputs() -> (Vec<Vec<String>>, Vec<Vec<String>>) {
 fn cogroup() {
     let (a, b) = join_inputs();
     let out = sorted(test_operation2(a, b, |x, y| {
-        x.map(|w, out| out.push((w, 1)))?
-            .cogroup(&y.map(|w, out| out.push((w, "x")))?)
+        x.map(|w| (w, 1)).cogroup(&y.map(|w| (w, "x")))
     }));
-    let g = |k: &str, l: Vec<i32>, r: &[&str]| (k.to_string(), (l, s(r)));
+    let g = |k: &str, l: Vec<i64>, r: &[&str]| (k.to_string(), (l, s(r)));
     assert_eq!(
         out,
         vec![
@@ -322,10 +312,9 @@ fn x() -> String {
 fn join() {
     let (a, b) = join_inputs_2();
     let out = sorted(test_operation2(a, b, |l, r| {
-        l.map(|w, out| out.push((w, 1)))?
-            .join(&r.map(|w, out| out.push((w, "x")))?)
+        l.map(|w| (w, 1)).join(&r.map(|w| (w, "x")))
     }));
-    let j = |k: &str| (k.to_string(), (1, x()));
+    let j = |k: &str| (k.to_string(), (1i64, x()));
     assert_eq!(out, vec![vec![j("a"), j("b")], vec![j("")], vec![], vec![]]);
 }
 
@@ -333,10 +322,9 @@ fn join() {
 fn left_outer_join() {
     let (a, b) = join_inputs_2();
     let out = sorted(test_operation2(a, b, |l, r| {
-        l.map(|w, out| out.push((w, 1)))?
-            .left_outer_join(&r.map(|w, out| out.push((w, "x")))?)
+        l.map(|w| (w, 1)).left_outer_join(&r.map(|w| (w, "x")))
     }));
-    let j = |k: &str, w: Option<String>| (k.to_string(), (1, w));
+    let j = |k: &str, w: Option<String>| (k.to_string(), (1i64, w));
     assert_eq!(
         out,
         vec![
@@ -352,10 +340,9 @@ fn left_outer_join() {
 fn right_outer_join() {
     let (a, b) = join_inputs_2();
     let out = sorted(test_operation2(a, b, |l, r| {
-        l.map(|w, out| out.push((w, 1)))?
-            .right_outer_join(&r.map(|w, out| out.push((w, "x")))?)
+        l.map(|w| (w, 1)).right_outer_join(&r.map(|w| (w, "x")))
     }));
-    let j = |k: &str, v: Option<i32>| (k.to_string(), (v, x()));
+    let j = |k: &str, v: Option<i64>| (k.to_string(), (v, x()));
     assert_eq!(
         out,
         vec![
@@ -371,10 +358,9 @@ fn right_outer_join() {
 fn full_outer_join() {
     let (a, b) = join_inputs_2();
     let out = sorted(test_operation2(a, b, |l, r| {
-        l.map(|w, out| out.push((w, 1)))?
-            .full_outer_join(&r.map(|w, out| out.push((w, "x")))?)
+        l.map(|w| (w, 1)).full_outer_join(&r.map(|w| (w, "x")))
     }));
-    let j = |k: &str, v: Option<i32>, w: Option<String>| (k.to_string(), (v, w));
+    let j = |k: &str, v: Option<i64>, w: Option<String>| (k.to_string(), (v, w));
     assert_eq!(
         out,
         vec![
@@ -393,14 +379,12 @@ fn full_outer_join() {
 #[test]
 fn slice() {
     let (ssc, clock) = manual_context(2);
-    ssc.remember(Duration::seconds(10)).unwrap();
-    let stream = ssc
-        .queue_stream(
-            batches(vec![vec![1i64], vec![2], vec![3], vec![4]], 2),
-            true,
-            None,
-        )
-        .unwrap();
+    ssc.remember(Duration::seconds(10));
+    let stream = ssc.queue_stream(
+        batches(vec![vec![1i64], vec![2], vec![3], vec![4]], 2),
+        true,
+        None,
+    );
     let _ = collect(&stream);
     assert!(matches!(
         stream.slice(Time::from_millis(0), Time::from_millis(1000)),
@@ -437,13 +421,11 @@ fn slice() {
 #[test]
 fn queue_stream_all_at_once_and_default() {
     let (ssc, clock) = manual_context(2);
-    let stream = ssc
-        .queue_stream(
-            batches(vec![vec![1i64], vec![2, 3]], 1),
-            false,
-            Some(Batch::from_vec(vec![99], 1)),
-        )
-        .unwrap();
+    let stream = ssc.queue_stream(
+        batches(vec![vec![1i64], vec![2, 3]], 1),
+        false,
+        Some(Batch::from_vec(vec![99], 1)),
+    );
     let out = collect(&stream);
     run_batches(&ssc, &clock, 2);
     let got: Vec<Vec<i64>> = out.lock().unwrap().iter().map(|(_, v)| v.clone()).collect();
@@ -453,14 +435,12 @@ fn queue_stream_all_at_once_and_default() {
 #[test]
 fn old_batches_are_forgotten_after_the_remember_duration() {
     let (ssc, clock) = manual_context(2);
-    let stream = ssc
-        .queue_stream(
-            batches((0..10).map(|i| vec![i as i64]).collect(), 1),
-            true,
-            None,
-        )
-        .unwrap();
-    let mapped = stream.map(|x, out| out.push(x + 1)).unwrap();
+    let stream = ssc.queue_stream(
+        batches((0..10).map(|i| vec![i as i64]).collect(), 1),
+        true,
+        None,
+    );
+    let mapped = stream.map(|x| x + 1);
     let _ = collect(&mapped);
     run_batches(&ssc, &clock, 10);
     // Remember duration defaults to the slide: only the last batch is held.

@@ -94,7 +94,7 @@ fn flat_map_filter_and_map_keep_partitions_and_views() {
     assert_eq!(
         parts(&pairs)[2],
         kv(&[
-            ("naïve", 1),
+            ("naïve", 1i64),
             ("café", 1),
             ("crème", 1),
             ("déjà-vu-again", 1),
@@ -663,7 +663,7 @@ fn to_record_batch_gives_the_whole_batch_as_one() {
 fn transform_with_an_rdd_map() {
     let input: Vec<Vec<i64>> = vec![(1..=4).collect(), (5..=8).collect(), (9..=12).collect()];
     let out = test_operation(input.clone(), |r| {
-        r.transform(|rdd| Ok(rdd.map(|x| x.to_string())))
+        r.transform(|rdd| rdd.map(|x| x.to_string()))
     });
     let expected: Vec<Vec<String>> = input
         .iter()
@@ -680,15 +680,15 @@ fn transform_with_an_rdd_join() {
         words(&[&["a", "b"], &["a", ""], &[""], &[]]),
         words(&[&["a", "b"], &["b", ""], &[], &[""]]),
         |s1, s2| {
-            let t1 = s1.map(|x, out| out.push((x, 1)))?;
-            let t2 = s2.map(|x, out| out.push((x, "x")))?;
-            t1.transform_with(&t2, |rdd1, rdd2, _| Ok(rdd1.join(rdd2)))
+            let t1 = s1.map(|x| (x, 1));
+            let t2 = s2.map(|x| (x, "x"));
+            t1.transform_with(&t2, |rdd1, rdd2| rdd1.join(rdd2))
         },
     ));
     assert_eq!(
         out,
         [
-            vec![(st("a"), (1, st("x"))), (st("b"), (1, st("x")))],
+            vec![(st("a"), (1i64, st("x"))), (st("b"), (1, st("x")))],
             vec![(st(""), (1, st("x")))],
             vec![],
             vec![],
@@ -719,10 +719,10 @@ fn spam_lines() -> Vec<Vec<String>> {
     ])
 }
 
-fn word_counts(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
+fn word_counts(lines: &DStream<String>) -> DStream<(String, i64)> {
     lines
-        .flat_map(|l, out| l.split(' ').for_each(|w| out.push(w)))?
-        .map(|w, out| out.push((w, 1i64)))?
+        .flat_map(|l| l.split(' '))
+        .map(|w| (w, 1i64))
         .reduce_by_key(|a, b| a + b)
 }
 
@@ -740,11 +740,10 @@ fn expected_clean_counts() -> Vec<Vec<(String, i64)>> {
 fn the_guide_spam_filter_with_a_captured_table() {
     let spam = spam_info();
     let out = sorted(test_operation(spam_lines(), |lines| {
-        word_counts(lines)?.transform(move |rdd| {
-            Ok(rdd
-                .join(&spam)
+        word_counts(lines).transform(move |rdd| {
+            rdd.join(&spam)
                 .filter(|(_, (_, is_spam))| !is_spam)
-                .map(|(word, (count, _))| (word, count)))
+                .map(|(word, (count, _))| (word, count))
         })
     }));
     assert_eq!(out, expected_clean_counts());
@@ -755,12 +754,11 @@ fn the_guide_spam_filter_with_a_captured_table() {
 #[test]
 fn the_guide_spam_filter_with_a_constant_stream() {
     let out = sorted(test_operation(spam_lines(), |lines| {
-        let spam = lines.context().constant_stream(spam_info())?;
-        word_counts(lines)?.transform_with(&spam, |rdd, spam, _| {
-            Ok(rdd
-                .join(spam)
+        let spam = lines.context().constant_stream(spam_info());
+        word_counts(lines).transform_with(&spam, |rdd, spam| {
+            rdd.join(spam)
                 .filter(|(_, (_, is_spam))| !is_spam)
-                .map(|(word, (count, _))| (word, count)))
+                .map(|(word, (count, _))| (word, count))
         })
     }));
     assert_eq!(out, expected_clean_counts());
@@ -773,10 +771,9 @@ fn transform_ranks_each_batch_with_sort_by_and_zip_with_index() {
         vec![pairs(&[&[("b", 2), ("a", 5), ("c", 1)]])[0].clone(), vec![]],
         |counts| {
             counts.transform(|rdd| {
-                Ok(rdd
-                    .sort_by_descending(|(_, n)| *n)
+                rdd.sort_by_descending(|(_, n)| *n)
                     .zip_with_index()
-                    .map(|((word, _), rank)| (word, rank + 1)))
+                    .map(|((word, _), rank)| (word, rank + 1))
             })
         },
     );
@@ -787,17 +784,16 @@ fn transform_ranks_each_batch_with_sort_by_and_zip_with_index() {
 fn a_constant_stream_is_an_input_with_the_same_batch_every_time() {
     let (ssc, clock) = manual_context(2);
     let table = Batch::from_vec(s(&[LONG, "b", "c"]), 2);
-    let constant = ssc.constant_stream(table.clone()).unwrap();
+    let constant = ssc.constant_stream(table.clone());
     let out = Arc::new(Mutex::new(Vec::new()));
     let sink = out.clone();
     let ranges = buffer_ranges(&table);
-    constant
-        .foreach_batch(move |b, t| {
-            let shared = inside(&ranges, b.partitions()[0].value(0));
-            sink.lock().unwrap().push((t.as_millis(), parts(b), shared));
-            Ok(())
-        })
-        .unwrap();
+    constant.foreach_rdd(move |b| {
+        let shared = inside(&ranges, b.partitions()[0].value(0));
+        sink.lock()
+            .unwrap()
+            .push((b.time().as_millis(), parts(b), shared));
+    });
     struct Records(Arc<Mutex<Vec<u64>>>);
     impl StreamingListener for Records {
         fn on_batch_completed(&self, info: &dstreams::BatchInfo) {
@@ -820,50 +816,42 @@ fn a_constant_stream_is_an_input_with_the_same_batch_every_time() {
 }
 
 /// A keyed `Batch` result lines up with a DStream's keyed output: the fused word count of
-/// `split(..).count_by_value_with_partitions(3)` and `reduce_by_key` on the batch, shuffled
+/// `split(..).count_by_value().with_partitions(3)` and `reduce_by_key` on the batch, shuffled
 /// into 3, hold the same keys in the same partitions.
 #[test]
 fn batch_shuffles_line_up_with_dstream_shuffles() {
     let (ssc, clock) = manual_context(2);
-    let lines = ssc
-        .queue_stream(
-            vec![Batch::from_vec(
-                s(&[
-                    "to be or not to be",
-                    "internationalization 日本語のとても長いキー be",
-                    "a b c d e f g",
-                ]),
-                2,
-            )],
-            true,
-            None,
-        )
-        .unwrap();
+    let lines = ssc.queue_stream(
+        vec![Batch::from_vec(
+            s(&[
+                "to be or not to be",
+                "internationalization 日本語のとても長いキー be",
+                "a b c d e f g",
+            ]),
+            2,
+        )],
+        true,
+        None,
+    );
     let fused = lines
         .split(Separators::Space)
-        .unwrap()
-        .count_by_value_with_partitions(3)
-        .unwrap();
-    let batch_op = lines
-        .transform(|rdd| {
-            Ok(rdd
-                .flat_map(|l| l.split(' '))
-                .map(|w| (w, 1i64))
-                .shuffle_into(3)?
-                .reduce_by_key(|a, b| a + b))
-        })
-        .unwrap();
+        .count_by_value()
+        .with_partitions(3);
+    let batch_op = lines.transform(|rdd| {
+        Ok(rdd
+            .flat_map(|l| l.split(' '))
+            .map(|w| (w, 1i64))
+            .shuffle_into(3)?
+            .reduce_by_key(|a, b| a + b))
+    });
     let partitions_of = |stream: &DStream<(String, i64)>| {
         let out = Arc::new(Mutex::new(Vec::new()));
         let sink = out.clone();
-        stream
-            .foreach_batch(move |b, _| {
-                let mut ps = parts(b);
-                ps.iter_mut().for_each(|p| p.sort());
-                sink.lock().unwrap().push(ps);
-                Ok(())
-            })
-            .unwrap();
+        stream.foreach_rdd(move |b| {
+            let mut ps = parts(b);
+            ps.iter_mut().for_each(|p| p.sort());
+            sink.lock().unwrap().push(ps);
+        });
         out
     };
     let (a, b) = (partitions_of(&fused), partitions_of(&batch_op));

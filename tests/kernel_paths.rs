@@ -1,5 +1,6 @@
 //! The kernel paths agree with the general closure paths: `split`, fused
-//! `split -> count_by_value`, `reduce_by_key` on string keys, `reduce_by_key_using`.
+//! `split -> count_by_value`, `reduce_by_key` on string keys (Spark's built-in reducers as
+//! closures).
 
 mod common;
 use common::*;
@@ -77,18 +78,16 @@ fn whitespace_split_drops_empty_words() {
 fn fused_word_count_equals_the_closure_pipeline() {
     let input = kjv_batches(7000);
     let fused = as_maps(test_operation(input.clone(), |s| {
-        s.split(Separators::Space)?.count_by_value()
+        s.split(Separators::Space).count_by_value()
     }));
     let closures = as_maps(test_operation(input.clone(), |s| {
-        s.flat_map(|l, out| java_split(l).into_iter().for_each(|w| out.push(w)))?
-            .map(|w, out| out.push((w, 1i64)))?
+        s.flat_map_emit(|l, out| out.extend(java_split(l)))
+            .map(|w| (w, 1i64))
             .reduce_by_key(|a, b| a + b)
     }));
     // Not fused (a map in between), on the kernel's count path.
     let unfused = as_maps(test_operation(input, |s| {
-        s.split(Separators::Space)?
-            .filter(|_| true)?
-            .count_by_value()
+        s.split(Separators::Space).filter(|_| true).count_by_value()
     }));
     assert_eq!(fused, closures);
     assert_eq!(unfused, closures);
@@ -125,12 +124,10 @@ fn string_keyed_reduce_by_key_runs_user_closures_on_the_kernel() {
         ])
     );
     let min = as_maps(test_operation(pairs.clone(), |s| {
-        s.reduce_by_key_using(Reducer::Min)
+        s.reduce_by_key(|a, b| a.min(b))
     }));
     assert_eq!(min[0]["b"], -2);
-    let sum = as_maps(test_operation(pairs, |s| {
-        s.reduce_by_key_using(Reducer::Sum)
-    }));
+    let sum = as_maps(test_operation(pairs, |s| s.reduce_by_key(|a, b| a + b)));
     assert_eq!(sum[0]["a"], 12);
     assert_eq!(sum[2]["a longer key than twelve"], 11);
 }
@@ -138,7 +135,7 @@ fn string_keyed_reduce_by_key_runs_user_closures_on_the_kernel() {
 #[test]
 fn integer_sums_wrap_as_the_jvms_do() {
     let pairs = vec![vec![("k".to_string(), i32::MAX), ("k".to_string(), 1)]];
-    let sum = test_operation(pairs.clone(), |s| s.reduce_by_key_using(Reducer::Sum));
+    let sum = test_operation(pairs.clone(), |s| s.reduce_by_key(|a, b| a + b));
     assert_eq!(sum, vec![vec![("k".to_string(), i32::MIN)]]);
     let wrapping = test_operation(pairs, |s| s.reduce_by_key(|a: i32, b| a.wrapping_add(b)));
     assert_eq!(wrapping, vec![vec![("k".to_string(), i32::MIN)]]);
@@ -147,8 +144,6 @@ fn integer_sums_wrap_as_the_jvms_do() {
 #[test]
 fn non_string_keys_take_the_general_path_with_the_same_results() {
     let pairs = vec![vec![(1i64, 4i64), (2, 1), (1, 6)], vec![(3, 3)]];
-    let got = sorted(test_operation(pairs, |s| {
-        s.reduce_by_key_using(Reducer::Max)
-    }));
+    let got = sorted(test_operation(pairs, |s| s.reduce_by_key(|a, b| a.max(b))));
     assert_eq!(got, vec![vec![(1, 6), (2, 1)], vec![(3, 3)]]);
 }

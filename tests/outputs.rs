@@ -1,4 +1,4 @@
-//! `pprint` and `save_as_text_files` compared byte for byte with Spark's formats
+//! `print` and `save_as_text_files` compared byte for byte with Spark's formats
 //! (reference §7.1, §7.2).
 
 mod common;
@@ -16,18 +16,15 @@ fn pprint_matches_sparks_print_format() {
         vec![],
         s(&["a b c d e f g h i j k l"]),
     ];
-    let lines = ssc.queue_stream(batches(input, 1), true, None).unwrap();
-    let words = lines
-        .flat_map(|l, out| l.split(' ').for_each(|w| out.push(w)))
-        .unwrap();
+    let lines = ssc.queue_stream(batches(input, 1), true, None);
+    let words = lines.flat_map(|l| l.split(' '));
     let counts = words
-        .map(|w, out| out.push((w, 1)))
-        .unwrap()
-        .reduce_by_key_with_partitions(|a, b| a + b, 1)
-        .unwrap();
+        .map(|w| (w, 1))
+        .reduce_by_key(|a, b| a + b)
+        .with_partitions(1);
     let printed = Arc::new(Mutex::new(Vec::<u8>::new()));
-    counts.pprint_to(10, printed.clone()).unwrap();
-    words.pprint_to(3, printed.clone()).unwrap();
+    counts.print_to(10, printed.clone());
+    words.print_to(3, printed.clone());
     run_batches(&ssc, &clock, 3);
     let text = String::from_utf8(printed.lock().unwrap().clone()).unwrap();
     let expected = [
@@ -47,29 +44,23 @@ fn pprint_matches_sparks_print_format() {
 #[test]
 fn pprint_formats_nested_values_as_scala_does() {
     let (ssc, clock) = manual_context(1);
-    let a = ssc
-        .queue_stream(
-            batches(vec![vec![("k".to_string(), 1i64), ("k".to_string(), 2)]], 1),
-            true,
-            None,
-        )
-        .unwrap();
-    let b = ssc
-        .queue_stream(
-            batches(vec![vec![("k".to_string(), 1.5f64)]], 1),
-            true,
-            None,
-        )
-        .unwrap();
+    let a = ssc.queue_stream(
+        batches(vec![vec![("k".to_string(), 1i64), ("k".to_string(), 2)]], 1),
+        true,
+        None,
+    );
+    let b = ssc.queue_stream(
+        batches(vec![vec![("k".to_string(), 1.5f64)]], 1),
+        true,
+        None,
+    );
     let printed = Arc::new(Mutex::new(Vec::<u8>::new()));
-    a.left_outer_join_with_partitions(&b, 1)
-        .unwrap()
-        .pprint_to(10, printed.clone())
-        .unwrap();
-    a.cogroup_with_partitions(&b, 1)
-        .unwrap()
-        .pprint_to(10, printed.clone())
-        .unwrap();
+    a.left_outer_join(&b)
+        .with_partitions(1)
+        .print_to(10, printed.clone());
+    a.cogroup(&b)
+        .with_partitions(1)
+        .print_to(10, printed.clone());
     run_batches(&ssc, &clock, 1);
     let text = String::from_utf8(printed.lock().unwrap().clone()).unwrap();
     assert_eq!(
@@ -90,14 +81,10 @@ fn save_as_text_files_writes_sparks_layout() {
     let prefix = dir.join("counts").to_string_lossy().into_owned();
     let (ssc, clock) = manual_context(2);
     let input = vec![s(&["a", "b", "a"]), vec![]];
-    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
-    let pairs = stream
-        .map(|w, out| out.push((w, 1)))
-        .unwrap()
-        .reduce_by_key(|a, b| a + b)
-        .unwrap();
-    pairs.save_as_text_files(&prefix, "").unwrap();
-    pairs.save_as_text_files(&prefix, "txt").unwrap();
+    let stream = ssc.queue_stream(batches(input, 2), true, None);
+    let pairs = stream.map(|w| (w, 1)).reduce_by_key(|a, b| a + b);
+    pairs.save_as_text_files(&prefix, "");
+    pairs.save_as_text_files(&prefix, "txt");
     run_batches(&ssc, &clock, 2);
 
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -151,18 +138,14 @@ fn rerunning_a_batch_replaces_its_files() {
     let prefix = dir.join("out").to_string_lossy().into_owned();
     // First run: 3 partitions at t=1000.
     let (ssc, clock) = manual_context(3);
-    let stream = ssc
-        .queue_stream(batches(vec![vec![1i64, 2, 3]], 3), true, None)
-        .unwrap();
-    stream.save_as_text_files(&prefix, "").unwrap();
+    let stream = ssc.queue_stream(batches(vec![vec![1i64, 2, 3]], 3), true, None);
+    stream.save_as_text_files(&prefix, "");
     run_batches(&ssc, &clock, 1);
     assert!(dir.join("out-1000/part-00002").exists());
     // Second run of the same batch time with one partition: stale parts disappear.
     let (ssc, clock) = manual_context(1);
-    let stream = ssc
-        .queue_stream(batches(vec![vec![7i64]], 1), true, None)
-        .unwrap();
-    stream.save_as_text_files(&prefix, "").unwrap();
+    let stream = ssc.queue_stream(batches(vec![vec![7i64]], 1), true, None);
+    stream.save_as_text_files(&prefix, "");
     run_batches(&ssc, &clock, 1);
     let mut files: Vec<String> = std::fs::read_dir(dir.join("out-1000"))
         .unwrap()
@@ -180,10 +163,8 @@ fn an_unwritable_prefix_is_a_typed_error_from_await_termination() {
     std::fs::write(&blocker, "not a directory").unwrap();
     let prefix = blocker.join("sub").to_string_lossy().into_owned();
     let (ssc, clock) = manual_context(1);
-    let stream = ssc
-        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
-        .unwrap();
-    stream.save_as_text_files(&prefix, "").unwrap();
+    let stream = ssc.queue_stream(batches(vec![vec![1i64]], 1), true, None);
+    stream.save_as_text_files(&prefix, "");
     ssc.start().unwrap();
     clock.advance(BATCH);
     assert!(

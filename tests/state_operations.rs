@@ -24,8 +24,7 @@ fn running_sum(values: &[i64], state: Option<i64>) -> Option<i64> {
 #[test]
 fn update_state_by_key() {
     let out = sorted(test_operation(input(), |s| {
-        s.map(|w, out| out.push((w, 1i64)))?
-            .update_state_by_key(running_sum)
+        s.map(|w| (w, 1i64)).update_state_by_key(running_sum)
     }));
     assert_eq!(
         out,
@@ -44,8 +43,9 @@ fn update_state_by_key() {
 fn update_state_by_key_with_initial_state() {
     let initial = Batch::from_vec(vec![("a".to_string(), 1i64), ("c".to_string(), 2)], 2);
     let out = sorted(test_operation(input(), move |s| {
-        s.map(|w, out| out.push((w, 1i64)))?
-            .update_state_by_key_with_initial(running_sum, 2, initial)
+        s.map(|w| (w, 1i64))
+            .update_state_by_key_with(UpdateStateSpec::function(running_sum).initial_state(initial))
+            .with_partitions(2)
     }));
     assert_eq!(
         out,
@@ -65,8 +65,8 @@ fn update_state_by_key_with_batch_times() {
     // BasicOperationsSuite "testing time stamps as input": a's state adds the batch time of
     // every batch in which it has values.
     let out = test_operation(input(), |s| {
-        s.map(|w, out| out.push((w, 1i64)))?
-            .update_state_by_key_with_time(
+        s.map(|w| (w, 1i64))
+            .update_state_by_key_with(UpdateStateSpec::function_with_time(
                 |time, _key, values: &[i64], state: Option<i64>| {
                     let state = state.unwrap_or(0);
                     Some(if values.is_empty() {
@@ -75,9 +75,8 @@ fn update_state_by_key_with_batch_times() {
                         state + time.as_millis()
                     })
                 },
-                2,
-                None,
-            )
+            ))
+            .with_partitions(2)
     });
     let a: Vec<i64> = out
         .iter()
@@ -92,17 +91,16 @@ fn the_function_is_called_for_every_key_and_none_removes_it() {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let seen = calls.clone();
     let out = sorted(test_operation(input(), move |s| {
-        s.map(|w, out| out.push((w, 1i64)))?
-            .update_state_by_key_with_time(
+        s.map(|w| (w, 1i64))
+            .update_state_by_key_with(UpdateStateSpec::function_with_time(
                 move |t, key: &str, values: &[i64], state: Option<i64>| {
                     seen.lock()
                         .unwrap()
                         .push((t.as_millis(), key.to_string(), values.len()));
                     (!values.is_empty()).then(|| state.unwrap_or(0) + values.len() as i64)
                 },
-                2,
-                None,
-            )
+            ))
+            .with_partitions(2)
     }));
     assert_eq!(
         out,
@@ -139,11 +137,10 @@ fn counting_first_gives_the_same_state() {
     // A state over count_by_value's output (already one row per key and partition) equals one
     // over the raw pairs.
     let by_pairs = sorted(test_operation(input(), |s| {
-        s.map(|w, out| out.push((w, 1i64)))?
-            .update_state_by_key(running_sum)
+        s.map(|w| (w, 1i64)).update_state_by_key(running_sum)
     }));
     let by_counts = sorted(test_operation(input(), |s| {
-        s.count_by_value()?.update_state_by_key(running_sum)
+        s.count_by_value().update_state_by_key(running_sum)
     }));
     assert_eq!(by_pairs, by_counts);
 }
@@ -157,19 +154,16 @@ fn a_failed_batch_leaves_the_state_as_it_was() {
         words(&[&["a", "b"], &["a", "b", "boom"], &["a"], &["b"]]),
         2,
     );
-    let stream = ssc.queue_stream(input, true, None).unwrap();
+    let stream = ssc.queue_stream(input, true, None);
     let state = stream
-        .map(|w, out| out.push((w, 1i64)))
-        .unwrap()
-        .update_state_by_key_with_time(
+        .map(|w| (w, 1i64))
+        .update_state_by_key_with(UpdateStateSpec::function_with_time(
             |_, key: &str, values: &[i64], state: Option<i64>| {
                 assert_ne!(key, "boom", "a user function failing on one key");
                 Some(state.unwrap_or(0) + values.len() as i64)
             },
-            2,
-            None,
-        )
-        .unwrap();
+        ))
+        .with_partitions(2);
     let out = collect(&state);
     run_batches(&ssc, &clock, 4);
     let out = timed_sorted(&out);

@@ -132,18 +132,17 @@ fn small_cases() -> Vec<(
     ]
 }
 
-fn naive(
-    w: i64,
-    sl: i64,
-) -> impl FnOnce(&DStream<(String, i64)>) -> Result<DStream<(String, i64)>> {
+fn naive(w: i64, sl: i64) -> impl FnOnce(&DStream<(String, i64)>) -> DStream<(String, i64)> {
     move |st| st.reduce_by_key_and_window(|a, b| a + b, s(w), s(sl))
 }
 
-fn inverse(
-    w: i64,
-    sl: i64,
-) -> impl FnOnce(&DStream<(String, i64)>) -> Result<DStream<(String, i64)>> {
-    move |st| st.reduce_by_key_and_window_inverse(|a, b| a + b, |a, b| a - b, s(w), s(sl))
+fn inverse(w: i64, sl: i64) -> impl FnOnce(&DStream<(String, i64)>) -> DStream<(String, i64)> {
+    move |st| {
+        st.reduce_by_key_and_window_with(
+            |a, b| a + b,
+            Window::new(s(w), s(sl)).inverse(|a, b| a - b),
+        )
+    }
 }
 
 #[test]
@@ -208,13 +207,11 @@ fn reduce_by_key_and_window_with_inverse_big_test() {
 #[test]
 fn reduce_by_key_and_window_with_inverse_and_filter_big_test() {
     let out = test_windowed(big_input(), 12, 1, |st| {
-        st.reduce_by_key_and_window_inverse_with(
+        st.reduce_by_key_and_window_with(
             |a, b| a + b,
-            |a, b| a - b,
-            s(2),
-            s(1),
-            InverseWindowOptions::new().filter(|_, v| *v != 0),
+            Window::new(s(2), s(1)).inverse(|a, b| a - b),
         )
+        .filter(|(_, v)| v != 0)
     });
     assert_eq!(out, big_reduce_output());
 }
@@ -222,12 +219,11 @@ fn reduce_by_key_and_window_with_inverse_and_filter_big_test() {
 #[test]
 fn drop_empty_keys_gives_the_naive_result() {
     let out = test_windowed(big_input(), 12, 1, |st| {
-        st.reduce_by_key_and_window_inverse_with(
+        st.reduce_by_key_and_window_with(
             |a, b| a + b,
-            |a, b| a - b,
-            s(2),
-            s(1),
-            InverseWindowOptions::new().drop_empty_keys(),
+            Window::new(s(2), s(1))
+                .inverse(|a, b| a - b)
+                .drop_empty_keys(),
         )
     });
     assert_eq!(out, big_reduce_output());
@@ -248,13 +244,11 @@ fn a_filtered_key_keeps_its_exact_value_in_later_windows() {
         &[],
     ]);
     let out = test_windowed(input, 7, 1, |st| {
-        st.reduce_by_key_and_window_inverse_with(
+        st.reduce_by_key_and_window_with(
             |a, b| a + b,
-            |a, b| a - b,
-            s(2),
-            s(1),
-            InverseWindowOptions::new().filter(|_, v| *v > 1),
+            Window::new(s(2), s(1)).inverse(|a, b| a - b),
         )
+        .filter(|(_, v)| v > 1)
     });
     assert_eq!(
         out,
@@ -273,8 +267,8 @@ fn a_filtered_key_keeps_its_exact_value_in_later_windows() {
 #[test]
 fn group_by_key_and_window() {
     let out = test_windowed(big_input(), 12, 1, |st| {
-        st.group_by_key_and_window(s(2), s(1))?
-            .map(|(k, vs), out| out.push((k, vs.iter().sum::<i64>(), vs.len() as i64)))
+        st.group_by_key_and_window(s(2), s(1))
+            .map(|(k, vs)| (k, vs.iter().sum::<i64>(), vs.len() as i64))
     });
     // Spark's bigGroupByOutput, as (key, sum, number of values).
     let expected: Vec<Vec<(String, i64, i64)>> = big_reduce_output()
@@ -319,7 +313,7 @@ fn python_ranges(n: i64) -> Vec<Vec<i64>> {
 fn python_window_count_and_count_by_window() {
     // test_window / test_count_by_window: window(1.5, .5).count() over range(1)..range(5).
     let expected = ints(&[&[1], &[3], &[6], &[9], &[12], &[9], &[5]]);
-    let counted = test_windowed(python_ranges(5), 7, 1, |st| st.window(s(3), s(1))?.count());
+    let counted = test_windowed(python_ranges(5), 7, 1, |st| st.window(s(3), s(1)).count());
     assert_eq!(counted, expected);
     let by_window = test_windowed(python_ranges(5), 7, 1, |st| st.count_by_window(s(3), s(1)));
     assert_eq!(by_window, expected);
@@ -349,10 +343,10 @@ fn python_count_by_window_large() {
 fn python_group_by_key_and_window() {
     let input: Vec<Vec<(String, i64)>> = (0..5).map(|i| vec![("a".to_string(), i)]).collect();
     let out = test_windowed(input, 7, 1, |st| {
-        st.group_by_key_and_window(s(3), s(1))?.map(|(_, vs), out| {
+        st.group_by_key_and_window(s(3), s(1)).map(|(_, vs)| {
             let mut v: Vec<i64> = vs.iter().collect();
             v.sort();
-            out.push(v)
+            v
         })
     });
     let expected: Vec<Vec<Vec<i64>>> = [
@@ -379,8 +373,8 @@ fn python_reduce_by_key_and_window_with_none_inv_func() {
         .map(|b| b.into_iter().map(|x| (x.to_string(), 1)).collect())
         .collect();
     let out = test_windowed(input, 6, 2, |st| {
-        st.reduce_by_key_and_window(|a, b| a + b, s(10), s(2))?
-            .filter(|(_, v)| v > 0)?
+        st.reduce_by_key_and_window(|a, b| a + b, s(10), s(2))
+            .filter(|(_, v)| v > 0)
             .count()
     });
     assert_eq!(out, ints(&[&[2], &[4], &[6], &[6], &[6], &[6]]));
@@ -394,37 +388,71 @@ fn reduce_by_window_with_and_without_inverse() {
     });
     assert_eq!(plain, ints(&[&[3], &[6], &[3], &[4], &[4], &[]]));
     let inv = test_windowed(input, 6, 1, |st| {
-        st.reduce_by_window_inverse(|a, b| a + b, |a, b| a - b, s(2), s(1))
+        st.reduce_by_window_with(|a, b| a + b, Window::new(s(2), s(1)).inverse(|a, b| a - b))
     });
     assert_eq!(inv, ints(&[&[3], &[6], &[3], &[4], &[4], &[0]]));
 }
 
+/// The first misuse `start` reports for a program that builds `op` on a stream of pairs and
+/// outputs its result.
+fn misuse_of<O: Data>(
+    op: impl FnOnce(&DStream<(String, i64)>) -> DStream<O>,
+) -> std::sync::Arc<dstreams::Misuse> {
+    let (ssc, _clock) = manual_context(2);
+    let st = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
+    op(&st).foreach_rdd(|_| ());
+    match ssc.start().unwrap_err() {
+        Error::InvalidProgram(misuses) => misuses[0].clone(),
+        e => panic!("expected an invalid program, got {e}"),
+    }
+}
+
 #[test]
 fn window_durations_must_be_multiples_of_the_parent_slide() {
-    let (ssc, _clock) = manual_context(2);
-    let st = ssc
-        .queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None)
-        .unwrap();
-    let err = st.window(Duration::millis(1500), s(1)).err().unwrap();
+    let m = misuse_of(|st| st.window(Duration::millis(1500), s(1)));
+    assert_eq!(m.operator, "window");
+    assert!(
+        matches!(m.error, Error::WindowNotMultiple { .. }),
+        "{}",
+        m.error
+    );
     assert_eq!(
-        err.to_string(),
+        m.error.to_string(),
         "The window duration of windowed DStream (1500 ms) must be a multiple of the slide duration of parent DStream (1000 ms)"
     );
-    let err = st.window(s(2), Duration::millis(500)).err().unwrap();
+    let m = misuse_of(|st| st.window(s(2), Duration::millis(500)));
+    assert_eq!(m.operator, "window");
+    assert!(
+        matches!(m.error, Error::WindowNotMultiple { .. }),
+        "{}",
+        m.error
+    );
     assert_eq!(
-        err.to_string(),
+        m.error.to_string(),
         "The slide duration of windowed DStream (500 ms) must be a multiple of the slide duration of parent DStream (1000 ms)"
     );
-    let err = st
-        .reduce_by_key_and_window_inverse(|a, b| a + b, |a, b| a - b, Duration::millis(2500), s(1))
-        .err()
-        .unwrap();
+    let m = misuse_of(|st| {
+        st.reduce_by_key_and_window_with(
+            |a, b| a + b,
+            Window::new(Duration::millis(2500), s(1)).inverse(|a, b| a - b),
+        )
+    });
+    assert_eq!(m.operator, "reduce_by_key_and_window");
+    assert!(
+        matches!(m.error, Error::ReducedWindowNotMultiple { .. }),
+        "{}",
+        m.error
+    );
     assert_eq!(
-        err.to_string(),
+        m.error.to_string(),
         "requirement failed: The window duration of ReducedWindowedDStream (2500 ms) must be multiple of the slide duration of parent DStream (1000 ms)"
     );
-    assert!(st.window(Duration::millis(0), s(1)).is_err());
-    assert!(st.count_by_window(s(2), Duration::millis(-1000)).is_err());
+    let m = misuse_of(|st| st.window(Duration::millis(0), s(1)));
+    assert_eq!(m.operator, "window");
+    assert!(matches!(m.error, Error::InvalidDuration(_)), "{}", m.error);
+    let m = misuse_of(|st| st.count_by_window(s(2), Duration::millis(-1000)));
+    assert_eq!(m.operator, "count_by_window");
+    assert!(matches!(m.error, Error::InvalidDuration(_)), "{}", m.error);
 }
 
 #[test]
@@ -432,17 +460,15 @@ fn windows_keep_only_what_they_need() {
     // Spark's "rdd cleanup - map and window": map → window(2, 1) → window(4, 2) with
     // remember(3 s) keeps batches back to 7 s, 4 s and 2 s at t = 10 s.
     let (ssc, clock) = manual_context(2);
-    let input = ssc
-        .queue_stream(
-            batches((1..=10).map(|i| vec![i as i64]).collect(), 2),
-            true,
-            None,
-        )
-        .unwrap();
-    let mapped = input.map(|x, out| out.push(x)).unwrap();
-    let w1 = mapped.window(s(2), s(1)).unwrap();
-    let w2 = w1.window(s(4), s(2)).unwrap();
-    ssc.remember(s(3)).unwrap();
+    let input = ssc.queue_stream(
+        batches((1..=10).map(|i| vec![i as i64]).collect(), 2),
+        true,
+        None,
+    );
+    let mapped = input.map(|x| x);
+    let w1 = mapped.window(s(2), s(1));
+    let w2 = w1.window(s(4), s(2));
+    ssc.remember(s(3));
     let _ = collect(&w2);
     run_batches(&ssc, &clock, 10);
     let min = |v: Vec<Time>| v.into_iter().min().unwrap().as_millis();
@@ -459,7 +485,7 @@ fn keyed_windows_do_not_pin_input_buffers() {
     let long = |i: i64| (format!("a key longer than twelve bytes #{i}"), i);
     let input: Vec<Vec<(String, i64)>> = (0..6).map(|i| vec![long(i), long(i + 1)]).collect();
     let (ssc, clock) = manual_context(2);
-    let stream = ssc.queue_stream(batches(input, 2), true, None).unwrap();
+    let stream = ssc.queue_stream(batches(input, 2), true, None);
     let buffers = |b: &Batch<(String, i64)>| -> Vec<usize> {
         b.to_record_batches()
             .unwrap()
@@ -480,30 +506,21 @@ fn keyed_windows_do_not_pin_input_buffers() {
     };
     let seen_in = Arc::new(Mutex::new(Vec::new()));
     let sink = seen_in.clone();
-    stream
-        .foreach_batch(move |b, _| {
-            sink.lock().unwrap().extend(buffers(b));
-            Ok(())
-        })
-        .unwrap();
+    stream.foreach_rdd(move |b| sink.lock().unwrap().extend(buffers(b)));
     let seen_out = Arc::new(Mutex::new(Vec::new()));
     let sink = seen_out.clone();
     for windowed in [
-        stream
-            .reduce_by_key_and_window_inverse(|a, b| a + b, |a, b| a - b, s(3), s(1))
-            .unwrap(),
-        stream
-            .reduce_by_key_and_window(|a, b| a + b, s(3), s(1))
-            .unwrap(),
+        stream.reduce_by_key_and_window_with(
+            |a, b| a + b,
+            Window::new(s(3), s(1)).inverse(|a, b| a - b),
+        ),
+        stream.reduce_by_key_and_window(|a, b| a + b, s(3), s(1)),
     ] {
         let sink = sink.clone();
-        windowed
-            .foreach_batch(move |b, _| {
-                assert!(b.len() >= 2);
-                sink.lock().unwrap().extend(buffers(b));
-                Ok(())
-            })
-            .unwrap();
+        windowed.foreach_rdd(move |b| {
+            assert!(b.len() >= 2);
+            sink.lock().unwrap().extend(buffers(b));
+        });
     }
     run_batches(&ssc, &clock, 6);
     let input_buffers = seen_in.lock().unwrap().clone();

@@ -95,7 +95,8 @@ fn two_stacks_equals_recompute() {
             fold(window_of(&case.input, t, case.w).cloned(), |a, b| a + b)
         });
         let got = test_windowed(case.input.clone(), case.outputs, case.s, |st| {
-            st.reduce_by_key_and_window_with_partitions(|a, b| a + b, secs(case.w), secs(case.s), 3)
+            st.reduce_by_key_and_window(|a, b| a + b, secs(case.w), secs(case.s))
+                .with_partitions(3)
         });
         assert_eq!(got, want, "case {n}: W = {}, S = {}", case.w, case.s);
     }
@@ -105,18 +106,18 @@ fn two_stacks_equals_recompute() {
 fn min_and_max_equal_recompute() {
     for (n, case) in cases().into_iter().enumerate() {
         for (reducer, f) in [
-            (Reducer::Min, i64::min as fn(i64, i64) -> i64),
-            (Reducer::Max, i64::max as fn(i64, i64) -> i64),
+            ("min", i64::min as fn(i64, i64) -> i64),
+            ("max", i64::max as fn(i64, i64) -> i64),
         ] {
             let want = expected(&case, |t| {
                 fold(window_of(&case.input, t, case.w).cloned(), f)
             });
             let got = test_windowed(case.input.clone(), case.outputs, case.s, |st| {
-                st.reduce_by_key_and_window_using(reducer, secs(case.w), secs(case.s))
+                st.reduce_by_key_and_window(f, secs(case.w), secs(case.s))
             });
             assert_eq!(
                 got, want,
-                "case {n} {reducer:?}: W = {}, S = {}",
+                "case {n} {reducer}: W = {}, S = {}",
                 case.w, case.s
             );
         }
@@ -130,13 +131,13 @@ fn inverse_path_dropping_empty_keys_equals_recompute() {
             fold(window_of(&case.input, t, case.w).cloned(), |a, b| a + b)
         });
         let got = test_windowed(case.input.clone(), case.outputs, case.s, |st| {
-            st.reduce_by_key_and_window_inverse_with(
+            st.reduce_by_key_and_window_with(
                 |a, b| a + b,
-                |a, b| a - b,
-                secs(case.w),
-                secs(case.s),
-                InverseWindowOptions::new().partitions(3).drop_empty_keys(),
+                Window::new(secs(case.w), secs(case.s))
+                    .inverse(|a, b| a - b)
+                    .drop_empty_keys(),
             )
+            .with_partitions(3)
         });
         assert_eq!(got, want, "case {n}: W = {}, S = {}", case.w, case.s);
     }
@@ -159,11 +160,9 @@ fn inverse_path_keeps_every_key_seen_at_its_window_sum_as_spark_does() {
             seen.into_iter().collect()
         });
         let got = test_windowed(case.input.clone(), case.outputs, case.s, |st| {
-            st.reduce_by_key_and_window_inverse(
+            st.reduce_by_key_and_window_with(
                 |a, b| a + b,
-                |a, b| a - b,
-                secs(case.w),
-                secs(case.s),
+                Window::new(secs(case.w), secs(case.s)).inverse(|a, b| a - b),
             )
         });
         assert_eq!(got, want, "case {n}: W = {}, S = {}", case.w, case.s);
@@ -180,13 +179,11 @@ fn inverse_path_with_a_filter_equals_the_filtered_recompute() {
                 .collect()
         });
         let got = test_windowed(case.input.clone(), case.outputs, case.s, |st| {
-            st.reduce_by_key_and_window_inverse_with(
+            st.reduce_by_key_and_window_with(
                 |a, b| a + b,
-                |a, b| a - b,
-                secs(case.w),
-                secs(case.s),
-                InverseWindowOptions::new().filter(|_, v| *v > 0),
+                Window::new(secs(case.w), secs(case.s)).inverse(|a, b| a - b),
             )
+            .filter(|(_, v)| v > 0)
         });
         assert_eq!(got, want, "case {n}: W = {}, S = {}", case.w, case.s);
     }
@@ -236,29 +233,20 @@ fn floating_point_drift_is_repaired_within_a_window() {
     let input: Vec<Vec<(String, f64)>> = (0..40)
         .map(|i| vec![("x".to_string(), if i == 0 { 1e16 } else { 1.0 })])
         .collect();
-    let run = |options: InverseWindowOptions<String, f64>| -> Vec<f64> {
+    let run = |window: Window<f64>| -> Vec<f64> {
         let (ssc, clock) = manual_context(2);
-        let stream = ssc
-            .queue_stream(batches(input.clone(), 2), true, None)
-            .unwrap();
-        let w = stream
-            .reduce_by_key_and_window_inverse_with(
-                |a, b| a + b,
-                |a, b| a - b,
-                secs(4),
-                secs(1),
-                options,
-            )
-            .unwrap();
+        let stream = ssc.queue_stream(batches(input.clone(), 2), true, None);
+        let w = stream.reduce_by_key_and_window_with(|a, b| a + b, window);
         let out = collect(&w);
         run_batches(&ssc, &clock, 40);
         let out = out.lock().unwrap();
         out.iter().map(|(_, b)| b[0].1).collect()
     };
-    let repaired = run(InverseWindowOptions::new());
+    let window = || Window::new(secs(4), secs(1)).inverse(|a: f64, b: f64| a - b);
+    let repaired = run(window());
     // Windows from batch 5 on hold four ones; by batch 9 a recompute has happened.
     assert!(repaired[8..].iter().all(|&v| v == 4.0), "{repaired:?}");
-    let drifting = run(InverseWindowOptions::new().exact_recompute_every(usize::MAX));
+    let drifting = run(window().exact_recompute_every(usize::MAX));
     assert_eq!(
         drifting[39], 1.0,
         "the drift this test guards against did not occur"

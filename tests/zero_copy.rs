@@ -36,48 +36,38 @@ fn words_and_keys_point_into_the_input_buffer() {
     assert!(!ranges.is_empty());
 
     let (ssc, clock) = manual_context(2);
-    let stream = ssc.queue_stream(vec![input.clone()], true, None).unwrap();
-    let words = stream
-        .flat_map(|l, out| l.split(' ').for_each(|w| out.push(w)))
-        .unwrap();
-    let long = words.filter(|w| w.len() > 12).unwrap();
-    let pairs = long.map(|w, out| out.push((w, 1))).unwrap();
-    let counts = pairs.reduce_by_key(|a, b| a + b).unwrap();
-    let grouped = pairs.group_by_key().unwrap();
+    let stream = ssc.queue_stream(vec![input.clone()], true, None);
+    let words = stream.flat_map(|l| l.split(' '));
+    let long = words.filter(|w| w.len() > 12);
+    let pairs = long.map(|w| (w, 1));
+    let counts = pairs.reduce_by_key(|a, b| a + b);
+    let grouped = pairs.group_by_key();
 
     let checked = Arc::new(Mutex::new(Vec::new()));
     let (r1, c1) = (ranges.clone(), checked.clone());
-    long.foreach_batch(move |b, _| {
+    long.foreach_rdd(move |b| {
         for w in b.iter() {
             c1.lock()
                 .unwrap()
                 .push(("word", w.to_string(), inside(&r1, w)));
         }
-        Ok(())
-    })
-    .unwrap();
+    });
     let (r2, c2) = (ranges.clone(), checked.clone());
-    counts
-        .foreach_batch(move |b, _| {
-            for (k, _) in b.iter() {
-                c2.lock()
-                    .unwrap()
-                    .push(("reduced key", k.to_string(), inside(&r2, k)));
-            }
-            Ok(())
-        })
-        .unwrap();
+    counts.foreach_rdd(move |b| {
+        for (k, _) in b.iter() {
+            c2.lock()
+                .unwrap()
+                .push(("reduced key", k.to_string(), inside(&r2, k)));
+        }
+    });
     let (r3, c3) = (ranges, checked.clone());
-    grouped
-        .foreach_batch(move |b, _| {
-            for (k, _) in b.iter() {
-                c3.lock()
-                    .unwrap()
-                    .push(("grouped key", k.to_string(), inside(&r3, k)));
-            }
-            Ok(())
-        })
-        .unwrap();
+    grouped.foreach_rdd(move |b| {
+        for (k, _) in b.iter() {
+            c3.lock()
+                .unwrap()
+                .push(("grouped key", k.to_string(), inside(&r3, k)));
+        }
+    });
     run_batches(&ssc, &clock, 1);
 
     let checked = checked.lock().unwrap();
@@ -91,7 +81,7 @@ fn words_and_keys_point_into_the_input_buffer() {
 #[test]
 fn owned_results_are_copied_and_still_correct() {
     let out = test_operation(vec![s(&["a rather long sentence indeed"])], |st| {
-        st.flat_map(|l, out| l.split(' ').for_each(|w| out.push(w.to_uppercase())))
+        st.flat_map(|l| l.split(' ').map(|w| w.to_uppercase()))
     });
     assert_eq!(out, vec![s(&["A", "RATHER", "LONG", "SENTENCE", "INDEED"])]);
 }
