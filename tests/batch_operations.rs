@@ -183,7 +183,7 @@ fn union_glom_and_repartition() {
         parts(&u.repartition(3).unwrap()),
         [vec![1, 4], vec![2], vec![3]]
     );
-    assert!(matches!(u.repartition(0), Err(Error::Unsupported(_))));
+    assert!(matches!(u.repartition(0), Err(Error::InvalidArgument(_))));
     let lines = lines();
     let spread = lines.repartition(4).unwrap();
     assert_eq!(spread.num_partitions(), 4);
@@ -316,7 +316,7 @@ fn reduce_by_key_on_the_kernel_and_the_general_path_agree() {
         kv(&[("", 6i64), ("b", 4), (LONG, 5), (JAPANESE, 3)])
     );
     assert_hash_partitioned(&five);
-    assert!(matches!(pairs.shuffle_into(0), Err(Error::Unsupported(_))));
+    assert!(matches!(pairs.shuffle_into(0), Err(Error::InvalidArgument(_))));
 }
 
 #[test]

@@ -217,19 +217,14 @@ fn a_timing_out_state_can_be_neither_updated_nor_removed() {
     }
 }
 
-/// The message of a panic.
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
 #[test]
 fn state_rules_have_sparks_messages() {
     let mut s: State<i64> = State::default();
     let unset = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *s.get())).unwrap_err();
-    assert_eq!(panic_message(&*unset), "State is not set");
+    // `get` without a state fails the batch with the typed error, Spark's message.
+    let error = unset.downcast::<dstreams::Error>().unwrap();
+    assert!(matches!(*error, dstreams::Error::StateNotSet));
+    assert_eq!(error.to_string(), "State is not set");
     s.update(1);
     assert!(s.exists());
     s.remove();
