@@ -16,7 +16,7 @@ fn foreach_rdd_gives_record_batches_without_copying() {
     // The length is an i32, stored (as every integer a closure returns) as an i64.
     let pairs = lines
         .flat_map(|l| l.split(' '))
-        .map(|w| (w, w.len() as i32));
+        .map(|w| (w, w.len() as i64));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     pairs.foreach_rdd(move |batch| {
