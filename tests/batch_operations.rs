@@ -316,7 +316,10 @@ fn reduce_by_key_on_the_kernel_and_the_general_path_agree() {
         kv(&[("", 6i64), ("b", 4), (LONG, 5), (JAPANESE, 3)])
     );
     assert_hash_partitioned(&five);
-    assert!(matches!(pairs.shuffle_into(0), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        pairs.shuffle_into(0),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]

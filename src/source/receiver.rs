@@ -595,11 +595,14 @@ fn receiver_stream(
     receiver: Box<dyn Receiver>,
     mut config: ReceiverConfig,
 ) -> DStream<String> {
-    let writer = segment_writer(&config).unwrap_or_else(|e| {
-        ctx.refuse("receiver_stream", e);
-        config = ReceiverConfig::default();
-        segment_writer(&config).expect("the default receiver configuration is valid")
-    });
+    let writer = match segment_writer(&config) {
+        Ok(writer) => writer,
+        Err(e) => {
+            ctx.refuse("receiver_stream", e);
+            config = ReceiverConfig::default();
+            segment_writer(&config).expect("the default receiver configuration is valid")
+        }
+    };
     let initial = if config.backpressure {
         config.initial_rate.or(config.max_rate)
     } else {
