@@ -678,4 +678,26 @@ mod tests {
         let b = ByteStr::new(Column::value(&bytes, 0), scope.id());
         assert_eq!(&*b, &[0xff, 1]);
     }
+
+    #[test]
+    fn seqs_partitions_and_byte_strings_are_unreadable_after_their_scope() {
+        let lists = column_from_values(vec![vec![1i64, 2]]);
+        let nums = column_from_values(vec![1i64, 2]);
+        let bytes = column_from_values(vec![ByteString(vec![7])]);
+        let (seq, mut part, b) = {
+            let scope = CallScope::open();
+            let mut part = Partition::<i64>::new(&nums, 0, scope.id());
+            assert_eq!(part.next(), Some(1));
+            (
+                Seq::new(Column::value(&lists, 0), scope.id()),
+                part,
+                ByteStr::new(Column::value(&bytes, 0), scope.id()),
+            )
+        };
+        // Lengths need no read of the data; everything else refuses.
+        assert_eq!(seq.len(), 2);
+        assert!(std::panic::catch_unwind(|| seq.to_vec()).is_err());
+        assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| part.next())).is_err());
+        assert!(std::panic::catch_unwind(|| b.to_vec()).is_err());
+    }
 }
