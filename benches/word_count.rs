@@ -50,7 +50,11 @@ fn run(
     let start = Instant::now();
     ssc.start().unwrap();
     ssc.await_termination().unwrap();
-    start.elapsed()
+    let elapsed = start.elapsed();
+    if let Some(dir) = ssc.checkpoint_dir() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    elapsed
 }
 
 fn fused(lines: &DStream<String>) -> DStream<(String, i64)> {
@@ -76,6 +80,11 @@ fn windowed(lines: &DStream<String>) -> DStream<(String, i64)> {
 }
 
 fn stateful(lines: &DStream<String>) -> DStream<(String, i64)> {
+    // A stateful operation needs a checkpoint directory, as in Spark (`start` refuses to run
+    // without one); the state is checkpointed every 10 batches, Spark's default interval.
+    lines
+        .context()
+        .checkpoint(std::env::temp_dir().join(format!("dstreams-bench-w3-{}", std::process::id())));
     lines
         .split(Separators::Space)
         .count_by_value()
