@@ -27,8 +27,17 @@ fn words() -> Vec<String> {
         .collect()
 }
 
+/// `(word, 1)` pairs with `i32` counts, spread over `partitions` partitions as
+/// `Batch::from_vec` spreads values (which would store closure-style `i64` counts).
 fn pair_batch(words: &[String], partitions: usize) -> Batch<(String, i32)> {
-    Batch::from_vec(words.iter().map(|w| (w.clone(), 1)).collect(), partitions)
+    let n = words.len();
+    let parts = (0..partitions)
+        .map(|i| {
+            let part = &words[i * n / partitions..(i + 1) * n / partitions];
+            dstreams::data::column_from_values(part.iter().map(|w| (w.clone(), 1i32)))
+        })
+        .collect();
+    Batch::from_partitions(parts)
 }
 
 /// Runs `iters` batches of `batch` through `reduce_by_key(+)` and returns the time taken.
@@ -37,17 +46,13 @@ fn run_batches(batch: &Batch<(String, i32)>, iters: u64) -> StdDuration {
     let ssc = StreamingContext::builder(Duration::seconds(1))
         .clock(clock)
         .stop_when_exhausted(true)
-        .build()
-        .unwrap();
+        .build();
     let queue = (0..iters).map(|_| batch.clone());
-    let pairs = ssc.queue_stream(queue, true, None).unwrap();
-    let counts = pairs.reduce_by_key(|a, b| a + b).unwrap();
-    counts
-        .foreach_batch(|b, _| {
-            black_box(b.len());
-            Ok(())
-        })
-        .unwrap();
+    let pairs = ssc.queue_stream(queue, true, None);
+    let counts = pairs.reduce_by_key(|a, b| a + b);
+    counts.foreach_rdd(|b| {
+        black_box(b.len());
+    });
     let start = Instant::now();
     ssc.start().unwrap();
     ssc.await_termination().unwrap();

@@ -36,58 +36,58 @@ fn batch_text() -> Vec<u8> {
 fn run(
     batch: &Batch<String>,
     iters: u64,
-    job: fn(&DStream<String>) -> Result<DStream<(String, i64)>>,
+    job: fn(&DStream<String>) -> DStream<(String, i64)>,
 ) -> StdDuration {
     let ssc = StreamingContext::builder(Duration::seconds(1))
         .clock(Arc::new(FastClock::new(Time::from_millis(0))))
         .parallelism(2)
         .stop_when_exhausted(true)
-        .build()
-        .unwrap();
-    let lines = ssc
-        .queue_stream((0..iters).map(|_| batch.clone()), true, None)
-        .unwrap();
-    job(&lines)
-        .unwrap()
-        .foreach_batch(|b, _| {
-            black_box(b.len());
-            Ok(())
-        })
-        .unwrap();
+        .build();
+    let lines = ssc.queue_stream((0..iters).map(|_| batch.clone()), true, None);
+    job(&lines).foreach_rdd(|b| {
+        black_box(b.len());
+    });
     let start = Instant::now();
     ssc.start().unwrap();
     ssc.await_termination().unwrap();
-    start.elapsed()
+    let elapsed = start.elapsed();
+    if let Some(dir) = ssc.checkpoint_dir() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    elapsed
 }
 
-fn fused(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
-    lines.split(Separators::Space)?.count_by_value()
+fn fused(lines: &DStream<String>) -> DStream<(String, i64)> {
+    lines.split(Separators::Space).count_by_value()
 }
 
-fn closures(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
+fn closures(lines: &DStream<String>) -> DStream<(String, i64)> {
     lines
-        .flat_map(|l, out| l.split(' ').for_each(|w| out.push(w)))?
-        .map(|w, out| out.push((w, 1i64)))?
+        .flat_map(|l| l.split_java(' '))
+        .map(|w| (w, 1))
         .reduce_by_key(|a, b| a + b)
 }
 
-fn windowed(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
+fn windowed(lines: &DStream<String>) -> DStream<(String, i64)> {
     lines
-        .split(Separators::Space)?
-        .count_by_value()?
-        .reduce_by_key_and_window_inverse_with(
+        .split(Separators::Space)
+        .count_by_value()
+        .reduce_by_key_and_window_with(
             |a, b| a + b,
-            |a, b| a - b,
-            Duration::seconds(10),
-            Duration::seconds(1),
-            InverseWindowOptions::new().filter(|_, n| *n != 0),
+            Window::new(Duration::seconds(10), Duration::seconds(1)).inverse(|a, b| a - b),
         )
+        .filter(|(_, n)| n != 0)
 }
 
-fn stateful(lines: &DStream<String>) -> Result<DStream<(String, i64)>> {
+fn stateful(lines: &DStream<String>) -> DStream<(String, i64)> {
+    // A stateful operation needs a checkpoint directory, as in Spark (`start` refuses to run
+    // without one); the state is checkpointed every 10 batches, Spark's default interval.
     lines
-        .split(Separators::Space)?
-        .count_by_value()?
+        .context()
+        .checkpoint(std::env::temp_dir().join(format!("dstreams-bench-w3-{}", std::process::id())));
+    lines
+        .split(Separators::Space)
+        .count_by_value()
         .update_state_by_key(|counts: &[i64], total: Option<i64>| {
             Some(total.unwrap_or(0) + counts.iter().sum::<i64>())
         })

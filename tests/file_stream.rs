@@ -47,9 +47,8 @@ impl Harness {
         let ssc = StreamingContext::builder(BATCH)
             .clock(clock.clone())
             .parallelism(2)
-            .build()
-            .unwrap();
-        let lines = ssc.text_file_stream_with(dir, config).unwrap();
+            .build();
+        let lines = ssc.text_file_stream_with(dir, config);
         let out = common::collect(&lines);
         ssc.start().unwrap();
         Harness {

@@ -64,16 +64,14 @@ fn save_to_kafka_writes_exactly_each_completed_batch() {
     let third: Vec<String> = (0..700).map(|i| format!("third {i}")).collect();
     let input = vec![first.clone(), Vec::new(), third.clone()];
     let (ssc, clock) = manual_context(4);
-    let lines = ssc.queue_stream(batches(input, 4), true, None).unwrap();
-    lines.save_to_kafka(&config, "values").unwrap();
+    let lines = ssc.queue_stream(batches(input, 4), true, None);
+    lines.save_to_kafka(&config, "values");
     // (first word, number): "first" and "third" are keys of several records each.
-    let pairs = lines
-        .map(|line, out| {
-            let (word, n) = line.split_once(' ').unwrap();
-            out.push((word, n.parse::<i64>().unwrap()))
-        })
-        .unwrap();
-    pairs.save_pairs_to_kafka(&config, "pairs").unwrap();
+    let pairs = lines.map(|line| {
+        let (word, n) = line.split_once(' ').unwrap();
+        (line.view_of(word).unwrap(), n.parse::<i64>().unwrap())
+    });
+    pairs.save_pairs_to_kafka(&config, "pairs");
 
     ssc.start().unwrap();
     // Once a batch is complete its records are in Kafka: all of them, none more.
@@ -160,10 +158,8 @@ fn a_failed_delivery_fails_the_batch_and_later_batches_go_on() {
     let failures = Arc::new(Failures(Mutex::new(Vec::new())));
     ssc.add_streaming_listener(failures.clone());
     let input = vec![vec![1i64, 2, 3], vec![4, 5]];
-    let numbers = ssc.queue_stream(batches(input, 2), true, None).unwrap();
-    numbers
-        .save_to_kafka(&producer_config(&brokers), "out")
-        .unwrap();
+    let numbers = ssc.queue_stream(batches(input, 2), true, None);
+    numbers.save_to_kafka(&producer_config(&brokers), "out");
     ssc.start().unwrap();
 
     // A permanent produce error: librdkafka does not retry it. (Not an authorization error:
@@ -232,15 +228,21 @@ fn the_writer_reports_a_failed_delivery_as_a_typed_error() {
 #[test]
 fn a_configuration_librdkafka_refuses_fails_at_registration() {
     let (ssc, _clock) = manual_context(1);
-    let numbers = ssc
-        .queue_stream(batches(vec![vec![1i64]], 1), true, None)
-        .unwrap();
+    let numbers = ssc.queue_stream(batches(vec![vec![1i64]], 1), true, None);
     let mut config = producer_config("127.0.0.1:1");
     config.set("linger.ms", "not a number");
-    let err = numbers.save_to_kafka(&config, "t").unwrap_err();
+    // Recorded where the output is registered, reported by `start`.
+    numbers.save_to_kafka(&config, "t");
+    let err = ssc.start().unwrap_err();
+    let Error::InvalidProgram(ms) = &err else {
+        panic!("expected InvalidProgram, got {err:?}");
+    };
+    assert_eq!(ms.len(), 1, "{err}");
+    assert_eq!(ms[0].operator, "save_to_kafka");
     assert!(
-        matches!(&err, Error::Kafka { context, .. } if context == "creating a producer for topic t"),
-        "{err:?}"
+        matches!(&ms[0].error, Error::Kafka { context, .. } if context == "creating a producer for topic t"),
+        "{:?}",
+        ms[0].error
     );
 }
 

@@ -117,8 +117,7 @@ fn the_last_records_are_read_although_list_offsets_falls_short() {
     let ssc = StreamingContext::builder(Duration::millis(100))
         .clock(std::sync::Arc::new(FastClock::new(Time::from_millis(0))))
         .stop_when_exhausted(true)
-        .build()
-        .unwrap();
+        .build();
     let config = KafkaConfig::new(broker.addr(), ["tail"])
         .starting_offsets(StartingOffsets::Earliest)
         .max_records(25_000)
@@ -126,7 +125,7 @@ fn the_last_records_are_read_although_list_offsets_falls_short() {
             std::time::Duration::from_secs(20),
             std::time::Duration::from_secs(5),
         );
-    let seen = common::collect(&ssc.kafka_stream(config).unwrap());
+    let seen = common::collect(&ssc.kafka_stream(config));
     ssc.start().unwrap();
     assert!(
         ssc.await_termination_or_timeout(std::time::Duration::from_secs(60))

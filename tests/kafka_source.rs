@@ -74,16 +74,16 @@ struct Run {
 fn start(config: KafkaConfig, clock_at: i64, checkpoint: Option<&std::path::Path>) -> Run {
     let clock = Arc::new(ManualClock::new(Time::from_millis(clock_at * 1000)));
     let seen = Arc::new(Seen::default());
-    let build = || -> Result<StreamingContext> {
+    let build = || -> StreamingContext {
         let ssc = StreamingContext::builder(Duration::seconds(1))
             .clock(clock.clone())
-            .build()?;
+            .build();
         let sink = seen.clone();
-        let lines = ssc.kafka_stream(config.clone())?;
+        let lines = ssc.kafka_stream(config.clone());
         if checkpoint.is_some() {
-            lines.checkpoint(Duration::seconds(2))?;
+            lines.checkpoint(Duration::seconds(2));
         }
-        lines.foreach_batch(move |b, t| {
+        lines.foreach_rdd(move |b| {
             let parts = b.partitions().iter().map(|p| {
                 p.iter()
                     .map(|v| v.unwrap_or_default().to_string())
@@ -92,14 +92,13 @@ fn start(config: KafkaConfig, clock_at: i64, checkpoint: Option<&std::path::Path
             sink.batches
                 .lock()
                 .unwrap()
-                .insert(t.as_millis(), parts.collect());
-            Ok(())
-        })?;
-        Ok(ssc)
+                .insert(b.time().as_millis(), parts.collect());
+        });
+        ssc
     };
     let ssc = match checkpoint {
         Some(dir) => StreamingContext::get_or_create(dir, build).unwrap(),
-        None => build().unwrap(),
+        None => build(),
     };
     ssc.add_streaming_listener(seen.clone());
     ssc.start().unwrap();
@@ -402,9 +401,8 @@ fn a_record_stream_carries_keys_timestamps_and_headers() {
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
     let ssc = StreamingContext::builder(Duration::seconds(1))
         .clock(clock.clone())
-        .build()
-        .unwrap();
-    let seen = common::collect(&ssc.kafka_record_stream(config(&cluster, "events")).unwrap());
+        .build();
+    let seen = common::collect(&ssc.kafka_record_stream(config(&cluster, "events")));
     ssc.start().unwrap();
     clock.set(Time::from_millis(1000));
     assert!(ssc.await_batch(Time::from_millis(1000), WAIT).unwrap());

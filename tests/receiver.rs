@@ -41,15 +41,13 @@ fn start(
     let (ssc, clock) = manual_context(2);
     let (tx, rx) = channel();
     let stops = Arc::new(Mutex::new(0));
-    let lines = ssc
-        .receiver_stream_with(
-            Handover {
-                starts: tx,
-                stops: stops.clone(),
-            },
-            config,
-        )
-        .unwrap();
+    let lines = ssc.receiver_stream_with(
+        Handover {
+            starts: tx,
+            stops: stops.clone(),
+        },
+        config,
+    );
     let out = collect(&lines);
     ssc.start().unwrap();
     (ssc, clock, rx, out, stops)
@@ -189,25 +187,20 @@ fn backpressure_sets_a_rate_from_processing_speed() {
     };
     let (ssc, clock) = manual_context(2);
     let (tx, rx) = channel();
-    let lines = ssc
-        .receiver_stream_with(
-            Handover {
-                starts: tx,
-                stops: Arc::new(Mutex::new(0)),
-            },
-            config,
-        )
-        .unwrap();
+    let lines = ssc.receiver_stream_with(
+        Handover {
+            starts: tx,
+            stops: Arc::new(Mutex::new(0)),
+        },
+        config,
+    );
     // Simulated processing cost: a few milliseconds of work per batch, so delays are measurable.
-    lines
-        .foreach_batch(|_, _| {
-            let until = Instant::now() + StdDuration::from_millis(5);
-            while Instant::now() < until {
-                std::hint::spin_loop();
-            }
-            Ok(())
-        })
-        .unwrap();
+    lines.foreach_rdd(|_| {
+        let until = Instant::now() + StdDuration::from_millis(5);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    });
     ssc.start().unwrap();
     let h = rx.recv_timeout(StdDuration::from_secs(10)).unwrap();
     assert_eq!(

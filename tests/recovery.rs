@@ -55,9 +55,9 @@ fn input_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn record<T: Data>(stream: &DStream<T>, name: &str, out: &Outputs) -> Result<()> {
+fn record<T: Data>(stream: &DStream<T>, name: &str, out: &Outputs) {
     let (out, name) = (out.clone(), name.to_string());
-    stream.foreach_batch(move |batch, t| {
+    stream.foreach_rdd(move |batch| {
         let mut lines: Vec<String> = batch
             .iter()
             .map(|v| dstreams::data::SparkDisplay::<T>(v).to_string())
@@ -65,8 +65,7 @@ fn record<T: Data>(stream: &DStream<T>, name: &str, out: &Outputs) -> Result<()>
         lines.sort();
         out.lock()
             .unwrap()
-            .insert((name.clone(), t.as_millis()), lines);
-        Ok(())
+            .insert((name.clone(), batch.time().as_millis()), lines);
     })
 }
 
@@ -85,51 +84,50 @@ fn program(
     input: &Path,
     out: &Outputs,
     version: Version,
-) -> Result<StreamingContext> {
+) -> StreamingContext {
     let ssc = StreamingContext::builder(BATCH)
         .clock(clock)
         .parallelism(2)
-        .build()?;
-    let lines = ssc.replay_stream(ReplayData::read(&[input])?, ReplayCut::Lines(3))?;
-    let words = lines.flat_map(|l, out| l.split(' ').for_each(|w| out.push(w)))?;
+        .build();
+    let lines = ssc.replay_stream(ReplayData::read(&[input]).unwrap(), ReplayCut::Lines(3));
+    let words = lines.flat_map(|l| l.split(' '));
     let pairs = match version {
-        Version::Original => words.map(|w, out| out.push((w, 1i64)))?,
-        Version::MoreOutputs => words.map(|w, out| out.push((w.to_string(), 1i64)))?,
+        Version::Original => words.map(|w| (w, 1i64)),
+        Version::MoreOutputs => words.map(|w| (w.to_string(), 1i64)),
     };
     let running = pairs
         .update_state_by_key(|new: &[i64], total: Option<i64>| {
             Some(total.unwrap_or(0) + new.iter().sum::<i64>())
-        })?
-        .checkpoint(BATCH * 2)?;
-    let spec = StateSpec::function(|w: &str, one: Option<i64>, state: &mut State<i64>| {
+        })
+        .checkpoint(BATCH * 2);
+    let spec = StateSpec::function(|w: Str, one: Option<i64>, state: &mut State<i64>| {
         if state.is_timing_out() {
-            return Ok(format!("{w} timed out at {}", state.get()?));
+            return format!("{w} timed out at {}", state.get());
         }
         let sum = one.unwrap_or(0) + state.get_option().copied().unwrap_or(0);
-        state.update(sum)?;
-        Ok(format!("{w}={sum}"))
+        state.update(sum);
+        format!("{w}={sum}")
     })
     .timeout(Duration::seconds(3));
-    let mapped = pairs.map_with_state(spec)?;
+    let mapped = pairs.map_with_state(spec);
     // Keys whose count fell to zero are filtered, as Spark's examples do: a window rebuilt after
     // recovery does not hold keys that left it (ARCHITECTURE.md, "Checkpoints and recovery").
-    let inverse = pairs.reduce_by_key_and_window_inverse_with(
-        |a, b| a + b,
-        |a, b| a - b,
-        Duration::seconds(4),
-        Duration::seconds(2),
-        InverseWindowOptions::new().filter(|_, count| *count != 0),
-    )?;
-    let stacked = pairs.reduce_by_key_and_window(|a, b| a + b, Duration::seconds(3), BATCH)?;
-    record(&running, "state", out)?;
-    record(&mapped, "mapped", out)?;
-    record(&mapped.state_snapshots()?, "snapshots", out)?;
-    record(&inverse, "inverse", out)?;
-    record(&stacked, "stacked", out)?;
+    let inverse = pairs
+        .reduce_by_key_and_window_with(
+            |a, b| a + b,
+            Window::new(Duration::seconds(4), Duration::seconds(2)).inverse(|a, b| a - b),
+        )
+        .filter(|(_, count)| count != 0);
+    let stacked = pairs.reduce_by_key_and_window(|a, b| a + b, Duration::seconds(3), BATCH);
+    record(&running, "state", out);
+    record(&mapped, "mapped", out);
+    record(&mapped.state_snapshots(), "snapshots", out);
+    record(&inverse, "inverse", out);
+    record(&stacked, "stacked", out);
     if version == Version::MoreOutputs {
-        record(&pairs.count()?, "count", out)?;
+        record(&pairs.count(), "count", out);
     }
-    Ok(ssc)
+    ssc
 }
 
 /// Runs batches `from..=to` on `clock` (the context resumes on its own after a checkpoint).
@@ -149,8 +147,8 @@ fn uninterrupted(
 ) -> BTreeMap<(String, i64), Vec<String>> {
     let out = Outputs::default();
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc = program(clock.clone(), input, &out, version).unwrap();
-    ssc.checkpoint(dir.join("uninterrupted")).unwrap();
+    let ssc = program(clock.clone(), input, &out, version);
+    ssc.checkpoint(dir.join("uninterrupted"));
     run(&ssc, &clock, 1, BATCHES);
     out.lock().unwrap().clone()
 }
@@ -374,10 +372,10 @@ fn no_usable_checkpoint_is_an_error_not_a_fresh_start() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn named<T: Data>(stream: DStream<T>, name: Option<&str>) -> Result<DStream<T>> {
+fn named<T: Data>(stream: DStream<T>, name: Option<&str>) -> DStream<T> {
     match name {
         Some(n) => stream.checkpoint_name(n),
-        None => Ok(stream),
+        None => stream,
     }
 }
 
@@ -392,26 +390,24 @@ fn checkpointed_counts(
     let ssc = StreamingContext::get_or_create(dir, || {
         let ssc = StreamingContext::builder(BATCH)
             .clock(clock.clone())
-            .build()?;
-        let lines = ssc.replay_stream(ReplayData::read(&[input])?, ReplayCut::Lines(3))?;
-        let pairs = lines
-            .flat_map(|l, out| l.split(' ').for_each(|w| out.push(w)))?
-            .map(|w, out| out.push((w, 1i64)))?;
+            .build();
+        let lines = ssc.replay_stream(ReplayData::read(&[input]).unwrap(), ReplayCut::Lines(3));
+        let pairs = lines.flat_map(|l| l.split(' ')).map(|w| (w, 1i64));
         for name in names {
             if state_as_i32 {
                 let totals = pairs.update_state_by_key(|n: &[i64], t: Option<i32>| {
                     Some(t.unwrap_or(0) + n.len() as i32)
-                })?;
-                named(totals, *name)?.foreach_batch(|_, _| Ok(()))?;
+                });
+                named(totals, *name).foreach_rdd(|_| ());
             } else {
                 let totals = pairs.update_state_by_key(|n: &[i64], t: Option<i64>| {
                     Some(t.unwrap_or(0) + n.iter().sum::<i64>())
-                })?;
-                named(totals, *name)?.foreach_batch(|_, _| Ok(()))?;
+                });
+                named(totals, *name).foreach_rdd(|_| ());
             }
         }
-        pairs.checkpoint(BATCH)?;
-        Ok(ssc)
+        pairs.checkpoint(BATCH);
+        ssc
     })?;
     if batches > 0 {
         run(&ssc, &clock, 1, batches);
@@ -467,15 +463,16 @@ fn incompatible_changes_are_refused_naming_the_operator() {
         )),
         "#1"
     );
-    // Another batch interval.
+    // Another batch interval. (The same replayed input: a queue stream cannot be recovered.)
     let err = StreamingContext::get_or_create(&cp, || {
-        let ssc = StreamingContext::new(Duration::seconds(2))?;
-        let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None)?;
+        let ssc = StreamingContext::new(Duration::seconds(2));
+        let lines = ssc.replay_stream(ReplayData::read(&[&input]).unwrap(), ReplayCut::Lines(3));
+        let pairs = lines.flat_map(|l| l.split(' ')).map(|w| (w, 1i64));
         pairs
-            .update_state_by_key(|n: &[i64], t: Option<i64>| Some(t.unwrap_or(0) + n.len() as i64))?
-            .checkpoint_name("totals")?
-            .foreach_batch(|_, _| Ok(()))?;
-        Ok(ssc)
+            .update_state_by_key(|n: &[i64], t: Option<i64>| Some(t.unwrap_or(0) + n.len() as i64))
+            .checkpoint_name("totals")
+            .foreach_rdd(|_| ());
+        ssc
     });
     assert_eq!(incompatible_operator(err), "batch interval");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -483,15 +480,11 @@ fn incompatible_changes_are_refused_naming_the_operator() {
 
 #[test]
 fn state_needs_a_checkpoint_directory_as_in_spark() {
-    let ssc = StreamingContext::new(BATCH).unwrap();
-    let pairs = ssc
-        .queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None)
-        .unwrap();
+    let ssc = StreamingContext::new(BATCH);
+    let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
     pairs
         .update_state_by_key(|n: &[i64], t: Option<i64>| Some(t.unwrap_or(0) + n.len() as i64))
-        .unwrap()
-        .foreach_batch(|_, _| Ok(()))
-        .unwrap();
+        .foreach_rdd(|_| ());
     let err = ssc.start().unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -501,29 +494,56 @@ fn state_needs_a_checkpoint_directory_as_in_spark() {
 
 #[test]
 fn checkpoint_intervals_follow_sparks_rules() {
-    let ssc = StreamingContext::new(Duration::seconds(2)).unwrap();
-    let s = ssc
-        .queue_stream(Vec::<Batch<i64>>::new(), true, None)
-        .unwrap();
+    let ssc = StreamingContext::new(Duration::seconds(2));
+    let s = ssc.queue_stream(Vec::<Batch<i64>>::new(), true, None);
+    // Misuses are reported by `start`, each with its operator and call site.
+    let lower_line = line!() + 1;
+    s.checkpoint(Duration::seconds(1));
+    s.checkpoint(Duration::seconds(3));
+    s.checkpoint(Duration::seconds(4)); // accepted: not among the misuses
+    s.checkpoint_name("x");
+    s.foreach_rdd(|_| ());
+    let err = ssc.start().unwrap_err();
+    let Error::InvalidProgram(ms) = &err else {
+        panic!("expected InvalidProgram, got {err:?}");
+    };
+    assert_eq!(ms.len(), 3, "{err}");
+    assert_eq!(ms[0].operator, "checkpoint");
+    assert!(
+        ms[0]
+            .location
+            .starts_with(&format!("{}:{lower_line}:", file!())),
+        "{}",
+        ms[0].location
+    );
+    assert!(
+        matches!(ms[0].error, Error::InvalidCheckpointInterval(_)),
+        "{:?}",
+        ms[0].error
+    );
     assert_eq!(
-        s.checkpoint(Duration::seconds(1))
-            .err()
-            .unwrap()
-            .to_string(),
+        ms[0].error.to_string(),
         "requirement failed: The checkpoint interval for QueueInputDStream has been set to 1000 ms which is lower than its slide time (2000 ms). Please set it to at least 2000 ms."
     );
+    assert_eq!(ms[1].operator, "checkpoint");
+    assert!(
+        matches!(ms[1].error, Error::InvalidCheckpointInterval(_)),
+        "{:?}",
+        ms[1].error
+    );
     assert_eq!(
-        s.checkpoint(Duration::seconds(3))
-            .err()
-            .unwrap()
-            .to_string(),
+        ms[1].error.to_string(),
         "requirement failed: The checkpoint interval for QueueInputDStream has been set to 3000 ms which not a multiple of its slide time (2000 ms). Please set it to a multiple of 2000 ms."
     );
-    assert!(s.checkpoint(Duration::seconds(4)).is_ok());
-    assert!(matches!(
-        s.checkpoint_name("x"),
-        Err(Error::Unsupported(m)) if m.contains("not computed by a stateful operator")
-    ));
+    assert_eq!(ms[2].operator, "checkpoint_name");
+    assert!(
+        matches!(
+            &ms[2].error,
+            Error::InvalidArgument(m) if m.contains("not computed by a stateful operator")
+        ),
+        "{:?}",
+        ms[2].error
+    );
 }
 
 /// Records checkpoint writes.
@@ -542,8 +562,8 @@ fn checkpoints_follow_the_interval_and_are_reported() {
     let input = input_file(&dir);
     let out = Outputs::default();
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc = program(clock.clone(), &input, &out, Version::Original).unwrap();
-    ssc.checkpoint(dir.join("cp")).unwrap();
+    let ssc = program(clock.clone(), &input, &out, Version::Original);
+    ssc.checkpoint(dir.join("cp"));
     let seen = Arc::new(Checkpoints::default());
     ssc.add_streaming_listener(seen.clone());
     run(&ssc, &clock, 1, 7);

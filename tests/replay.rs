@@ -229,7 +229,7 @@ fn replay_batches(files: &[&Path], cut: ReplayCut, read: bool) -> Result<Vec<Vec
         .clock(Arc::new(FastClock::new(Time::from_millis(0))))
         .stop_when_exhausted(true)
         .parallelism(3)
-        .build()?;
+        .build();
     let data = if read {
         ReplayData::read(files)?
     } else {
@@ -237,7 +237,7 @@ fn replay_batches(files: &[&Path], cut: ReplayCut, read: bool) -> Result<Vec<Vec
         // has finished and its batches are dropped.
         unsafe { ReplayData::map(files)? }
     };
-    let lines = ssc.replay_stream(data, cut)?;
+    let lines = ssc.replay_stream(data, cut);
     let out = common::collect(&lines);
     ssc.start()?;
     ssc.await_termination()?;

@@ -201,9 +201,7 @@ fn start(port: u16, config: ReceiverConfig) -> Fixture {
     let (ssc, clock) = manual_context(2);
     let watch = Arc::new(Watch::default());
     ssc.add_streaming_listener(watch.clone());
-    let lines = ssc
-        .socket_text_stream_with("127.0.0.1", port, config)
-        .unwrap();
+    let lines = ssc.socket_text_stream_with("127.0.0.1", port, config);
     let out = collect(&lines);
     let name = format!("socket-text-stream(127.0.0.1:{port})");
     // A port can be reused by a later test: count from zero.

@@ -40,13 +40,14 @@ impl Receiver for Handover {
 /// Every output batch, by (output name, batch ms), as sorted lines.
 type Outputs = Arc<Mutex<BTreeMap<(&'static str, i64), Vec<String>>>>;
 
-fn record(stream: &DStream<String>, name: &'static str, out: &Outputs) -> Result<()> {
+fn record(stream: &DStream<String>, name: &'static str, out: &Outputs) {
     let out = out.clone();
-    stream.foreach_batch(move |batch, t| {
+    stream.foreach_rdd(move |batch| {
         let mut lines = batch.to_vec();
         lines.sort();
-        out.lock().unwrap().insert((name, t.as_millis()), lines);
-        Ok(())
+        out.lock()
+            .unwrap()
+            .insert((name, batch.time().as_millis()), lines);
     })
 }
 
@@ -63,16 +64,16 @@ fn program(
     wal: bool,
     handles: Sender<ReceiverHandle>,
     out: &Outputs,
-) -> Result<StreamingContext> {
+) -> StreamingContext {
     let ssc = StreamingContext::builder(BATCH)
         .clock(clock)
         .parallelism(2)
-        .build()?;
-    let lines = ssc.receiver_stream_with(Handover(handles), config(wal))?;
-    lines.checkpoint(BATCH * 3)?;
-    record(&lines, "lines", out)?;
-    record(&lines.window(BATCH * 3, BATCH)?, "window", out)?;
-    Ok(ssc)
+        .build();
+    let lines = ssc.receiver_stream_with(Handover(handles), config(wal));
+    lines.checkpoint(BATCH * 3);
+    record(&lines, "lines", out);
+    record(&lines.window(BATCH * 3, BATCH), "window", out);
+    ssc
 }
 
 /// A run of [`program`] through `get_or_create`, on a manual clock at `at` seconds.
@@ -223,12 +224,9 @@ fn the_log_needs_a_checkpoint_directory_as_in_spark() {
     let (tx, _rx) = channel();
     let ssc = StreamingContext::builder(BATCH)
         .clock(Arc::new(ManualClock::new(Time::from_millis(0))))
-        .build()
-        .unwrap();
-    let lines = ssc
-        .receiver_stream_with(Handover(tx), config(true))
-        .unwrap();
-    lines.foreach_batch(|_, _| Ok(())).unwrap();
+        .build();
+    let lines = ssc.receiver_stream_with(Handover(tx), config(true));
+    lines.foreach_rdd(|_| ());
     let err = ssc.start().unwrap_err();
     assert!(
         matches!(err, Error::WriteAheadLogWithoutCheckpointDirectory),
@@ -241,7 +239,7 @@ fn the_log_needs_a_checkpoint_directory_as_in_spark() {
     // Nothing started: with a directory set, the same context starts.
     assert_eq!(ssc.get_state(), ContextState::Initialized);
     let dir = temp_dir("needs-dir");
-    ssc.checkpoint(&dir).unwrap();
+    ssc.checkpoint(&dir);
     ssc.start().unwrap();
     ssc.stop(false).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
