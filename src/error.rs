@@ -203,6 +203,9 @@ pub enum Error {
         context: String,
         /// What went wrong (librdkafka's error, or how many records failed and the first error).
         message: String,
+        /// librdkafka's error, when it is one.
+        #[source]
+        source: Option<Box<rdkafka::error::KafkaError>>,
     },
     /// A kernel refused its input.
     #[error("kernel: {0}")]
@@ -274,11 +277,22 @@ impl Error {
         })
     }
 
-    /// A Kafka error with what was being done; `message` is usually an `rdkafka` error.
-    pub fn kafka(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
+    /// librdkafka's error `source`, with what was being done.
+    pub fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka {
+            context: context.into(),
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// A Kafka failure that is not one librdkafka error (records without a delivery report, a
+    /// topic with another number of partitions, ...), with what was being done.
+    pub fn kafka_failure(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Error::Kafka {
             context: context.into(),
             message: message.to_string(),
+            source: None,
         }
     }
 }

@@ -69,7 +69,7 @@ fn save_to_kafka_writes_exactly_each_completed_batch() {
     // (first word, number): "first" and "third" are keys of several records each.
     let pairs = lines.map(|line| {
         let (word, n) = line.split_once(' ').unwrap();
-        (line.view_of(word).unwrap(), n.parse::<i64>().unwrap())
+        (word, n.parse::<i64>().unwrap())
     });
     pairs.save_pairs_to_kafka(&config, "pairs");
 
@@ -211,7 +211,9 @@ fn the_writer_reports_a_failed_delivery_as_a_typed_error() {
         pending.send(Some((i % 2) as i32), None, b"x").unwrap();
     }
     match pending.wait() {
-        Err(Error::Kafka { context, message }) => {
+        Err(Error::Kafka {
+            context, message, ..
+        }) => {
             assert_eq!(context, "delivering to topic typed");
             assert!(message.starts_with("10 of 10 records failed"), "{message}");
         }

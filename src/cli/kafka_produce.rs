@@ -140,7 +140,12 @@ fn prepare_topic(config: &ClientConfig, args: &KafkaProduceArgs, timeout: Durati
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
                     tracing::info!("topic {topic} already exists")
                 }
-                Err((_, code)) => return Err(Error::kafka(context(), code)),
+                Err((_, code)) => {
+                    return Err(Error::kafka(
+                        context(),
+                        dstreams::rdkafka::error::KafkaError::AdminOp(code),
+                    ));
+                }
             }
         }
     }
@@ -159,20 +164,20 @@ fn prepare_topic(config: &ClientConfig, args: &KafkaProduceArgs, timeout: Durati
         Some((None, n)) if n > 0 => n as i32,
         Some((Some(error), _)) => {
             let code = RDKafkaErrorCode::from(error);
-            return Err(Error::kafka(
+            return Err(Error::kafka_failure(
                 context(),
                 format!("{code} (pass --create to create the topic)"),
             ));
         }
         _ => {
-            return Err(Error::kafka(
+            return Err(Error::kafka_failure(
                 context(),
                 "the topic does not exist (pass --create to create it)",
             ));
         }
     };
     if let Some(want) = args.partitions.filter(|&want| want != count) {
-        return Err(Error::kafka(
+        return Err(Error::kafka_failure(
             context(),
             format!("the topic has {count} partitions, --partitions says {want}"),
         ));

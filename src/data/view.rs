@@ -173,6 +173,21 @@ impl Str {
         }
     }
 
+    /// The parts before and after the first match of `sep`, as views (`str::split_once`).
+    ///
+    /// ```
+    /// # use dstreams::prelude::*;
+    /// # let ssc = StreamingContext::new(Seconds(1));
+    /// # let lines = ssc.queue_stream(Vec::<Batch<String>>::new(), true, None);
+    /// let settings = lines.flat_map(|line| line.split_once('=')); // (key, value) views
+    /// # let _ = settings;
+    /// ```
+    pub fn split_once<P: Separator>(&self, mut sep: P) -> Option<(Str, Str)> {
+        let s = self.as_str();
+        let (start, end) = sep.first_match(s)?;
+        Some((self.sub(&s[..start]), self.sub(&s[end..])))
+    }
+
     /// Java's `String.split(sep)` with a literal separator, as views: the substrings between
     /// matches of `sep`, without the trailing empty ones (an empty string gives one empty
     /// string). This is what a Spark program's `line.split(" ")` counts. See
@@ -602,6 +617,9 @@ mod tests {
         assert_eq!(ws.len(), 10);
         assert_eq!(s.trim().len(), s.len() - 2);
         assert_eq!(s.get(3..5).unwrap(), "be");
+        let (to, rest) = s.split_once("  ").unwrap();
+        assert_eq!((to.as_str(), rest.len()), ("to be", s.len() - 7));
+        assert!(s.split_once('#').is_none());
         assert!(s.get(3..500).is_none());
         assert_eq!(s.view(|l| &l[6..]).len(), s.len() - 6);
         assert_eq!(s.view(|l| l.trim_end_matches(' ')).as_ptr(), s.as_ptr());

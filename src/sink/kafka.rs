@@ -176,7 +176,7 @@ impl PendingRecords<'_> {
             let now = Instant::now();
             if now >= deadline {
                 let missing = d.sent.load(Ordering::Acquire) - d.reported();
-                return Err(Error::kafka(
+                return Err(Error::kafka_failure(
                     format!("delivering to topic {topic}"),
                     format!(
                         "{missing} records without a delivery report after {:.0} s",
@@ -252,7 +252,7 @@ impl Deliveries {
             return None;
         }
         let first = crate::lock::lock(&self.first_error).clone();
-        Some(Error::kafka(
+        Some(Error::kafka_failure(
             format!("delivering to topic {topic}"),
             format!(
                 "{failed} of {} records failed; the first with: {}",

@@ -55,8 +55,5 @@ type Key = (String, i32);
 /// Turns an rdkafka error into [`Error::Kafka`] saying what was being done.
 fn kafka_error(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
     let context = context.into();
-    move |e| Error::Kafka {
-        context,
-        message: e.to_string(),
-    }
+    move |e| Error::kafka(context, e)
 }

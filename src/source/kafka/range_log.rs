@@ -93,9 +93,11 @@ impl KafkaSource {
             let ranges = text
                 .lines()
                 .map(|l| {
-                    OffsetRange::decode(l).ok_or_else(|| Error::Kafka {
-                        context: format!("reading {}", path.display()),
-                        message: format!("malformed range {l:?}"),
+                    OffsetRange::decode(l).ok_or_else(|| {
+                        Error::corrupt_checkpoint(format!(
+                            "{}: malformed range {l:?}",
+                            path.display()
+                        ))
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -100,14 +100,14 @@ impl Reader<'_> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Kafka {
-                    context: "reading a batch's offset ranges".into(),
-                    message: format!(
-                        "records not received within {:?}: {}",
-                        self.config.fetch_timeout.to_std(),
+                return Err(Error::kafka_failure(
+                    "reading a batch's offset ranges",
+                    format!(
+                        "records not received within {}: {}",
+                        self.config.fetch_timeout,
                         describe(ranges)
                     ),
-                });
+                ));
             }
             self.poll_once(st, left.min(StdDuration::from_millis(100)));
         }
