@@ -97,9 +97,9 @@ impl ManualClock {
         }
     }
     /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
+    pub fn advance(&self, by: impl Into<Duration>) {
         let mut t = lock(&self.time);
-        *t = *t + by;
+        *t = *t + by.into();
         self.cv.notify_all();
     }
     /// Sets the clock.

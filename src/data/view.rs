@@ -430,7 +430,7 @@ impl Value for ByteStr {
 /// # let ssc = StreamingContext::new(Seconds(1));
 /// # let pairs = ssc.queue_stream(Vec::<Batch<(String, i64)>>::new(), true, None);
 /// let totals = pairs.group_by_key().map_values(|counts| counts.iter().sum::<i64>());
-/// let sizes = pairs.group_by_key().map(|(word, counts)| (word, counts.len()));
+/// let sizes = pairs.group_by_key().map(|(word, counts)| (word, counts.len() as i64));
 /// # let _ = (totals, sizes);
 /// ```
 pub struct Seq<T: Data> {
