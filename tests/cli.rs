@@ -219,3 +219,72 @@ fn recoverable_network_word_count_appends_counts_and_resumes_from_its_checkpoint
     wait("the restarted run's counts", &|| appended("(again,1)"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs `dstreams run <example> 127.0.0.1 <port> [args]` against a server on 127.0.0.1 that
+/// sends `lines`, and returns what it prints until a line satisfies `done` (30 s at most).
+fn run_against_server(
+    example: &str,
+    args: &[&str],
+    lines: &[u8],
+    done: impl Fn(&str) -> bool + Send + 'static,
+) -> Vec<String> {
+    use std::io::Write;
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["run", example, "127.0.0.1", &port])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped(child);
+    let (mut peer, _) = server.accept().unwrap();
+    peer.write_all(lines).unwrap();
+    peer.flush().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    lines_until(stdout, std::time::Duration::from_secs(30), done)
+}
+
+#[test]
+fn sql_network_word_count_prints_each_batch_as_an_arrow_table() {
+    let seen = run_against_server(
+        "sql-network-word-count",
+        &["--interval", "200ms"],
+        b"to be or not to be\n",
+        |l| l.starts_with("| to "),
+    );
+    let row = |word: &str, total: &str| {
+        seen.iter().any(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            cells == ["", word, total, ""]
+        })
+    };
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("=========") && l.ends_with("ms =========")),
+        "{seen:?}"
+    );
+    assert!(row("word", "total"), "{seen:?}");
+    assert!(
+        row("be", "2") && row("to", "2") && row("or", "1"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn custom_receiver_counts_the_words_its_own_receiver_stores() {
+    // Done at the blank line that ends the batch holding both lines.
+    let counted = std::sync::atomic::AtomicBool::new(false);
+    let seen = run_against_server(
+        "custom-receiver",
+        &["--interval", "200ms"],
+        b"hello custom receiver hello again\n",
+        move |l| {
+            let seen_hello =
+                counted.fetch_or(l == "(hello,2)", std::sync::atomic::Ordering::Relaxed);
+            seen_hello && l.is_empty()
+        },
+    );
+    assert!(seen.iter().any(|l| l == "(hello,2)"), "{seen:?}");
+    assert!(seen.iter().any(|l| l == "(again,1)"), "{seen:?}");
+}
