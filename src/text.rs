@@ -16,15 +16,34 @@ pub trait Separator {
     /// The byte range of the first match in `haystack`.
     #[doc(hidden)]
     fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)>;
+
+    /// `haystack` without its trailing matches, for separators whose matches are single
+    /// characters (two matches never overlap, so trimming them from the end removes exactly
+    /// the trailing empty pieces); `None` for others, whose trailing empty pieces are found by
+    /// splitting.
+    #[doc(hidden)]
+    fn trim_trailing<'h>(&mut self, _haystack: &'h str) -> Option<&'h str> {
+        None
+    }
 }
 
 fn range_of(found: Option<(usize, &str)>) -> Option<(usize, usize)> {
     found.map(|(at, m)| (at, at + m.len()))
 }
 
+/// An ASCII separator is found with `memchr` on the bytes (a UTF-8 continuation byte is never
+/// ASCII, so a byte match is a character match).
 impl Separator for char {
+    #[inline]
     fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
+        if self.is_ascii() {
+            let at = memchr::memchr(*self as u8, haystack.as_bytes())?;
+            return Some((at, at + 1));
+        }
         range_of(haystack.match_indices(*self).next())
+    }
+    fn trim_trailing<'h>(&mut self, haystack: &'h str) -> Option<&'h str> {
+        Some(haystack.trim_end_matches(*self))
     }
 }
 
@@ -42,17 +61,26 @@ impl Separator for &[char] {
     fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
         range_of(haystack.match_indices(*self).next())
     }
+    fn trim_trailing<'h>(&mut self, haystack: &'h str) -> Option<&'h str> {
+        Some(haystack.trim_end_matches(*self))
+    }
 }
 
 impl<const N: usize> Separator for [char; N] {
     fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
         range_of(haystack.match_indices(*self).next())
     }
+    fn trim_trailing<'h>(&mut self, haystack: &'h str) -> Option<&'h str> {
+        Some(haystack.trim_end_matches(*self))
+    }
 }
 
 impl<F: FnMut(char) -> bool> Separator for F {
     fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
         range_of(haystack.match_indices(&mut *self).next())
+    }
+    fn trim_trailing<'h>(&mut self, haystack: &'h str) -> Option<&'h str> {
+        Some(haystack.trim_end_matches(&mut *self))
     }
 }
 
@@ -65,6 +93,11 @@ pub(crate) struct Cuts<P> {
 impl<P: Separator> Cuts<P> {
     pub(crate) fn new(sep: P) -> Self {
         Cuts { next: Some(0), sep }
+    }
+
+    /// Cuts that give no piece at all.
+    pub(crate) fn none(sep: P) -> Self {
+        Cuts { next: None, sep }
     }
 
     /// The byte range of the next piece of `s` (always the same `s`), as `str::split` cuts.
@@ -108,29 +141,45 @@ impl Piece for &str {
     }
 }
 
-/// Java's rules over the pieces `str::split` cuts: trailing empty pieces are dropped, and a
-/// string without any match is returned whole, even when empty
-/// ([`split_java`], [`Str::split_java`](crate::Str::split_java)).
-pub struct SplitJava<I: Iterator> {
-    pieces: std::iter::Peekable<I>,
-    /// Empty pieces seen but not given out yet: they count only if a non-empty one follows.
-    empties: usize,
-    /// One of them, to give out.
-    empty: Option<I::Item>,
-    /// The non-empty piece after them.
-    held: Option<I::Item>,
-    started: bool,
+/// Java's rules over the pieces `str::split` cuts ([`split_java`],
+/// [`Str::split_java`](crate::Str::split_java)): trailing empty pieces are dropped, and a string
+/// without any match is returned whole, even when empty. For separators whose matches are single
+/// characters the string's trailing matches are trimmed before splitting (which drops exactly
+/// those pieces, at the cost of a plain split); other separators hold empty pieces back until a
+/// non-empty one follows.
+pub struct SplitJava<I: Iterator>(JavaRule<I>);
+
+enum JavaRule<I: Iterator> {
+    /// Pieces of the string with its trailing matches trimmed.
+    Trimmed(I),
+    /// Pieces of the whole string, trailing empty ones held back.
+    HeldBack {
+        pieces: std::iter::Peekable<I>,
+        /// Empty pieces seen but not given out yet: they count only if a non-empty one follows.
+        empties: usize,
+        /// One of them, to give out.
+        empty: Option<I::Item>,
+        /// The non-empty piece after them.
+        held: Option<I::Item>,
+        started: bool,
+    },
 }
 
 impl<I: Iterator> SplitJava<I> {
-    pub(crate) fn new(pieces: I) -> Self {
-        SplitJava {
+    /// Java's pieces of a string split by `pieces` after its trailing matches were trimmed.
+    pub(crate) fn trimmed(pieces: I) -> Self {
+        SplitJava(JavaRule::Trimmed(pieces))
+    }
+
+    /// Java's pieces of a string split by `pieces`, trailing empty ones held back.
+    pub(crate) fn held_back(pieces: I) -> Self {
+        SplitJava(JavaRule::HeldBack {
             pieces: pieces.peekable(),
             empties: 0,
             empty: None,
             held: None,
             started: false,
-        }
+        })
     }
 }
 
@@ -140,30 +189,55 @@ where
 {
     type Item = I::Item;
     fn next(&mut self) -> Option<I::Item> {
-        if self.held.is_some() {
-            if self.empties > 0 {
-                self.empties -= 1;
-                return self.empty;
+        let JavaRule::HeldBack {
+            pieces,
+            empties,
+            empty,
+            held,
+            started,
+        } = &mut self.0
+        else {
+            let JavaRule::Trimmed(pieces) = &mut self.0 else {
+                unreachable!("one of two rules")
+            };
+            return pieces.next();
+        };
+        if held.is_some() {
+            if *empties > 0 {
+                *empties -= 1;
+                return *empty;
             }
-            return self.held.take();
+            return held.take();
         }
         loop {
-            let piece = self.pieces.next()?;
-            if !std::mem::replace(&mut self.started, true) && self.pieces.peek().is_none() {
+            let piece = pieces.next()?;
+            if !std::mem::replace(started, true) && pieces.peek().is_none() {
                 // Nothing matched: the whole string, even an empty one.
                 return Some(piece);
             }
             if piece.is_empty_piece() {
-                self.empties += 1;
-                self.empty = Some(piece);
-            } else if self.empties > 0 {
-                self.empties -= 1;
-                self.held = Some(piece);
-                return self.empty;
+                *empties += 1;
+                *empty = Some(piece);
+            } else if *empties > 0 {
+                *empties -= 1;
+                *held = Some(piece);
+                return *empty;
             } else {
                 return Some(piece);
             }
         }
+    }
+}
+
+/// How to cut `s` by Java's rules: `Ok` with the length of `s` without its trailing matches and
+/// the cuts of that prefix when the separator allows (see [`SplitJava`]), `Err` with the cuts of
+/// all of `s` when its pieces must be held back.
+pub(crate) fn java_cuts<P: Separator>(s: &str, mut sep: P) -> Result<(usize, Cuts<P>), Cuts<P>> {
+    match sep.trim_trailing(s) {
+        // Only separators: every piece is a trailing empty one.
+        Some("") if !s.is_empty() => Ok((0, Cuts::none(sep))),
+        Some(trimmed) => Ok((trimmed.len(), Cuts::new(sep))),
+        None => Err(Cuts::new(sep)),
     }
 }
 
@@ -179,10 +253,10 @@ where
 /// assert_eq!("to be ".split(' ').collect::<Vec<_>>(), ["to", "be", ""]);
 /// ```
 pub fn split_java<P: Separator>(s: &str, sep: P) -> SplitJava<impl Iterator<Item = &str>> {
-    SplitJava::new(Pieces {
-        s,
-        cuts: Cuts::new(sep),
-    })
+    match java_cuts(s, sep) {
+        Ok((len, cuts)) => SplitJava::trimmed(Pieces { s: &s[..len], cuts }),
+        Err(cuts) => SplitJava::held_back(Pieces { s, cuts }),
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +310,10 @@ mod tests {
         let array = StringViewArray::from(lines.iter().map(String::as_str).collect::<Vec<_>>());
         let tokens = tokenize(&array, Separators::Space).unwrap();
         let expected: Vec<&str> = lines.iter().flat_map(|l| split_java(l, ' ')).collect();
+        // Both of Java's rules (trailing matches trimmed for a char, empty pieces held back for
+        // a string) agree.
+        let held_back: Vec<&str> = lines.iter().flat_map(|l| split_java(l, " ")).collect();
+        assert_eq!(expected, held_back);
         assert_eq!(tokens.len(), expected.len());
         for (i, want) in expected.iter().enumerate() {
             assert_eq!(tokens.value(i), *want);

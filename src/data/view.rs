@@ -17,7 +17,7 @@
 //! another thread.
 
 use super::{ByteString, Column, Data, ListRef, Value};
-use crate::text::{Cuts, Piece, Separator, SplitJava};
+use crate::text::{Cuts, Piece, Separator, SplitJava, java_cuts};
 use std::cell::Cell;
 use std::cmp::Ordering;
 use std::fmt;
@@ -193,7 +193,14 @@ impl Str {
     /// string). This is what a Spark program's `line.split(" ")` counts. See
     /// [`split_java`](crate::text::split_java).
     pub fn split_java<P: Separator>(&self, sep: P) -> SplitJava<Split<P>> {
-        SplitJava::new(self.split(sep))
+        let s = self.as_str();
+        match java_cuts(s, sep) {
+            Ok((len, cuts)) => SplitJava::trimmed(Split {
+                s: self.sub(&s[..len]),
+                cuts,
+            }),
+            Err(cuts) => SplitJava::held_back(Split { s: *self, cuts }),
+        }
     }
 
     /// The substrings separated by Unicode whitespace, as views (`str::split_whitespace`).
