@@ -355,3 +355,23 @@ fn a_finite_run_on_the_manual_clock_stops_when_the_next_batch_time_finds_nothing
     assert!(ssc.await_termination_or_timeout(wait()).unwrap());
     assert_eq!(values(&out), vec![vec![1], vec![2], vec![3]]);
 }
+
+#[test]
+fn batches_generated_after_finite_inputs_ran_out_are_not_run() {
+    // The clock jumps three intervals at once: three batch times are generated before the first
+    // batch took the queue's only batch. Only that one runs; the run then ends.
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::builder(BATCH)
+        .clock(clock.clone())
+        .stop_when_exhausted(true)
+        .build();
+    let nums = ssc.queue_stream(vec![Batch::from_vec(vec![1, 2, 3], 1)], true, None);
+    let counts = collect(&nums.count());
+    ssc.start().unwrap();
+    clock.advance(BATCH * 3);
+    assert!(ssc.await_batch(Time::from_millis(1000), Seconds(30)).unwrap());
+    // The generator sees the inputs exhausted at its next batch time, and the run ends.
+    clock.advance(BATCH);
+    assert!(ssc.await_termination_or_timeout(Seconds(30)).unwrap());
+    assert_eq!(timed_sorted(&counts), [(1000, vec![3])]);
+}

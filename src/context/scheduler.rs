@@ -168,6 +168,12 @@ fn execute(
             dropped += 1;
             continue;
         }
+        if core.stop_when_exhausted && core.inputs_exhausted() {
+            // Generated while earlier batches, still queued, had the last of the inputs: no
+            // data is left for it, and the run ends as if it had not been generated.
+            tracing::debug!("batch {} skipped: every input is exhausted", job.time);
+            continue;
+        }
         pool.install(|| run_batch(&core, job));
     }
     if dropped > 0 {
