@@ -31,17 +31,6 @@ fn as_maps<V: Ord + Clone>(batches: Vec<Vec<(String, V)>>) -> Vec<BTreeMap<Strin
         .collect()
 }
 
-fn java_split(line: &str) -> Vec<&str> {
-    let trimmed = line.trim_end_matches(' ');
-    if line.is_empty() {
-        return vec![""];
-    }
-    if trimmed.is_empty() {
-        return vec![];
-    }
-    trimmed.split(' ').collect()
-}
-
 #[test]
 fn split_equals_javas_split_on_the_corpus_and_edge_cases() {
     let mut input = kjv_batches(8000);
@@ -57,7 +46,7 @@ fn split_equals_javas_split_on_the_corpus_and_edge_cases() {
         .iter()
         .map(|b| {
             b.iter()
-                .flat_map(|l| java_split(l))
+                .flat_map(|l| dstreams::text::split_java(l, ' '))
                 .map(String::from)
                 .collect()
         })
@@ -81,7 +70,7 @@ fn fused_word_count_equals_the_closure_pipeline() {
         s.split(Separators::Space).count_by_value()
     }));
     let closures = as_maps(test_operation(input.clone(), |s| {
-        s.flat_map_emit(|l, out| out.extend(java_split(l)))
+        s.flat_map(|l| l.split_java(' '))
             .map(|w| (w, 1i64))
             .reduce_by_key(|a, b| a + b)
     }));

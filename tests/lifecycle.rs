@@ -369,7 +369,10 @@ fn batches_generated_after_finite_inputs_ran_out_are_not_run() {
     let counts = collect(&nums.count());
     ssc.start().unwrap();
     clock.advance(BATCH * 3);
-    assert!(ssc.await_batch(Time::from_millis(1000), Seconds(30)).unwrap());
+    assert!(
+        ssc.await_batch(Time::from_millis(1000), Seconds(30))
+            .unwrap()
+    );
     // The generator sees the inputs exhausted at its next batch time, and the run ends.
     clock.advance(BATCH);
     assert!(ssc.await_termination_or_timeout(Seconds(30)).unwrap());
