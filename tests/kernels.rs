@@ -21,7 +21,7 @@ use dstreams::kernels::accumulate::Agg;
 use dstreams::kernels::aggregate::{
     Partition, aggregate, aggregate_hashed, compact, count_words, count_words_using,
 };
-use dstreams::kernels::hash::{KeyHashes, key_hash_state, partition_of};
+use dstreams::kernels::hash::{KeyHashes, hash_key, partition_of};
 use dstreams::kernels::simd::Simd;
 use dstreams::kernels::tokenize::{Separators, tokenize, tokenize_parallel, tokenize_using};
 
@@ -63,7 +63,7 @@ fn reference_aggregate(
         match index.get(k.as_str()) {
             Some(&(p, i)) => out[p][i].1 = f(out[p][i].1, v),
             None => {
-                let p = partition_of(key_hash_state().hash_one(k.as_str()), partitions);
+                let p = partition_of(hash_key(k.as_bytes()), partitions);
                 index.insert(k, (p, out[p].len()));
                 out[p].push((k.clone(), v));
             }

@@ -7,6 +7,7 @@ use super::node::AnyNode;
 use crate::context::{BatchContext, StreamingContext};
 use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key, column_iter};
 use crate::error::{Error, Result};
+use crate::kernels::aggregate::Aggregation;
 use crate::kernels::narrow::per_partition;
 use crate::kernels::shuffle::{KeyedInput, combine_by_key};
 use crate::time::{Duration, Time};
@@ -323,6 +324,7 @@ impl<T: Key> DStream<T> {
     ) -> Result<DStream<(T, i64)>> {
         let n = num_partitions.max(1);
         if let Some((lines, sep)) = self.split_of.clone() {
+            let counts = Aggregation::new();
             return DStream::create(
                 &self.ctx,
                 "CountByValueDStream",
@@ -333,7 +335,7 @@ impl<T: Key> DStream<T> {
                     let Some(batch) = lines.get_or_compute(t, ctx)? else {
                         return Ok(None);
                     };
-                    let parts = count_words_of::<T>(batch.partitions(), sep, n)?;
+                    let parts = count_words_of::<T>(&counts, batch.partitions(), sep, n)?;
                     Ok(Some(Batch::from_partitions(parts)))
                 }),
             )
