@@ -39,6 +39,12 @@ const LONG: u128 = 0xF;
 /// The smallest number of slots allocated.
 const MIN_SLOTS: usize = 16;
 
+/// The id in a slot.
+#[inline(always)]
+fn id_of(slot: u128) -> usize {
+    (slot >> 4) as u32 as usize & MAX_IDS
+}
+
 /// The probe word of the key with string view `view` and hash `hash` (see the module docs).
 #[inline(always)]
 fn probe_word(view: u128, hash: u64) -> u128 {
@@ -59,10 +65,9 @@ fn slots_for(keys: usize) -> usize {
 }
 
 /// String keys to ids.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct GroupTable {
-    /// `EMPTY`, or a key's probe word with its id in bits 4..32. Empty (unallocated) or a
-    /// power of two long.
+    /// `EMPTY`, or a key's probe word with its id in bits 4..32; a power of two long.
     slots: Vec<u128>,
     /// Keys held.
     held: usize,
@@ -72,6 +77,18 @@ pub struct GroupTable {
     hashes: Vec<u64>,
     /// Ids of removed keys, for reuse.
     free: Vec<u32>,
+}
+
+impl Default for GroupTable {
+    fn default() -> Self {
+        GroupTable {
+            slots: vec![EMPTY; MIN_SLOTS],
+            held: 0,
+            views: Vec::new(),
+            hashes: Vec::new(),
+            free: Vec::new(),
+        }
+    }
 }
 
 impl GroupTable {
@@ -182,7 +199,7 @@ impl GroupTable {
         same_long: impl Fn(u128) -> bool,
     ) -> Result<(usize, bool), KernelError> {
         match self.find_slot(view, hash, same_long) {
-            Ok(slot) => Ok(((self.slots[slot] >> 4) as u32 as usize & MAX_IDS, false)),
+            Ok(slot) => Ok((id_of(self.slots[slot]), false)),
             Err(slot) => self.insert_at(slot, view, hash).map(|id| (id, true)),
         }
     }
@@ -197,10 +214,12 @@ impl GroupTable {
     ) -> Option<usize> {
         self.find_slot(view, hash, same_long)
             .ok()
-            .map(|slot| (self.slots[slot] >> 4) as u32 as usize & MAX_IDS)
+            .map(|slot| id_of(self.slots[slot]))
     }
 
-    /// `Ok(slot)` of the key, or `Err(slot)`: the empty slot where it would go.
+    /// `Ok(slot)` of the key, or `Err(slot)`: the empty slot where it would go. Inline keys
+    /// take a loop of one compare per slot (a match is final); long ones are looked up out of
+    /// line.
     #[inline(always)]
     fn find_slot(
         &self,
@@ -208,30 +227,45 @@ impl GroupTable {
         hash: u64,
         same_long: impl Fn(u128) -> bool,
     ) -> Result<usize, usize> {
-        if self.slots.is_empty() {
-            return Err(usize::MAX);
+        if view_len(view) > MAX_INLINE {
+            return self.find_long(view, hash, same_long);
         }
-        let word = probe_word(view, hash);
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
             let slot = self.slots[at];
-            if (slot ^ word) & !ID_BITS == 0 {
-                if word & 0xF != LONG || self.same_long_at(slot, &same_long) {
-                    return Ok(at);
-                }
-            } else if slot == EMPTY {
+            if (slot ^ view) & !ID_BITS == 0 {
+                return Ok(at);
+            }
+            if slot == EMPTY {
                 return Err(at);
             }
             at = (at + 1) & mask;
         }
     }
 
-    /// Whether the long key held in `slot` passes `same_long` (out of line, rarely called).
+    /// [`find_slot`](Self::find_slot) of a long key: a match of the probe word is confirmed by
+    /// `same_long` on the held key's view.
     #[inline(never)]
-    fn same_long_at(&self, slot: u128, same_long: &impl Fn(u128) -> bool) -> bool {
-        let id = (slot >> 4) as u32 as usize & MAX_IDS;
-        self.views.get(id).is_some_and(|&held| same_long(held))
+    fn find_long(
+        &self,
+        view: u128,
+        hash: u64,
+        same_long: impl Fn(u128) -> bool,
+    ) -> Result<usize, usize> {
+        let word = probe_word(view, hash);
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if (slot ^ word) & !ID_BITS == 0 && same_long(self.views[id_of(slot)]) {
+                return Ok(at);
+            }
+            if slot == EMPTY {
+                return Err(at);
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     /// Adds a key whose slot would be `slot` (or, if the table must grow first, found again).
@@ -243,7 +277,7 @@ impl GroupTable {
             None => return Err(KernelError::TooManyKeys { limit: MAX_IDS }),
         };
         if slots_for(self.held + 1) > self.slots.len() {
-            self.rebuild(slots_for(self.held + 1).max(2 * self.slots.len()));
+            self.rebuild(2 * self.slots.len());
             slot = self.empty_slot_for(hash);
         }
         self.slots[slot] = probe_word(view, hash) | (id as u128) << 4;
@@ -273,8 +307,7 @@ impl GroupTable {
     fn rebuild(&mut self, slots: usize) {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; slots]);
         for slot in old.into_iter().filter(|&s| s != EMPTY) {
-            let id = (slot >> 4) as u32 as usize & MAX_IDS;
-            let at = self.empty_slot_for(self.hashes[id]);
+            let at = self.empty_slot_for(self.hashes[id_of(slot)]);
             self.slots[at] = slot;
         }
     }
@@ -297,7 +330,7 @@ impl GroupTable {
             if slot == EMPTY {
                 break;
             }
-            let home = self.hashes[(slot >> 4) as u32 as usize & MAX_IDS] as usize & mask;
+            let home = self.hashes[id_of(slot)] as usize & mask;
             // The key at `next` may move to `hole` unless its home lies in (hole, next].
             if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(hole) & mask) {
                 self.slots[hole] = slot;
@@ -313,10 +346,8 @@ impl GroupTable {
     /// [`intern`](Self::intern).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
-        if !self.slots.is_empty() {
-            let at = hash as usize & (self.slots.len() - 1);
-            prefetch(self.slots.as_ptr().wrapping_add(at).addr());
-        }
+        let at = hash as usize & (self.slots.len() - 1);
+        prefetch(self.slots.as_ptr().wrapping_add(at).addr());
     }
 
     /// The key views, by id (removed ids keep their last key's view).
