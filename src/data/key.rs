@@ -14,6 +14,13 @@ pub trait Key: Data {
     fn hash_key(k: Self::Ref<'_>, state: &RandomState) -> u64;
     /// Whether two key views are equal.
     fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool;
+
+    /// For keys made of bytes (strings), the Arrow view of the key's bytes (its buffer index and
+    /// offset 0): what the engine's tables probe with. `None` for other keys.
+    #[doc(hidden)]
+    fn bytes_view(_k: Self::Ref<'_>) -> Option<u128> {
+        None
+    }
 }
 
 macro_rules! key_by_hash {
@@ -43,6 +50,10 @@ macro_rules! key_by_bytes {
             #[inline]
             fn eq_key(a: Self::Ref<'_>, b: Self::Ref<'_>) -> bool {
                 a == b
+            }
+            #[inline]
+            fn bytes_view(k: Self::Ref<'_>) -> Option<u128> {
+                Some(arrow_array::builder::make_view($bytes(k), 0, 0))
             }
         }
     )*};

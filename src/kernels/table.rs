@@ -114,6 +114,11 @@ impl GroupTable {
         self.held == 0
     }
 
+    /// Ids of removed keys waiting to be given out again.
+    pub fn free_ids(&self) -> usize {
+        self.free.len()
+    }
+
     /// One past the largest id given out: the length of per-id vectors.
     pub fn id_bound(&self) -> usize {
         self.views.len()
@@ -179,42 +184,38 @@ impl GroupTable {
         hash: u64,
         buffers: &[Buffer],
     ) -> Result<(usize, bool), KernelError> {
-        self.intern_with(view, hash, |held| {
-            long_bytes(held, buffers) == long_bytes(view, buffers)
-        })
-    }
-
-    /// [`intern`](Self::intern) with the comparison of long keys given: `same_long(held)` says
-    /// whether the held long key with view `held` equals the one interned (for tables whose keys
-    /// live in other buffers than the probing views').
-    ///
-    /// # Errors
-    ///
-    /// [`KernelError::TooManyKeys`] when a new key would need an id beyond [`MAX_IDS`].
-    #[inline(always)]
-    pub fn intern_with(
-        &mut self,
-        view: u128,
-        hash: u64,
-        same_long: impl Fn(u128) -> bool,
-    ) -> Result<(usize, bool), KernelError> {
+        let same_long = |held: u128, _| long_bytes(held, buffers) == long_bytes(view, buffers);
         match self.find_slot(view, hash, same_long) {
             Ok(slot) => Ok((id_of(self.slots[slot]), false)),
             Err(slot) => self.insert_at(slot, view, hash).map(|id| (id, true)),
         }
     }
 
-    /// The id of a key, if held ([`intern_with`](Self::intern_with)'s lookup alone).
+    /// The id of a key, if held, for tables whose long keys live elsewhere than the probing
+    /// view's buffers: `same_long(id)` says whether the held long key `id` equals the one looked
+    /// up (inline keys need no such check). `view` may be any view of the key's bytes (only its
+    /// length and inline bytes or prefix are read).
     #[inline(always)]
     pub fn find_with(
         &self,
         view: u128,
         hash: u64,
-        same_long: impl Fn(u128) -> bool,
+        same_long: impl Fn(usize) -> bool,
     ) -> Option<usize> {
-        self.find_slot(view, hash, same_long)
+        self.find_slot(view, hash, |_, id| same_long(id))
             .ok()
             .map(|slot| id_of(self.slots[slot]))
+    }
+
+    /// Adds a key known not to be held (what [`find_with`](Self::find_with) did not find); its
+    /// id.
+    ///
+    /// # Errors
+    ///
+    /// [`KernelError::TooManyKeys`] when it would need an id beyond [`MAX_IDS`].
+    pub fn insert_new(&mut self, view: u128, hash: u64) -> Result<usize, KernelError> {
+        let slot = self.empty_slot_for(hash);
+        self.insert_at(slot, view, hash)
     }
 
     /// `Ok(slot)` of the key, or `Err(slot)`: the empty slot where it would go. Inline keys
@@ -225,7 +226,7 @@ impl GroupTable {
         &self,
         view: u128,
         hash: u64,
-        same_long: impl Fn(u128) -> bool,
+        same_long: impl Fn(u128, usize) -> bool,
     ) -> Result<usize, usize> {
         if view_len(view) > MAX_INLINE {
             return self.find_long(view, hash, same_long);
@@ -245,20 +246,20 @@ impl GroupTable {
     }
 
     /// [`find_slot`](Self::find_slot) of a long key: a match of the probe word is confirmed by
-    /// `same_long` on the held key's view.
+    /// `same_long` on the held key's view and id.
     #[inline(never)]
     fn find_long(
         &self,
         view: u128,
         hash: u64,
-        same_long: impl Fn(u128) -> bool,
+        same_long: impl Fn(u128, usize) -> bool,
     ) -> Result<usize, usize> {
         let word = probe_word(view, hash);
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
             let slot = self.slots[at];
-            if (slot ^ word) & !ID_BITS == 0 && same_long(self.views[id_of(slot)]) {
+            if (slot ^ word) & !ID_BITS == 0 && same_long(self.views[id_of(slot)], id_of(slot)) {
                 return Ok(at);
             }
             if slot == EMPTY {
@@ -319,7 +320,7 @@ impl GroupTable {
         let (Some(&view), Some(&hash)) = (self.views.get(id), self.hashes.get(id)) else {
             return;
         };
-        let Ok(mut hole) = self.find_slot(view, hash, |held| held == view) else {
+        let Ok(mut hole) = self.find_slot(view, hash, |_, held| held == id) else {
             return;
         };
         let mask = self.slots.len() - 1;
@@ -413,8 +414,12 @@ mod tests {
         }
         assert_eq!(t.views()[1], keys[1]);
         assert_eq!(t.hashes()[0], hash_key(b"the"));
-        let same = |held: u128| long_bytes(held, &buffers) == long_bytes(keys[3], &buffers);
+        let same = |id: usize| long_bytes(t.views()[id], &buffers) == long_bytes(keys[3], &buffers);
         assert_eq!(t.find_with(keys[3], t.hashes()[1], same), Some(1));
+        // A long key is found from any view of its bytes, and never without its bytes matching.
+        let elsewhere = make_view(&data[23..45], 9, 1000);
+        assert_eq!(t.find_with(elsewhere, t.hashes()[1], same), Some(1));
+        assert_eq!(t.find_with(elsewhere, t.hashes()[1], |_| false), None);
         assert_eq!(
             t.find_with(make_view(b"then", 0, 0), hash_key(b"then"), |_| true),
             None
