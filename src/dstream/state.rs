@@ -32,6 +32,10 @@ pub(crate) struct Partition<K: Data, S> {
     pub(crate) keys: KeyTable<K>,
     /// Indexed by key id; `Some` for every key held.
     pub(crate) states: Vec<Option<S>>,
+    /// `update_state_by_key`'s batch in progress: every key's next state, by id (swapped with
+    /// `states` when the batch commits), and which keys had values; kept from batch to batch.
+    next: Vec<Option<S>>,
+    touched: Vec<bool>,
 }
 
 impl<K: Key, S: Data + Clone> Partition<K, S> {
@@ -39,6 +43,8 @@ impl<K: Key, S: Data + Clone> Partition<K, S> {
         Partition {
             keys: KeyTable::new(),
             states: Vec::new(),
+            next: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -82,10 +88,11 @@ impl<K: Key, S: Data + Clone> Partition<K, S> {
     }
 }
 
-/// What one batch does to one partition, computed before anything is changed.
+/// What one batch does to one partition besides the next states of the keys held (in the
+/// partition's `next`), computed before anything is changed.
 struct Changes<'k, K: Data, S> {
-    /// Keys held: their new state, or `None` to remove them.
-    held: Vec<(u32, Option<S>)>,
+    /// Keys held whose next state is `None`: they are removed.
+    removed: Vec<u32>,
     /// Keys that get their first state.
     new: Vec<(K::Ref<'k>, u64, S)>,
 }
@@ -194,25 +201,24 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                     parts: batch.partitions().iter().map(|p| (&p.a, &p.b)).collect(),
                 };
                 let grouping = Grouping::of(&input, n, unique_in);
-                // Compute every partition's changes first; commit only if all succeeded.
+                // Compute every partition's changes first (the states stay as they are);
+                // commit only if all succeeded.
                 let changes: Vec<Changes<'_, K, S>> = parts
-                    .par_iter()
+                    .par_iter_mut()
                     .enumerate()
                     .map(|(p, part)| {
                         let found = grouping.lookups(p, &input, &part.keys);
                         let groups = grouping.groups(p, &input).zip(found);
-                        changes_of(part, &input, groups, t, &*update)
+                        part.changes(&input, groups, t, &*update)
                     })
                     .collect();
                 parts
                     .par_iter_mut()
                     .zip(changes.into_par_iter())
                     .try_for_each(|(part, ch)| {
-                        for (id, s) in ch.held {
-                            match s {
-                                Some(s) => part.states[id as usize] = Some(s),
-                                None => part.remove(id),
-                            }
+                        std::mem::swap(&mut part.states, &mut part.next);
+                        for id in ch.removed {
+                            part.remove(id);
                         }
                         part.insert(ch.new)?;
                         part.keys.reclaim();
@@ -470,41 +476,59 @@ pub(crate) fn row_key<'k, K: Key, V: Data>(input: &KeyedInput<'k, K, V>, r: RowR
     input.parts[r.part as usize].0.value(r.row as usize)
 }
 
-/// Calls the update function for every key of one partition that has new values or a state.
-fn changes_of<'k, K: Key, V: Data, S: Data + Clone>(
-    part: &Partition<K, S>,
-    input: &KeyedInput<'k, K, V>,
-    groups: impl Iterator<Item = (GroupRows<'k>, (u64, Option<u32>))>,
-    t: Time,
-    update: &UpdateFn<K, V, S>,
-) -> Changes<'k, K, S> {
-    let mut touched = vec![false; part.keys.id_bound()];
-    let mut held = Vec::new();
-    let mut new = Vec::new();
-    let mut values: Vec<V::Ref<'k>> = Vec::new();
-    for (g, found) in groups {
-        let rows = g.rows();
-        let key = row_key(input, rows[0]);
-        values.clear();
-        values.extend(rows.iter().map(|&r| input.row_value(r)));
-        match found {
-            (_, Some(id)) => {
-                touched[id as usize] = true;
-                let prev = part.states[id as usize].clone();
-                held.push((id, update(t, key, &values, prev)));
-            }
-            (hash, None) => {
-                if let Some(s) = update(t, key, &values, None) {
-                    new.push((key, hash, s));
+impl<K: Key, S: Data + Clone> Partition<K, S> {
+    /// Calls the update function for every key of this partition that has new values or a
+    /// state, writing the held keys' next states into `next` (the states are not changed).
+    fn changes<'k, V: Data>(
+        &mut self,
+        input: &KeyedInput<'k, K, V>,
+        groups: impl Iterator<Item = (GroupRows<'k>, (u64, Option<u32>))>,
+        t: Time,
+        update: &UpdateFn<K, V, S>,
+    ) -> Changes<'k, K, S> {
+        let Partition {
+            keys,
+            states,
+            next,
+            touched,
+        } = self;
+        next.clear();
+        next.resize_with(keys.id_bound(), || None);
+        touched.clear();
+        touched.resize(keys.id_bound(), false);
+        let mut removed = Vec::new();
+        let mut new = Vec::new();
+        let mut values: Vec<V::Ref<'k>> = Vec::new();
+        for (g, found) in groups {
+            let rows = g.rows();
+            let key = row_key(input, rows[0]);
+            values.clear();
+            values.extend(rows.iter().map(|&r| input.row_value(r)));
+            match found {
+                (_, Some(id)) => {
+                    let id = id as usize;
+                    touched[id] = true;
+                    next[id] = update(t, key, &values, states[id].clone());
+                    if next[id].is_none() {
+                        removed.push(id as u32);
+                    }
+                }
+                (hash, None) => {
+                    if let Some(s) = update(t, key, &values, None) {
+                        new.push((key, hash, s));
+                    }
                 }
             }
         }
-    }
-    for id in part.keys.ids() {
-        if !touched[id as usize] {
-            let prev = part.states[id as usize].clone();
-            held.push((id, update(t, part.keys.key(id), &[], prev)));
+        for id in keys.ids() {
+            let id = id as usize;
+            if !touched[id] {
+                next[id] = update(t, keys.key(id as u32), &[], states[id].clone());
+                if next[id].is_none() {
+                    removed.push(id as u32);
+                }
+            }
         }
+        Changes { removed, new }
     }
-    Changes { held, new }
 }
