@@ -247,8 +247,13 @@ impl Aggregation {
                             out: std::mem::take(tokens),
                         };
                         *tokens = dispatch(simd, sep, scan)??;
-                        batch.load(tokens.tokens(), remap, None, &sources.buffers);
-                        parts.add_batch(&Count, batch, None, &sources.buffers)?;
+                        let rows = Rows {
+                            views: tokens.tokens(),
+                            remap,
+                            hashes: None,
+                            values: None,
+                        };
+                        batch.add(parts, &Count, rows, &sources.buffers)?;
                         chunk = next;
                     }
                 }
@@ -315,9 +320,13 @@ impl Aggregation {
                         let end = (start + ROWS_PER_BATCH).min(range.end);
                         let views = &input.keys[array].views()[start..end];
                         let hashes = input.hashes.map(|h| &h[array].as_slice()[start..end]);
-                        batch.load(views, remap, hashes, buffers);
-                        let values = input.values.map(|v| &v[array][start..end]);
-                        parts.add_batch(agg, batch, values, buffers)?;
+                        let rows = Rows {
+                            views,
+                            remap,
+                            hashes,
+                            values: input.values.map(|v| &v[array][start..end]),
+                        };
+                        batch.add(parts, agg, rows, buffers)?;
                         start = end;
                     }
                 }
@@ -522,43 +531,65 @@ struct TaskState {
 /// Scratch vectors of a batch of rows.
 #[derive(Default)]
 struct RowBatch {
-    /// The rows' key views, long ones re-pointed at the unified buffer list.
+    /// The rows' key views re-pointed at the unified buffer list (when an array's buffers are
+    /// not already in place there).
     views: Vec<u128>,
     hashes: Vec<u64>,
     /// Per row, its partition and its group id (with `NEW` when the row created it).
     groups: Vec<(u32, u32)>,
 }
 
+/// A batch of input rows: their key views (long ones pointing into their array's buffers,
+/// which `remap` maps into the unified list), hashes unless they are to be computed, values
+/// unless all are 1.
+struct Rows<'a> {
+    views: &'a [u128],
+    remap: Option<&'a [u32]>,
+    hashes: Option<&'a [u64]>,
+    values: Option<&'a [i64]>,
+}
+
 impl RowBatch {
-    /// Takes in a batch of rows: their views (long ones re-pointed by `remap` at the unified
-    /// `buffers`) and their hashes (computed unless given).
+    /// Aggregates a batch of rows into `parts`, long keys re-pointed at the unified `buffers`.
     #[inline]
-    fn load(
+    fn add<A: Accumulator>(
         &mut self,
-        views: &[u128],
-        remap: Option<&[u32]>,
-        hashes: Option<&[u64]>,
+        parts: &mut Partials,
+        agg: &A,
+        rows: Rows<'_>,
         buffers: &[Buffer],
-    ) {
-        self.views.clear();
-        match remap {
-            None => self.views.extend_from_slice(views),
-            Some(map) => self.views.extend(views.iter().map(|&view| {
-                if view_len(view) > MAX_INLINE {
-                    let unified = map.get(buffer_index(view)).copied().unwrap_or(0);
-                    view & !(u128::from(u32::MAX) << 64) | u128::from(unified) << 64
-                } else {
-                    view
-                }
-            })),
-        }
-        self.hashes.clear();
-        match hashes {
-            Some(h) => self.hashes.extend_from_slice(h),
-            None => self
-                .hashes
-                .extend(self.views.iter().map(|&v| hash_view(v, buffers))),
-        }
+    ) -> Result<(), KernelError> {
+        let Rows {
+            views,
+            remap,
+            hashes,
+            values,
+        } = rows;
+        let views = match remap {
+            None => views,
+            Some(map) => {
+                self.views.clear();
+                self.views.extend(views.iter().map(|&view| {
+                    if view_len(view) > MAX_INLINE {
+                        let unified = map.get(buffer_index(view)).copied().unwrap_or(0);
+                        view & !(u128::from(u32::MAX) << 64) | u128::from(unified) << 64
+                    } else {
+                        view
+                    }
+                }));
+                &self.views
+            }
+        };
+        let hashes = match hashes {
+            Some(h) => h,
+            None => {
+                self.hashes.clear();
+                self.hashes
+                    .extend(views.iter().map(|&v| hash_view(v, buffers)));
+                &self.hashes
+            }
+        };
+        parts.add_batch(agg, views, hashes, values, buffers, &mut self.groups)
     }
 }
 
@@ -676,16 +707,13 @@ impl Partials {
     fn add_batch<A: Accumulator>(
         &mut self,
         agg: &A,
-        batch: &mut RowBatch,
+        views: &[u128],
+        hashes: &[u64],
         values: Option<&[i64]>,
         buffers: &[Buffer],
+        groups: &mut Vec<(u32, u32)>,
     ) -> Result<(), KernelError> {
         let n = self.0.len();
-        let RowBatch {
-            views,
-            hashes,
-            groups,
-        } = batch;
         if self.0.iter().all(|p| p.table.len() <= PREFETCH_ABOVE) {
             // Tables (and accumulators) fit in L2: one pass, folding each value right away.
             for (i, (&view, &hash)) in views.iter().zip(hashes.iter()).enumerate() {

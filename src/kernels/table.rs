@@ -114,11 +114,6 @@ impl GroupTable {
         self.held == 0
     }
 
-    /// Number of slots (the table's footprint is 16 bytes each).
-    pub fn slots(&self) -> usize {
-        self.slots.len()
-    }
-
     /// Ids of removed keys waiting to be given out again.
     pub fn free_ids(&self) -> usize {
         self.free.len()
