@@ -5,6 +5,11 @@
 //! Keys live in a [`KeyTable`]: a pane's new keys are copied when they first enter, so the table
 //! never pins an input batch's buffers, and the emitted result's string keys are views into the
 //! table's key chunks. Values are owned.
+//!
+//! A key the window forgets (its window emptied) loses its entry at once but stays in the key
+//! table for a while, *dormant*: a key that comes back (keys come and go all the time in a
+//! window over a large vocabulary) then finds its id again instead of being copied in and
+//! indexed anew. Dormant keys are dropped from the key table once they outnumber the live ones.
 
 use crate::data::key_table::KeyTable;
 use crate::data::{Column, ColumnBuilder, Data, Key, PairColumn, Sources};
@@ -32,21 +37,28 @@ struct Entry<V> {
 /// One partition of the running window result.
 pub(crate) struct RunningTable<K: Data, V> {
     keys: KeyTable<K>,
-    /// Indexed by key id.
+    /// Indexed by key id; `None` for a dormant key.
     entries: Vec<Option<Entry<V>>>,
+    /// Keys of the table that are not dormant.
+    live: usize,
 }
+
+/// Dormant keys a table keeps at least before dropping them (below this, dropping them saves
+/// nothing worth a pass).
+const DORMANT_KEPT: usize = 1024;
 
 impl<K: Key, V: Data + Clone> RunningTable<K, V> {
     pub(crate) fn new() -> Self {
         RunningTable {
             keys: KeyTable::new(),
             entries: Vec::new(),
+            live: 0,
         }
     }
 
-    /// Number of keys held.
+    /// Number of keys held (dormant ones are not).
     pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+        self.live
     }
 
     fn entry(&mut self, id: u32) -> &mut Entry<V> {
@@ -71,12 +83,22 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
                 (_, Some(id)) => {
                     *slot = id;
                     let v = V::to_owned_value(pane.b.value(row));
-                    let e = self.entry(id);
-                    e.value = Some(match e.value.take() {
-                        Some(prev) => f(prev, v),
-                        None => v,
-                    });
-                    e.panes += 1;
+                    match &mut self.entries[id as usize] {
+                        Some(e) => {
+                            e.value = Some(match e.value.take() {
+                                Some(prev) => f(prev, v),
+                                None => v,
+                            });
+                            e.panes += 1;
+                        }
+                        dormant @ None => {
+                            *dormant = Some(Entry {
+                                value: Some(v),
+                                panes: 1,
+                            });
+                            self.live += 1;
+                        }
+                    }
                 }
                 (hash, None) => new_rows.push((row, hash)),
             }
@@ -87,6 +109,7 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
                 .map(|&(row, hash)| (pane.a.value(row), hash)),
         )?;
         self.entries.resize_with(self.keys.id_bound(), || None);
+        self.live += new_ids.len();
         for (id, (row, _)) in new_ids.into_iter().zip(new_rows) {
             ids[row] = id;
             self.entries[id as usize] = Some(Entry {
@@ -126,15 +149,33 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
             e.value = Some(inv(prev, v));
             e.panes = e.panes.saturating_sub(1);
             if e.panes == 0 && empty == EmptyKeys::Drop {
-                self.remove(id);
+                self.forget(id);
             }
         }
         Ok(())
     }
 
-    fn remove(&mut self, id: u32) {
-        self.keys.remove(id);
+    /// Forgets a key: it becomes dormant.
+    fn forget(&mut self, id: u32) {
         self.entries[id as usize] = None;
+        self.live -= 1;
+    }
+
+    /// Drops the dormant keys from the key table once they outnumber the live ones.
+    fn drop_dormant(&mut self) {
+        let dormant = self.keys.len() - self.live;
+        if dormant < DORMANT_KEPT || dormant < self.live {
+            return;
+        }
+        let gone: Vec<u32> = self
+            .keys
+            .ids()
+            .filter(|&id| self.entries[id as usize].is_none())
+            .collect();
+        for id in gone {
+            self.keys.remove(id);
+        }
+        self.keys.reclaim();
     }
 
     /// Recomputes the value of every key that has panes in the window from those panes with `f`
@@ -146,9 +187,10 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         }
         for pane in panes {
             for row in 0..pane.a.len() {
-                if let (_, Some(id)) = self.keys.find(pane.a.value(row)) {
+                if let (_, Some(id)) = self.keys.find(pane.a.value(row))
+                    && let Some(e) = &mut self.entries[id as usize]
+                {
                     let v = V::to_owned_value(pane.b.value(row));
-                    let e = self.entry(id);
                     e.value = Some(match e.value.take() {
                         Some(prev) => f(prev, v),
                         None => v,
@@ -168,9 +210,9 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         let mut values = V::Builder::new(self.len(), &Sources::none());
         let mut forget = Vec::new();
         for id in self.keys.ids() {
-            let e = self.entries[id as usize]
-                .as_ref()
-                .expect("a held key always has an entry");
+            let Some(e) = &self.entries[id as usize] else {
+                continue; // dormant
+            };
             let value = e
                 .value
                 .as_ref()
@@ -184,8 +226,9 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         }
         let keys = self.keys.column(&emitted);
         for id in forget {
-            self.remove(id);
+            self.forget(id);
         }
+        self.drop_dormant();
         self.keys.reclaim();
         PairColumn {
             a: keys,
