@@ -258,6 +258,7 @@ impl<K: Key> KeyTable<K> {
     }
 
     /// The key with this id.
+    #[inline]
     pub(crate) fn key(&self, id: u32) -> K::Ref<'_> {
         let s = &self.slots[id as usize];
         self.chunks[s.chunk as usize].value(s.row as usize)
