@@ -19,9 +19,9 @@ use arrow_buffer::Buffer;
 use dstreams::kernels::KernelError;
 use dstreams::kernels::accumulate::Agg;
 use dstreams::kernels::aggregate::{
-    Partition, aggregate, aggregate_hashed, compact, count_words, count_words_using,
+    Aggregation, Partition, aggregate, aggregate_hashed, compact, count_words, count_words_using,
 };
-use dstreams::kernels::hash::{KeyHashes, key_hash_state, partition_of};
+use dstreams::kernels::hash::{KeyHashes, hash_key, partition_of};
 use dstreams::kernels::simd::Simd;
 use dstreams::kernels::tokenize::{Separators, tokenize, tokenize_parallel, tokenize_using};
 
@@ -63,7 +63,7 @@ fn reference_aggregate(
         match index.get(k.as_str()) {
             Some(&(p, i)) => out[p][i].1 = f(out[p][i].1, v),
             None => {
-                let p = partition_of(key_hash_state().hash_one(k.as_str()), partitions);
+                let p = partition_of(hash_key(k.as_bytes()), partitions);
                 index.insert(k, (p, out[p].len()));
                 out[p].push((k.clone(), v));
             }
@@ -437,4 +437,90 @@ fn bad_arguments_are_errors() {
     assert_eq!(parts.len(), 4);
     assert!(parts.iter().all(|(k, v)| k.is_empty() && v.is_empty()));
     assert_eq!(aggregate(&[], None, Agg::Max, 3).unwrap().len(), 3);
+}
+
+/// A random word of one of the shapes that take different paths: empty, inline (1 to 12
+/// bytes), exactly 12 and 13 bytes, long, multi-byte UTF-8 (split across the inline boundary).
+fn random_word(rng: &mut Rng, vocabulary: u64) -> String {
+    let n = rng.below(vocabulary);
+    match n % 7 {
+        0 => format!("w{n}"),
+        1 => format!("{n:012}"),
+        2 => format!("{n:013}"),
+        3 => format!("a-long-word-number-{n}-of-the-vocabulary"),
+        4 => format!("caf\u{e9}{n}\u{1f980}"),
+        5 => format!("\u{3053}\u{3093}{n}"),
+        _ if n.is_multiple_of(11) => String::new(),
+        _ => format!("{n}"),
+    }
+}
+
+/// An `Aggregation` kept over many batches (tables sized from the previous batch: growing,
+/// shrinking, high-cardinality) gives every batch the reference's result, for word count over
+/// several arrays of lines and for aggregation with values, on one and two threads.
+#[test]
+fn aggregations_kept_across_batches_agree_with_the_reference() {
+    let mut rng = Rng(0x0dd_ba11);
+    // Batch sizes in words: large (tens of thousands of distinct keys), tiny, large again.
+    let sizes: &[usize] = if cfg!(miri) {
+        &[300, 5, 200]
+    } else {
+        &[60_000, 20, 0, 90_000, 3_000, 70_000]
+    };
+    for threads in [1, 2] {
+        let counts = Aggregation::new();
+        let sums = Aggregation::new();
+        for &size in sizes {
+            let vocabulary = (size as u64).max(1) * 2;
+            // Lines of random words; double spaces give empty tokens; two arrays of lines,
+            // the second in small blocks so that long keys sit in several buffers.
+            let mut text = String::new();
+            let mut line_words = 0;
+            for _ in 0..size {
+                text.push_str(&random_word(&mut rng, vocabulary));
+                line_words += 1;
+                if line_words > rng.below(20) as usize {
+                    text.push('\n');
+                    line_words = 0;
+                } else {
+                    text.push_str(if rng.below(9) == 0 { "  " } else { " " });
+                }
+            }
+            let first = common::lines_of(&Buffer::from(text.as_bytes()));
+            let mut builder = StringViewBuilder::new().with_fixed_block_size(512);
+            for line in text.lines().rev().take(200) {
+                builder.append_value(line);
+            }
+            let arrays = [first, builder.finish()];
+            let tokens: Vec<String> = arrays
+                .iter()
+                .flat_map(|a| reference_tokens(a, Separators::Space))
+                .collect();
+            for p in [1, 3] {
+                let want = reference_aggregate(&tokens, &vec![1; tokens.len()], |a, b| a + b, p);
+                let got = pool(threads)
+                    .install(|| counts.count_words(&arrays, Separators::Space, p).unwrap());
+                assert_eq!(
+                    as_pairs(&got),
+                    want,
+                    "count {size} words, p={p}, {threads}t"
+                );
+                let keys: Vec<StringViewArray> = arrays
+                    .iter()
+                    .map(|a| tokenize(a, Separators::Space).unwrap())
+                    .collect();
+                let values: Vec<Vec<i64>> = keys
+                    .iter()
+                    .map(|k| (0..k.len()).map(|_| rng.below(100) as i64 - 50).collect())
+                    .collect();
+                let slices: Vec<&[i64]> = values.iter().map(Vec::as_slice).collect();
+                let want = reference_aggregate(&tokens, &values.concat(), |a, b| a + b, p);
+                let got = pool(threads).install(|| {
+                    sums.aggregate(&keys, None, Some(&slices), Agg::Sum, p)
+                        .unwrap()
+                });
+                assert_eq!(as_pairs(&got), want, "sum {size} words, p={p}, {threads}t");
+            }
+        }
+    }
 }

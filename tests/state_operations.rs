@@ -177,3 +177,57 @@ fn a_failed_batch_leaves_the_state_as_it_was() {
         ]
     );
 }
+
+/// Many keys, short and long, that get a state, lose it (the function returns `None`) and come
+/// back: the state after every batch equals Spark's rule applied to a map.
+#[test]
+fn many_keys_coming_and_going_follow_sparks_rule() {
+    use std::collections::BTreeMap;
+    let mut rng = common::rng::Rng(0x57a7_e000_0000_0001);
+    let key = |i: u64| match i % 3 {
+        0 => format!("k{i}"),
+        1 => format!("a key longer than twelve bytes, {i}"),
+        _ => format!("cl\u{e9}-{i}"),
+    };
+    let input: Vec<Vec<(String, i64)>> = (0..12)
+        .map(|_| {
+            (0..2000)
+                .map(|_| (key(rng.below(5000)), 1 + rng.below(3) as i64))
+                .collect()
+        })
+        .collect();
+    // The running sum, forgotten once it passes 4 (the key then starts again from nothing).
+    let update = |values: &[i64], state: Option<i64>| {
+        let sum = state.unwrap_or(0) + values.iter().sum::<i64>();
+        (sum <= 4).then_some(sum)
+    };
+    let mut state: BTreeMap<String, i64> = BTreeMap::new();
+    let want: Vec<Vec<(String, i64)>> = input
+        .iter()
+        .map(|batch| {
+            let mut values: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            for (k, v) in batch {
+                values.entry(k.clone()).or_default().push(*v);
+            }
+            let keys: Vec<String> = values.keys().chain(state.keys()).cloned().collect();
+            let mut next = BTreeMap::new();
+            for k in keys {
+                let vs = values.get(&k).map_or(&[][..], Vec::as_slice);
+                if let Some(s) = update(vs, state.get(&k).copied()) {
+                    next.insert(k, s);
+                }
+            }
+            state = next;
+            state.clone().into_iter().collect()
+        })
+        .collect();
+    let got = sorted(test_operation(input, move |s| {
+        s.reduce_by_key(|a, b| a + b).update_state_by_key(
+            move |values: &[i64], state: Option<i64>| {
+                // Values arrive reduced per batch: one sum per key.
+                update(values, state)
+            },
+        )
+    }));
+    assert_eq!(got, want);
+}

@@ -225,6 +225,63 @@ fn count_and_reduce_by_window_equal_recompute() {
     }
 }
 
+/// Many keys coming and going (a window over a large vocabulary: keys the window forgets come
+/// back later, more than a thousand at a time), short and long, against a recompute.
+#[test]
+fn inverse_path_over_many_churning_keys_equals_recompute() {
+    let mut rng = Rng(0x5eed_c4a7_0000_0001);
+    let vocabulary: Vec<String> = (0..12_000)
+        .map(|i| match i % 3 {
+            0 => format!("k{i}"),
+            1 => format!("a key longer than twelve bytes, {i}"),
+            _ => format!("d\u{e9}j\u{e0}-{i}"),
+        })
+        .collect();
+    let (batches, per_batch) = (14, 3000);
+    // Each batch draws from a part of the vocabulary that moves on, so keys leave (thousands
+    // of them dormant in the window's tables, then dropped) and return when it wraps around.
+    let input: Pairs = (0..batches)
+        .map(|b| {
+            (0..per_batch)
+                .map(|_| {
+                    let i = (b * 2000 + rng.below(2000) as usize) % vocabulary.len();
+                    (vocabulary[i].clone(), rng.below(5) as i64 + 1)
+                })
+                .collect()
+        })
+        .collect();
+    let case = Case {
+        input,
+        w: 2,
+        s: 1,
+        outputs: batches,
+    };
+    let want = expected(&case, |t| {
+        fold(window_of(&case.input, t, case.w).cloned(), |a, b| a + b)
+    });
+    // Keys whose window emptied dropped (dormant in the key table, then gone), and kept at
+    // their residual zero with the result filtered (Spark's `filterFunc`).
+    let dropped = test_windowed(case.input.clone(), case.outputs, case.s, |st| {
+        st.reduce_by_key_and_window_with(
+            |a, b| a + b,
+            Window::new(secs(case.w), secs(case.s))
+                .inverse(|a, b| a - b)
+                .drop_empty_keys(),
+        )
+        .with_partitions(2)
+    });
+    assert_eq!(dropped, want);
+    let filtered = test_windowed(case.input.clone(), case.outputs, case.s, |st| {
+        st.reduce_by_key_and_window_with(
+            |a, b| a + b,
+            Window::new(secs(case.w), secs(case.s)).inverse(|a, b| a - b),
+        )
+        .with_partitions(2)
+        .filter(|(_, v)| v != 0)
+    });
+    assert_eq!(filtered, want);
+}
+
 /// One huge value then ones: `1e16 + 1` rounds to `1e16`, so subtracting `1e16` later loses the
 /// ones it absorbed. The default recompute (once per window length for floating-point values)
 /// repairs the result within one window; without it the error stays forever.

@@ -67,6 +67,18 @@ INTERVAL_MS = {
 }
 QUEUED_MS = 200  # a measured batch that waited longer than this to start counts as queued
 
+# The corpora (--corpus): where the batch files come from, and how much longer Spark's batches
+# take on them than on KJV (its intervals are scaled by this; a slower batch still raises the
+# interval of the next repetition). KJV's vocabulary is small (12,762 words, the same in every
+# file); GCIDE's is large (221,278 words, ~146 k distinct per 16 MiB file); the Zipf corpus
+# (s = 1 over 1 M words, seeded) brings ~375 k distinct words per file, many new in every file.
+CORPORA = {
+    "kjv": dict(source="datasets/kjv.txt", describe="`datasets/kjv.txt` replicated", spark_slowdown=1),
+    "gcide": dict(source="datasets/large/gcide.txt", describe="`datasets/large/gcide.txt` (built by `scripts/prepare-datasets.sh`) replicated", spark_slowdown=2),
+    "zipf": dict(source="examples/zipf.rs", describe="seeded Zipf text (`cargo run --release --example zipf -- BYTES 24301 1000000 1.0`: s = 1 over a 1 M-word vocabulary)", spark_slowdown=2),
+}
+ZIPF_ARGS = ["24301", "1000000", "1.0"]  # seed, vocabulary, exponent: the same text every time
+
 
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -147,26 +159,42 @@ def count_words(path):
     return lines, words, distinct
 
 
-def prepare_data(n_files):
-    """n_files batch files of at most 16 MiB, cut at line ends from datasets/kjv.txt replicated;
-    kept under bench-results/data/ and reused. Returns the manifest."""
-    data = RESULTS / "data" / f"kjv-{n_files}x16MiB"
+def write_corpus(corpus, whole, size):
+    """Writes `size` bytes (whole lines) of the corpus into `whole`."""
+    if corpus == "zipf":
+        with open(whole, "wb") as out:
+            try:
+                p = subprocess.run(
+                    ["cargo", "run", "--release", "--quiet", "--example", "zipf", "--", str(size)] + ZIPF_ARGS,
+                    cwd=ROOT, stdout=out, stderr=subprocess.PIPE, text=False, timeout=3600,
+                )
+            except subprocess.TimeoutExpired:
+                die("generating the Zipf corpus took longer than an hour")
+        if p.returncode != 0:
+            die(f"cargo run --example zipf failed (exit {p.returncode}):\n{p.stderr.decode(errors='replace')[-3000:]}")
+        return
+    source = ROOT / CORPORA[corpus]["source"]
+    if not source.exists():
+        die(f"{source} is missing: run scripts/prepare-datasets.sh first (it builds the corpora)")
+    run_checked([str(ROOT / "scripts" / "replicate.sh"), str(source), str(whole), str(size)], "scripts/replicate.sh", 600)
+
+
+def prepare_data(n_files, corpus):
+    """n_files batch files of at most 16 MiB, cut at line ends from the corpus (replicated, or
+    generated); kept under bench-results/data/ and reused. Returns the manifest."""
+    data = RESULTS / "data" / f"{corpus}-{n_files}x16MiB"
     manifest_path = data / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         if all(Path(f["path"]).exists() and Path(f["path"]).stat().st_size == f["bytes"] for f in manifest["files"]):
             log(f"reusing {n_files} batch files in {data}")
             return manifest
-    log(f"preparing {n_files} batch files of 16 MiB in {data}")
+    log(f"preparing {n_files} batch files of 16 MiB of {corpus} in {data}")
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     whole = data / "all.txt"
     # One file more than needed, so that the last kept file is full too.
-    run_checked(
-        [str(ROOT / "scripts" / "replicate.sh"), str(ROOT / "datasets" / "kjv.txt"), str(whole), str((n_files + 1) * FILE_BYTES)],
-        "scripts/replicate.sh",
-        600,
-    )
+    write_corpus(corpus, whole, (n_files + 1) * FILE_BYTES)
     run_checked(
         ["split", "-C", str(FILE_BYTES), "-d", "-a", "3", "--additional-suffix=.txt", str(whole), str(data / "batch-")],
         "split",
@@ -191,7 +219,7 @@ def prepare_data(n_files):
         f["expect_w1"] = len(sets[k])
         f["expect_w2"] = len(set().union(*sets[max(0, k - WINDOW + 1) : k + 1]))
         f["expect_w3"] = len(cumulative)
-    manifest = {"source": "datasets/kjv.txt", "file_bytes_max": FILE_BYTES, "files": files}
+    manifest = {"source": CORPORA[corpus]["source"], "corpus": corpus, "file_bytes_max": FILE_BYTES, "files": files}
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return manifest
 
@@ -746,7 +774,7 @@ def render(run_dir):
     results["aggregate"] = aggregate(results["runs"])
     (run_dir / "results.json").write_text(json.dumps(results, indent=1))
     meta = results["meta"]
-    title = f"dstreams vs Spark {meta.get('spark_version', '?')} DStreams, {meta['mode']} ({meta['files']} × 16 MiB batches), on a {meta['machine']['cores']}-core machine"
+    title = f"dstreams vs Spark {meta.get('spark_version', '?')} DStreams, {meta['mode']} ({meta['files']} × 16 MiB batches of {meta.get('corpus', 'kjv')}), on a {meta['machine']['cores']}-core machine"
     plot(results["aggregate"], run_dir / "ratios.png", title)
     md = [
         f"Command: `{meta['command']}` ({meta['started']}, {meta['elapsed_s'] / 60:.0f} min).",
@@ -754,7 +782,7 @@ def render(run_dir):
         f"Linux {meta['machine']['kernel']}; Spark {meta.get('spark_version', '?')} (pyspark from PyPI), {meta['java']}, "
         f"Python {meta['python']}; dstreams {meta['dstreams_commit']}, {meta['rustc']}.",
         f"Data: {meta['files']} files of {meta['file_mib']:.0f} MiB ({meta['total_mb']:.0f} MB, {meta['total_words']:,} words) cut at "
-        "line ends from `datasets/kjv.txt` replicated; one file = one batch. "
+        f"line ends from {CORPORA[meta.get('corpus', 'kjv')]['describe']}; one file = one batch. "
         f"Repetitions per core count: {', '.join(f'{r} at {c} core(s)' for c, r in meta['reps'].items())}, engines alternating "
         "(dstreams, Spark JVM, PySpark, dstreams, ...); figures are medians over repetitions.",
         "",
@@ -809,6 +837,8 @@ def parse_args(argv):
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_const", dest="mode", const="quick", help="12 × 16 MiB batches (PySpark 6), all cores, 1 repetition (default)")
     mode.add_argument("--full", action="store_const", dest="mode", const="full", help="32 × 16 MiB = 512 MiB (PySpark 12 files), all cores ×2 and 1 core ×1")
+    ap.add_argument("--corpus", choices=sorted(CORPORA), default="kjv", help="the text the batch files are cut from: "
+                    "kjv (small vocabulary), gcide (a dictionary: 221 k words) or zipf (1 M-word Zipf text); default kjv")
     ap.add_argument("--files", type=int, help="batch files per run (overrides the mode)")
     ap.add_argument("--pyspark-files", type=int, help="batch files PySpark replays (default: as many as the others)")
     ap.add_argument("--reps", type=int, help="repetitions (overrides the mode)")
@@ -861,7 +891,8 @@ def main(argv):
     started = datetime.datetime.now()
     t0 = time.monotonic()
     RESULTS.mkdir(exist_ok=True)
-    run_dir = args.out or RESULTS / f"{args.mode}-{started:%Y%m%d-%H%M%S}"
+    label = args.mode if args.corpus == "kjv" else f"{args.mode}-{args.corpus}"
+    run_dir = args.out or RESULTS / f"{label}-{started:%Y%m%d-%H%M%S}"
     run_dir = run_dir.resolve()
     for sub in ["raw", "logs", "tmp"]:
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -883,11 +914,12 @@ def main(argv):
             engines.remove("dstreams-closures")
     if "spark-jvm" in engines:
         ctx["jar"] = compile_java(run_dir)
-    manifest = prepare_data(cfg["files"])
+    manifest = prepare_data(cfg["files"], args.corpus)
     files = manifest["files"]
 
     meta = {
         "mode": args.mode,
+        "corpus": args.corpus,
         "command": "scripts/bench-vs-spark " + " ".join(argv),
         "started": f"{started:%Y-%m-%d %H:%M}",
         "machine": machine(),
@@ -944,7 +976,8 @@ def main(argv):
                         r = run_dstreams(ctx, w, cores, files, tag, closures)
                     else:
                         key = (e, w, cores)
-                        iv = intervals.get(key, INTERVAL_MS[(e, w)] * (2 if cores == 1 else 1))
+                        slow = CORPORA[args.corpus]["spark_slowdown"]
+                        iv = intervals.get(key, INTERVAL_MS[(e, w)] * slow * (2 if cores == 1 else 1))
                         use = files[: cfg["pyspark_files"]] if e == "pyspark" else files
                         log(f"{tag}: {LABEL[e]} {w}, {len(use)} files, batch interval {iv} ms")
                         r = run_spark(ctx, e, w, cores, use, tag, iv)
@@ -964,7 +997,7 @@ def main(argv):
     save()
     shutil.rmtree(run_dir / "tmp", ignore_errors=True)
     results = render(run_dir)
-    latest = RESULTS / f"{args.mode}-latest"
+    latest = RESULTS / f"{label}-latest"
     if args.out is None and (latest.is_symlink() or not latest.exists()):
         if latest.is_symlink():
             latest.unlink()
@@ -973,7 +1006,7 @@ def main(argv):
     print()
     print(table)
     if args.update_benchmarks_md:
-        update_benchmarks_md(run_dir, table)
+        update_benchmarks_md(run_dir, table, args.corpus)
     log(f"done in {meta['elapsed_s'] / 60:.1f} min: {run_dir / 'table.md'}, {run_dir / 'ratios.png'}, {run_dir / 'results.json'}")
     failed = [r["tag"] for r in results["runs"] if r["status"] in ("failed", "timeout")]
     if failed:
@@ -982,10 +1015,10 @@ def main(argv):
     return 0
 
 
-BEGIN, END = "<!-- bench-vs-spark:begin -->", "<!-- bench-vs-spark:end -->"
-
-
-def update_benchmarks_md(run_dir, table):
+def update_benchmarks_md(run_dir, table, corpus):
+    """Replaces the corpus's marked section of BENCHMARKS.md (`<!-- bench-vs-spark:CORPUS:begin
+    -->` ... `<!-- bench-vs-spark:CORPUS:end -->`) with this run's table."""
+    BEGIN, END = f"<!-- bench-vs-spark:{corpus}:begin -->", f"<!-- bench-vs-spark:{corpus}:end -->"
     md = ROOT / "BENCHMARKS.md"
     text = md.read_text()
     if BEGIN not in text or END not in text:

@@ -9,10 +9,9 @@
 use crate::data::{Data, PairColumn};
 use crate::error::{Error, Result};
 use crate::kernels::accumulate::Agg;
-use crate::kernels::aggregate::{Partition, aggregate, count_words};
+use crate::kernels::aggregate::{Aggregation, Partition, aggregate};
 use crate::kernels::tokenize::Separators;
 use arrow_array::StringViewArray;
-use rayon::prelude::*;
 
 fn internal(what: &str) -> Error {
     Error::Internal(format!(
@@ -83,39 +82,14 @@ pub(crate) fn count_strings<T: Data>(
 }
 
 /// Tokenizes and counts the words of every partition of lines in one pass (the fused
-/// `split(sep).count_by_value()`), merging partitions per output partition.
+/// `split(sep).count_by_value()`), on `counts`' tables kept from the previous batch.
 pub(crate) fn count_words_of<T: Data>(
+    counts: &Aggregation,
     lines: &[StringViewArray],
     sep: Separators,
     partitions: usize,
 ) -> Result<Vec<PairColumn<T, i64>>> {
-    let mut per_input: Vec<Vec<Partition>> = lines
-        .par_iter()
-        .map(|l| count_words(l, sep, partitions))
-        .collect::<Result<_, _>>()?;
-    if per_input.len() == 1 {
-        return pair_columns::<T, i64>(per_input.pop().unwrap_or_default());
-    }
-    // Every key of output partition j is in partition j of each input: merge them per j.
-    let mut by_output: Vec<(Vec<StringViewArray>, Vec<Vec<i64>>)> =
-        (0..partitions).map(|_| (Vec::new(), Vec::new())).collect();
-    for parts in per_input {
-        for (j, (keys, counts)) in parts.into_iter().enumerate() {
-            by_output[j].0.push(keys);
-            by_output[j].1.push(counts);
-        }
-    }
-    let merged: Vec<Partition> = by_output
-        .into_par_iter()
-        .map(|(keys, counts)| {
-            let slices: Vec<&[i64]> = counts.iter().map(Vec::as_slice).collect();
-            let mut one = aggregate(&keys, Some(&slices), Agg::Sum, 1)?;
-            Ok(one
-                .pop()
-                .unwrap_or_else(|| (StringViewArray::from(Vec::<&str>::new()), Vec::new())))
-        })
-        .collect::<Result<_, crate::kernels::KernelError>>()?;
-    pair_columns::<T, i64>(merged)
+    pair_columns::<T, i64>(counts.count_words(lines, sep, partitions)?)
 }
 
 #[cfg(test)]
@@ -127,7 +101,8 @@ mod tests {
     fn multi_partition_word_counts_merge_per_output_partition() {
         let a = StringViewArray::from(vec!["to be or", "not to be"]);
         let b = StringViewArray::from(vec!["be quick"]);
-        let parts = count_words_of::<String>(&[a, b], Separators::Space, 3).unwrap();
+        let parts =
+            count_words_of::<String>(&Aggregation::new(), &[a, b], Separators::Space, 3).unwrap();
         assert_eq!(parts.len(), 3);
         let mut got: Vec<(String, i64)> = parts
             .iter()

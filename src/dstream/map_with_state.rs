@@ -10,7 +10,8 @@
 use super::DStream;
 use super::node::{AnyNode, Node, Partitioning, Plan, ShufflePartitions};
 use super::state::{
-    Partition, StateCell, group_rows, initial_state, state_pairs, state_record_batch, state_schema,
+    GroupRows, Grouping, Partition, StateCell, initial_state, row_key, state_pairs,
+    state_record_batch, state_schema,
 };
 use super::state_spec::{MappingFn, State, StateSpec};
 use crate::checkpoint::OperatorState;
@@ -20,7 +21,7 @@ use crate::data::{column_iter, key_hash_state};
 use crate::error::Error;
 use crate::error::Result;
 use crate::kernels::hash::partition_of;
-use crate::kernels::shuffle::{CoGroup, KeyedInput};
+use crate::kernels::shuffle::KeyedInput;
 use crate::lock::lock;
 use crate::time::{Duration, Time};
 use arrow_array::{Array, Int64Array, RecordBatch};
@@ -164,7 +165,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                     if batch.is_none() && initial.is_none() {
                         return Ok(None);
                     }
-                    guard.parts = Some(timed(initial_state(initial.as_ref(), n), t, timeout));
+                    guard.parts = Some(timed(initial_state(initial.as_ref(), n)?, t, timeout));
                 }
                 let parts = guard.parts.as_mut().expect("state was just created");
                 let empty = Batch::<(K, V)>::from_partitions(Vec::new());
@@ -173,17 +174,21 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                     parts: batch.partitions().iter().map(|p| (&p.a, &p.b)).collect(),
                 };
                 let sources = batch.sources();
-                let groups = group_rows(&input, n, unique_in);
+                let grouping = Grouping::of(&input, n, unique_in);
                 let cutoff = timeout.map(|idle| t - idle);
                 let changes = parts
                     .par_iter()
-                    .zip(groups.par_iter())
-                    .map(|(p, g)| changes_of(p, &input, g, t, cutoff, &*function, &sources))
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let found = grouping.lookups(i, &input, &p.part.keys);
+                        let groups = grouping.groups(i, &input).zip(found);
+                        changes_of(p, &input, groups, t, cutoff, &*function, &sources)
+                    })
                     .collect::<Result<Vec<Changes<'_, K, S, M>>>>()?;
                 let mut out = Vec::with_capacity(n);
                 for (p, ch) in parts.iter_mut().zip(changes) {
                     out.push(ch.mapped);
-                    commit(p, ch.held, ch.new, t, cutoff);
+                    commit(p, ch.held, ch.new, t, cutoff)?;
                 }
                 guard.last = Some(t);
                 Ok(Some(Batch::from_partitions(out)))
@@ -229,14 +234,13 @@ fn timed<K: Key, S: Data + Clone>(
 fn changes_of<'k, K: Key, V: Data, S: Data + Clone, M: Data>(
     p: &TimedPartition<K, S>,
     input: &KeyedInput<'k, K, V>,
-    groups: &[CoGroup],
+    groups: impl Iterator<Item = (GroupRows<'k>, (u64, Option<u32>))>,
     t: Time,
     cutoff: Option<Time>,
     f: &MappingFn<K, V, S, M>,
     sources: &Sources,
 ) -> Result<Changes<'k, K, S, M>> {
-    let none = KeyedInput::<K, V> { parts: Vec::new() };
-    let mut mapped = M::Builder::new(groups.len(), sources);
+    let mut mapped = M::Builder::new(groups.size_hint().0, sources);
     let scope = CallScope::open();
     let call =
         |key: K::Ref<'_>, value: Option<V::Ref<'_>>, state: &mut State<S>, out: &mut M::Builder| {
@@ -248,13 +252,13 @@ fn changes_of<'k, K: Key, V: Data, S: Data + Clone, M: Data>(
     let mut new = Vec::new();
     // Keys of this batch's records: they do not time out in it.
     let mut seen = Vec::new();
-    for g in groups {
-        let key = input.group_key(&none, g);
-        let id = p.part.keys.find(g.hash, key);
+    for (g, (hash, id)) in groups {
+        let rows = g.rows();
+        let key = row_key(input, rows[0]);
         seen.extend(id);
         let prev = id.and_then(|id| p.part.states[id as usize].clone());
         let mut state = State::new(prev, false);
-        for &r in &g.left {
+        for &r in rows {
             call(key, Some(input.row_value(r)), &mut state, &mut mapped)?;
         }
         // Spark: removed → deleted; updated, or still there with a timeout → kept, with
@@ -265,7 +269,7 @@ fn changes_of<'k, K: Key, V: Data, S: Data + Clone, M: Data>(
             (Some(id), false, true) => held.push((id, state.into_value())),
             (None, false, true) => {
                 if let Some(s) = state.into_value() {
-                    new.push((key, g.hash, s));
+                    new.push((key, hash, s));
                 }
             }
             _ => {}
@@ -302,7 +306,7 @@ fn commit<K: Key, S: Data + Clone>(
     new: Vec<(K::Ref<'_>, u64, S)>,
     t: Time,
     cutoff: Option<Time>,
-) {
+) -> Result<()> {
     let mut refreshed = Vec::new();
     for (id, s) in held {
         match s {
@@ -314,7 +318,7 @@ fn commit<K: Key, S: Data + Clone>(
             None => p.part.remove(id),
         }
     }
-    let ids = p.part.insert(new);
+    let ids = p.part.insert(new)?;
     p.updated_at.resize(p.part.keys.id_bound(), t);
     for &id in &ids {
         p.updated_at[id as usize] = t;
@@ -329,6 +333,7 @@ fn commit<K: Key, S: Data + Clone>(
         }
     }
     p.part.keys.reclaim();
+    Ok(())
 }
 
 /// `map_with_state`'s side of checkpoints: keys, states and the time of each key's last update
@@ -368,7 +373,7 @@ impl<K: Key, S: Data + Clone> OperatorState for MapWithStateCheckpoint<K, S> {
     fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()> {
         let pairs = state_pairs::<K, S>(batches)?;
         let n = self.partitions.get(self.default_partitions);
-        let mut parts = timed(initial_state(Some(&pairs), n), time, None);
+        let mut parts = timed(initial_state(Some(&pairs), n)?, time, None);
         let hasher = key_hash_state();
         let mut idle: Vec<BTreeMap<Time, Vec<u32>>> = vec![BTreeMap::new(); n];
         for (batch, column) in batches.iter().zip(pairs.partitions()) {
@@ -379,12 +384,12 @@ impl<K: Key, S: Data + Clone> OperatorState for MapWithStateCheckpoint<K, S> {
                     Error::corrupt_checkpoint("a map_with_state state file has no updated_at")
                 })?;
             for (row, key) in column_iter(&column.a).enumerate() {
-                let hash = K::hash_key(key, hasher);
-                let p = partition_of(hash, n);
+                let p = partition_of(K::hash_key(key, hasher), n);
                 let id = parts[p]
                     .part
                     .keys
-                    .find(hash, key)
+                    .find(key)
+                    .1
                     .expect("every restored key was inserted");
                 let at = Time::from_millis(times.value(row));
                 parts[p].updated_at[id as usize] = at;

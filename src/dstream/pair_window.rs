@@ -423,7 +423,7 @@ fn inverse_slide<K: Key, V: Data + Clone>(
             let added: Vec<Vec<u32>> = entering_panes
                 .iter()
                 .map(|pane| table.add(&pane.partitions()[j], &|a, b| (fns.f)(a, b)))
-                .collect();
+                .collect::<Result<_>>()?;
             if exact {
                 let cols: Vec<_> = window_panes.iter().map(|p| &p.partitions()[j]).collect();
                 table.recompute(&cols, &|a, b| (fns.f)(a, b));

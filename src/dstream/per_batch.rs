@@ -12,6 +12,7 @@ use crate::context::{BatchContext, StreamingContext};
 use crate::data::view::CallScope;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key, Value, column_from_values};
 use crate::error::{Error, Result};
+use crate::kernels::aggregate::Aggregation;
 use crate::kernels::narrow::per_partition;
 use crate::time::{Duration, Time};
 use std::sync::Arc;
@@ -388,6 +389,7 @@ impl<T: Key> DStream<T> {
         let plan = Plan::partitioned(partitions, Partitioning::ByKey { unique: true });
         let n_of = partitions.clone();
         if let Some((lines, sep)) = self.node.plan.words_of.clone() {
+            let counts = Aggregation::new();
             return DStream::create(
                 &self.ctx,
                 "CountByValueDStream",
@@ -400,7 +402,7 @@ impl<T: Key> DStream<T> {
                         return Ok(None);
                     };
                     let n = n_of.get(ctx.parallelism);
-                    let parts = count_words_of::<T>(batch.partitions(), sep, n)?;
+                    let parts = count_words_of::<T>(&counts, batch.partitions(), sep, n)?;
                     Ok(Some(Batch::from_partitions(parts)))
                 }),
             );

@@ -33,6 +33,10 @@ pub(crate) struct Partition<K: Data, S> {
     pub(crate) keys: KeyTable<K>,
     /// Indexed by key id; `Some` for every key held.
     pub(crate) states: Vec<Option<S>>,
+    /// `update_state_by_key`'s batch in progress: every key's next state, by id (swapped with
+    /// `states` when the batch commits), and which keys had values; kept from batch to batch.
+    next: Vec<Option<S>>,
+    touched: Vec<bool>,
 }
 
 impl<K: Key, S: Data + Clone> Partition<K, S> {
@@ -40,23 +44,25 @@ impl<K: Key, S: Data + Clone> Partition<K, S> {
         Partition {
             keys: KeyTable::new(),
             states: Vec::new(),
+            next: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
     /// Adds keys that have no state yet with their states; returns their ids.
-    pub(crate) fn insert(&mut self, new: Vec<(K::Ref<'_>, u64, S)>) -> Vec<u32> {
+    pub(crate) fn insert(&mut self, new: Vec<(K::Ref<'_>, u64, S)>) -> Result<Vec<u32>> {
         let mut states = Vec::with_capacity(new.len());
         let ids = self
             .keys
             .insert_new(new.into_iter().map(|(key, hash, state)| {
                 states.push(state);
                 (key, hash)
-            }));
+            }))?;
         self.states.resize_with(self.keys.id_bound(), || None);
         for (&id, state) in ids.iter().zip(states) {
             self.states[id as usize] = Some(state);
         }
-        ids
+        Ok(ids)
     }
 
     /// Forgets a key and its state.
@@ -67,10 +73,9 @@ impl<K: Key, S: Data + Clone> Partition<K, S> {
 
     /// The state as a partition of `(key, state)` pairs.
     pub(crate) fn snapshot(&self) -> PairColumn<K, S> {
-        let mut keys = K::Builder::new(self.keys.len(), &self.keys.sources());
-        let mut states = S::Builder::new(self.keys.len(), &Sources::none());
-        for id in self.keys.ids() {
-            keys.push_ref(self.keys.key(id));
+        let ids: Vec<u32> = self.keys.ids().collect();
+        let mut states = S::Builder::new(ids.len(), &Sources::none());
+        for &id in &ids {
             states.push(
                 self.states[id as usize]
                     .clone()
@@ -78,16 +83,17 @@ impl<K: Key, S: Data + Clone> Partition<K, S> {
             );
         }
         PairColumn {
-            a: keys.finish(),
+            a: self.keys.column(&ids),
             b: states.finish(),
         }
     }
 }
 
-/// What one batch does to one partition, computed before anything is changed.
+/// What one batch does to one partition besides the next states of the keys held (in the
+/// partition's `next`), computed before anything is changed.
 struct Changes<'k, K: Data, S> {
-    /// Keys held: their new state, or `None` to remove them.
-    held: Vec<(u32, Option<S>)>,
+    /// Keys held whose next state is `None`: they are removed.
+    removed: Vec<u32>,
     /// Keys that get their first state.
     new: Vec<(K::Ref<'k>, u64, S)>,
 }
@@ -209,7 +215,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                     if batch.is_none() && initial.is_none() {
                         return Ok(None); // Spark: no previous state and no parent RDD, no RDD
                     }
-                    guard.parts = Some(initial_state(initial.as_ref(), n));
+                    guard.parts = Some(initial_state(initial.as_ref(), n)?);
                 }
                 guard.last = Some(t);
                 let parts = guard.parts.as_mut().expect("state was just created");
@@ -218,26 +224,30 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 let input = KeyedInput {
                     parts: batch.partitions().iter().map(|p| (&p.a, &p.b)).collect(),
                 };
-                let groups = group_rows(&input, n, unique_in);
-                // Compute every partition's changes first; commit only if all succeeded.
+                let grouping = Grouping::of(&input, n, unique_in);
+                // Compute every partition's changes first (the states stay as they are);
+                // commit only if all succeeded.
                 let changes: Vec<Changes<'_, K, S>> = parts
-                    .par_iter()
-                    .zip(groups.par_iter())
-                    .map(|(part, groups)| changes_of(part, &input, groups, t, &*update))
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(p, part)| {
+                        let found = grouping.lookups(p, &input, &part.keys);
+                        let groups = grouping.groups(p, &input).zip(found);
+                        part.changes(&input, groups, t, &*update)
+                    })
                     .collect();
                 parts
                     .par_iter_mut()
                     .zip(changes.into_par_iter())
-                    .for_each(|(part, ch)| {
-                        for (id, s) in ch.held {
-                            match s {
-                                Some(s) => part.states[id as usize] = Some(s),
-                                None => part.remove(id),
-                            }
+                    .try_for_each(|(part, ch)| {
+                        std::mem::swap(&mut part.states, &mut part.next);
+                        for id in ch.removed {
+                            part.remove(id);
                         }
-                        part.insert(ch.new);
+                        part.insert(ch.new)?;
                         part.keys.reclaim();
-                    });
+                        Ok::<_, Error>(())
+                    })?;
                 let out =
                     Batch::from_partitions(parts.par_iter().map(Partition::snapshot).collect());
                 *lock(&last_emitted) = Some(out.clone());
@@ -367,7 +377,7 @@ impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
         let pairs = state_pairs::<K, S>(batches)?;
         let mut cell = lock(&self.cell);
         let n = self.partitions.get(self.default_partitions);
-        cell.parts = Some(initial_state(Some(&pairs), n));
+        cell.parts = Some(initial_state(Some(&pairs), n)?);
         cell.last = Some(time);
         *lock(&self.emitted) = None;
         Ok(())
@@ -378,10 +388,10 @@ impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
 pub(crate) fn initial_state<K: Key, S: Data + Clone>(
     initial: Option<&Batch<(K, S)>>,
     n: usize,
-) -> Vec<Partition<K, S>> {
+) -> Result<Vec<Partition<K, S>>> {
     let mut parts: Vec<Partition<K, S>> = (0..n).map(|_| Partition::new()).collect();
     let Some(initial) = initial else {
-        return parts;
+        return Ok(parts);
     };
     let hasher = key_hash_state();
     let mut by_part: Vec<Vec<(K::Ref<'_>, u64, S)>> = (0..n).map(|_| Vec::new()).collect();
@@ -405,77 +415,151 @@ pub(crate) fn initial_state<K: Key, S: Data + Clone>(
         }
     }
     for (part, new) in parts.iter_mut().zip(by_part) {
-        part.insert(new);
+        part.insert(new)?;
     }
-    parts
+    Ok(parts)
 }
 
-/// The batch's rows grouped by key per state partition: each row its own group when the stream
-/// is already reduced into the same partitions, else a keyed grouping.
-pub(crate) fn group_rows<K: Key, V: Data>(
-    input: &KeyedInput<'_, K, V>,
-    n: usize,
-    unique_in: Option<usize>,
-) -> Vec<Vec<CoGroup>> {
-    if unique_in == Some(n) && input.parts.len() == n {
-        let hasher = key_hash_state();
-        return input
-            .parts
-            .par_iter()
-            .enumerate()
-            .map(|(p, (keys, _))| {
-                (0..keys.len())
-                    .map(|row| CoGroup {
-                        hash: K::hash_key(keys.value(row), hasher),
-                        left: vec![RowRef {
-                            part: p as u32,
-                            row: row as u32,
-                        }],
-                        right: Vec::new(),
+/// The batch's rows grouped by key per state partition.
+pub(crate) enum Grouping {
+    /// The stream is already reduced into the state's partitions (each key once per
+    /// partition): row `r` of input partition `p` is a group of state partition `p` on its own.
+    Rows,
+    /// Rows grouped by key, per state partition.
+    Groups(Vec<Vec<CoGroup>>),
+}
+
+/// The rows of one group (the first holds its key).
+pub(crate) enum GroupRows<'g> {
+    One(RowRef),
+    Many(&'g [RowRef]),
+}
+
+impl GroupRows<'_> {
+    pub(crate) fn rows(&self) -> &[RowRef] {
+        match self {
+            GroupRows::One(r) => std::slice::from_ref(r),
+            GroupRows::Many(rows) => rows,
+        }
+    }
+}
+
+impl Grouping {
+    /// Groups the batch's rows: each row its own group when the stream is already reduced
+    /// into the same partitions (nothing to do), else a keyed grouping.
+    pub(crate) fn of<K: Key, V: Data>(
+        input: &KeyedInput<'_, K, V>,
+        n: usize,
+        unique_in: Option<usize>,
+    ) -> Self {
+        if unique_in == Some(n) && input.parts.len() == n {
+            return Grouping::Rows;
+        }
+        let none = KeyedInput::<K, V> { parts: Vec::new() };
+        Grouping::Groups(cogroup_rows(input, &none, n))
+    }
+
+    /// The groups of state partition `p`, in order.
+    pub(crate) fn groups<'g, K: Key, V: Data>(
+        &'g self,
+        p: usize,
+        input: &KeyedInput<'_, K, V>,
+    ) -> Box<dyn Iterator<Item = GroupRows<'g>> + 'g> {
+        match self {
+            Grouping::Rows => {
+                let rows = input.parts.get(p).map_or(0, |(keys, _)| keys.len());
+                Box::new((0..rows).map(move |row| {
+                    GroupRows::One(RowRef {
+                        part: p as u32,
+                        row: row as u32,
                     })
-                    .collect()
-            })
-            .collect();
+                }))
+            }
+            Grouping::Groups(groups) => Box::new(
+                groups
+                    .get(p)
+                    .into_iter()
+                    .flatten()
+                    .map(|g| GroupRows::Many(&g.left)),
+            ),
+        }
     }
-    let none = KeyedInput::<K, V> { parts: Vec::new() };
-    cogroup_rows(input, &none, n)
+    /// The hash and the id in `keys` (if held) of every group of state partition `p`, in the
+    /// order of [`groups`](Self::groups).
+    pub(crate) fn lookups<K: Key, V: Data>(
+        &self,
+        p: usize,
+        input: &KeyedInput<'_, K, V>,
+        keys: &KeyTable<K>,
+    ) -> Vec<(u64, Option<u32>)> {
+        match (self, input.parts.get(p)) {
+            (Grouping::Rows, Some((column, _))) => keys.find_column(column),
+            _ => self
+                .groups(p, input)
+                .map(|g| keys.find(row_key(input, g.rows()[0])))
+                .collect(),
+        }
+    }
 }
 
-/// Calls the update function for every key of one partition that has new values or a state.
-fn changes_of<'k, K: Key, V: Data, S: Data + Clone>(
-    part: &Partition<K, S>,
-    input: &KeyedInput<'k, K, V>,
-    groups: &[CoGroup],
-    t: Time,
-    update: &UpdateFn<K, V, S>,
-) -> Changes<'k, K, S> {
-    let none = KeyedInput::<K, V> { parts: Vec::new() };
-    let mut touched = vec![false; part.keys.id_bound()];
-    let mut held = Vec::new();
-    let mut new = Vec::new();
-    let mut values: Vec<V::Ref<'k>> = Vec::new();
-    for g in groups {
-        let key = input.group_key(&none, g);
-        values.clear();
-        values.extend(g.left.iter().map(|&r| input.row_value(r)));
-        match part.keys.find(g.hash, key) {
-            Some(id) => {
-                touched[id as usize] = true;
-                let prev = part.states[id as usize].clone();
-                held.push((id, update(t, key, &values, prev)));
-            }
-            None => {
-                if let Some(s) = update(t, key, &values, None) {
-                    new.push((key, g.hash, s));
+/// The key of a row.
+pub(crate) fn row_key<'k, K: Key, V: Data>(input: &KeyedInput<'k, K, V>, r: RowRef) -> K::Ref<'k> {
+    input.parts[r.part as usize].0.value(r.row as usize)
+}
+
+impl<K: Key, S: Data + Clone> Partition<K, S> {
+    /// Calls the update function for every key of this partition that has new values or a
+    /// state, writing the held keys' next states into `next` (the states are not changed).
+    fn changes<'k, V: Data>(
+        &mut self,
+        input: &KeyedInput<'k, K, V>,
+        groups: impl Iterator<Item = (GroupRows<'k>, (u64, Option<u32>))>,
+        t: Time,
+        update: &UpdateFn<K, V, S>,
+    ) -> Changes<'k, K, S> {
+        let Partition {
+            keys,
+            states,
+            next,
+            touched,
+        } = self;
+        next.clear();
+        next.resize_with(keys.id_bound(), || None);
+        touched.clear();
+        touched.resize(keys.id_bound(), false);
+        let mut removed = Vec::new();
+        let mut new = Vec::new();
+        let mut values: Vec<V::Ref<'k>> = Vec::new();
+        for (g, found) in groups {
+            let rows = g.rows();
+            let key = row_key(input, rows[0]);
+            values.clear();
+            values.extend(rows.iter().map(|&r| input.row_value(r)));
+            match found {
+                (_, Some(id)) => {
+                    let id = id as usize;
+                    touched[id] = true;
+                    next[id] = update(t, key, &values, states[id].clone());
+                    if next[id].is_none() {
+                        removed.push(id as u32);
+                    }
+                }
+                (hash, None) => {
+                    if let Some(s) = update(t, key, &values, None) {
+                        new.push((key, hash, s));
+                    }
                 }
             }
         }
-    }
-    for id in part.keys.ids() {
-        if !touched[id as usize] {
-            let prev = part.states[id as usize].clone();
-            held.push((id, update(t, part.keys.key(id), &[], prev)));
+        for id in keys.ids() {
+            let id = id as usize;
+            if !touched[id] {
+                next[id] = update(t, keys.key(id as u32), &[], states[id].clone());
+                if next[id].is_none() {
+                    removed.push(id as u32);
+                }
+            }
         }
+        Changes { removed, new }
     }
-    Changes { held, new }
 }

@@ -56,4 +56,10 @@ pub enum KernelError {
         /// Number of distinct buffers.
         count: usize,
     },
+    /// A table would hold more distinct keys than its ids can name.
+    #[error("more than {limit} distinct keys in one table")]
+    TooManyKeys {
+        /// The most keys a table holds.
+        limit: usize,
+    },
 }

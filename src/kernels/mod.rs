@@ -21,7 +21,7 @@ pub(crate) mod shuffle;
 pub mod simd;
 pub mod table;
 pub mod tokenize;
-mod view;
+pub(crate) mod view;
 
 pub use error::KernelError;
 pub use view::MAX_INLINE;

@@ -121,8 +121,8 @@ impl<K: Key, V: Data> PaneSource<K, V> {
                     batches.iter().map(|b| &b.partitions()[j]).collect();
                 match cols.as_slice() {
                     [] => Ok(PairColumn::empty()),
-                    [one] => Ok(compact::<(K, V)>(one)),
-                    many => (self.merge)(many).map(|c| compact::<(K, V)>(&c)),
+                    [one] => Ok(compact(one)),
+                    many => (self.merge)(many).map(|c| compact(&c)),
                 }
             })
             .collect::<Result<_>>()?;
@@ -131,7 +131,24 @@ impl<K: Key, V: Data> PaneSource<K, V> {
 }
 
 /// A copy of `col` that owns its bytes: keys and values no longer point into input buffers.
-pub(crate) fn compact<T: Data>(col: &T::Column) -> T::Column {
+/// String keys are compacted by the kernel (inline keys are their views; only long keys are
+/// copied), and a value column that points into no buffer is shared as it is.
+pub(crate) fn compact<K: Data, V: Data>(col: &PairColumn<K, V>) -> PairColumn<K, V> {
+    let a = K::string_views(&col.a)
+        .and_then(|keys| K::column_from_string_views(crate::kernels::compact::compact(keys)))
+        .unwrap_or_else(|| copy::<K>(&col.a));
+    let mut buffers = Vec::new();
+    col.b.data_buffers(&mut buffers);
+    let b = if buffers.is_empty() {
+        col.b.clone()
+    } else {
+        copy::<V>(&col.b)
+    };
+    PairColumn { a, b }
+}
+
+/// A copy of `col` built value by value, every string copied.
+fn copy<T: Data>(col: &T::Column) -> T::Column {
     let mut b = T::Builder::new(col.len(), &Sources::none());
     for i in 0..col.len() {
         b.push_ref(col.value(i));

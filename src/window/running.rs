@@ -5,9 +5,14 @@
 //! Keys live in a [`KeyTable`]: a pane's new keys are copied when they first enter, so the table
 //! never pins an input batch's buffers, and the emitted result's string keys are views into the
 //! table's key chunks. Values are owned.
+//!
+//! A key the window forgets (its window emptied) loses its entry at once but stays in the key
+//! table for a while, *dormant*: a key that comes back (keys come and go all the time in a
+//! window over a large vocabulary) then finds its id again instead of being copied in and
+//! indexed anew. Dormant keys are dropped from the key table once they outnumber the live ones.
 
 use crate::data::key_table::KeyTable;
-use crate::data::{Column, ColumnBuilder, Data, Key, PairColumn, Sources, key_hash_state};
+use crate::data::{Column, ColumnBuilder, Data, Key, PairColumn, Sources};
 use crate::error::{Error, Result};
 
 /// What happens to a key once no pane of its window holds a value for it.
@@ -32,21 +37,28 @@ struct Entry<V> {
 /// One partition of the running window result.
 pub(crate) struct RunningTable<K: Data, V> {
     keys: KeyTable<K>,
-    /// Indexed by key id.
+    /// Indexed by key id; `None` for a dormant key.
     entries: Vec<Option<Entry<V>>>,
+    /// Keys of the table that are not dormant.
+    live: usize,
 }
+
+/// Dormant keys a table keeps at least before dropping them (below this, dropping them saves
+/// nothing worth a pass).
+const DORMANT_KEPT: usize = 1024;
 
 impl<K: Key, V: Data + Clone> RunningTable<K, V> {
     pub(crate) fn new() -> Self {
         RunningTable {
             keys: KeyTable::new(),
             entries: Vec::new(),
+            live: 0,
         }
     }
 
-    /// Number of keys held.
+    /// Number of keys held (dormant ones are not).
     pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+        self.live
     }
 
     fn entry(&mut self, id: u32) -> &mut Entry<V> {
@@ -58,33 +70,46 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
     /// Folds a pane (one partition: distinct keys) into the window: `f(value, v)` for keys held,
     /// new entries for the others (their keys copied into the table). Returns the id of each of
     /// the pane's keys, row by row, for [`subtract`](Self::subtract) when the pane expires.
-    pub(crate) fn add(&mut self, pane: &PairColumn<K, V>, f: &impl Fn(V, V) -> V) -> Vec<u32> {
-        let state = key_hash_state();
+    pub(crate) fn add(
+        &mut self,
+        pane: &PairColumn<K, V>,
+        f: &impl Fn(V, V) -> V,
+    ) -> Result<Vec<u32>> {
         let mut ids = vec![0u32; pane.a.len()];
         let mut new_rows = Vec::new();
-        for (row, slot) in ids.iter_mut().enumerate() {
-            let key = pane.a.value(row);
-            let hash = K::hash_key(key, state);
-            match self.keys.find(hash, key) {
-                Some(id) => {
+        let found = self.keys.find_column(&pane.a);
+        for (row, (slot, found)) in ids.iter_mut().zip(found).enumerate() {
+            match found {
+                (_, Some(id)) => {
                     *slot = id;
                     let v = V::to_owned_value(pane.b.value(row));
-                    let e = self.entry(id);
-                    e.value = Some(match e.value.take() {
-                        Some(prev) => f(prev, v),
-                        None => v,
-                    });
-                    e.panes += 1;
+                    match &mut self.entries[id as usize] {
+                        Some(e) => {
+                            e.value = Some(match e.value.take() {
+                                Some(prev) => f(prev, v),
+                                None => v,
+                            });
+                            e.panes += 1;
+                        }
+                        dormant @ None => {
+                            *dormant = Some(Entry {
+                                value: Some(v),
+                                panes: 1,
+                            });
+                            self.live += 1;
+                        }
+                    }
                 }
-                None => new_rows.push((row, hash)),
+                (hash, None) => new_rows.push((row, hash)),
             }
         }
         let new_ids = self.keys.insert_new(
             new_rows
                 .iter()
                 .map(|&(row, hash)| (pane.a.value(row), hash)),
-        );
+        )?;
         self.entries.resize_with(self.keys.id_bound(), || None);
+        self.live += new_ids.len();
         for (id, (row, _)) in new_ids.into_iter().zip(new_rows) {
             ids[row] = id;
             self.entries[id as usize] = Some(Entry {
@@ -92,7 +117,7 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
                 panes: 1,
             });
         }
-        ids
+        Ok(ids)
     }
 
     /// Takes an expiring pane out of the window: `inv(value, v)` for each of its keys, found by
@@ -124,15 +149,33 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
             e.value = Some(inv(prev, v));
             e.panes = e.panes.saturating_sub(1);
             if e.panes == 0 && empty == EmptyKeys::Drop {
-                self.remove(id);
+                self.forget(id);
             }
         }
         Ok(())
     }
 
-    fn remove(&mut self, id: u32) {
-        self.keys.remove(id);
+    /// Forgets a key: it becomes dormant.
+    fn forget(&mut self, id: u32) {
         self.entries[id as usize] = None;
+        self.live -= 1;
+    }
+
+    /// Drops the dormant keys from the key table once they outnumber the live ones.
+    fn drop_dormant(&mut self) {
+        let dormant = self.keys.len() - self.live;
+        if dormant < DORMANT_KEPT || dormant < self.live {
+            return;
+        }
+        let gone: Vec<u32> = self
+            .keys
+            .ids()
+            .filter(|&id| self.entries[id as usize].is_none())
+            .collect();
+        for id in gone {
+            self.keys.remove(id);
+        }
+        self.keys.reclaim();
     }
 
     /// Recomputes the value of every key that has panes in the window from those panes with `f`
@@ -142,13 +185,12 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         for e in self.entries.iter_mut().flatten().filter(|e| e.panes > 0) {
             e.value = None;
         }
-        let state = key_hash_state();
         for pane in panes {
             for row in 0..pane.a.len() {
-                let key = pane.a.value(row);
-                if let Some(id) = self.keys.find(K::hash_key(key, state), key) {
+                if let (_, Some(id)) = self.keys.find(pane.a.value(row))
+                    && let Some(e) = &mut self.entries[id as usize]
+                {
                     let v = V::to_owned_value(pane.b.value(row));
-                    let e = self.entry(id);
                     e.value = Some(match e.value.take() {
                         Some(prev) => f(prev, v),
                         None => v,
@@ -164,31 +206,32 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         &mut self,
         filter: Option<&(dyn Fn(K::Ref<'_>, &V) -> bool + Send + Sync)>,
     ) -> PairColumn<K, V> {
-        let mut keys = K::Builder::new(self.len(), &self.keys.sources());
+        let mut emitted = Vec::with_capacity(self.len());
         let mut values = V::Builder::new(self.len(), &Sources::none());
         let mut forget = Vec::new();
         for id in self.keys.ids() {
-            let key = self.keys.key(id);
-            let e = self.entries[id as usize]
-                .as_ref()
-                .expect("a held key always has an entry");
+            let Some(e) = &self.entries[id as usize] else {
+                continue; // dormant
+            };
             let value = e
                 .value
                 .as_ref()
                 .expect("a held key always has a value outside a recompute");
-            if filter.is_none_or(|keep| keep(key, value)) {
-                keys.push_ref(key);
+            if filter.is_none_or(|keep| keep(self.keys.key(id), value)) {
+                emitted.push(id);
                 values.push(value.clone());
             } else if e.panes == 0 {
                 forget.push(id);
             }
         }
+        let keys = self.keys.column(&emitted);
         for id in forget {
-            self.remove(id);
+            self.forget(id);
         }
+        self.drop_dormant();
         self.keys.reclaim();
         PairColumn {
-            a: keys.finish(),
+            a: keys,
             b: values.finish(),
         }
     }
@@ -230,8 +273,8 @@ mod tests {
     fn adds_subtracts_and_keeps_zero_keys_as_spark_does() {
         let mut t = RunningTable::<String, i64>::new();
         let first = pane(&[("a", 1), ("b", 2)]);
-        let ids = t.add(&first, &add);
-        t.add(&pane(&[("a", 3)]), &add);
+        let ids = t.add(&first, &add).unwrap();
+        t.add(&pane(&[("a", 3)]), &add).unwrap();
         t.subtract(&first, &ids, &sub, EmptyKeys::Keep).unwrap();
         assert_eq!(
             sorted(&t.emit(None)),
@@ -243,8 +286,8 @@ mod tests {
     fn drop_forgets_keys_whose_window_is_empty() {
         let mut t = RunningTable::<String, i64>::new();
         let first = pane(&[("a", 1), ("b", 2)]);
-        let ids = t.add(&first, &add);
-        t.add(&pane(&[("a", 3)]), &add);
+        let ids = t.add(&first, &add).unwrap();
+        t.add(&pane(&[("a", 3)]), &add).unwrap();
         t.subtract(&first, &ids, &sub, EmptyKeys::Drop).unwrap();
         assert_eq!(sorted(&t.emit(None)), [("a".to_string(), 3)]);
         assert_eq!(t.len(), 1);
@@ -254,17 +297,17 @@ mod tests {
     fn a_filter_forgets_only_empty_keys_it_rejects() {
         let mut t = RunningTable::<String, i64>::new();
         let first = pane(&[("a", 1), ("b", 2)]);
-        let ids = t.add(&first, &add);
-        t.add(&pane(&[("a", -1)]), &add);
+        let ids = t.add(&first, &add).unwrap();
+        t.add(&pane(&[("a", -1)]), &add).unwrap();
         t.subtract(&first, &ids, &sub, EmptyKeys::Keep).unwrap();
         let nonzero = |_: &str, v: &i64| *v != 0;
         // "a" is -1 (emitted), "b" is 0 with an empty window (forgotten).
         assert_eq!(sorted(&t.emit(Some(&nonzero))), [("a".to_string(), -1)]);
         assert_eq!(t.len(), 1);
         // A key that the filter rejects while its window is not empty stays, exactly.
-        t.add(&pane(&[("a", 1)]), &add);
+        t.add(&pane(&[("a", 1)]), &add).unwrap();
         assert_eq!(sorted(&t.emit(Some(&nonzero))), []);
-        t.add(&pane(&[("a", 5)]), &add);
+        t.add(&pane(&[("a", 5)]), &add).unwrap();
         assert_eq!(sorted(&t.emit(Some(&nonzero))), [("a".to_string(), 5)]);
     }
 
@@ -277,14 +320,15 @@ mod tests {
         for round in 0..3 {
             let rows: Vec<(&str, i64)> = long.iter().map(|k| (k.as_str(), 1)).collect();
             let p = pane(&rows);
-            let ids = t.add(&p, &add);
+            let ids = t.add(&p, &add).unwrap();
             t.subtract(&p, &ids, &sub, EmptyKeys::Drop).unwrap();
             assert_eq!(t.len(), 0, "round {round}");
             drop(p);
             assert_eq!(t.emit(None).a.len(), 0);
         }
         assert!(t.keys.chunk_rows() <= 3000);
-        t.add(&pane(&[("still-here-after-reclaim", 7)]), &add);
+        t.add(&pane(&[("still-here-after-reclaim", 7)]), &add)
+            .unwrap();
         assert_eq!(
             sorted(&t.emit(None)),
             [("still-here-after-reclaim".to_string(), 7)]
@@ -300,8 +344,8 @@ mod tests {
             b.finish()
         };
         let (big, small) = (p(1e16), p(1.0));
-        let ids = t.add(&big, &|a, b| a + b);
-        t.add(&small, &|a, b| a + b);
+        let ids = t.add(&big, &|a, b| a + b).unwrap();
+        t.add(&small, &|a, b| a + b).unwrap();
         t.subtract(&big, &ids, &|a, b| a - b, EmptyKeys::Keep)
             .unwrap();
         // 1e16 + 1 - 1e16 loses the 1 in f64.
