@@ -428,7 +428,7 @@ fn inverse_slide<K: Key, V: Data + Clone>(
                 let cols: Vec<_> = window_panes.iter().map(|p| &p.partitions()[j]).collect();
                 table.recompute(&cols, &|a, b| (fns.f)(a, b));
             }
-            Ok((table.emit(None), added))
+            Ok((table.emit(), added))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(results.len());

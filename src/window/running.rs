@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) enum EmptyKeys {
     /// Spark's behaviour: the key stays, at the value the inverse function left (usually a zero),
-    /// and is emitted every slide until a filter rejects it.
+    /// and is emitted every slide.
     #[default]
     Keep,
     /// The key is forgotten as soon as its window is empty, and not emitted.
@@ -132,8 +132,8 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         empty: EmptyKeys,
     ) -> Result<()> {
         if ids.len() != pane.a.len() {
-            return Err(Error::Unsupported(format!(
-                "internal: an expiring pane of {} keys comes with {} key ids",
+            return Err(Error::Internal(format!(
+                "an expiring pane of {} keys comes with {} key ids",
                 pane.a.len(),
                 ids.len()
             )));
@@ -200,15 +200,10 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
         }
     }
 
-    /// The window's result: every key held (those `filter` accepts, if given). A key whose window
-    /// is empty and that the filter rejects is forgotten, as Spark forgets it.
-    pub(crate) fn emit(
-        &mut self,
-        filter: Option<&(dyn Fn(K::Ref<'_>, &V) -> bool + Send + Sync)>,
-    ) -> PairColumn<K, V> {
+    /// The window's result: every key held.
+    pub(crate) fn emit(&mut self) -> PairColumn<K, V> {
         let mut emitted = Vec::with_capacity(self.len());
         let mut values = V::Builder::new(self.len(), &Sources::none());
-        let mut forget = Vec::new();
         for id in self.keys.ids() {
             let Some(e) = &self.entries[id as usize] else {
                 continue; // dormant
@@ -217,17 +212,10 @@ impl<K: Key, V: Data + Clone> RunningTable<K, V> {
                 .value
                 .as_ref()
                 .expect("a held key always has a value outside a recompute");
-            if filter.is_none_or(|keep| keep(self.keys.key(id), value)) {
-                emitted.push(id);
-                values.push(value.clone());
-            } else if e.panes == 0 {
-                forget.push(id);
-            }
+            emitted.push(id);
+            values.push(value.clone());
         }
         let keys = self.keys.column(&emitted);
-        for id in forget {
-            self.forget(id);
-        }
         self.drop_dormant();
         self.keys.reclaim();
         PairColumn {
@@ -277,7 +265,7 @@ mod tests {
         t.add(&pane(&[("a", 3)]), &add).unwrap();
         t.subtract(&first, &ids, &sub, EmptyKeys::Keep).unwrap();
         assert_eq!(
-            sorted(&t.emit(None)),
+            sorted(&t.emit()),
             [("a".to_string(), 3), ("b".to_string(), 0)]
         );
     }
@@ -289,26 +277,8 @@ mod tests {
         let ids = t.add(&first, &add).unwrap();
         t.add(&pane(&[("a", 3)]), &add).unwrap();
         t.subtract(&first, &ids, &sub, EmptyKeys::Drop).unwrap();
-        assert_eq!(sorted(&t.emit(None)), [("a".to_string(), 3)]);
+        assert_eq!(sorted(&t.emit()), [("a".to_string(), 3)]);
         assert_eq!(t.len(), 1);
-    }
-
-    #[test]
-    fn a_filter_forgets_only_empty_keys_it_rejects() {
-        let mut t = RunningTable::<String, i64>::new();
-        let first = pane(&[("a", 1), ("b", 2)]);
-        let ids = t.add(&first, &add).unwrap();
-        t.add(&pane(&[("a", -1)]), &add).unwrap();
-        t.subtract(&first, &ids, &sub, EmptyKeys::Keep).unwrap();
-        let nonzero = |_: &str, v: &i64| *v != 0;
-        // "a" is -1 (emitted), "b" is 0 with an empty window (forgotten).
-        assert_eq!(sorted(&t.emit(Some(&nonzero))), [("a".to_string(), -1)]);
-        assert_eq!(t.len(), 1);
-        // A key that the filter rejects while its window is not empty stays, exactly.
-        t.add(&pane(&[("a", 1)]), &add).unwrap();
-        assert_eq!(sorted(&t.emit(Some(&nonzero))), []);
-        t.add(&pane(&[("a", 5)]), &add).unwrap();
-        assert_eq!(sorted(&t.emit(Some(&nonzero))), [("a".to_string(), 5)]);
     }
 
     #[test]
@@ -324,13 +294,13 @@ mod tests {
             t.subtract(&p, &ids, &sub, EmptyKeys::Drop).unwrap();
             assert_eq!(t.len(), 0, "round {round}");
             drop(p);
-            assert_eq!(t.emit(None).a.len(), 0);
+            assert_eq!(t.emit().a.len(), 0);
         }
         assert!(t.keys.chunk_rows() <= 3000);
         t.add(&pane(&[("still-here-after-reclaim", 7)]), &add)
             .unwrap();
         assert_eq!(
-            sorted(&t.emit(None)),
+            sorted(&t.emit()),
             [("still-here-after-reclaim".to_string(), 7)]
         );
     }
@@ -349,8 +319,8 @@ mod tests {
         t.subtract(&big, &ids, &|a, b| a - b, EmptyKeys::Keep)
             .unwrap();
         // 1e16 + 1 - 1e16 loses the 1 in f64.
-        assert_eq!(t.emit(None).b[0], 0.0);
+        assert_eq!(t.emit().b[0], 0.0);
         t.recompute(&[&small], &|a, b| a + b);
-        assert_eq!(t.emit(None).b[0], 1.0);
+        assert_eq!(t.emit().b[0], 1.0);
     }
 }

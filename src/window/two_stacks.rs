@@ -135,7 +135,7 @@ mod tests {
         let fail = Cell::new(false);
         let merge = |a: &i64, b: &i64| -> Result<i64> {
             if fail.get() {
-                Err(crate::Error::Unsupported("merge failed".into()))
+                Err(crate::Error::Internal("merge failed".into()))
             } else {
                 Ok(a + b)
             }
