@@ -24,26 +24,14 @@ use dstreams::kernels::aggregate::{
 use dstreams::kernels::hash::{KeyHashes, hash_key, partition_of};
 use dstreams::kernels::simd::Simd;
 use dstreams::kernels::tokenize::{Separators, tokenize, tokenize_parallel, tokenize_using};
-
-/// Spark's `line.split(" ")`: Java's `String.split`, trailing empty strings removed, and a
-/// line without any match is itself.
-fn java_split(line: &str) -> Vec<&str> {
-    if !line.contains(' ') {
-        return vec![line];
-    }
-    let mut parts: Vec<&str> = line.split(' ').collect();
-    while parts.last() == Some(&"") {
-        parts.pop();
-    }
-    parts
-}
+use dstreams::text::split_java;
 
 fn reference_tokens(lines: &StringViewArray, sep: Separators) -> Vec<String> {
     lines
         .iter()
         .flatten()
         .flat_map(|line| match sep {
-            Separators::Space => java_split(line),
+            Separators::Space => split_java(line, ' ').collect::<Vec<_>>(),
             Separators::AsciiWhitespace => line.split_ascii_whitespace().collect(),
         })
         .map(str::to_owned)

@@ -363,18 +363,12 @@ fn trim_empties(out: &mut Out, first: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::split_java;
     use arrow_array::builder::StringViewBuilder;
 
-    /// Spark's `split(" ")`: Java `String.split` with trailing empty strings removed.
+    /// Spark's `split(" ")`.
     fn java_split(line: &str) -> Vec<&str> {
-        let mut parts: Vec<&str> = line.split(' ').collect();
-        while parts.len() > 1 && parts.last() == Some(&"") {
-            parts.pop();
-        }
-        if parts == [""] && !line.is_empty() {
-            parts.clear();
-        }
-        parts
+        split_java(line, ' ').collect()
     }
 
     fn tokens(lines: &[&str], sep: Separators, simd: Simd) -> Vec<String> {
