@@ -288,3 +288,28 @@ fn custom_receiver_counts_the_words_its_own_receiver_stores() {
     assert!(seen.iter().any(|l| l == "(hello,2)"), "{seen:?}");
     assert!(seen.iter().any(|l| l == "(again,1)"), "{seen:?}");
 }
+
+#[test]
+fn zipf_writes_the_same_whole_lines_for_a_seed_and_rejects_a_bad_vocabulary() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dstreams"))
+            .arg("zipf")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let a = run(&["10000", "--seed", "7", "--vocabulary", "50"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(a.stdout.len() <= 10_000 && a.stdout.len() > 9_000);
+    assert_eq!(a.stdout.last(), Some(&b'\n'));
+    let text = String::from_utf8(a.stdout.clone()).unwrap();
+    let words: std::collections::HashSet<&str> = text.split_ascii_whitespace().collect();
+    assert!(words.len() <= 50 && words.len() > 10, "{} words", words.len());
+    assert_eq!(run(&["10000", "--seed", "7", "--vocabulary", "50"]).stdout, a.stdout);
+    assert_ne!(run(&["10000", "--seed", "8", "--vocabulary", "50"]).stdout, a.stdout);
+
+    let bad = run(&["10000", "--vocabulary", "0"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("vocabulary of 0 words is out of range"), "{err}");
+}

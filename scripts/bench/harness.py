@@ -75,9 +75,9 @@ QUEUED_MS = 200  # a measured batch that waited longer than this to start counts
 CORPORA = {
     "kjv": dict(source="datasets/kjv.txt", describe="`datasets/kjv.txt` replicated", spark_slowdown=1),
     "gcide": dict(source="datasets/large/gcide.txt", describe="`datasets/large/gcide.txt` (built by `scripts/prepare-datasets.sh`) replicated", spark_slowdown=2),
-    "zipf": dict(source="examples/zipf.rs", describe="seeded Zipf text (`cargo run --release --example zipf -- BYTES 24301 1000000 1.0`: s = 1 over a 1 M-word vocabulary)", spark_slowdown=2),
+    "zipf": dict(source="src/zipf.rs", describe="seeded Zipf text (`cargo run --release -- zipf BYTES --seed 24301 --vocabulary 1000000`: s = 1 over a 1 M-word vocabulary)", spark_slowdown=2),
 }
-ZIPF_ARGS = ["24301", "1000000", "1.0"]  # seed, vocabulary, exponent: the same text every time
+ZIPF_ARGS = ["--seed", "24301", "--vocabulary", "1000000", "--exponent", "1.0"]  # seed, vocabulary, exponent: the same text every time
 
 
 def log(msg):
@@ -165,13 +165,13 @@ def write_corpus(corpus, whole, size):
         with open(whole, "wb") as out:
             try:
                 p = subprocess.run(
-                    ["cargo", "run", "--release", "--quiet", "--example", "zipf", "--", str(size)] + ZIPF_ARGS,
+                    ["cargo", "run", "--release", "--quiet", "--", "zipf", str(size)] + ZIPF_ARGS,
                     cwd=ROOT, stdout=out, stderr=subprocess.PIPE, text=False, timeout=3600,
                 )
             except subprocess.TimeoutExpired:
                 die("generating the Zipf corpus took longer than an hour")
         if p.returncode != 0:
-            die(f"cargo run --example zipf failed (exit {p.returncode}):\n{p.stderr.decode(errors='replace')[-3000:]}")
+            die(f"dstreams zipf failed (exit {p.returncode}):\n{p.stderr.decode(errors='replace')[-3000:]}")
         return
     source = ROOT / CORPORA[corpus]["source"]
     if not source.exists():

@@ -4,6 +4,7 @@ mod examples;
 mod kafka_produce;
 mod replay;
 mod stats;
+mod zipf;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Load text files into a Kafka topic, one record per line, and report the throughput.
     KafkaProduce(kafka_produce::KafkaProduceArgs),
+    /// Write seeded Zipf-distributed text (a large vocabulary) to standard output.
+    Zipf(zipf::ZipfArgs),
     /// Run one of Spark Streaming's example programs.
     Run {
         #[command(subcommand)]
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Run { example } => examples::run(example),
         Command::Replay(args) => replay::run(args),
         Command::KafkaProduce(args) => kafka_produce::run(args),
+        Command::Zipf(args) => zipf::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
