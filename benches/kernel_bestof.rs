@@ -3,7 +3,7 @@
 //! only once both CPUs have been idle for a second (up to 60 s of waiting), and the fastest
 //! run is reported, with the process's on-CPU time over all runs. Prints a Markdown table.
 //!
-//! `cargo run --release --example kernel_bestof -- [N] [filter]` (filter: a substring of
+//! `cargo bench --bench kernel_bestof -- [N] [filter]` (filter: a substring of
 //! "corpus case", e.g. `count_words`).
 
 use std::collections::HashMap;
@@ -69,11 +69,13 @@ fn cpu_ns() -> u64 {
 }
 
 fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let filter = std::env::args().nth(2).unwrap_or_default();
+    // `cargo bench` adds `--bench` to the arguments.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let runs: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let filter = args.get(1).cloned().unwrap_or_default();
     let mut corpora: Vec<(&str, Vec<u8>)> = Vec::new();
     if let Some(kjv) = common::corpus(common::KJV) {
         corpora.push(("kjv16", common::replicate(&kjv, (16 << 20) - kjv.len() / 2)));
