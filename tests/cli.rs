@@ -304,12 +304,25 @@ fn zipf_writes_the_same_whole_lines_for_a_seed_and_rejects_a_bad_vocabulary() {
     assert_eq!(a.stdout.last(), Some(&b'\n'));
     let text = String::from_utf8(a.stdout.clone()).unwrap();
     let words: std::collections::HashSet<&str> = text.split_ascii_whitespace().collect();
-    assert!(words.len() <= 50 && words.len() > 10, "{} words", words.len());
-    assert_eq!(run(&["10000", "--seed", "7", "--vocabulary", "50"]).stdout, a.stdout);
-    assert_ne!(run(&["10000", "--seed", "8", "--vocabulary", "50"]).stdout, a.stdout);
+    assert!(
+        words.len() <= 50 && words.len() > 10,
+        "{} words",
+        words.len()
+    );
+    assert_eq!(
+        run(&["10000", "--seed", "7", "--vocabulary", "50"]).stdout,
+        a.stdout
+    );
+    assert_ne!(
+        run(&["10000", "--seed", "8", "--vocabulary", "50"]).stdout,
+        a.stdout
+    );
 
     let bad = run(&["10000", "--vocabulary", "0"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("vocabulary of 0 words is out of range"), "{err}");
+    assert!(
+        err.contains("vocabulary of 0 words is out of range"),
+        "{err}"
+    );
 }

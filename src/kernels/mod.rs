@@ -1,5 +1,8 @@
 //! The vectorised, parallel code behind the operators.
 //!
+//! A low-level layer, public for the benchmarks and for callers who want a kernel on Arrow
+//! arrays directly: a DStream program never needs it, and it may change with the engine.
+//!
 //! * [`narrow`](self) per-partition application and the general keyed [`shuffle`](self) used
 //!   with user closures;
 //! * [`tokenize`]: lines to token views into the same buffers, with SIMD separator masks
