@@ -1,17 +1,22 @@
 //! Kernel benchmarks: tokeniser and word count (tokenise + aggregate) on the bundled KJV corpus
 //! replicated to 16 MB and on the first 16 MB of the GCIDE corpus, with 1 and 2 threads, plus
 //! the naive `HashMap<String, u64>` word-count loop as the COST baseline; and word count on the
-//! whole GCIDE corpus (31 MB, about 221k distinct words).
+//! whole GCIDE corpus (31 MB, about 221k distinct words). The `hash` group hashes every token
+//! of a corpus with the engine's hash (from the token's view) and, for comparison, with
+//! fixed-seed ahash (the engine's earlier hash) and foldhash (hashbrown's default), each from the
+//! token's `&str`.
 //!
 //! `cargo bench --bench kernels -- --warm-up-time 1 --measurement-time 3` (see BENCH-NOTES.md).
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::hint::black_box;
 
 use arrow_array::{Array, StringViewArray};
 use arrow_buffer::Buffer;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dstreams::kernels::aggregate::{count_words, count_words_using};
+use dstreams::kernels::hash::{hash_view, key_hash_state};
 use dstreams::kernels::simd::Simd;
 use dstreams::kernels::tokenize::{Separators, tokenize_parallel, tokenize_using};
 
@@ -101,6 +106,10 @@ fn benches(c: &mut Criterion) {
         }
         g.finish();
 
+        if !whole {
+            hash_benches(c, &corpus, throughput.clone());
+        }
+
         let mut g = c.benchmark_group(format!("count_words/{}", corpus.name));
         g.throughput(throughput.clone());
         for (threads, pool) in &pools {
@@ -130,6 +139,40 @@ fn benches(c: &mut Criterion) {
         });
         g.finish();
     }
+}
+
+/// Every token of the corpus hashed, one thread, the tokens already in memory.
+fn hash_benches(c: &mut Criterion, corpus: &Corpus, throughput: Throughput) {
+    let tokens = tokenize_using(&corpus.lines, Separators::Space, Simd::best()).unwrap();
+    let (views, buffers) = (tokens.views(), tokens.data_buffers());
+    let strs: Vec<&str> = tokens.iter().flatten().collect();
+    let mut g = c.benchmark_group(format!("hash/{}", corpus.name));
+    g.throughput(throughput);
+    g.bench_function("engine (from the view)", |b| {
+        b.iter(|| {
+            let buffers = black_box(buffers);
+            views
+                .iter()
+                .fold(0u64, |acc, &v| acc ^ hash_view(v, buffers))
+        })
+    });
+    g.bench_function("ahash, fixed seeds", |b| {
+        b.iter(|| hash_all(black_box(&strs), key_hash_state()))
+    });
+    g.bench_function("foldhash fast, fixed seed", |b| {
+        let state = foldhash::fast::FixedState::with_seed(0x5eed);
+        b.iter(|| hash_all(black_box(&strs), &state))
+    });
+    g.bench_function("foldhash quality, fixed seed", |b| {
+        let state = foldhash::quality::FixedState::with_seed(0x5eed);
+        b.iter(|| hash_all(black_box(&strs), &state))
+    });
+    g.finish();
+}
+
+/// The tokens hashed with `state` (xored, so that no hash can be left out).
+fn hash_all(strs: &[&str], state: &impl BuildHasher) -> u64 {
+    strs.iter().fold(0u64, |acc, s| acc ^ state.hash_one(s))
 }
 
 criterion_group!(kernels, benches);
