@@ -26,7 +26,9 @@
 //! `max.poll.interval.ms` (librdkafka's default: 5 minutes). A batch whose output failed is not
 //! committed (as outside group mode), so the partition's next owner reads its ranges again; a
 //! member killed while a batch runs likewise has that batch's ranges read again by the next
-//! owners: at-least-once across a kill, exactly-once across a clean hand-over.
+//! owners: at-least-once across a kill, exactly-once across a clean hand-over whose commits
+//! succeeded (a failed commit is logged and not retried: a later revocation still lets the
+//! partition go, and its next owner reads that batch's ranges again).
 //!
 //! # Where an assigned partition starts
 //!
