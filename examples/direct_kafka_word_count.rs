@@ -6,7 +6,8 @@
 //! of topics. With the project's test broker: `addr=$(scripts/kafka-broker start)`, `cargo run
 //! --release -- kafka-produce $addr lines datasets/kjv.txt --create`, then `cargo run --release
 //! --example direct_kafka_word_count -- $addr my-group lines` (or `dstreams run kafka-word-count
-//! $addr lines`).
+//! $addr lines`; with `--group APP`, started several times, the processes are one consumer group
+//! that shares the partitions: `KafkaConfig::group`).
 
 use dstreams::prelude::*;
 use dstreams::source::KafkaConfig;

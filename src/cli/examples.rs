@@ -92,6 +92,12 @@ pub enum Example {
         /// Commit each batch's offsets to the consumer group once its outputs completed.
         #[arg(long)]
         commit: bool,
+        /// Group mode: read as a member of the consumer group APP, which assigns this process
+        /// its share of the topic's partitions (start the command several times with the same
+        /// APP); positions are the group's committed offsets (--from-beginning only where the
+        /// group has none).
+        #[arg(long, value_name = "APP", conflicts_with = "checkpoint")]
+        group: Option<String>,
         /// Read this many records, batches back to back, then stop and print throughput and
         /// latency figures (as `replay` does): for replaying a topic and for benchmarks.
         #[arg(long, value_name = "N")]
@@ -238,12 +244,16 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint_every,
             output,
             commit,
+            group,
             records,
             stats_json,
             backpressure,
             client,
         } => {
             let mut config = KafkaConfig::new(brokers, [topic]).commit_offsets(commit);
+            if let Some(app) = group {
+                config = config.group(app);
+            }
             for kv in client {
                 let (k, v) = kv.split_once('=').ok_or_else(|| {
                     Error::InvalidArgument(format!("--config {kv:?}: expected KEY=VALUE"))

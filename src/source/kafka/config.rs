@@ -36,12 +36,16 @@ pub struct KafkaConfig {
     pub assignment: Vec<(String, i32, Option<i64>)>,
     /// The consumer group (`group.id`; offsets are committed there with `commit_offsets`).
     pub group_id: String,
+    /// Group mode ([`group`](Self::group)): subscribe to `topics` as a member of `group_id`,
+    /// reading the partitions the group assigns this member, instead of every partition.
+    pub group_mode: bool,
     /// Where partitions without a position start.
     pub starting_offsets: StartingOffsets,
     /// Records per second per partition at most (Spark's `maxRatePerPartition`); `None`:
     /// everything available.
     pub max_rate_per_partition: Option<u64>,
-    /// Commit each batch's ranges to the group once its outputs completed.
+    /// Commit each batch's ranges to the group once its outputs completed (always, and
+    /// synchronously, in group mode).
     pub commit_offsets: bool,
     /// Adapt the records per batch to what the batches can process (Spark's
     /// `spark.streaming.backpressure.enabled` with its PID estimator), never above
@@ -76,6 +80,7 @@ impl KafkaConfig {
             topics: topics.into_iter().map(Into::into).collect(),
             assignment: Vec::new(),
             group_id: "dstreams".to_string(),
+            group_mode: false,
             starting_offsets: StartingOffsets::Latest,
             max_rate_per_partition: None,
             commit_offsets: false,
@@ -125,6 +130,40 @@ impl KafkaConfig {
         self.group_id = group.into();
         self
     }
+    /// Group mode: the stream subscribes to its topics as a member of the consumer group
+    /// `app_id` (`group.id`), and the group assigns it partitions (the
+    /// `cooperative-sticky` assignor: a rebalance moves only the partitions that change owner).
+    /// Every process of an application that reads with the same `app_id` gets a share of the
+    /// partitions, and a member that leaves or dies has its partitions taken over by the others.
+    ///
+    /// A partition the group assigns starts at the group's committed offset for it, or, when the
+    /// group has none, at [`starting_offsets`](Self::starting_offsets) (and that start is
+    /// committed at once, so a later owner continues from it). Each completed batch's ranges are
+    /// committed synchronously (commits are always on in group mode), and a partition the group
+    /// takes away is let go only once every batch that read it completed and was committed: a
+    /// clean hand-over reads every record once. A member killed while a batch runs has that
+    /// batch's ranges read again by the partitions' next owner (at-least-once across a kill).
+    /// The group's committed offsets are the positions: group mode refuses a checkpoint
+    /// directory, and combining it with an [`assigned`](Self::assigned) list or another
+    /// `partition.assignment.strategy` is refused too. ARCHITECTURE.md ("Kafka") explains why a
+    /// revocation never waits on a batch and so cannot deadlock.
+    ///
+    /// ```
+    /// use dstreams::source::{KafkaConfig, StartingOffsets};
+    /// // Start this program on several machines: each reads its share of the partitions.
+    /// let config = KafkaConfig::new("127.0.0.1:9092", ["lines"])
+    ///     .group("word-count")
+    ///     .starting_offsets(StartingOffsets::Earliest) // only where the group has no offset
+    ///     .set("session.timeout.ms", "6000"); // how soon a dead member's partitions move
+    /// assert!(config.group_mode && config.commit_offsets);
+    /// assert_eq!(config.group_id, "word-count");
+    /// ```
+    pub fn group(mut self, app_id: impl Into<String>) -> Self {
+        self.group_id = app_id.into();
+        self.group_mode = true;
+        self.commit_offsets = true;
+        self
+    }
     /// Sets [`commit_offsets`](Self::commit_offsets).
     pub fn commit_offsets(mut self, yes: bool) -> Self {
         self.commit_offsets = yes;
@@ -162,6 +201,8 @@ pub(super) fn client_config(config: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("fetch.wait.max.ms", "10")
+        // Only group mode subscribes; an assigning consumer never takes part in a rebalance.
+        .set("partition.assignment.strategy", "cooperative-sticky")
         // Prefetch deeper than librdkafka's defaults (100 k messages, 64 MiB per partition): with
         // them the fetcher keeps pausing while a batch drains its queue, and a 256 MiB topic read
         // at 34 MB/s instead of 105 (BENCHMARKS.md, "Kafka").

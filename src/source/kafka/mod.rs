@@ -33,10 +33,19 @@
 //! kept checkpoint needs them. With [`KafkaConfig::commit_offsets`], a batch's ranges are also
 //! committed to the consumer group after its outputs completed (Spark's `commitAsync`), for
 //! monitoring and for other consumers; recovery never reads them back.
+//!
+//! In group mode ([`KafkaConfig::group`]) the stream subscribes as a member of a consumer group
+//! instead of reading every partition: the group assigns each member its partitions, a batch
+//! plans ranges on the partitions the member owns when the batch starts (over the records
+//! already fetched), an assigned partition starts at the group's committed offset, every
+//! completed batch is committed before the next one starts, and a revoked partition is let go
+//! only when no batch holds uncommitted ranges on it (`group.rs` explains how this avoids
+//! deadlocks, and what is guaranteed when a member dies).
 
 mod arena;
 mod columns;
 mod config;
+mod group;
 mod partitions;
 mod plan;
 mod range_log;

@@ -1,8 +1,9 @@
-//! Which partitions a Kafka stream reads: found through metadata every batch (or given by an
-//! assignment), new ones starting at their starting offsets, and the consumer assigned to them.
+//! Which partitions a Kafka stream reads outside group mode: found through metadata every batch
+//! (or given by an assignment), new ones starting at their starting offsets, and the consumer
+//! assigned to them. In group mode the group assigns them (`group.rs`).
 
 use super::arena::PartitionState;
-use super::config::StartingOffsets;
+use super::group::starting_offset;
 use super::stream::{KafkaSource, State};
 use super::{Key, kafka_error};
 use crate::error::Result;
@@ -51,19 +52,17 @@ impl KafkaSource {
     /// Where a partition without a position starts, by `starting_offsets`; `None` (with a
     /// warning) if the broker does not say yet.
     fn starting_offset(&self, topic: &str, p: i32) -> Option<i64> {
-        match self
-            .consumer
-            .fetch_watermarks(topic, p, self.config.request_timeout.to_std())
-        {
-            Ok((low, high)) => Some(match self.config.starting_offsets {
-                StartingOffsets::Earliest => low,
-                StartingOffsets::Latest => high,
-            }),
-            Err(e) => {
-                tracing::warn!("Kafka {topic}-{p}: no offsets yet ({e}); trying again next batch");
-                None
-            }
-        }
+        starting_offset(
+            &self.consumer,
+            self.config.starting_offsets,
+            self.config.request_timeout.to_std(),
+            topic,
+            p,
+        )
+        .map_err(|e| {
+            tracing::warn!("Kafka {topic}-{p}: no offsets yet ({e}); trying again next batch");
+        })
+        .ok()
     }
 
     fn add_partition(&self, st: &mut State, key: Key, start: i64) {

@@ -1,7 +1,7 @@
 //! Planning a new batch: each partition's offset range, from where the previous batch stopped to
 //! what is available (the broker's latest offset or what was fetched beyond it: tansu's
-//! ListOffsets lags the log end), capped by the rate limit, the backpressure rate shared by lag,
-//! and `max_records`.
+//! ListOffsets lags the log end; in group mode what was fetched), capped by the rate limit, the
+//! backpressure rate shared by lag, and `max_records`.
 
 use super::arena::PartitionState;
 use super::stream::{KafkaSource, State};
@@ -35,22 +35,38 @@ pub(super) fn describe(ranges: &[OffsetRange]) -> String {
 const DRAIN_BUDGET: usize = 64 << 20;
 
 impl KafkaSource {
+    /// Takes what the consumer fetched into the arenas, up to [`DRAIN_BUDGET`]. In group mode
+    /// this is where rebalances are served: after each one the changed partitions are applied
+    /// and draining goes on.
+    fn drain(&self, st: &mut State) {
+        loop {
+            while st
+                .partitions
+                .values()
+                .map(PartitionState::held_bytes)
+                .sum::<usize>()
+                < DRAIN_BUDGET
+                && self.reader().poll_once(st, StdDuration::ZERO)
+            {}
+            if !(self.config.group_mode && self.rebalanced(st)) {
+                return;
+            }
+        }
+    }
+
     /// The ranges of a new batch: from each partition's next offset to what is available,
     /// capped by the rate limit.
     pub(super) fn plan(&self, st: &mut State, batch_secs: f64) -> Vec<OffsetRange> {
-        while st
-            .partitions
-            .values()
-            .map(PartitionState::held_bytes)
-            .sum::<usize>()
-            < DRAIN_BUDGET
-            && self.reader().poll_once(st, StdDuration::ZERO)
-        {}
-        // What is available per partition: the broker's latest offset, or what was fetched.
+        self.drain(st);
+        // What is available per partition: the broker's latest offset, or what was fetched; in
+        // group mode only what was fetched (the module documentation of `group.rs` says why).
         let ends: Vec<i64> = st
             .partitions
             .iter()
             .map(|((topic, p), s)| {
+                if self.config.group_mode {
+                    return s.fetched_end();
+                }
                 let latest = match self.consumer.fetch_watermarks(topic, *p, self.config.request_timeout.to_std()) {
                     Ok((_, high)) => high,
                     Err(e) => {

@@ -77,6 +77,13 @@ impl KafkaSource {
             (c.dir.clone(), c.restored.is_some())
         };
         let Some(dir) = dir else { return Ok(()) };
+        if self.config.group_mode {
+            return Err(Error::Unsupported(
+                "a Kafka stream in group mode takes its positions from the group's committed \
+                 offsets and cannot be recovered from a checkpoint directory yet"
+                    .into(),
+            ));
+        }
         let id = self.input_id.get().expect("registered when built");
         let log = dir.join("kafka").join(id);
         fs::create_dir_all(&log)

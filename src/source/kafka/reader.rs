@@ -4,17 +4,17 @@
 use super::Key;
 use super::arena::{Fetched, Taken};
 use super::config::KafkaConfig;
+use super::group::KafkaConsumer;
 use super::plan::{OffsetRange, describe};
 use super::stream::{KafkaSource, State};
 use crate::error::{Error, Result};
-use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{Headers, Message};
 use std::time::{Duration as StdDuration, Instant};
 
 /// Reads records with a consumer into a [`State`] (the stream's own consumer, or one that
 /// re-reads logged ranges).
 pub(super) struct Reader<'a> {
-    pub(super) consumer: &'a BaseConsumer,
+    pub(super) consumer: &'a KafkaConsumer,
     pub(super) config: &'a KafkaConfig,
     /// Whether records' keys are kept.
     pub(super) keys: bool,

@@ -4,7 +4,8 @@
 
 use super::arena::{PartitionState, Taken};
 use super::columns::{KafkaRecord, RecordShape};
-use super::config::{KafkaConfig, client_config};
+use super::config::KafkaConfig;
+use super::group::{KafkaConsumer, create_consumer};
 use super::plan::{OffsetRange, describe};
 use super::range_log::{logged, write_ranges};
 use super::reader::Reader;
@@ -17,7 +18,7 @@ use crate::lock::lock;
 use crate::source::input::{described, input_stream, unavailable_input};
 use crate::source::rate::PidRateEstimator;
 use crate::time::Time;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::fs;
@@ -38,7 +39,7 @@ pub(super) struct State {
 
 pub(super) struct KafkaSource {
     pub(super) config: KafkaConfig,
-    pub(super) consumer: BaseConsumer,
+    pub(super) consumer: KafkaConsumer,
     /// Whether records' keys are kept (a stream of records, not of values).
     pub(super) keys: bool,
     pub(super) state: Mutex<State>,
@@ -51,8 +52,7 @@ pub(super) struct KafkaSource {
 impl KafkaSource {
     /// Re-reads logged ranges with a consumer of their own (after recovery).
     fn reread(&self, ranges: &[OffsetRange]) -> Result<Vec<Taken>> {
-        let consumer: BaseConsumer = client_config(&self.config)
-            .create()
+        let consumer = create_consumer(&self.config)
             .map_err(kafka_error("creating a consumer to re-read a batch"))?;
         let mut tpl = TopicPartitionList::new();
         let mut st = State {
@@ -112,13 +112,18 @@ impl KafkaSource {
                 "the Kafka stream cannot re-create its batch at {t}: its ranges are no longer known"
             )));
         }
-        self.discover(&mut st);
-        self.assign(&mut st)?;
+        if !self.config.group_mode {
+            self.discover(&mut st);
+            self.assign(&mut st)?;
+        }
         let ranges = self.plan(&mut st, batch_secs);
         if let Some(dir) = st.log.clone() {
             write_ranges(&dir, t, &ranges)?;
         }
-        self.reader().fill(&mut st, &ranges)?;
+        if !self.config.group_mode {
+            // In group mode the ranges hold only fetched records: nothing to wait for.
+            self.reader().fill(&mut st, &ranges)?;
+        }
         let batch = self.reader().take(&mut st, &ranges);
         st.records += ranges
             .iter()
@@ -139,7 +144,11 @@ impl Input for KafkaInput {
     }
 
     fn start(&self) -> Result<()> {
-        self.0.open_log()
+        self.0.open_log()?;
+        if self.0.config.group_mode {
+            self.0.subscribe()?;
+        }
+        Ok(())
     }
     fn is_exhausted(&self) -> bool {
         self.0
@@ -217,7 +226,9 @@ impl StreamingListener for Backpressure {
     }
 }
 
-/// Commits each completed batch's ranges to the consumer group (Spark's `commitAsync`).
+/// Commits each completed batch's ranges to the consumer group (Spark's `commitAsync`; in group
+/// mode synchronously, before the next batch starts, so a partition is let go only with its
+/// ranges committed).
 struct Committer(Arc<KafkaSource>);
 
 impl StreamingListener for Committer {
@@ -230,7 +241,9 @@ impl StreamingListener for Committer {
             return;
         }
         let ranges = lock(&self.0.state).ranges.get(&info.batch_time).cloned();
-        let Some(ranges) = ranges else { return };
+        let Some(ranges) = ranges.filter(|r| !r.is_empty()) else {
+            return;
+        };
         let mut tpl = TopicPartitionList::new();
         for r in &ranges {
             if tpl
@@ -240,7 +253,12 @@ impl StreamingListener for Committer {
                 return;
             }
         }
-        if let Err(e) = self.0.consumer.commit(&tpl, CommitMode::Async) {
+        let mode = if self.0.config.group_mode {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        if let Err(e) = self.0.consumer.commit(&tpl, mode) {
             tracing::warn!(
                 "Kafka: committing the offsets of batch {} failed: {e}",
                 info.batch_time
@@ -293,7 +311,29 @@ impl StreamingContext {
             );
             return unavailable_input(self, NAME);
         }
-        let consumer: BaseConsumer = match client_config(&config).create() {
+        if config.group_mode {
+            let refused = if !config.assignment.is_empty() {
+                Some("subscribes to topics: it cannot read an assigned list of partitions")
+            } else if config
+                .client
+                .iter()
+                .any(|(k, _)| k == "partition.assignment.strategy")
+            {
+                Some(
+                    "uses the cooperative-sticky assignor: partition.assignment.strategy cannot be set",
+                )
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                self.refuse(
+                    "kafka_stream",
+                    Error::InvalidArgument(format!("a Kafka stream in group mode {why}")),
+                );
+                return unavailable_input(self, NAME);
+            }
+        }
+        let consumer = match create_consumer(&config) {
             Ok(c) => c,
             Err(e) => {
                 self.refuse(
@@ -303,7 +343,7 @@ impl StreamingContext {
                 return unavailable_input(self, NAME);
             }
         };
-        let commit = config.commit_offsets;
+        let commit = config.commit_offsets || config.group_mode;
         let backpressure = config.backpressure;
         let config_rate = config
             .initial_rate

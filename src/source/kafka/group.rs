@@ -1,0 +1,307 @@
+//! Group mode ([`KafkaConfig::group`]): the stream's consumer subscribes to its topics as a
+//! member of a consumer group, whose coordinator assigns it partitions and moves them between
+//! members as members join, leave or die. The consumer's context ([`SourceContext`]) serves the
+//! rebalances; the batch thread applies them to the stream's partitions before planning.
+//!
+//! # Revocation, and why it cannot deadlock
+//!
+//! librdkafka runs the rebalance callback inside `poll`, on the thread that polls: here the
+//! executor thread, which runs one batch at a time. In group mode that thread polls at one place
+//! only, when a new batch drains what the consumer fetched, before the batch's ranges are
+//! planned, because
+//!
+//! - a batch's ranges cover only records already fetched (each partition's `until` is the end of
+//!   what the drain took), so a batch never waits on the consumer for the rest of its ranges
+//!   (the waiting `Reader::fill` does outside group mode is skipped), and
+//! - each completed batch commits its ranges synchronously in its completion listener, which the
+//!   executor runs before it starts the next batch.
+//!
+//! So whenever the callback runs, every batch that planned ranges has completed and been
+//! committed, and no batch waits for records: a revoked partition is let go at once. The
+//! callback never waits for a batch, so there is nothing to deadlock on, and the partition's next
+//! owner starts exactly where this member's last batch stopped. Records fetched and not yet
+//! planned go with the partition (its next owner fetches them again from the committed offset).
+//! The price is that a member serves a rebalance only when its next batch starts, so a rebalance
+//! waits up to a batch interval (or a batch's processing time, if longer) for it, within
+//! `max.poll.interval.ms` (librdkafka's default: 5 minutes). A batch whose output failed is not
+//! committed (as outside group mode), so the partition's next owner reads its ranges again; a
+//! member killed while a batch runs likewise has that batch's ranges read again by the next
+//! owners: at-least-once across a kill, exactly-once across a clean hand-over whose commits
+//! succeeded (a failed commit is logged and not retried: a later revocation still lets the
+//! partition go, and its next owner reads that batch's ranges again).
+//!
+//! # Where an assigned partition starts
+//!
+//! At the group's committed offset for it; only when the group has none, at
+//! [`KafkaConfig::starting_offsets`] (the broker's oldest or latest offset), and that start is
+//! committed at once, so the group knows a position for every partition one of its members has
+//! read, and a later owner never falls back to "latest" past records nobody read. The callback
+//! looks the positions up and assigns the partitions in the consumer at those explicit offsets,
+//! so fetching begins exactly where the first range starts. If a lookup fails (coordinator or
+//! broker unreachable), the partitions stay unassigned in the consumer, with a warning, and each
+//! later batch tries again before planning: a partition is never read from a guessed position.
+//! Commit metadata is not used (some brokers, tansu among them, do not keep it).
+
+use super::arena::PartitionState;
+use super::config::{KafkaConfig, StartingOffsets, client_config};
+use super::stream::{KafkaSource, State};
+use super::{Key, kafka_error};
+use crate::error::Result;
+use crate::lock::lock;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Mutex;
+use std::time::Duration as StdDuration;
+
+/// The stream's consumer.
+pub(super) type KafkaConsumer = BaseConsumer<SourceContext>;
+
+/// Creates a consumer of `config` (its context serves rebalances, which only group mode has).
+pub(super) fn create_consumer(config: &KafkaConfig) -> KafkaResult<KafkaConsumer> {
+    client_config(config).create_with_context(SourceContext {
+        starting_offsets: config.starting_offsets,
+        request_timeout: config.request_timeout.to_std(),
+        rebalance: Mutex::default(),
+    })
+}
+
+/// Where a partition without a position starts by `starting`: the broker's oldest or latest
+/// offset.
+pub(super) fn starting_offset(
+    consumer: &KafkaConsumer,
+    starting: StartingOffsets,
+    timeout: StdDuration,
+    topic: &str,
+    partition: i32,
+) -> KafkaResult<i64> {
+    let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+    Ok(match starting {
+        StartingOffsets::Earliest => low,
+        StartingOffsets::Latest => high,
+    })
+}
+
+/// A partition the batch thread must add or drop.
+enum Change {
+    /// Assigned in the consumer at this offset.
+    Started(Key, i64),
+    Revoked(Key),
+}
+
+/// What the rebalance callback hands to the batch thread.
+#[derive(Default)]
+struct Rebalances {
+    /// Assigned by the group, not yet in the consumer: where they start is not known yet.
+    waiting: Vec<Key>,
+    /// In the order the callbacks made them.
+    changes: Vec<Change>,
+}
+
+/// The consumer's context: serves rebalances (see the module documentation).
+pub(super) struct SourceContext {
+    starting_offsets: StartingOffsets,
+    request_timeout: StdDuration,
+    rebalance: Mutex<Rebalances>,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    /// Runs inside `poll` on the batch thread, when no batch has uncommitted ranges: assigned
+    /// partitions start at their positions, revoked ones are let go at once.
+    fn rebalance(
+        &self,
+        consumer: &KafkaConsumer,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let keys: Vec<Key> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                tracing::info!("Kafka group: assigned {}", names(&keys));
+                lock(&self.rebalance).waiting.extend(keys);
+                // librdkafka waits for an assign call after every assignment, even an empty one
+                // or one whose positions are not known yet.
+                if !self.start_waiting(consumer)
+                    && let Err(e) = consumer.incremental_assign(&TopicPartitionList::new())
+                {
+                    tracing::error!("Kafka group: completing an assignment: {e}");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let how = if consumer.assignment_lost() {
+                    "lost"
+                } else {
+                    "revoked"
+                };
+                tracing::info!("Kafka group: {how} {}", names(&keys));
+                self.release(consumer, keys);
+            }
+            other => {
+                // librdkafka's rule for a failed rebalance: clear the assignment.
+                tracing::error!(
+                    "Kafka group: rebalance failed ({}); dropping every partition until the next assignment",
+                    RDKafkaErrorCode::from(other)
+                );
+                let mut all = lock(&self.rebalance).waiting.clone();
+                if let Ok(assigned) = consumer.assignment() {
+                    all.extend(
+                        assigned
+                            .elements()
+                            .iter()
+                            .map(|e| (e.topic().to_string(), e.partition())),
+                    );
+                }
+                self.release(consumer, all);
+            }
+        }
+    }
+}
+
+impl SourceContext {
+    /// Lets `keys` go: out of the consumer (those it has) and, through the changes, out of the
+    /// stream.
+    fn release(&self, consumer: &KafkaConsumer, keys: Vec<Key>) {
+        let mut rebalance = lock(&self.rebalance);
+        rebalance.waiting.retain(|k| !keys.contains(k));
+        let assigned: Vec<Key> = consumer
+            .assignment()
+            .map(|a| {
+                a.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut release = TopicPartitionList::new();
+        for (topic, p) in keys.iter().filter(|k| assigned.contains(k)) {
+            release.add_partition(topic, *p);
+        }
+        if let Err(e) = consumer.incremental_unassign(&release) {
+            tracing::error!("Kafka group: letting {} go: {e}", names(&keys));
+        }
+        rebalance
+            .changes
+            .extend(keys.into_iter().map(Change::Revoked));
+    }
+
+    /// Starts the partitions waiting for their positions (on failure they wait for the next
+    /// try); whether any were assigned in the consumer.
+    fn start_waiting(&self, consumer: &KafkaConsumer) -> bool {
+        let mut rebalance = lock(&self.rebalance);
+        if rebalance.waiting.is_empty() {
+            return false;
+        }
+        match self.start(consumer, &rebalance.waiting) {
+            Ok(started) => {
+                rebalance.waiting.clear();
+                rebalance
+                    .changes
+                    .extend(started.into_iter().map(|(k, o)| Change::Started(k, o)));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "Kafka group: where {} start is not known ({e}); trying again at the next batch",
+                    names(&rebalance.waiting)
+                );
+                false
+            }
+        }
+    }
+
+    /// Looks up where `keys` start (the group's committed offsets, else `starting_offsets`),
+    /// assigns them in the consumer there, and commits the starts the group did not have.
+    fn start(&self, consumer: &KafkaConsumer, keys: &[Key]) -> KafkaResult<Vec<(Key, i64)>> {
+        let mut wanted = TopicPartitionList::new();
+        for (topic, p) in keys {
+            wanted.add_partition(topic, *p);
+        }
+        let committed = consumer.committed_offsets(wanted, self.request_timeout)?;
+        let mut starts = Vec::new();
+        let mut assign = TopicPartitionList::new();
+        let mut first = TopicPartitionList::new();
+        for e in committed.elements() {
+            e.error()?;
+            let (topic, p) = (e.topic(), e.partition());
+            let start = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => {
+                    let o = starting_offset(
+                        consumer,
+                        self.starting_offsets,
+                        self.request_timeout,
+                        topic,
+                        p,
+                    )?;
+                    first.add_partition_offset(topic, p, Offset::Offset(o))?;
+                    o
+                }
+            };
+            assign.add_partition_offset(topic, p, Offset::Offset(start))?;
+            starts.push(((topic.to_string(), p), start));
+        }
+        consumer.incremental_assign(&assign)?;
+        for ((topic, p), start) in &starts {
+            tracing::info!("Kafka group: {topic}-{p} reads from offset {start}");
+        }
+        if first.count() > 0
+            && let Err(e) = consumer.commit(&first, CommitMode::Sync)
+        {
+            // The first completed batch commits it too.
+            tracing::warn!("Kafka group: committing the starting offsets failed: {e}");
+        }
+        Ok(starts)
+    }
+}
+
+/// `topic-partition, ...`.
+fn names(keys: &[Key]) -> String {
+    keys.iter()
+        .map(|(t, p)| format!("{t}-{p}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl KafkaSource {
+    /// Joins the group: subscribes to the topics (when the context starts).
+    pub(super) fn subscribe(&self) -> Result<()> {
+        let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(kafka_error("subscribing to the topics"))
+    }
+
+    /// Applies what rebalances changed (partitions still waiting for their positions are tried
+    /// again first): revoked partitions go with their fetched records, started ones join at
+    /// their start. Whether anything changed.
+    pub(super) fn rebalanced(&self, st: &mut State) -> bool {
+        let context = self.consumer.context();
+        context.start_waiting(&self.consumer);
+        let changes = std::mem::take(&mut lock(&context.rebalance).changes);
+        for change in &changes {
+            match change {
+                Change::Revoked(key) => {
+                    st.partitions.remove(key);
+                }
+                Change::Started(key, start) => {
+                    st.partitions.insert(
+                        key.clone(),
+                        PartitionState {
+                            next: *start,
+                            ..PartitionState::default()
+                        },
+                    );
+                }
+            }
+        }
+        !changes.is_empty()
+    }
+}
