@@ -182,6 +182,20 @@ pub enum Error {
     /// Something dstreams supports in general but not in this form (with the reason).
     #[error("{0}")]
     Unsupported(String),
+    /// A distributed job started with another number of exchange partitions than its exchange
+    /// topics were created with (the `P` of its first start, which its partial results are
+    /// partitioned by).
+    #[error(
+        "exchange topic {topic} has {stored} partitions, the job's first start chose them; this start asks for {configured}: start with --exchange-partitions {stored} (or a new application id)"
+    )]
+    ExchangePartitionsChanged {
+        /// The exchange topic.
+        topic: String,
+        /// Its partition count: the job's `P`.
+        stored: u32,
+        /// The `P` this start was configured with.
+        configured: u32,
+    },
     /// A broken invariant of dstreams itself: a bug, please report it.
     #[error("internal error (please report): {0}")]
     Internal(String),

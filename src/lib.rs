@@ -44,6 +44,8 @@ pub mod data;
 mod dstream;
 mod durable;
 mod error;
+mod exchange;
+pub mod kafka_admin;
 pub mod kernels;
 mod lock;
 mod rdd;
@@ -66,6 +68,7 @@ pub use dstream::{
     UpdateStateSpec, Window,
 };
 pub use error::{Error, Misuse, Result};
+pub use exchange::ExchangeConfig;
 pub use kernels::tokenize::Separators;
 pub use rdd::ShuffleInto;
 pub use sink::batch_file_name;

@@ -2,6 +2,7 @@
 
 use super::stats::RunStats;
 use clap::Subcommand;
+use dstreams::ExchangeConfig;
 use dstreams::prelude::*;
 use dstreams::source::ReceiverConfig;
 use dstreams::source::{KafkaConfig, StartingOffsets};
@@ -98,6 +99,12 @@ pub enum Example {
         /// group has none).
         #[arg(long, value_name = "APP", conflicts_with = "checkpoint")]
         group: Option<String>,
+        /// Distributed mode (with --group): the counts are combined per source partition and
+        /// exchanged through Kafka in P exchange partitions (topic `APP-0-exchange`), so the
+        /// processes started with the same APP are one job; each saves or prints the counts of
+        /// the exchange partitions it owns. P is fixed at the job's first start.
+        #[arg(long, value_name = "P", requires = "group", conflicts_with = "records", value_parser = clap::value_parser!(u32).range(1..))]
+        exchange_partitions: Option<u32>,
         /// Read this many records, batches back to back, then stop and print throughput and
         /// latency figures (as `replay` does): for replaying a topic and for benchmarks.
         #[arg(long, value_name = "N")]
@@ -245,13 +252,24 @@ pub fn run(example: Example) -> Result<()> {
             output,
             commit,
             group,
+            exchange_partitions,
             records,
             stats_json,
             backpressure,
             client,
         } => {
-            let mut config = KafkaConfig::new(brokers, [topic]).commit_offsets(commit);
+            let mut config = KafkaConfig::new(brokers.clone(), [topic]).commit_offsets(commit);
+            let mut exchange = None;
             if let Some(app) = group {
+                if let Some(p) = exchange_partitions {
+                    let mut settings = ExchangeConfig::new(brokers, app.clone()).partitions(p);
+                    for kv in &client {
+                        if let Some((k, v)) = kv.split_once('=') {
+                            settings = settings.set(k, v);
+                        }
+                    }
+                    exchange = Some(settings);
+                }
                 config = config.group(app);
             }
             for kv in client {
@@ -273,6 +291,9 @@ pub fn run(example: Example) -> Result<()> {
                 Some(n) => kafka_word_count_finite(config.max_records(n), interval, stats_json),
                 None => run_resumable(checkpoint.as_deref(), || {
                     let ssc = StreamingContext::new(interval);
+                    if let Some(exchange) = exchange.clone() {
+                        ssc.distribute(exchange);
+                    }
                     let counts =
                         direct_kafka_word_count::word_counts(&ssc.kafka_stream(config.clone()));
                     if let Some(n) = checkpoint_every {

@@ -3,15 +3,10 @@
 
 use clap::Args;
 use dstreams::rdkafka::ClientConfig;
-use dstreams::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use dstreams::rdkafka::client::DefaultClientContext;
-use dstreams::rdkafka::error::RDKafkaErrorCode;
-use dstreams::{Error, KafkaWriter, Result};
+use dstreams::{Error, KafkaWriter, Result, kafka_admin};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 #[derive(Args)]
@@ -122,32 +117,8 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
 /// `--partitions`).
 fn prepare_topic(config: &ClientConfig, args: &KafkaProduceArgs, timeout: Duration) -> Result<i32> {
     let topic = args.topic.as_str();
-    let admin: AdminClient<DefaultClientContext> = config
-        .create()
-        .map_err(|e| Error::kafka(format!("connecting to {}", args.brokers), e))?;
     if args.create {
-        let want = args.partitions.unwrap_or(1);
-        let options = AdminOptions::new()
-            .request_timeout(Some(timeout))
-            .operation_timeout(Some(timeout));
-        let new_topic = NewTopic::new(topic, want, TopicReplication::Fixed(1));
-        let context = || format!("creating topic {topic} on {}", args.brokers);
-        let results = block_on(admin.create_topics([&new_topic], &options))
-            .map_err(|e| Error::kafka(context(), e))?;
-        for result in results {
-            match result {
-                Ok(_) => tracing::info!("created topic {topic} with {want} partitions"),
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                    tracing::info!("topic {topic} already exists")
-                }
-                Err((_, code)) => {
-                    return Err(Error::kafka(
-                        context(),
-                        dstreams::rdkafka::error::KafkaError::AdminOp(code),
-                    ));
-                }
-            }
-        }
+        kafka_admin::create_topic(config, topic, args.partitions.unwrap_or(1), &[], timeout)?;
     }
     let context = || {
         format!(
@@ -155,26 +126,11 @@ fn prepare_topic(config: &ClientConfig, args: &KafkaProduceArgs, timeout: Durati
             args.brokers
         )
     };
-    let metadata = admin
-        .inner()
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| Error::kafka(context(), e))?;
-    let found = metadata.topics().iter().find(|t| t.name() == topic);
-    let count = match found.map(|t| (t.error(), t.partitions().len())) {
-        Some((None, n)) if n > 0 => n as i32,
-        Some((Some(error), _)) => {
-            let code = RDKafkaErrorCode::from(error);
-            return Err(Error::kafka_failure(
-                context(),
-                format!("{code} (pass --create to create the topic)"),
-            ));
-        }
-        _ => {
-            return Err(Error::kafka_failure(
-                context(),
-                "the topic does not exist (pass --create to create it)",
-            ));
-        }
+    let Some(count) = kafka_admin::partition_count(config, topic, timeout)? else {
+        return Err(Error::kafka_failure(
+            context(),
+            "the topic does not exist (pass --create to create it)",
+        ));
     };
     if let Some(want) = args.partitions.filter(|&want| want != count) {
         return Err(Error::kafka_failure(
@@ -183,27 +139,6 @@ fn prepare_topic(config: &ClientConfig, args: &KafkaProduceArgs, timeout: Durati
         ));
     }
     Ok(count)
-}
-
-/// Runs a future to completion on this thread. rdkafka's admin operations are futures completed
-/// by the admin client's own polling thread; dstreams has no async runtime, and this is all one
-/// needs (the thread sleeps until the future's waker unparks it).
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        std::thread::park();
-    }
 }
 
 #[cfg(test)]
@@ -230,28 +165,5 @@ mod tests {
         );
         assert!(parse_property("acks").is_err());
         assert!(parse_property("=1").is_err());
-    }
-
-    #[test]
-    fn block_on_waits_for_a_future_completed_on_another_thread() {
-        let (tx, rx) = std::sync::mpsc::channel::<Waker>();
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = done.clone();
-        let future = std::future::poll_fn(move |cx| {
-            if flag.load(std::sync::atomic::Ordering::Acquire) {
-                Poll::Ready(42)
-            } else {
-                let _ = tx.send(cx.waker().clone());
-                Poll::Pending
-            }
-        });
-        let helper = std::thread::spawn(move || {
-            let waker = rx.recv().unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-            done.store(true, std::sync::atomic::Ordering::Release);
-            waker.wake();
-        });
-        assert_eq!(block_on(future), 42);
-        helper.join().unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The streaming context: configuration, the graph being built, its lifecycle, and waiting for it.
 
 mod clock;
+mod distributed;
 mod input;
 mod listener;
 mod scheduler;
@@ -43,6 +44,7 @@ pub struct BatchContext {
     pub(crate) batch_interval: Duration,
     pub(crate) parallelism: usize,
     inputs: Mutex<BTreeMap<usize, StreamInputInfo>>,
+    distributed: Option<Arc<distributed::Distributed>>,
 }
 
 impl BatchContext {
@@ -58,6 +60,14 @@ impl BatchContext {
             batch_interval,
             parallelism,
             inputs: Mutex::new(BTreeMap::new()),
+            distributed: None,
+        }
+    }
+    /// A batch of `core`'s program at `time`.
+    pub(crate) fn of(core: &Core, time: Time, zero_time: Time) -> Self {
+        BatchContext {
+            distributed: core.distributed.get().cloned(),
+            ..BatchContext::new(time, zero_time, core.batch_interval, core.parallelism)
         }
     }
     /// The batch time being computed.
@@ -190,6 +200,9 @@ impl ContextBuilder {
                 checkpointing: Mutex::new(Checkpointing::default()),
                 remember: Mutex::new(None),
                 runtime: Mutex::new(None),
+                exchange_config: Mutex::new(None),
+                distributed: std::sync::OnceLock::new(),
+                exchange_ids: Default::default(),
             }),
         }
     }
@@ -211,6 +224,12 @@ pub(crate) struct Core {
     pub(crate) checkpointing: Mutex<Checkpointing>,
     remember: Mutex<Option<Duration>>,
     runtime: Mutex<Option<Runtime>>,
+    /// Distributed mode's setting ([`StreamingContext::distribute`]), and what `start` made of
+    /// it.
+    exchange_config: Mutex<Option<crate::exchange::ExchangeConfig>>,
+    distributed: std::sync::OnceLock<Arc<distributed::Distributed>>,
+    /// Exchange operators built so far.
+    exchange_ids: std::sync::atomic::AtomicUsize,
 }
 
 impl Core {
@@ -567,6 +586,7 @@ impl StreamingContext {
                 ContextState::Initialized => {}
             }
             self.core.check_program()?;
+            self.core.start_distributed()?;
             let graph = lock(&self.core.graph);
             if graph.outputs.is_empty() {
                 return Err(Error::NoOutputOperations);
@@ -597,8 +617,21 @@ impl StreamingContext {
             // Resume with the batch after the checkpoint's, on the checkpointed time grid.
             Some((time, zero)) => (time + self.core.batch_interval, zero),
             None => {
-                let first =
+                let mut first =
                     Time::first_batch_after(self.core.clock.now(), self.core.batch_interval);
+                match self.core.first_distributed_batch() {
+                    Ok(Some(pending)) if pending < first => {
+                        tracing::info!(
+                            "distributed: starting with the job's pending batch {pending}"
+                        );
+                        first = pending;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.core.mark_stopped();
+                        return Err(e);
+                    }
+                }
                 (first, first - self.core.batch_interval)
             }
         };

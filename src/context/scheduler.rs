@@ -214,7 +214,7 @@ fn panic_error(time: Time, operation: &str, payload: Box<dyn std::any::Any + Sen
 fn run_batch(core: &Core, job: Submitted) {
     let time = job.time;
     let zero = core.zero_time().unwrap_or(time - core.batch_interval);
-    let ctx = BatchContext::new(time, zero, core.batch_interval, core.parallelism);
+    let ctx = BatchContext::of(core, time, zero);
     let listeners = core.listeners();
     let mut info = BatchInfo {
         batch_time: time,

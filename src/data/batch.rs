@@ -41,6 +41,19 @@ use std::sync::Arc;
 pub struct Batch<T: Data> {
     partitions: Arc<Vec<T::Column>>,
     time: Time,
+    origin: Option<Arc<Origin>>,
+}
+
+/// Which partitions of a larger, distributed whole a batch's partitions are (distributed mode):
+/// partition `i` of the batch is partition `ids[i]` of `of`. A Kafka stream in group mode cuts its
+/// batches by the source partitions this process owns; an exchange's result by the exchange
+/// partitions this process owns. Narrow operations keep it; everything else drops it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// How many partitions the whole has (the source topic's, or the exchange's `P`).
+    pub of: u32,
+    /// The whole's partition each batch partition is, in batch partition order.
+    pub ids: Vec<u32>,
 }
 
 impl<T: Data> Clone for Batch<T> {
@@ -48,6 +61,7 @@ impl<T: Data> Clone for Batch<T> {
         Batch {
             partitions: self.partitions.clone(),
             time: self.time,
+            origin: self.origin.clone(),
         }
     }
 }
@@ -58,6 +72,7 @@ impl<T: Data> Batch<T> {
         Batch {
             partitions: Arc::new(partitions),
             time: Time::default(),
+            origin: None,
         }
     }
 
@@ -70,6 +85,27 @@ impl<T: Data> Batch<T> {
     /// This batch at batch time `time`.
     pub(crate) fn at(mut self, time: Time) -> Self {
         self.time = time;
+        self
+    }
+
+    /// Which partitions of a distributed whole this batch's partitions are (see [`Origin`]);
+    /// `None` outside distributed mode.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
+    }
+
+    /// This batch with partition `i` marked as partition `origin.ids[i]` of `origin.of`.
+    pub(crate) fn with_origin(mut self, origin: Arc<Origin>) -> Self {
+        debug_assert_eq!(origin.ids.len(), self.partitions.len());
+        self.origin = Some(origin);
+        self
+    }
+
+    /// This batch with the origin of `like` (a narrow operation's input: same partitions).
+    pub(crate) fn with_origin_of<U: Data>(mut self, like: &Batch<U>) -> Self {
+        if like.num_partitions() == self.num_partitions() {
+            self.origin = like.origin.clone();
+        }
         self
     }
 

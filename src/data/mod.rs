@@ -19,7 +19,7 @@ mod sources;
 mod tuple;
 pub(crate) mod view;
 
-pub use batch::Batch;
+pub use batch::{Batch, Origin};
 pub use bytes::ByteString;
 pub use key::{Key, key_hash_state};
 pub use list::{ListColumn, ListRef};

@@ -2,6 +2,7 @@
 //! Spark's documentation groups them.
 
 mod checkpointing;
+pub(crate) mod exchange;
 pub(crate) mod kernel_paths;
 mod map_with_state;
 pub(crate) mod node;
@@ -116,26 +117,66 @@ impl<T: Data> DStream<T> {
         )
     }
 
-    /// A shuffle of each batch into hash partitions by key: `f` gets the batch and the number
-    /// of partitions ([`with_partitions`](Self::with_partitions), else the context's default).
+    /// A shuffle of each batch into hash partitions by key: `shuffle` gets the batch and the
+    /// number of partitions ([`with_partitions`](Self::with_partitions), else the context's
+    /// default). In distributed mode `shuffle` combines each source partition's batch into the
+    /// exchange partitions and `merge` merges one exchange partition's partials
+    /// (`exchange.rs`); an operator without `merge` cannot run distributed (`start` refuses it
+    /// by its `name`).
     #[track_caller]
     pub(crate) fn derive_shuffle<O: Data>(
         &self,
         name: &str,
         unique_keys: bool,
-        f: impl Fn(&Batch<T>, usize) -> Result<Batch<O>> + Send + Sync + 'static,
+        shuffle: impl Fn(&Batch<T>, usize) -> Result<Batch<O>> + Send + Sync + 'static,
+        merge: Option<exchange::Merge<O>>,
     ) -> DStream<O> {
         let partitions = Arc::new(ShufflePartitions::default());
+        let plan = Plan::partitioned(
+            &partitions,
+            Partitioning::ByKey {
+                unique: unique_keys,
+            },
+        );
+        self.derive_exchanged(name, plan, &partitions, Arc::new(shuffle), merge)
+    }
+
+    /// [`derive_shuffle`](Self::derive_shuffle) with the node's plan and partition count given.
+    #[track_caller]
+    pub(crate) fn derive_exchanged<O: Data>(
+        &self,
+        name: &str,
+        plan: Plan,
+        partitions: &Arc<ShufflePartitions>,
+        shuffle: exchange::Shuffle<T, O>,
+        merge: Option<exchange::Merge<O>>,
+    ) -> DStream<O> {
         let n = partitions.clone();
-        self.derive_planned(
+        let parent = self.node.clone();
+        let id = self.ctx.core.next_exchange_id();
+        let exchange = merge.map(|m| exchange::Exchange::new(id, shuffle.clone(), m));
+        let operator = name.to_string();
+        DStream::create(
+            &self.ctx,
             name,
-            Plan::partitioned(
-                &partitions,
-                Partitioning::ByKey {
-                    unique: unique_keys,
-                },
-            ),
-            move |batch, _, ctx| f(batch, n.get(ctx.parallelism)),
+            self.slide_duration(),
+            vec![self.node.clone() as Arc<dyn AnyNode>],
+            Duration::default(),
+            plan,
+            Box::new(move |t, ctx| {
+                if ctx.distributed().is_some() {
+                    return match &exchange {
+                        Some(exchange) => exchange.run(&parent, t, ctx),
+                        None => Err(Error::Unsupported(format!(
+                            "{operator} cannot run in distributed mode yet"
+                        ))),
+                    };
+                }
+                match parent.get_or_compute(t, ctx)? {
+                    Some(b) => shuffle(&b, n.get(ctx.parallelism)).map(Some),
+                    None => Ok(None),
+                }
+            }),
         )
     }
 

@@ -17,6 +17,8 @@ pub(crate) type ComputeFn<T> =
 
 /// The untyped face of a node, for walking the graph.
 pub(crate) trait AnyNode: Send + Sync {
+    /// The node's name (Spark's DStream class name).
+    fn name(&self) -> &str;
     /// Raises how long this node keeps its batches, and its parents' accordingly.
     fn remember_at_least(&self, duration: Duration);
     /// How long this node keeps its batches.
@@ -156,6 +158,9 @@ impl<T: Data> Node<T> {
 }
 
 impl<T: Data> AnyNode for Node<T> {
+    fn name(&self) -> &str {
+        &self.name
+    }
     fn remember_at_least(&self, duration: Duration) {
         let mine = {
             let mut r = lock(&self.remember);

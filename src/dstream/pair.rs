@@ -29,9 +29,16 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     where
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
-        self.derive_shuffle("ShuffledDStream", true, move |batch, n| {
-            Ok(batch.shuffle_into(n)?.reduce_by_key(&f))
-        })
+        let f = Arc::new(f);
+        let merge = f.clone();
+        self.derive_shuffle(
+            "ShuffledDStream",
+            true,
+            move |batch, n| Ok(batch.shuffle_into(n)?.reduce_by_key(&*f)),
+            Some(Arc::new(move |partials: &Batch<(K, V)>| {
+                Ok(partials.shuffle_into(1)?.reduce_by_key(&*merge))
+            })),
+        )
     }
 
     /// Spark's `combineByKey`: `create` starts a combiner from a key's first value in a
@@ -50,20 +57,32 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         MergeValue: Fn(C, V::Ref<'_>) -> C + Send + Sync + 'static,
         MergeCombiners: Fn(C, C) -> C + Send + Sync + 'static,
     {
-        self.derive_shuffle("ShuffledDStream", true, move |batch, n| {
-            Ok(batch
-                .shuffle_into(n)?
-                .combine_by_key(&create, &merge_value, &merge_combiners))
-        })
+        let merge_combiners = Arc::new(merge_combiners);
+        let merge = merge_combiners.clone();
+        self.derive_shuffle(
+            "ShuffledDStream",
+            true,
+            move |batch, n| {
+                Ok(batch
+                    .shuffle_into(n)?
+                    .combine_by_key(&create, &merge_value, &*merge_combiners))
+            },
+            Some(Arc::new(move |partials: &Batch<(K, C)>| {
+                Ok(partials.shuffle_into(1)?.reduce_by_key(&*merge))
+            })),
+        )
     }
 
     /// Spark's `groupByKey`: the values of each key as a list (values stay views into the
     /// input buffers).
     #[track_caller]
     pub fn group_by_key(&self) -> DStream<(K, Vec<V>)> {
-        self.derive_shuffle("ShuffledDStream", true, move |batch, n| {
-            Ok(batch.shuffle_into(n)?.group_by_key())
-        })
+        self.derive_shuffle(
+            "GroupedDStream",
+            true,
+            move |batch, n| Ok(batch.shuffle_into(n)?.group_by_key()),
+            None,
+        )
     }
 
     /// Spark's `mapValues`: each value transformed, its key kept (as a view).

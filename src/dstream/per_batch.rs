@@ -6,6 +6,7 @@
 //! the result (strings of the input returned in them stay views).
 
 use super::DStream;
+use super::exchange::Merge;
 use super::kernel_paths::count_words_of;
 use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
 use crate::context::{BatchContext, StreamingContext};
@@ -358,7 +359,7 @@ impl<T: Data> DStream<T> {
         let mut out = Vec::new();
         let mut t = from.max(zero);
         while t <= to {
-            let ctx = BatchContext::new(t, zero, core.batch_interval, core.parallelism);
+            let ctx = BatchContext::of(core, t, zero);
             if let Some(b) = self.node.get_or_compute(t, &ctx)? {
                 out.push(b);
             }
@@ -387,31 +388,32 @@ impl<T: Key> DStream<T> {
         partitions: &Arc<ShufflePartitions>,
     ) -> DStream<(T, i64)> {
         let plan = Plan::partitioned(partitions, Partitioning::ByKey { unique: true });
-        let n_of = partitions.clone();
+        let merge: Merge<(T, i64)> =
+            Arc::new(|partials| Ok(partials.shuffle_into(1)?.reduce_by_key(|a, b| a + b)));
         if let Some((lines, sep)) = self.node.plan.words_of.clone() {
             let counts = Aggregation::new();
-            return DStream::create(
-                &self.ctx,
+            let words = DStream {
+                node: lines,
+                ctx: self.ctx.clone(),
+            };
+            return words.derive_exchanged(
                 "CountByValueDStream",
-                self.slide_duration(),
-                vec![self.node.clone() as Arc<dyn AnyNode>],
-                Duration::default(),
                 plan,
-                Box::new(move |t, ctx| {
-                    let Some(batch) = lines.get_or_compute(t, ctx)? else {
-                        return Ok(None);
-                    };
-                    let n = n_of.get(ctx.parallelism);
+                partitions,
+                Arc::new(move |batch, n| {
                     let parts = count_words_of::<T>(&counts, batch.partitions(), sep, n)?;
-                    Ok(Some(Batch::from_partitions(parts)))
+                    Ok(Batch::from_partitions(parts))
                 }),
+                Some(merge),
             );
         }
-        self.derive_planned("CountByValueDStream", plan, move |batch, _, ctx| {
-            Ok(batch
-                .shuffle_into(n_of.get(ctx.parallelism))?
-                .count_by_value())
-        })
+        self.derive_exchanged(
+            "CountByValueDStream",
+            plan,
+            partitions,
+            Arc::new(|batch, n| Ok(batch.shuffle_into(n)?.count_by_value())),
+            Some(merge),
+        )
     }
 }
 

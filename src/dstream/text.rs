@@ -36,7 +36,7 @@ impl DStream<String> {
                 .par_iter()
                 .map(|lines| tokenize(lines, sep))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Batch::from_partitions(parts))
+            Ok(Batch::from_partitions(parts).with_origin_of(batch))
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Narrow operations: each partition is transformed on its own, partitions in parallel.
+//! Narrow operations: each partition is transformed on its own, partitions in parallel (and a
+//! distributed batch's [`Origin`](crate::data::Origin) kept).
 //!
 //! The lifetime `'a` of the batch reaches the per-partition function, so a closure called with
 //! the partition's views may return values that borrow them (`|w| (w, 1)`).
@@ -19,7 +20,7 @@ pub(crate) fn try_map_columns<'a, T: Data, O: Data, E: Send>(
         .enumerate()
         .map(|(i, p)| f(i, p))
         .collect::<Result<Vec<_>, E>>()?;
-    Ok(Batch::from_partitions(parts))
+    Ok(Batch::from_partitions(parts).with_origin_of(batch))
 }
 
 /// [`try_map_columns`] for a function that cannot fail.

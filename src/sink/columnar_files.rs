@@ -52,13 +52,19 @@ pub(crate) fn save_batch_as<T: Data>(
     } else {
         batch.to_record_batches()?
     };
-    save_parts(dir, &parts, format.extension(), |part, path| {
-        let part = for_files(part, format)?;
-        match format {
-            ColumnarFormat::Parquet => write_parquet(&part, path),
-            ColumnarFormat::ArrowIpc => write_arrow_ipc(&part, path),
-        }
-    })
+    save_parts(
+        dir,
+        &parts,
+        batch.origin(),
+        format.extension(),
+        |part, path| {
+            let part = for_files(part, format)?;
+            match format {
+                ColumnarFormat::Parquet => write_parquet(&part, path),
+                ColumnarFormat::ArrowIpc => write_arrow_ipc(&part, path),
+            }
+        },
+    )
 }
 
 /// `part` as the files hold it: every field nullable; for Arrow IPC, string views copied out of
@@ -82,6 +88,12 @@ fn for_files(part: &RecordBatch, format: ColumnarFormat) -> Result<RecordBatch> 
         Arc::new(Schema::new(fields)),
         columns,
     )?)
+}
+
+/// `array` as an Arrow IPC writer should get it: [`prepare`] with views compacted (the IPC
+/// writer writes whole view buffers, however little of them the views use).
+pub(crate) fn prepare_for_ipc(array: &ArrayRef) -> Result<ArrayRef> {
+    prepare(array, true)
 }
 
 /// `array` with the fields of its structs and lists marked nullable, at every depth, and its

@@ -8,4 +8,5 @@ pub(crate) mod print;
 pub(crate) mod text_files;
 
 pub use batch_dirs::batch_file_name;
+pub(crate) use columnar_files::prepare_for_ipc;
 pub use kafka::{Delivered, KafkaWriter, PendingRecords};

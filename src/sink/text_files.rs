@@ -12,7 +12,7 @@ use std::path::Path;
 /// Writes one batch as a directory of text part files, one per partition (empty ones too),
 /// plus `_SUCCESS` (see [`save_parts`]).
 pub(crate) fn save_batch<T: Data>(batch: &Batch<T>, dir: &Path) -> Result<()> {
-    save_parts(dir, batch.partitions(), "", write_part::<T>)
+    save_parts(dir, batch.partitions(), batch.origin(), "", write_part::<T>)
 }
 
 /// Writes one partition's elements to `path`, one line each.

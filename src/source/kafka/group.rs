@@ -44,16 +44,18 @@
 
 use super::arena::PartitionState;
 use super::config::{KafkaConfig, StartingOffsets, client_config};
+use super::plan::OffsetRange;
 use super::stream::{KafkaSource, State};
 use super::{Key, kafka_error};
-use crate::error::Result;
+use crate::data::Origin;
+use crate::error::{Error, Result};
 use crate::lock::lock;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 /// The stream's consumer.
@@ -271,6 +273,46 @@ fn names(keys: &[Key]) -> String {
 }
 
 impl KafkaSource {
+    /// In group mode on one topic, which of the topic's partitions a batch of `ranges` holds (its
+    /// [`Origin`]: what an exchange labels the batch's records with, and counts to know a batch
+    /// complete). The topic's partition count is read once it has partitions: a topic that grows
+    /// later is an error, since exchanges count on a fixed number of source partitions.
+    pub(super) fn origin(&self, ranges: &[OffsetRange]) -> Result<Option<Arc<Origin>>> {
+        let [topic] = self.config.topics.as_slice() else {
+            return Ok(None);
+        };
+        if !self.config.group_mode {
+            return Ok(None);
+        }
+        let of = match self.topic_partitions.get() {
+            Some(&n) => n,
+            None => {
+                let metadata = self
+                    .consumer
+                    .fetch_metadata(Some(topic), self.config.request_timeout.to_std())
+                    .map_err(kafka_error("reading the source topic's partition count"))?;
+                let n = metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .map_or(0, |t| t.partitions().len()) as u32;
+                if n == 0 {
+                    // Not there yet: the batch is not labelled (an exchange refuses it).
+                    return Ok(None);
+                }
+                *self.topic_partitions.get_or_init(|| n)
+            }
+        };
+        let ids: Vec<u32> = ranges.iter().map(|r| r.partition as u32).collect();
+        if let Some(&beyond) = ids.iter().find(|&&p| p >= of) {
+            return Err(Error::IllegalState(format!(
+                "Kafka topic {topic} grew while the job ran (partition {beyond}, {of} partitions \
+                 at the start): a distributed job counts on a fixed number of source partitions"
+            )));
+        }
+        Ok(Some(Arc::new(Origin { of, ids })))
+    }
+
     /// Joins the group: subscribes to the topics (when the context starts).
     pub(super) fn subscribe(&self) -> Result<()> {
         let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();

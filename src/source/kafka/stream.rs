@@ -23,6 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub(super) struct State {
@@ -46,6 +47,10 @@ pub(super) struct KafkaSource {
     /// The backpressure rate (records per second, all partitions), once there is one.
     pub(super) rate: Mutex<Option<f64>>,
     pub(super) input_id: OnceLock<String>,
+    /// In group mode on one topic: the topic's partition count, read once (see `group.rs`).
+    pub(super) topic_partitions: OnceLock<u32>,
+    /// Distributed mode: batches are committed when exchanged, not when completed.
+    exchanged: AtomicBool,
     pub(super) core: Weak<crate::context::Core>,
 }
 
@@ -143,6 +148,16 @@ impl Input for KafkaInput {
         "kafka"
     }
 
+    /// Distributed mode: the batch's records are in the exchange topics now, so its ranges are
+    /// committed at once (synchronously), before the stream plans another batch; a partition the
+    /// group moves at the next drain then continues exactly after them.
+    fn exchanged(&self, t: Time) {
+        if self.0.config.group_mode {
+            self.0.exchanged.store(true, Ordering::Relaxed);
+            self.0.commit(t, CommitMode::Sync);
+        }
+    }
+
     fn start(&self) -> Result<()> {
         self.0.open_log()?;
         if self.0.config.group_mode {
@@ -233,14 +248,28 @@ struct Committer(Arc<KafkaSource>);
 
 impl StreamingListener for Committer {
     fn on_batch_completed(&self, info: &crate::BatchInfo) {
-        if info
+        let failed = info
             .output_operation_infos
             .values()
-            .any(|o| o.failure_reason.is_some())
-        {
+            .any(|o| o.failure_reason.is_some());
+        // In distributed mode batches are committed once their records are exchanged (and later
+        // batches may have been by now).
+        if failed || self.0.exchanged.load(Ordering::Relaxed) {
             return;
         }
-        let ranges = lock(&self.0.state).ranges.get(&info.batch_time).cloned();
+        let mode = if self.0.config.group_mode {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        self.0.commit(info.batch_time, mode);
+    }
+}
+
+impl KafkaSource {
+    /// Commits the ranges of batch `t` to the consumer group (a failure is logged).
+    fn commit(&self, t: Time, mode: CommitMode) {
+        let ranges = lock(&self.state).ranges.get(&t).cloned();
         let Some(ranges) = ranges.filter(|r| !r.is_empty()) else {
             return;
         };
@@ -253,16 +282,8 @@ impl StreamingListener for Committer {
                 return;
             }
         }
-        let mode = if self.0.config.group_mode {
-            CommitMode::Sync
-        } else {
-            CommitMode::Async
-        };
-        if let Err(e) = self.0.consumer.commit(&tpl, mode) {
-            tracing::warn!(
-                "Kafka: committing the offsets of batch {} failed: {e}",
-                info.batch_time
-            );
+        if let Err(e) = self.consumer.commit(&tpl, mode) {
+            tracing::warn!("Kafka: committing the offsets of batch {t} failed: {e}");
         }
     }
 }
@@ -361,6 +382,8 @@ impl StreamingContext {
                 records: 0,
             }),
             input_id: OnceLock::new(),
+            topic_partitions: OnceLock::new(),
+            exchanged: AtomicBool::new(false),
             rate: Mutex::new(config_rate),
             core: Arc::downgrade(&self.core),
         });
@@ -375,7 +398,10 @@ impl StreamingContext {
                 .zip(&ranges)
                 .map(|(recs, r)| T::column(recs, r, policy))
                 .collect::<Result<Vec<_>>>()?;
-            let batch = Batch::from_partitions(parts);
+            let mut batch = Batch::from_partitions(parts);
+            if let Some(origin) = reader.origin(&ranges)? {
+                batch = batch.with_origin(origin);
+            }
             let mut metadata = described(format!("Kafka {}", reader.config.topics.join(", ")));
             metadata.insert("offsets".to_string(), describe(&ranges));
             // As a text file of the values would have them: one line each.

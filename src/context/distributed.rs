@@ -1,0 +1,158 @@
+//! Distributed mode on the context's side ([`StreamingContext::distribute`]): the setting, what
+//! `start` checks, and what a batch's computations reach through their [`BatchContext`].
+
+use super::input::Input;
+use super::{BatchContext, Clock, Core, StreamingContext};
+use crate::error::{Error, Result};
+use crate::exchange::{ExchangeConfig, Exchanges};
+use crate::lock::lock;
+use crate::time::Time;
+use std::sync::Arc;
+
+/// Operators that a distributed program cannot run yet: their results need every key of a
+/// batch, or of several batches, in one place (state and windows that move with their
+/// partitions are the next step, ARCHITECTURE.md "Running on many machines").
+const LOCAL_ONLY: &[&str] = &[
+    "StateDStream",
+    "MapWithStateDStream",
+    "StateSnapshotsDStream",
+    "WindowedDStream",
+    "ReducedWindowedDStream",
+    "CoGroupedDStream",
+    "JoinedDStream",
+    "LeftOuterJoinedDStream",
+    "RightOuterJoinedDStream",
+    "FullOuterJoinedDStream",
+    "GroupedDStream",
+    "RepartitionedDStream",
+    "TransformedDStream",
+    "ReducedDStream",
+    "CountDStream",
+];
+
+/// What a distributed program's batches use: its exchanges, the clock (to send later batches'
+/// partials while a batch waits), and its inputs (told when a batch's partials are all sent).
+pub(crate) struct Distributed {
+    pub(crate) exchanges: Exchanges,
+    pub(crate) clock: Arc<dyn Clock>,
+    inputs: Vec<Arc<dyn Input>>,
+}
+
+impl Distributed {
+    /// Every input's batch at `t` has been sent on through the exchanges: a Kafka stream in group
+    /// mode commits its ranges (the exchange topics hold the records now).
+    pub(crate) fn sent(&self, t: Time) {
+        for input in &self.inputs {
+            input.exchanged(t);
+        }
+    }
+}
+
+impl StreamingContext {
+    /// Runs this program as one of many processes of a distributed job (see [`ExchangeConfig`]
+    /// and ARCHITECTURE.md, "Running on many machines"): keyed per-batch operations
+    /// (`reduce_by_key`, `count_by_value`, `combine_by_key`) exchange their partial results
+    /// through Kafka, and everything after them runs on the exchange partitions this process
+    /// owns. The input must be a Kafka stream in group mode ([`KafkaConfig::group`](crate::source::KafkaConfig::group))
+    /// on one topic. `start` refuses operators a distributed program cannot run yet (state,
+    /// windows, joins, `group_by_key`, `repartition`, `transform`, whole-batch `reduce` and
+    /// `count`).
+    ///
+    /// ```no_run
+    /// use dstreams::prelude::*;
+    /// use dstreams::ExchangeConfig;
+    /// use dstreams::source::KafkaConfig;
+    /// let ssc = StreamingContext::new(Seconds(1));
+    /// ssc.distribute(ExchangeConfig::new("kafka:9092", "word-count").partitions(8));
+    /// let lines = ssc.kafka_stream(KafkaConfig::new("kafka:9092", ["lines"]).group("word-count"));
+    /// let counts = lines.split(Separators::Space).count_by_value();
+    /// counts.save_as_text_files("/shared/counts", "");
+    /// ssc.start()?;
+    /// ssc.await_termination()?;
+    /// # Ok::<(), dstreams::Error>(())
+    /// ```
+    pub fn distribute(&self, config: ExchangeConfig) {
+        *lock(&self.core.exchange_config) = Some(config);
+    }
+}
+
+impl Core {
+    /// The next exchange operator's id (its place among the program's exchanges).
+    pub(crate) fn next_exchange_id(&self) -> usize {
+        self.exchange_ids
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// At `start`: refuses what a distributed program cannot run, and makes its [`Distributed`].
+    pub(super) fn start_distributed(&self) -> Result<()> {
+        let Some(config) = lock(&self.exchange_config).clone() else {
+            return Ok(());
+        };
+        if config.partitions == 0 {
+            return Err(Error::InvalidArgument(
+                "a distributed job needs at least one exchange partition".into(),
+            ));
+        }
+        let graph = lock(&self.graph);
+        let mut refused: Vec<&str> = graph
+            .nodes
+            .iter()
+            .map(|n| n.name())
+            .filter(|name| LOCAL_ONLY.contains(name))
+            .collect();
+        refused.dedup();
+        if !refused.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "a distributed program (StreamingContext::distribute) cannot run {} yet: state, \
+                 windows, joins and whole-batch results need every key in one process",
+                refused.join(", ")
+            )));
+        }
+        if lock(&self.checkpointing).dir.is_some() {
+            return Err(Error::Unsupported(
+                "a distributed program keeps its positions in Kafka (group offsets and exchange \
+                 topics) and cannot use a checkpoint directory yet"
+                    .into(),
+            ));
+        }
+        let distributed = Distributed {
+            exchanges: Exchanges::new(config),
+            clock: self.clock.clone(),
+            inputs: graph.inputs.clone(),
+        };
+        drop(graph);
+        // Every exchange joins its group before the first batch time is chosen (see
+        // `first_batch`).
+        let exchanges = self.exchange_ids.load(std::sync::atomic::Ordering::Relaxed);
+        for id in 0..exchanges {
+            distributed.exchanges.stage(id)?;
+        }
+        let _ = self.distributed.set(Arc::new(distributed));
+        Ok(())
+    }
+
+    /// Distributed mode: the first batch time when the exchange partitions this process was
+    /// assigned hold records of an earlier batch that no member took yet (the job's other
+    /// processes started earlier): this process runs its batches from there, late, so that it
+    /// never skips a batch of the job.
+    pub(super) fn first_distributed_batch(&self) -> Result<Option<Time>> {
+        let Some(distributed) = self.distributed.get() else {
+            return Ok(None);
+        };
+        let exchanges = self.exchange_ids.load(std::sync::atomic::Ordering::Relaxed);
+        let mut first: Option<Time> = None;
+        for id in 0..exchanges {
+            if let Some(t) = distributed.exchanges.stage(id)?.earliest_pending()? {
+                first = Some(first.map_or(t, |f| f.min(t)));
+            }
+        }
+        Ok(first)
+    }
+}
+
+impl BatchContext {
+    /// Distributed mode's exchanges and clock, when the program is distributed.
+    pub(crate) fn distributed(&self) -> Option<&Arc<Distributed>> {
+        self.distributed.as_ref()
+    }
+}

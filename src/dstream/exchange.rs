@@ -1,0 +1,131 @@
+//! Keyed operations in distributed mode ([`StreamingContext::distribute`](crate::StreamingContext::distribute)):
+//! each source partition's batch combined on its own into `P` exchange partitions, sent through
+//! the operator's exchange, and the partials of the exchange partitions this process owns merged
+//! once their batch is complete (`crate::exchange`).
+
+use crate::context::BatchContext;
+use crate::data::{Batch, Data, Origin};
+use crate::dstream::node::Node;
+use crate::error::{Error, Result};
+use crate::exchange::{decode, encode};
+use crate::lock::lock;
+use crate::time::Time;
+use rayon::prelude::*;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// A shuffle: a batch cut into `n` hash partitions by key, each key's values combined.
+pub(crate) type Shuffle<T, O> = Arc<dyn Fn(&Batch<T>, usize) -> Result<Batch<O>> + Send + Sync>;
+/// Merges partials of one partition (a batch of their partitions) into one partition.
+pub(crate) type Merge<O> = Arc<dyn Fn(&Batch<O>) -> Result<Batch<O>> + Send + Sync>;
+
+/// A keyed operator's exchange: its id, its two halves, and the batch times whose partials it
+/// has sent.
+pub(crate) struct Exchange<T: Data, O: Data> {
+    pub(crate) id: usize,
+    pub(crate) shuffle: Shuffle<T, O>,
+    pub(crate) merge: Merge<O>,
+    sent: Mutex<BTreeSet<Time>>,
+}
+
+impl<T: Data, O: Data> Exchange<T, O> {
+    pub(crate) fn new(id: usize, shuffle: Shuffle<T, O>, merge: Merge<O>) -> Self {
+        Exchange {
+            id,
+            shuffle,
+            merge,
+            sent: Mutex::default(),
+        }
+    }
+
+    /// The operator's batch at `t` in distributed mode: `parent`'s batch at `t` sent (unless it
+    /// was already, while an earlier batch waited), then the owned exchange partitions' partials
+    /// merged. While the batch waits, the partials of later batches whose time has come are
+    /// sent, so that every process keeps feeding the exchange whatever it waits for.
+    pub(crate) fn run(
+        &self,
+        parent: &Node<T>,
+        t: Time,
+        ctx: &BatchContext,
+    ) -> Result<Option<Batch<O>>> {
+        let distributed = ctx.distributed().expect("called in distributed mode");
+        let stage = distributed.exchanges.stage(self.id)?;
+        let Some(sources) = self.send(parent, t, ctx)? else {
+            return Ok(None);
+        };
+        let mut next = t + ctx.batch_interval;
+        let mut pump = || -> Result<()> {
+            while distributed.clock.now() >= next {
+                self.send(parent, next, ctx)?;
+                next = next + ctx.batch_interval;
+            }
+            Ok(())
+        };
+        let received = stage.receive(t, sources, &mut pump)?;
+        let (ids, parts): (Vec<u32>, Vec<_>) = received
+            .into_par_iter()
+            .map(|(p, values)| {
+                let partials = values
+                    .iter()
+                    .map(|v| decode::<O>(v))
+                    .collect::<Result<Vec<_>>>()?;
+                let merged = (self.merge)(&Batch::from_partitions(partials))?;
+                let [part] = <[_; 1]>::try_from(merged.partitions().to_vec()).map_err(|_| {
+                    Error::Internal("an exchange's merge made more than one partition".into())
+                })?;
+                Ok((p, part))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        let of = stage.partitions();
+        Ok(Some(
+            Batch::from_partitions(parts).with_origin(Arc::new(Origin { of, ids })),
+        ))
+    }
+
+    /// Sends `parent`'s batch at `t` unless it was sent already: the number of source partitions
+    /// (`None` when the parent has no batch at `t`).
+    fn send(&self, parent: &Node<T>, t: Time, ctx: &BatchContext) -> Result<Option<u32>> {
+        let Some(batch) = parent.get_or_compute(t, ctx)? else {
+            return Ok(None);
+        };
+        let origin = batch.origin().cloned().ok_or_else(|| {
+            Error::Unsupported(
+                "in distributed mode a keyed operation needs batches cut by source partition: \
+                 a Kafka stream in group mode on one existing topic, through narrow operations \
+                 only"
+                    .into(),
+            )
+        })?;
+        if !lock(&self.sent).insert(t) {
+            return Ok(Some(origin.of));
+        }
+        let distributed = ctx.distributed().expect("called in distributed mode");
+        let stage = distributed.exchanges.stage(self.id)?;
+        let p = stage.partitions() as usize;
+        let parts = batch
+            .partitions()
+            .par_iter()
+            .zip(&origin.ids)
+            .map(|(part, &source)| {
+                let single = Batch::<T>::from_partitions(vec![part.clone()]);
+                let partials = (self.shuffle)(&single, p)?;
+                let values = partials
+                    .partitions()
+                    .iter()
+                    .map(encode::<O>)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((source, values))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Err(e) = stage.send(t, origin.of, &parts) {
+            lock(&self.sent).remove(&t);
+            return Err(e);
+        }
+        distributed.sent(t);
+        // Times before the oldest a batch can still ask for are forgotten.
+        lock(&self.sent).retain(|&s| s + ctx.batch_interval * 64 > t);
+        Ok(Some(origin.of))
+    }
+}

@@ -1,0 +1,331 @@
+//! One exchange on Kafka: its internal topic (created with `P` partitions, or checked to have
+//! them), an idempotent producer that sends each batch's partials, and a consumer in the
+//! exchange's own group that reads the exchange partitions this process owns until a batch is
+//! complete on all of them.
+//!
+//! The exchange partitions have their own consumer group (named like the topic), not the source's:
+//! the source consumer is polled only between batches (so that a source partition moves only
+//! between two batches, `source/kafka/group.rs`), while the exchange consumer is polled while a
+//! batch waits for its partials, so it must serve its rebalances then. Separate groups also let
+//! a process own exchange partitions without owning a source partition, and the reverse.
+
+use super::config::ExchangeConfig;
+use super::pending::{Pending, Received};
+use super::records::{key, parse_key};
+use crate::error::{Error, Result};
+use crate::kafka_admin;
+use crate::lock::lock;
+use crate::sink::KafkaWriter;
+use crate::time::Time;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+/// The largest exchange record (the topic's `max.message.bytes` and the producer's
+/// `message.max.bytes`): one source partition's partials for one exchange partition.
+const MAX_RECORD_BYTES: &str = "67108864";
+/// How long admin requests and the first group assignment may take.
+const SETUP_TIMEOUT: StdDuration = StdDuration::from_secs(60);
+/// How long one poll of the exchange consumer blocks while a batch waits.
+const POLL: StdDuration = StdDuration::from_millis(5);
+
+/// The program's exchanges, opened on first use.
+pub(crate) struct Exchanges {
+    config: ExchangeConfig,
+    stages: Mutex<BTreeMap<usize, Arc<Stage>>>,
+}
+
+impl Exchanges {
+    pub(crate) fn new(config: ExchangeConfig) -> Self {
+        Exchanges {
+            config,
+            stages: Mutex::default(),
+        }
+    }
+
+    /// Exchange `id`: its topic and consumer, opened (and its group joined) on first use.
+    pub(crate) fn stage(&self, id: usize) -> Result<Arc<Stage>> {
+        let mut stages = lock(&self.stages);
+        if let Some(s) = stages.get(&id) {
+            return Ok(s.clone());
+        }
+        let stage = Arc::new(Stage::open(&self.config, id)?);
+        stages.insert(id, stage.clone());
+        Ok(stage)
+    }
+}
+
+/// Notes that the group assigned this member partitions (or none) at least once.
+struct StageContext {
+    joined: AtomicBool,
+}
+
+impl ClientContext for StageContext {}
+
+impl ConsumerContext for StageContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!("exchange: assigned partitions {:?}", partitions_of(tpl));
+                self.joined.store(true, Ordering::Release);
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!("exchange: revoked partitions {:?}", partitions_of(tpl))
+            }
+            Rebalance::Error(e) => tracing::error!("exchange: rebalance failed: {e}"),
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// One exchange (see the module documentation).
+pub(crate) struct Stage {
+    topic: String,
+    partitions: u32,
+    wait: StdDuration,
+    writer: KafkaWriter,
+    consumer: BaseConsumer<StageContext>,
+    /// By exchange partition: what was read and not yet taken.
+    pending: Mutex<BTreeMap<u32, Pending>>,
+}
+
+impl Stage {
+    /// Creates (or checks) exchange `id`'s topic, and joins its group.
+    fn open(config: &ExchangeConfig, id: usize) -> Result<Stage> {
+        let topic = format!("{}-{id}-exchange", config.app_id);
+        let client = config.client_config();
+        let p = config.partitions;
+        kafka_admin::create_topic(
+            &client,
+            &topic,
+            p as i32,
+            &[("max.message.bytes", MAX_RECORD_BYTES)],
+            SETUP_TIMEOUT,
+        )?;
+        let stored =
+            kafka_admin::partition_count(&client, &topic, SETUP_TIMEOUT)?.ok_or_else(|| {
+                Error::kafka_failure(
+                    format!("creating exchange topic {topic}"),
+                    "the topic does not exist after it was created",
+                )
+            })?;
+        if stored as u32 != p {
+            return Err(Error::ExchangePartitionsChanged {
+                topic,
+                stored: stored as u32,
+                configured: p,
+            });
+        }
+        let mut producer = client.clone();
+        producer
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "2")
+            .set("message.max.bytes", MAX_RECORD_BYTES);
+        let writer = KafkaWriter::new(&producer, &topic)?;
+        let mut reader = client;
+        reader
+            .set("group.id", &topic)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("fetch.wait.max.ms", "5")
+            .set("max.partition.fetch.bytes", MAX_RECORD_BYTES)
+            .set("fetch.max.bytes", MAX_RECORD_BYTES);
+        let consumer: BaseConsumer<StageContext> = reader
+            .create_with_context(StageContext {
+                joined: AtomicBool::new(false),
+            })
+            .map_err(|e| Error::kafka(format!("creating a consumer of {topic}"), e))?;
+        consumer
+            .subscribe(&[&topic])
+            .map_err(|e| Error::kafka(format!("subscribing to {topic}"), e))?;
+        let stage = Stage {
+            topic,
+            partitions: p,
+            wait: config.wait.to_std(),
+            writer,
+            consumer,
+            pending: Mutex::default(),
+        };
+        stage.join()?;
+        Ok(stage)
+    }
+
+    /// Waits for the group's first assignment, so that every exchange partition has an owner
+    /// before this member sends anything (records sent before the partition had an owner would be
+    /// read by a first owner already past their batch).
+    fn join(&self) -> Result<()> {
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        let mut pending = lock(&self.pending);
+        while !self.consumer.context().joined.load(Ordering::Acquire) {
+            if Instant::now() > deadline {
+                return Err(Error::kafka_failure(
+                    format!("joining the consumer group of {}", self.topic),
+                    format!("no assignment within {} s", SETUP_TIMEOUT.as_secs()),
+                ));
+            }
+            self.read(&mut pending)?;
+        }
+        tracing::info!("exchange {}: joined its group", self.topic);
+        Ok(())
+    }
+
+    /// After joining: the earliest batch time of a record waiting in the partitions this member
+    /// owns, read up to their ends (see `Core::first_distributed_batch`).
+    pub(crate) fn earliest_pending(&self) -> Result<Option<Time>> {
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        let mut pending = lock(&self.pending);
+        loop {
+            self.read(&mut pending)?;
+            let mut caught_up = true;
+            for (&p, buffer) in pending.iter() {
+                let (low, high) = self
+                    .consumer
+                    .fetch_watermarks(&self.topic, p as i32, SETUP_TIMEOUT)
+                    .map_err(|e| Error::kafka(format!("the end of {}-{p}", self.topic), e))?;
+                let position = match self.consumer.position() {
+                    Ok(tpl) => tpl
+                        .find_partition(&self.topic, p as i32)
+                        .and_then(|e| e.offset().to_raw()),
+                    Err(_) => None,
+                };
+                let read = buffer
+                    .next_offset()
+                    .or(position.filter(|&o| o >= 0))
+                    .unwrap_or(low);
+                caught_up &= read >= high;
+            }
+            if caught_up || Instant::now() > deadline {
+                return Ok(pending.values().filter_map(Pending::earliest).min());
+            }
+        }
+    }
+
+    /// The exchange partitions `P`.
+    pub(crate) fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// Sends batch `t`'s partials: for each source partition (of `sources`), one record per
+    /// exchange partition (`values[p]`), and waits until every one is acknowledged.
+    pub(crate) fn send(&self, t: Time, sources: u32, parts: &[(u32, Vec<Vec<u8>>)]) -> Result<()> {
+        let records = self.writer.records();
+        for (source, values) in parts {
+            let key = key(t, *source, sources);
+            for (p, value) in values.iter().enumerate() {
+                records.send(Some(p as i32), Some(&key), value)?;
+            }
+        }
+        let delivered = records.wait()?;
+        tracing::info!(
+            "exchange {}: batch {t} sent {} records, {} bytes",
+            self.topic,
+            delivered.records,
+            delivered.bytes
+        );
+        Ok(())
+    }
+
+    /// Batch `t`'s partials of every exchange partition this member owns, once the batch is
+    /// complete on all of them (see `pending.rs`): by exchange partition, the record values in
+    /// source partition order. Between polls, `pump` gets the chance to send later batches'
+    /// partials (so that a member whose batch waits still feeds the others). Fails after the
+    /// configured wait, naming the source partitions that did not reach `t`.
+    pub(crate) fn receive(
+        &self,
+        t: Time,
+        sources: u32,
+        pump: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Vec<(u32, Vec<Vec<u8>>)>> {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            let mut pending = lock(&self.pending);
+            self.read(&mut pending)?;
+            if pending.values().all(|p| p.is_complete(t, sources)) {
+                let taken: Vec<(u32, Vec<Vec<u8>>)> = pending
+                    .iter_mut()
+                    .map(|(&p, buffer)| (p, buffer.take(t)))
+                    .collect();
+                self.commit(&pending);
+                return Ok(taken);
+            }
+            if Instant::now() > deadline {
+                let waiting: Vec<String> = pending
+                    .iter()
+                    .filter(|(_, b)| !b.is_complete(t, sources))
+                    .map(|(p, b)| format!("partition {p} waits for {:?}", b.missing(t, sources)))
+                    .collect();
+                return Err(Error::IllegalState(format!(
+                    "exchange {}: batch {t} is not complete after {} s: {} (source partitions \
+                     without an owner, or an owner that stopped sending)",
+                    self.topic,
+                    self.wait.as_secs(),
+                    waiting.join("; ")
+                )));
+            }
+            drop(pending);
+            pump()?;
+        }
+    }
+
+    /// Reads what the consumer has (serving rebalances), and keeps the buffers of exactly the
+    /// partitions the group assigns this member.
+    fn read(&self, pending: &mut BTreeMap<u32, Pending>) -> Result<()> {
+        let mut timeout = POLL;
+        while let Some(message) = self.consumer.poll(timeout) {
+            timeout = StdDuration::ZERO;
+            let m = message.map_err(|e| Error::kafka(format!("reading {}", self.topic), e))?;
+            let (time, source, _) = parse_key(m.key().unwrap_or_default())?;
+            pending
+                .entry(m.partition() as u32)
+                .or_default()
+                .add(Received {
+                    time,
+                    source,
+                    offset: m.offset(),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                });
+        }
+        let owned: BTreeSet<u32> = self
+            .consumer
+            .assignment()
+            .map_err(|e| Error::kafka(format!("the assignment of {}", self.topic), e))?
+            .elements()
+            .iter()
+            .map(|e| e.partition() as u32)
+            .collect();
+        pending.retain(|p, _| owned.contains(p));
+        for p in owned {
+            pending.entry(p).or_default();
+        }
+        Ok(())
+    }
+
+    /// Commits, for every owned partition, the first record not taken yet.
+    fn commit(&self, pending: &BTreeMap<u32, Pending>) {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, buffer) in pending {
+            if let Some(offset) = buffer.commit_offset()
+                && tpl
+                    .add_partition_offset(&self.topic, p as i32, Offset::Offset(offset))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        if tpl.count() > 0
+            && let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync)
+        {
+            tracing::warn!("exchange {}: commit failed: {e}", self.topic);
+        }
+    }
+}

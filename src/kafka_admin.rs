@@ -1,0 +1,139 @@
+//! Kafka topics as dstreams needs them: created when missing (an existing one is used as it
+//! is), and their partition count read back, for `dstreams kafka-produce --create` and for the
+//! internal topics of distributed mode (`exchange`).
+
+use crate::error::{Error, Result};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+/// An admin client on `config`'s brokers.
+fn admin(config: &ClientConfig) -> Result<AdminClient<DefaultClientContext>> {
+    config
+        .create()
+        .map_err(|e| Error::kafka(format!("connecting to {}", brokers(config)), e))
+}
+
+fn brokers(config: &ClientConfig) -> &str {
+    config.get("bootstrap.servers").unwrap_or("the brokers")
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1) and the topic
+/// `settings`; a topic that already exists is left as it is (whatever its partition count: read
+/// it with [`partition_count`]).
+pub fn create_topic(
+    config: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+    settings: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<()> {
+    let admin = admin(config)?;
+    let options = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (key, value) in settings {
+        new_topic = new_topic.set(key, value);
+    }
+    let context = || format!("creating topic {topic} on {}", brokers(config));
+    let results = block_on(admin.create_topics([&new_topic], &options))
+        .map_err(|e| Error::kafka(context(), e))?;
+    for result in results {
+        match result {
+            Ok(_) => tracing::info!("created topic {topic} with {partitions} partitions"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::info!("topic {topic} already exists")
+            }
+            Err((_, code)) => return Err(Error::kafka(context(), KafkaError::AdminOp(code))),
+        }
+    }
+    Ok(())
+}
+
+/// The partition count of `topic`; `None` when the broker says it does not exist.
+pub fn partition_count(
+    config: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<i32>> {
+    let admin = admin(config)?;
+    let context = || {
+        format!(
+            "reading the metadata of topic {topic} from {}",
+            brokers(config)
+        )
+    };
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| Error::kafka(context(), e))?;
+    let found = metadata.topics().iter().find(|t| t.name() == topic);
+    match found.map(|t| (t.error(), t.partitions().len())) {
+        Some((None, n)) if n > 0 => Ok(Some(n as i32)),
+        None
+        | Some((
+            Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART),
+            _,
+        )) => Ok(None),
+        Some((Some(error), _)) => Err(Error::kafka_failure(
+            context(),
+            RDKafkaErrorCode::from(error),
+        )),
+        Some((None, _)) => Ok(None),
+    }
+}
+
+/// Runs a future to completion on this thread. rdkafka's admin operations are futures completed
+/// by the admin client's own polling thread; dstreams has no async runtime, and this is all one
+/// needs (the thread sleeps until the future's waker unparks it).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_on_waits_for_a_future_completed_on_another_thread() {
+        let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let future = std::future::poll_fn(move |cx| {
+            if flag.load(std::sync::atomic::Ordering::Acquire) {
+                Poll::Ready(42)
+            } else {
+                let _ = tx.send(cx.waker().clone());
+                Poll::Pending
+            }
+        });
+        let helper = std::thread::spawn(move || {
+            let waker = rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            done.store(true, std::sync::atomic::Ordering::Release);
+            waker.wake();
+        });
+        assert_eq!(block_on(future), 42);
+        helper.join().unwrap();
+    }
+}

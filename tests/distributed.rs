@@ -1,0 +1,281 @@
+//! Distributed mode against a real broker (tansu on 127.0.0.1, skipped loudly when it is not
+//! installed): `kafka-word-count --group APP --exchange-partitions P` started three times is one
+//! job whose word counts are exchanged through Kafka. Record i of the input is `r<i> m<i % 5>
+//! n<i % 7>`: the `r` words say exactly which records a batch counted, and the `m` and `n` words,
+//! which every source partition holds, must be counted across the processes within each batch
+//! exactly as one process counting that batch's records would.
+#![cfg(unix)]
+
+mod common;
+
+use common::kafka::Broker;
+use common::process::{LIMIT, Running, temp_dir, wait_for};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Records per second per source partition.
+const RATE: u64 = 150;
+/// The batch interval, in milliseconds.
+const INTERVAL_MS: u64 = 300;
+/// Source partitions.
+const SOURCES: u32 = 6;
+
+/// A topic `lines` of [`SOURCES`] partitions holding `n` records (record i in partition i % 6).
+fn produce(broker: &Broker, dir: &Path, n: usize) {
+    let input = dir.join("lines.txt");
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!("r{i} m{} n{}", i % 5, i % 7))
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let produced = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["kafka-produce", broker.addr(), "lines"])
+        .arg(&input)
+        .args(["--partitions", &SOURCES.to_string(), "--create"])
+        .args(["--chunk-lines", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        produced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&produced.stderr)
+    );
+}
+
+/// One process of the job `app` with `p` exchange partitions, saving under `<dir>/out/` (shared
+/// by all processes, as a shared file system would be) and logging to `<dir>/<name>.log`.
+fn member(broker: &Broker, dir: &Path, name: &str, app: &str, p: u32) -> Running {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["run", "kafka-word-count", broker.addr(), "lines"])
+        .args(["--group", app, "--exchange-partitions", &p.to_string()])
+        .arg("--from-beginning")
+        .args(["--interval", &format!("{INTERVAL_MS}ms")])
+        .args(["--max-rate-per-partition", &RATE.to_string()])
+        .args(["--output", &format!("{}/out/counts", dir.display())])
+        .args(["--config", "session.timeout.ms=6000"])
+        .args(["--config", "heartbeat.interval.ms=500"])
+        .env("RUST_LOG", "dstreams=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting dstreams");
+    Running(child)
+}
+
+/// Every batch's counts, by batch time: `(word, count, exchange partition)` from the part files
+/// of every process.
+fn batches(dir: &Path) -> BTreeMap<i64, Vec<(String, i64, u32)>> {
+    let mut found = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(ms) = name
+            .strip_prefix("counts-")
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let counts: &mut Vec<_> = found.entry(ms).or_default();
+        for part in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            let file = part.file_name().to_string_lossy().into_owned();
+            let Some(p) = file
+                .strip_prefix("part-")
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue; // a part being written
+            };
+            for line in std::fs::read_to_string(part.path()).unwrap().lines() {
+                let (w, n) = line
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .rsplit_once(',')
+                    .expect("a (word,count) line");
+                counts.push((w.to_string(), n.parse().expect("a count"), p));
+            }
+        }
+    }
+    found
+}
+
+/// How many `r` words (records) the batches counted.
+fn records_counted(dir: &Path) -> usize {
+    batches(dir)
+        .values()
+        .flatten()
+        .filter(|(w, _, _)| w.starts_with('r'))
+        .count()
+}
+
+fn logs(dir: &Path, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("group") || l.contains("exchange") || l.contains("ERROR"))
+                .collect();
+            format!("--- {n} ---\n{}", kept.join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn three_processes_are_one_job_whose_batches_count_like_one_process() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed", "three");
+    let n = 6000;
+    produce(&broker, &dir, n);
+    let p = 8;
+    let members: Vec<Running> = ["a", "b", "c"]
+        .iter()
+        .map(|name| member(&broker, &dir, name, "wc", p))
+        .collect();
+    wait_for("every record to be counted", || records_counted(&dir) >= n);
+    // A few more batches, in which anything counted twice would show up.
+    let last = batches(&dir).keys().max().copied().unwrap();
+    wait_for("later batches", || {
+        batches(&dir)
+            .keys()
+            .max()
+            .is_some_and(|&t| t >= last + 3 * INTERVAL_MS as i64)
+    });
+    drop(members);
+    let all = batches(&dir);
+    let context = || logs(&dir, &["a", "b", "c"]);
+
+    // Every record counted once, in one batch.
+    let mut seen: BTreeMap<usize, i64> = BTreeMap::new();
+    for (&t, counts) in &all {
+        for (w, c, _) in counts.iter().filter(|(w, _, _)| w.starts_with('r')) {
+            assert_eq!(*c, 1, "{w} counted {c} times in batch {t}");
+            let i: usize = w[1..].parse().unwrap();
+            assert!(
+                seen.insert(i, t).is_none(),
+                "record {i} counted in two batches"
+            );
+        }
+    }
+    let missing: Vec<usize> = (0..n).filter(|i| !seen.contains_key(i)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} records never counted: {:?}\n{}",
+        missing.len(),
+        &missing[..missing.len().min(20)],
+        context()
+    );
+
+    // Within each batch: every word in one exchange partition (once), and the words every
+    // source partition holds counted over all of them, as one process counts that batch.
+    for (&t, counts) in &all {
+        let mut by_word: BTreeMap<&str, (i64, u32)> = BTreeMap::new();
+        for (w, c, part) in counts {
+            assert!(*part < p, "part file {part} of batch {t}: P is {p}");
+            let before = by_word.insert(w, (*c, *part));
+            assert!(
+                before.is_none(),
+                "{w} twice in batch {t}: {before:?} and ({c}, {part})"
+            );
+        }
+        let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+        for (&i, _) in seen.iter().filter(|(_, bt)| **bt == t) {
+            *expected.entry(format!("m{}", i % 5)).or_default() += 1;
+            *expected.entry(format!("n{}", i % 7)).or_default() += 1;
+        }
+        let got: BTreeMap<String, i64> = by_word
+            .iter()
+            .filter(|(w, _)| !w.starts_with('r'))
+            .map(|(w, (c, _))| (w.to_string(), *c))
+            .collect();
+        assert_eq!(got, expected, "batch {t}\n{}", context());
+    }
+    // All three processes took part: each joined and owned exchange partitions.
+    for name in ["a", "b", "c"] {
+        let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap();
+        assert!(log.contains("joined its group"), "{name}\n{}", context());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Waits for `child` to exit on its own; its exit status and standard error.
+fn finish(mut child: std::process::Child, stderr: PathBuf) -> (std::process::ExitStatus, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("dstreams did not exit within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, std::fs::read_to_string(stderr).unwrap_or_default())
+}
+
+#[test]
+fn a_changed_number_of_exchange_partitions_is_refused_naming_both() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed", "changed-p");
+    produce(&broker, &dir, 60);
+    // The job's first start chooses P = 4 (its exchange topic is created then).
+    let first = member(&broker, &dir, "first", "px", 4);
+    wait_for("the first start to join", || {
+        std::fs::read_to_string(dir.join("first.log")).is_ok_and(|l| l.contains("joined its group"))
+    });
+    drop(first);
+    let stderr = dir.join("second.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["run", "kafka-word-count", broker.addr(), "lines"])
+        .args(["--group", "px", "--exchange-partitions", "8"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let (status, err) = finish(child, stderr);
+    assert!(!status.success());
+    assert!(
+        err.contains("exchange topic px-0-exchange has 4 partitions")
+            && err.contains("asks for 8")
+            && err.contains("--exchange-partitions 4"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_distributed_program_refuses_what_it_cannot_run_yet() {
+    use dstreams::prelude::*;
+    use dstreams::source::KafkaConfig;
+    use dstreams::{Error, ExchangeConfig};
+    let ssc = StreamingContext::new(Seconds(1));
+    ssc.distribute(ExchangeConfig::new("127.0.0.1:1", "app"));
+    let lines = ssc.kafka_stream(KafkaConfig::new("127.0.0.1:1", ["lines"]).group("app"));
+    let pairs = lines.map(|l| (l, 1));
+    pairs
+        .update_state_by_key(|values: &[i64], state: Option<i64>| {
+            Some(state.unwrap_or(0) + values.iter().sum::<i64>())
+        })
+        .print();
+    pairs.group_by_key().print();
+    pairs.reduce_by_key(|a, b| a + b).print(); // supported
+    let err = ssc.start().unwrap_err();
+    let Error::Unsupported(message) = &err else {
+        panic!("expected Unsupported, got {err:?}");
+    };
+    assert!(
+        message.contains("StateDStream") && message.contains("GroupedDStream"),
+        "{message}"
+    );
+    assert!(!message.contains("ShuffledDStream"), "{message}");
+}
