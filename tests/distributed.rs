@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::kafka::Broker;
+use common::kafka::{Broker, group_member, member_logs, produce_lines};
 use common::process::{LIMIT, Running, temp_dir, wait_for};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,45 +24,26 @@ const SOURCES: u32 = 6;
 
 /// A topic `lines` of [`SOURCES`] partitions holding `n` records (record i in partition i % 6).
 fn produce(broker: &Broker, dir: &Path, n: usize) {
-    let input = dir.join("lines.txt");
     let lines: Vec<String> = (0..n)
         .map(|i| format!("r{i} m{} n{}", i % 5, i % 7))
         .collect();
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let produced = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args(["kafka-produce", broker.addr(), "lines"])
-        .arg(&input)
-        .args(["--partitions", &SOURCES.to_string(), "--create"])
-        .args(["--chunk-lines", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stderr)
-    );
+    produce_lines(broker, dir, &lines, SOURCES, 1);
 }
 
 /// One process of the job `app` with `p` exchange partitions, saving under `<dir>/out/` (shared
-/// by all processes, as a shared file system would be) and logging to `<dir>/<name>.log`.
+/// by all processes, as a shared file system would be).
 fn member(broker: &Broker, dir: &Path, name: &str, app: &str, p: u32) -> Running {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args(["run", "kafka-word-count", broker.addr(), "lines"])
-        .args(["--group", app, "--exchange-partitions", &p.to_string()])
-        .arg("--from-beginning")
-        .args(["--interval", &format!("{INTERVAL_MS}ms")])
-        .args(["--max-rate-per-partition", &RATE.to_string()])
-        .args(["--output", &format!("{}/out/counts", dir.display())])
-        .args(["--config", "session.timeout.ms=6000"])
-        .args(["--config", "heartbeat.interval.ms=500"])
-        .env("RUST_LOG", "dstreams=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("starting dstreams");
-    Running(child)
+    let args = [
+        "--exchange-partitions".to_string(),
+        p.to_string(),
+        "--interval".to_string(),
+        format!("{INTERVAL_MS}ms"),
+        "--max-rate-per-partition".to_string(),
+        RATE.to_string(),
+        "--output".to_string(),
+        format!("{}/out/counts", dir.display()),
+    ];
+    group_member(broker, dir, name, app, &args)
 }
 
 /// Every batch's counts, by batch time: `(word, count, exchange partition)` from the part files
@@ -111,18 +92,7 @@ fn records_counted(dir: &Path) -> usize {
 }
 
 fn logs(dir: &Path, names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| {
-            let text = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
-            let kept: Vec<&str> = text
-                .lines()
-                .filter(|l| l.contains("group") || l.contains("exchange") || l.contains("ERROR"))
-                .collect();
-            format!("--- {n} ---\n{}", kept.join("\n"))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    member_logs(dir, names, &["group", "exchange", "ERROR"])
 }
 
 #[test]

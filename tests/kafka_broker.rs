@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::kafka::Broker;
+use common::kafka::{Broker, produce_lines};
 use common::process::{dstreams, temp_dir, wait_for, wait_for_later_batches, word_totals};
 use common::rng::Rng;
 use std::collections::BTreeMap;
@@ -32,23 +32,7 @@ fn kafka_word_count_survives_sigkill_with_every_record_counted_once() {
             words.join(" ")
         })
         .collect();
-    let input = dir.join("lines.txt");
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let produced = std::process::Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args([
-            "kafka-produce",
-            broker.addr(),
-            "lines",
-            input.to_str().unwrap(),
-        ])
-        .args(["--partitions", "3", "--create"])
-        .output()
-        .unwrap();
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stderr)
-    );
+    produce_lines(&broker, &dir, &lines, 3, 1000);
     let out = dir.join("out");
     let cp = dir.join("cp");
     // 3 partitions x 300 records per second per partition, a batch every 50 ms: 45 records a

@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::kafka::Broker;
+use common::kafka::{Broker, group_member, member_logs, produce_lines};
 use common::process::{Running, temp_dir, wait_for, wait_for_later_batches, word_totals};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Records per second per partition: slow enough that the input outlasts the group's
 /// rebalances (several seconds on tansu).
@@ -21,56 +20,27 @@ const INTERVAL_MS: u64 = 200;
 /// A topic `lines` of 4 partitions holding `n` records, record i being the word `r<i>` (in
 /// partition i % 4).
 fn produce(broker: &Broker, dir: &Path, n: usize) {
-    let input = dir.join("lines.txt");
     let lines: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let produced = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args(["kafka-produce", broker.addr(), "lines"])
-        .arg(&input)
-        .args(["--partitions", "4", "--create", "--chunk-lines", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stderr)
-    );
+    produce_lines(broker, dir, &lines, 4, 1);
 }
 
-/// One member of the group `app`, saving its counts under `<dir>/<name>/` and logging to
-/// `<dir>/<name>.log`; SIGKILLed when dropped. Short session timeouts make a dead member's
-/// partitions move within seconds.
+/// One member of the group `app`, saving its counts under `<dir>/<name>/`.
 fn member(broker: &Broker, dir: &Path, name: &str) -> (Running, PathBuf) {
     let out = dir.join(name);
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args(["run", "kafka-word-count", broker.addr(), "lines"])
-        .args(["--group", "app", "--from-beginning"])
-        .args(["--interval", &format!("{INTERVAL_MS}ms")])
-        .args(["--max-rate-per-partition", &RATE.to_string()])
-        .args(["--output", &format!("{}/counts", out.display())])
-        .args(["--config", "session.timeout.ms=6000"])
-        .args(["--config", "heartbeat.interval.ms=500"])
-        .env("RUST_LOG", "dstreams=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("starting dstreams");
-    (Running(child), out)
+    let args = [
+        "--interval".to_string(),
+        format!("{INTERVAL_MS}ms"),
+        "--max-rate-per-partition".to_string(),
+        RATE.to_string(),
+        "--output".to_string(),
+        format!("{}/counts", out.display()),
+    ];
+    (group_member(broker, dir, name, "app", &args), out)
 }
 
 /// The members' logs, for a failed assertion.
 fn logs(dir: &Path, names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| {
-            let text = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
-            let group: Vec<&str> = text.lines().filter(|l| l.contains("group")).collect();
-            format!("--- {n} ---\n{}", group.join("\n"))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    member_logs(dir, names, &["group"])
 }
 
 /// Records read by a member (its word totals).

@@ -17,6 +17,76 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// Writes `lines` to `<dir>/lines.txt` and loads them into the new topic `lines` of `partitions`
+/// partitions with `dstreams kafka-produce` (line n into partition n % partitions when
+/// `chunk_lines` is 1; see `kafka-produce --chunk-lines`).
+pub fn produce_lines(
+    broker: &Broker,
+    dir: &std::path::Path,
+    lines: &[String],
+    partitions: u32,
+    chunk_lines: u64,
+) {
+    let input = dir.join("lines.txt");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let produced = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["kafka-produce", broker.addr(), "lines"])
+        .arg(&input)
+        .args(["--partitions", &partitions.to_string(), "--create"])
+        .args(["--chunk-lines", &chunk_lines.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        produced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&produced.stderr)
+    );
+}
+
+/// A member of the consumer group `app` reading topic `lines`: `dstreams run kafka-word-count
+/// BROKER lines --group APP --from-beginning` with `args`, short session timeouts (a dead
+/// member's partitions move within seconds), logging at info level to `<dir>/<name>.log`;
+/// SIGKILLed when dropped.
+pub fn group_member(
+    broker: &Broker,
+    dir: &std::path::Path,
+    name: &str,
+    app: &str,
+    args: &[String],
+) -> super::process::Running {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["run", "kafka-word-count", broker.addr(), "lines"])
+        .args(["--group", app, "--from-beginning"])
+        .args(args)
+        .args(["--config", "session.timeout.ms=6000"])
+        .args(["--config", "heartbeat.interval.ms=500"])
+        .env("RUST_LOG", "dstreams=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting dstreams");
+    super::process::Running(child)
+}
+
+/// The lines of the members' logs (`<dir>/<name>.log`) that mention `topics`, for a failed
+/// assertion.
+pub fn member_logs(dir: &std::path::Path, names: &[&str], topics: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| topics.iter().any(|t| l.contains(t)))
+                .collect();
+            format!("--- {n} ---\n{}", kept.join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// How long starting a broker, creating a topic or reading a topic back may take.
 pub const KAFKA_LIMIT: Duration = Duration::from_secs(30);
 
