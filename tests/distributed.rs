@@ -10,6 +10,7 @@ mod common;
 
 use common::kafka::{Broker, group_member, member_logs, produce_lines};
 use common::process::{LIMIT, Running, temp_dir, wait_for};
+use common::rng::Rng;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -95,41 +96,35 @@ fn logs(dir: &Path, names: &[&str]) -> String {
     member_logs(dir, names, &["group", "exchange", "ERROR"])
 }
 
-#[test]
-fn three_processes_are_one_job_whose_batches_count_like_one_process() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let dir = temp_dir("distributed", "three");
-    let n = 6000;
-    produce(&broker, &dir, n);
-    let p = 8;
-    let members: Vec<Running> = ["a", "b", "c"]
-        .iter()
-        .map(|name| member(&broker, &dir, name, "wc", p))
-        .collect();
-    wait_for("every record to be counted", || records_counted(&dir) >= n);
-    // A few more batches, in which anything counted twice would show up.
-    let last = batches(&dir).keys().max().copied().unwrap();
+/// Waits until every one of the `n` records was counted, then for a few more batches (in which
+/// anything counted twice would show up).
+fn wait_for_every_record(dir: &Path, n: usize) {
+    wait_for("every record to be counted", || records_counted(dir) >= n);
+    let last = batches(dir).keys().max().copied().unwrap();
     wait_for("later batches", || {
-        batches(&dir)
+        batches(dir)
             .keys()
             .max()
             .is_some_and(|&t| t >= last + 3 * INTERVAL_MS as i64)
     });
-    drop(members);
-    let all = batches(&dir);
-    let context = || logs(&dir, &["a", "b", "c"]);
+}
 
-    // Every record counted once, in one batch.
+/// Checks the saved counts of a job over `n` records with `p` exchange partitions: every record
+/// counted once, in one batch; within each batch every word in one exchange partition, and the
+/// words every source partition holds counted over all of them as one process counts that
+/// batch's records.
+fn check_counts(dir: &Path, n: usize, p: u32, context: impl Fn() -> String) {
+    let all = batches(dir);
     let mut seen: BTreeMap<usize, i64> = BTreeMap::new();
     for (&t, counts) in &all {
         for (w, c, _) in counts.iter().filter(|(w, _, _)| w.starts_with('r')) {
-            assert_eq!(*c, 1, "{w} counted {c} times in batch {t}");
+            assert_eq!(*c, 1, "{w} counted {c} times in batch {t}\n{}", context());
             let i: usize = w[1..].parse().unwrap();
+            let before = seen.insert(i, t);
             assert!(
-                seen.insert(i, t).is_none(),
-                "record {i} counted in two batches"
+                before.is_none(),
+                "record {i} counted in batches {before:?} and {t}\n{}",
+                context()
             );
         }
     }
@@ -141,9 +136,6 @@ fn three_processes_are_one_job_whose_batches_count_like_one_process() {
         &missing[..missing.len().min(20)],
         context()
     );
-
-    // Within each batch: every word in one exchange partition (once), and the words every
-    // source partition holds counted over all of them, as one process counts that batch.
     for (&t, counts) in &all {
         let mut by_word: BTreeMap<&str, (i64, u32)> = BTreeMap::new();
         for (w, c, part) in counts {
@@ -166,11 +158,116 @@ fn three_processes_are_one_job_whose_batches_count_like_one_process() {
             .collect();
         assert_eq!(got, expected, "batch {t}\n{}", context());
     }
-    // All three processes took part: each joined and owned exchange partitions.
+}
+
+#[test]
+fn three_processes_are_one_job_whose_batches_count_like_one_process() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed", "three");
+    let n = 6000;
+    produce(&broker, &dir, n);
+    let p = 8;
+    let members: Vec<Running> = ["a", "b", "c"]
+        .iter()
+        .map(|name| member(&broker, &dir, name, "wc", p))
+        .collect();
+    wait_for_every_record(&dir, n);
+    drop(members);
+    check_counts(&dir, n, p, || logs(&dir, &["a", "b", "c"]));
+    // All three processes took part: each joined its exchange's group.
     for name in ["a", "b", "c"] {
         let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap();
-        assert!(log.contains("joined its group"), "{name}\n{}", context());
+        assert!(
+            log.contains("joined its group"),
+            "{name}\n{}",
+            logs(&dir, &["a", "b", "c"])
+        );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_process_killed_at_a_random_batch_is_taken_over_and_nothing_is_lost_or_counted_twice() {
+    let n = 6000;
+    let p = 8;
+    for seed in [0x006b_696c_6c01_u64, 0x006b_696c_6c02] {
+        // A broker per seed: each run reads its own topic from the beginning.
+        let Some(broker) = Broker::start() else {
+            return;
+        };
+        let dir = temp_dir("distributed", &format!("kill-{seed:x}"));
+        produce(&broker, &dir, n);
+        let app = format!("kill-{seed:x}");
+        let a = member(&broker, &dir, "a", &app, p);
+        let mut b = Some(member(&broker, &dir, "b", &app, p));
+        let c = member(&broker, &dir, "c", &app, p);
+        let at = 300 + Rng(seed).below(2500) as usize;
+        wait_for("records to be counted before the kill", || {
+            records_counted(&dir) >= at
+        });
+        b.take(); // SIGKILL, at whatever batch it is in
+        wait_for_every_record(&dir, n);
+        drop((a, c));
+        check_counts(&dir, n, p, || logs(&dir, &["a", "b", "c"]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_fourth_process_joining_mid_run_takes_partitions_and_nothing_is_lost_or_counted_twice() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed", "join");
+    let n = 6000;
+    let p = 8;
+    produce(&broker, &dir, n);
+    let mut members: Vec<Running> = ["a", "b", "c"]
+        .iter()
+        .map(|name| member(&broker, &dir, name, "join", p))
+        .collect();
+    wait_for("records to be counted before the fourth joins", || {
+        records_counted(&dir) >= 1500
+    });
+    members.push(member(&broker, &dir, "d", "join", p));
+    wait_for_every_record(&dir, n);
+    drop(members);
+    let names = ["a", "b", "c", "d"];
+    check_counts(&dir, n, p, || logs(&dir, &names));
+    // The newcomer was given a share of the exchange partitions.
+    let d = std::fs::read_to_string(dir.join("d.log")).unwrap();
+    assert!(
+        d.lines()
+            .any(|l| l.contains("exchange: assigned partitions [") && !l.contains("[]")),
+        "{}",
+        logs(&dir, &names)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_broker_unavailable_for_seconds_loses_and_doubles_nothing() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed", "outage");
+    let n = 6000;
+    let p = 8;
+    produce(&broker, &dir, n);
+    let members: Vec<Running> = ["a", "b", "c"]
+        .iter()
+        .map(|name| member(&broker, &dir, name, "outage", p))
+        .collect();
+    wait_for("records to be counted before the outage", || {
+        records_counted(&dir) >= 1500
+    });
+    // Shorter than the session timeout (6 s): no member is taken for dead.
+    broker.pause_for(Duration::from_secs(3));
+    wait_for_every_record(&dir, n);
+    drop(members);
+    check_counts(&dir, n, p, || logs(&dir, &["a", "b", "c"]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -2,11 +2,13 @@
 //! `start` checks, and what a batch's computations reach through their [`BatchContext`].
 
 use super::input::Input;
+use super::scheduler::{job_error, panic_error};
 use super::{BatchContext, Clock, Core, StreamingContext};
 use crate::error::{Error, Result};
 use crate::exchange::{ExchangeConfig, Exchanges};
 use crate::lock::lock;
 use crate::time::Time;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 /// Operators that a distributed program cannot run yet: their results need every key of a
@@ -154,5 +156,54 @@ impl BatchContext {
     /// Distributed mode's exchanges and clock, when the program is distributed.
     pub(crate) fn distributed(&self) -> Option<&Arc<Distributed>> {
         self.distributed.as_ref()
+    }
+
+    /// A late batch of `core`'s program at `time` (see [`Core::run_late_batches`]).
+    fn late_of(core: &Core, time: Time, zero_time: Time) -> Self {
+        BatchContext {
+            late: true,
+            ..BatchContext::of(core, time, zero_time)
+        }
+    }
+
+    /// Whether this is a late batch: nodes compute afresh (their batch of this time, if still
+    /// held, is the one that ran without the late partitions), inputs give nothing, and
+    /// exchanges give the late partitions' merged partials.
+    pub(crate) fn is_late(&self) -> bool {
+        self.late
+    }
+}
+
+impl Core {
+    /// Distributed mode, after each batch: runs the late batches the exchanges found (exchange
+    /// partitions taken over from a member that died, holding batches this member had already
+    /// run without them): each output operation again at that time, over those partitions only,
+    /// so their outputs (`part-<exchange partition>`) are written as their previous owner would
+    /// have. Failures are reported like a batch's; listeners are not told (the batch completed
+    /// before).
+    pub(super) fn run_late_batches(&self, zero: Time) {
+        let Some(distributed) = self.distributed.get() else {
+            return;
+        };
+        for t in distributed.exchanges.late_times() {
+            tracing::info!("distributed: running late batch {t}");
+            let ctx = BatchContext::late_of(self, t, zero);
+            let outputs = lock(&self.graph).outputs.clone();
+            for op in outputs {
+                let run = || (op.generate)(t, &ctx).and_then(|job| job.map_or(Ok(()), |job| job()));
+                match catch_unwind(AssertUnwindSafe(run)) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => self.report_error(job_error(t, &op.name, e)),
+                    Err(p) => self.report_error(panic_error(t, &op.name, p)),
+                }
+            }
+            let left = distributed.exchanges.discard_late(t);
+            if !left.is_empty() {
+                tracing::warn!(
+                    "distributed: late batch {t} left exchange partitions {left:?} unused (no \
+                     output of the program reads them at that time)"
+                );
+            }
+        }
     }
 }

@@ -45,6 +45,8 @@ pub struct BatchContext {
     pub(crate) parallelism: usize,
     inputs: Mutex<BTreeMap<usize, StreamInputInfo>>,
     distributed: Option<Arc<distributed::Distributed>>,
+    /// A late batch (distributed mode): only the exchange partitions taken over unfinished.
+    late: bool,
 }
 
 impl BatchContext {
@@ -61,6 +63,7 @@ impl BatchContext {
             parallelism,
             inputs: Mutex::new(BTreeMap::new()),
             distributed: None,
+            late: false,
         }
     }
     /// A batch of `core`'s program at `time`.

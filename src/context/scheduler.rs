@@ -200,7 +200,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// The error a panic in `operation` at `time` fails its operation with: the typed error dstreams
 /// itself panicked with (`State::get` without a state, a view used after its call), else
 /// [`Error::Panicked`] with the panic's message.
-fn panic_error(time: Time, operation: &str, payload: Box<dyn std::any::Any + Send>) -> Error {
+pub(super) fn panic_error(
+    time: Time,
+    operation: &str,
+    payload: Box<dyn std::any::Any + Send>,
+) -> Error {
     match payload.downcast::<Error>() {
         Ok(e) => job_error(time, operation, *e),
         Err(payload) => Error::Panicked {
@@ -295,6 +299,7 @@ fn run_batch(core: &Core, job: Submitted) {
         // A failed batch is not checkpointed: recovery runs it again.
         checkpoint_after(core, time);
     }
+    core.run_late_batches(zero);
     core.batch_completed(time);
 }
 
@@ -307,7 +312,7 @@ fn checkpoint_after(core: &Core, time: Time) {
     }
 }
 
-fn job_error(time: Time, operation: &str, e: Error) -> Error {
+pub(super) fn job_error(time: Time, operation: &str, e: Error) -> Error {
     match e {
         e @ (Error::JobFailed { .. } | Error::Panicked { .. }) => e,
         other => Error::JobFailed {

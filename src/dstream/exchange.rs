@@ -7,7 +7,7 @@ use crate::context::BatchContext;
 use crate::data::{Batch, Data, Origin};
 use crate::dstream::node::Node;
 use crate::error::{Error, Result};
-use crate::exchange::{decode, encode};
+use crate::exchange::{Partials, decode, encode};
 use crate::lock::lock;
 use crate::time::Time;
 use rayon::prelude::*;
@@ -50,6 +50,12 @@ impl<T: Data, O: Data> Exchange<T, O> {
     ) -> Result<Option<Batch<O>>> {
         let distributed = ctx.distributed().expect("called in distributed mode");
         let stage = distributed.exchanges.stage(self.id)?;
+        if ctx.is_late() {
+            let late = stage.take_late(t);
+            return (!late.is_empty())
+                .then(|| self.merged(late, stage.partitions()))
+                .transpose();
+        }
         let Some(sources) = self.send(parent, t, ctx)? else {
             return Ok(None);
         };
@@ -62,6 +68,11 @@ impl<T: Data, O: Data> Exchange<T, O> {
             Ok(())
         };
         let received = stage.receive(t, sources, &mut pump)?;
+        self.merged(received, stage.partitions()).map(Some)
+    }
+
+    /// The batch of exchange partitions `received` (of `of`), each one's partials merged.
+    fn merged(&self, received: Partials, of: u32) -> Result<Batch<O>> {
         let (ids, parts): (Vec<u32>, Vec<_>) = received
             .into_par_iter()
             .map(|(p, values)| {
@@ -78,10 +89,7 @@ impl<T: Data, O: Data> Exchange<T, O> {
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .unzip();
-        let of = stage.partitions();
-        Ok(Some(
-            Batch::from_partitions(parts).with_origin(Arc::new(Origin { of, ids })),
-        ))
+        Ok(Batch::from_partitions(parts).with_origin(Arc::new(Origin { of, ids })))
     }
 
     /// Sends `parent`'s batch at `t` unless it was sent already: the number of source partitions

@@ -137,12 +137,21 @@ impl<T: Data> Node<T> {
         time > zero && (time - zero).is_multiple_of(self.slide)
     }
 
-    /// Spark's `getOrCompute`: the memoised batch, or compute it if `time` is valid.
+    /// Spark's `getOrCompute`: the memoised batch, or compute it if `time` is valid. A late
+    /// batch (distributed mode) computes afresh and keeps nothing.
     pub(crate) fn get_or_compute(
         &self,
         time: Time,
         ctx: &BatchContext,
     ) -> Result<Option<Batch<T>>> {
+        if ctx.is_late() {
+            // On the slide grid; possibly before this process's zero time (it started after the
+            // batch, whose exchange partitions it took over).
+            if !(time - ctx.zero_time).is_multiple_of(self.slide) {
+                return Ok(None);
+            }
+            return Ok((self.compute)(time, ctx)?.map(|b| b.at(time)));
+        }
         if let Some(b) = lock(&self.generated).get(&time) {
             return Ok(Some(b.clone()));
         }

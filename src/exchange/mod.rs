@@ -19,4 +19,4 @@ mod stage;
 
 pub use config::ExchangeConfig;
 pub(crate) use records::{decode, encode};
-pub(crate) use stage::Exchanges;
+pub(crate) use stage::{Exchanges, Partials};

@@ -82,6 +82,12 @@ impl Pending {
             .collect()
     }
 
+    /// The batch times before `t` with records waiting here that no batch took: batches this
+    /// member ran before the partition was its own, whose previous owner did not finish them.
+    pub(crate) fn older_than(&self, t: Time) -> Vec<Time> {
+        self.waiting.range(..t).map(|(&old, _)| old).collect()
+    }
+
     /// Takes batch `t`'s payloads, in source partition order, dropping (with a warning) anything
     /// older that was never taken.
     pub(crate) fn take(&mut self, t: Time) -> Vec<Vec<u8>> {

@@ -48,6 +48,24 @@ impl Exchanges {
         }
     }
 
+    /// The late batches of every exchange (see [`Stage::receive`]), oldest first.
+    pub(crate) fn late_times(&self) -> BTreeSet<Time> {
+        lock(&self.stages)
+            .values()
+            .flat_map(|s| s.late_times())
+            .collect()
+    }
+
+    /// Drops what is left of late batch `t` after it ran (partials no output asked for); the
+    /// exchange partitions left, if any.
+    pub(crate) fn discard_late(&self, t: Time) -> Vec<u32> {
+        lock(&self.stages)
+            .values()
+            .flat_map(|s| s.take_late(t))
+            .map(|(p, _)| p)
+            .collect()
+    }
+
     /// Exchange `id`: its topic and consumer, opened (and its group joined) on first use.
     pub(crate) fn stage(&self, id: usize) -> Result<Arc<Stage>> {
         let mut stages = lock(&self.stages);
@@ -95,7 +113,25 @@ pub(crate) struct Stage {
     consumer: BaseConsumer<StageContext>,
     /// By exchange partition: what was read and not yet taken.
     pending: Mutex<BTreeMap<u32, Pending>>,
+    /// Late batches (see [`Stage::receive`]): by batch time, the partials of the exchange
+    /// partitions this member took over unfinished, until the batch runs again for them.
+    late: Mutex<BTreeMap<Time, Vec<(u32, Vec<Vec<u8>>)>>>,
+    /// Where the partitions' last taken batch ends, committed once that batch's outputs
+    /// completed (at the next `receive`): a member that dies between taking a batch and
+    /// writing its outputs leaves the batch to the partitions' next owner.
+    taken: Mutex<Vec<(u32, i64)>>,
 }
+
+/// For every owned partition, the first record not taken yet.
+fn commit_positions(pending: &BTreeMap<u32, Pending>) -> Vec<(u32, i64)> {
+    pending
+        .iter()
+        .filter_map(|(&p, buffer)| buffer.commit_offset().map(|o| (p, o)))
+        .collect()
+}
+
+/// Partials by exchange partition: the record values in source partition order.
+pub(crate) type Partials = Vec<(u32, Vec<Vec<u8>>)>;
 
 impl Stage {
     /// Creates (or checks) exchange `id`'s topic, and joins its group.
@@ -155,6 +191,8 @@ impl Stage {
             writer,
             consumer,
             pending: Mutex::default(),
+            late: Mutex::default(),
+            taken: Mutex::default(),
         };
         stage.join()?;
         Ok(stage)
@@ -240,22 +278,40 @@ impl Stage {
     /// source partition order. Between polls, `pump` gets the chance to send later batches'
     /// partials (so that a member whose batch waits still feeds the others). Fails after the
     /// configured wait, naming the source partitions that did not reach `t`.
+    ///
+    /// A partition taken over from a member that died may hold records of batches before `t`
+    /// that its previous owner never finished and this member ran without it: those batches'
+    /// partials are kept as late batches ([`late_times`](Self::late_times)), which the scheduler
+    /// runs again, for those partitions only, after batch `t`.
     pub(crate) fn receive(
         &self,
         t: Time,
         sources: u32,
         pump: &mut dyn FnMut() -> Result<()>,
-    ) -> Result<Vec<(u32, Vec<Vec<u8>>)>> {
+    ) -> Result<Partials> {
+        self.commit_taken();
         let deadline = Instant::now() + self.wait;
         loop {
             let mut pending = lock(&self.pending);
             self.read(&mut pending)?;
             if pending.values().all(|p| p.is_complete(t, sources)) {
-                let taken: Vec<(u32, Vec<Vec<u8>>)> = pending
+                let mut late = lock(&self.late);
+                for (&p, buffer) in pending.iter_mut() {
+                    for old in buffer.older_than(t) {
+                        tracing::info!(
+                            "exchange {}: partition {p} holds batch {old}, which its previous owner \
+                             did not finish: it runs again here for that partition",
+                            self.topic
+                        );
+                        late.entry(old).or_default().push((p, buffer.take(old)));
+                    }
+                }
+                drop(late);
+                let taken: Partials = pending
                     .iter_mut()
                     .map(|(&p, buffer)| (p, buffer.take(t)))
                     .collect();
-                self.commit(&pending);
+                *lock(&self.taken) = commit_positions(&pending);
                 return Ok(taken);
             }
             if Instant::now() > deadline {
@@ -275,6 +331,16 @@ impl Stage {
             drop(pending);
             pump()?;
         }
+    }
+
+    /// The times of the late batches waiting to run (see [`receive`](Self::receive)).
+    pub(crate) fn late_times(&self) -> Vec<Time> {
+        lock(&self.late).keys().copied().collect()
+    }
+
+    /// Takes late batch `t`'s partials (none if it has none here).
+    pub(crate) fn take_late(&self, t: Time) -> Partials {
+        lock(&self.late).remove(&t).unwrap_or_default()
     }
 
     /// Reads what the consumer has (serving rebalances), and keeps the buffers of exactly the
@@ -310,14 +376,15 @@ impl Stage {
         Ok(())
     }
 
-    /// Commits, for every owned partition, the first record not taken yet.
-    fn commit(&self, pending: &BTreeMap<u32, Pending>) {
+    /// Commits where the batches taken so far end (see `taken`). Called when the next batch
+    /// receives: by then the outputs of the batch that took them completed.
+    fn commit_taken(&self) {
+        let taken = std::mem::take(&mut *lock(&self.taken));
         let mut tpl = TopicPartitionList::new();
-        for (&p, buffer) in pending {
-            if let Some(offset) = buffer.commit_offset()
-                && tpl
-                    .add_partition_offset(&self.topic, p as i32, Offset::Offset(offset))
-                    .is_err()
+        for (p, offset) in taken {
+            if tpl
+                .add_partition_offset(&self.topic, p as i32, Offset::Offset(offset))
+                .is_err()
             {
                 return;
             }

@@ -39,6 +39,10 @@ pub(crate) fn input_stream<T: Data>(
         Duration::default(),
         Plan::default(),
         Box::new(move |t, bctx: &BatchContext| {
+            if bctx.is_late() {
+                // A late batch runs only what follows an exchange (distributed mode).
+                return Ok(None);
+            }
             let (batch, metadata) = take(t, bctx)?;
             // A batch re-created for a window after recovery is not this batch's input.
             if t == bctx.time() {

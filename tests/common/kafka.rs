@@ -207,6 +207,21 @@ impl Broker {
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    /// Makes the broker unavailable for `pause` (SIGSTOP, then SIGCONT: its memory storage would
+    /// not survive a restart).
+    pub fn pause_for(&self, pause: Duration) {
+        let signal = |sig: &str| {
+            let status = Command::new("kill")
+                .args([sig, &self.child.id().to_string()])
+                .status()
+                .expect("running kill");
+            assert!(status.success(), "kill {sig} of the broker");
+        };
+        signal("-STOP");
+        std::thread::sleep(pause);
+        signal("-CONT");
+    }
+
     pub fn addr(&self) -> &str {
         &self.addr
     }
