@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::exchange::{ExchangeConfig, Exchanges};
 use crate::lock::lock;
 use crate::time::Time;
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Operators that a distributed program cannot run yet: their results need every key of a
 /// batch, or of several batches, in one place (state and windows that move with their
@@ -33,20 +34,37 @@ const LOCAL_ONLY: &[&str] = &[
 ];
 
 /// What a distributed program's batches use: its exchanges, the clock (to send later batches'
-/// partials while a batch waits), and its inputs (told when a batch's partials are all sent).
+/// partials while a batch waits), and its inputs (asked before a batch's partials are sent).
 pub(crate) struct Distributed {
     pub(crate) exchanges: Exchanges,
     pub(crate) clock: Arc<dyn Clock>,
     inputs: Vec<Arc<dyn Input>>,
+    /// By batch time: whether the inputs let the batch's partials be sent (the last
+    /// [`DECISIONS_KEPT`] batches).
+    decisions: Mutex<BTreeMap<Time, bool>>,
 }
 
+/// How many batches' decisions [`Distributed::may_send`] remembers: more than a batch ever waits
+/// for its partials.
+const DECISIONS_KEPT: usize = 64;
+
 impl Distributed {
-    /// Every input's batch at `t` has been sent on through the exchanges: a Kafka stream in group
-    /// mode commits its ranges (the exchange topics hold the records now).
-    pub(crate) fn sent(&self, t: Time) {
-        for input in &self.inputs {
-            input.exchanged(t);
+    /// Whether batch `t`'s partials may be sent, asked before each exchange sends them: the first
+    /// time, every input commits where its batch at `t` ends (a Kafka stream in group mode), and
+    /// a failed commit keeps the batch's records out of every exchange (its source partitions'
+    /// next batches read them again). Every exchange of the program gets the same answer.
+    pub(crate) fn may_send(&self, t: Time) -> bool {
+        let mut decisions = lock(&self.decisions);
+        if let Some(&decided) = decisions.get(&t) {
+            return decided;
         }
+        // Only a Kafka stream in group mode commits (and an exchange takes one such stream).
+        let decided = self.inputs.iter().all(|input| input.exchanging(t));
+        decisions.insert(t, decided);
+        while decisions.len() > DECISIONS_KEPT {
+            decisions.pop_first();
+        }
+        decided
     }
 }
 
@@ -121,6 +139,7 @@ impl Core {
             exchanges: Exchanges::new(config),
             clock: self.clock.clone(),
             inputs: graph.inputs.clone(),
+            decisions: Mutex::default(),
         };
         drop(graph);
         // Every exchange joins its group before the first batch time is chosen (see

@@ -35,9 +35,14 @@ pub(crate) trait Input: Send + Sync {
     fn save(&self, since: Time, upto: Time) -> Vec<String>;
     /// Takes a checkpoint's entries back (an input that cannot be recovered refuses).
     fn restore(&self, entries: &[String]) -> Result<()>;
-    /// Distributed mode: the input's batch at `t` has been sent on through the exchanges, every
-    /// record of it now in Kafka (a Kafka stream in group mode commits its ranges).
-    fn exchanged(&self, _t: Time) {}
+    /// Distributed mode: the input's batch at `t` is about to be sent on through the exchanges.
+    /// A Kafka stream in group mode commits its ranges first; `false` when that fails (the
+    /// group may have moved the partitions: its generation fences a member that lost them), and
+    /// then the batch's records must not be sent: the stream reads them again, or their
+    /// partitions' next owners do.
+    fn exchanging(&self, _t: Time) -> bool {
+        true
+    }
     /// Forgets what it keeps about batches at or before `t` (no window needs them any more).
     fn forget_before(&self, _t: Time) {}
     /// A checkpoint was written durably: no checkpoint that is kept needs the input's batches at

@@ -127,11 +127,15 @@ impl<T: Data, O: Data> Exchange<T, O> {
                 Ok((source, values))
             })
             .collect::<Result<Vec<_>>>()?;
-        if let Err(e) = stage.send(t, origin.of, &parts) {
+        if !distributed.may_send(t) {
+            tracing::info!(
+                "exchange {}: batch {t} is not sent (its source ranges could not be committed)",
+                self.id
+            );
+        } else if let Err(e) = stage.send(t, origin.of, &parts) {
             lock(&self.sent).remove(&t);
             return Err(e);
         }
-        distributed.sent(t);
         // Times before the oldest a batch can still ask for are forgotten.
         lock(&self.sent).retain(|&s| s + ctx.batch_interval * 64 > t);
         Ok(Some(origin.of))

@@ -210,16 +210,7 @@ impl Broker {
     /// Makes the broker unavailable for `pause` (SIGSTOP, then SIGCONT: its memory storage would
     /// not survive a restart).
     pub fn pause_for(&self, pause: Duration) {
-        let signal = |sig: &str| {
-            let status = Command::new("kill")
-                .args([sig, &self.child.id().to_string()])
-                .status()
-                .expect("running kill");
-            assert!(status.success(), "kill {sig} of the broker");
-        };
-        signal("-STOP");
-        std::thread::sleep(pause);
-        signal("-CONT");
+        super::process::pause_process(self.child.id(), pause);
     }
 
     pub fn addr(&self) -> &str {

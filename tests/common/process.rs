@@ -28,6 +28,27 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Freezes the process for `pause` (SIGSTOP, then SIGCONT), as a machine that stalls does.
+    pub fn pause_for(&self, pause: Duration) {
+        pause_process(self.0.id(), pause);
+    }
+}
+
+/// Freezes process `pid` for `pause` (SIGSTOP, then SIGCONT).
+pub fn pause_process(pid: u32, pause: Duration) {
+    let signal = |sig: &str| {
+        let status = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    std::thread::sleep(pause);
+    signal("-CONT");
+}
+
 /// Starts the `dstreams` binary with `args`, its output discarded.
 pub fn dstreams(args: &[&str]) -> Running {
     Running(

@@ -19,6 +19,7 @@ use crate::source::input::{described, input_stream, unavailable_input};
 use crate::source::rate::PidRateEstimator;
 use crate::time::Time;
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::fs;
@@ -148,13 +149,25 @@ impl Input for KafkaInput {
         "kafka"
     }
 
-    /// Distributed mode: the batch's records are in the exchange topics now, so its ranges are
-    /// committed at once (synchronously), before the stream plans another batch; a partition the
-    /// group moves at the next drain then continues exactly after them.
-    fn exchanged(&self, t: Time) {
-        if self.0.config.group_mode {
-            self.0.exchanged.store(true, Ordering::Relaxed);
-            self.0.commit(t, CommitMode::Sync);
+    /// Distributed mode: the batch's ranges are committed synchronously before any of its
+    /// records is sent on, so that the partitions' next owners continue exactly after them. A
+    /// failed commit (a member the group no longer counts gets `IllegalGeneration`) keeps the
+    /// batch from being sent, and its ranges are read again (see [`KafkaSource::rewind`]).
+    fn exchanging(&self, t: Time) -> bool {
+        if !self.0.config.group_mode {
+            return true;
+        }
+        self.0.exchanged.store(true, Ordering::Relaxed);
+        match self.0.commit(t, CommitMode::Sync) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(
+                    "Kafka: committing the offsets of batch {t} failed ({e}): its records are \
+                     not sent on, but read again"
+                );
+                self.0.rewind(t);
+                false
+            }
         }
     }
 
@@ -262,28 +275,78 @@ impl StreamingListener for Committer {
         } else {
             CommitMode::Async
         };
-        self.0.commit(info.batch_time, mode);
+        if let Err(e) = self.0.commit(info.batch_time, mode) {
+            tracing::warn!(
+                "Kafka: committing the offsets of batch {} failed: {e}",
+                info.batch_time
+            );
+        }
     }
 }
 
 impl KafkaSource {
-    /// Commits the ranges of batch `t` to the consumer group (a failure is logged).
-    fn commit(&self, t: Time, mode: CommitMode) {
+    /// Commits the ranges of batch `t` to the consumer group.
+    fn commit(&self, t: Time, mode: CommitMode) -> KafkaResult<()> {
         let ranges = lock(&self.state).ranges.get(&t).cloned();
         let Some(ranges) = ranges.filter(|r| !r.is_empty()) else {
-            return;
+            return Ok(());
         };
         let mut tpl = TopicPartitionList::new();
         for r in &ranges {
-            if tpl
-                .add_partition_offset(&r.topic, r.partition, Offset::Offset(r.until))
-                .is_err()
+            tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.until))?;
+        }
+        self.consumer.commit(&tpl, mode)
+    }
+
+    /// Distributed mode, after batch `t`'s commit failed: the batch gives its records back. The
+    /// partitions this member still has start their next batch where `t`'s ranges started
+    /// (the consumer moved back there, their fetched records dropped); the others' next owners
+    /// read them from the group's committed offsets.
+    fn rewind(&self, t: Time) {
+        let mut st = lock(&self.state);
+        let Some(ranges) = st.ranges.remove(&t) else {
+            return;
+        };
+        let mut back = TopicPartitionList::new();
+        for r in ranges.iter().filter(|r| r.until > r.from) {
+            st.records -= (r.until - r.from) as u64;
+            if let Err(e) = back.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from))
             {
-                return;
+                tracing::error!("Kafka: moving back to {r:?}: {e}");
             }
         }
-        if let Err(e) = self.consumer.commit(&tpl, mode) {
-            tracing::warn!("Kafka: committing the offsets of batch {t} failed: {e}");
+        if back.count() == 0 {
+            return;
+        }
+        let moved = match self
+            .consumer
+            .seek_partitions(back, self.config.request_timeout.to_std())
+        {
+            Ok(moved) => moved,
+            Err(e) => {
+                tracing::error!("Kafka: moving back to batch {t}'s ranges failed: {e}");
+                return;
+            }
+        };
+        for e in moved.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            match (e.error(), e.offset()) {
+                (Ok(()), Offset::Offset(from)) => {
+                    if let Some(s) = st.partitions.get_mut(&key) {
+                        *s = PartitionState {
+                            next: from,
+                            ..PartitionState::default()
+                        };
+                    }
+                }
+                // Only a partition the group took fails: its revocation follows at the next
+                // drain, and its next owner reads the range from the committed offset.
+                (result, _) => tracing::info!(
+                    "Kafka: {}-{} not moved back ({result:?}): the group took it",
+                    key.0,
+                    key.1
+                ),
+            }
         }
     }
 }
