@@ -71,10 +71,15 @@ impl<T: Data, O: Data> Exchange<T, O> {
         self.merged(received, stage.partitions()).map(Some)
     }
 
-    /// The batch of exchange partitions `received` (of `of`), each one's partials merged.
+    /// The batch of exchange partitions `received` (of `of`), each one's partials merged. A
+    /// partition no source partition delivered anything to at this time is left out, so that
+    /// no output part is written for it: either every source partition was between owners
+    /// then, or (for a member that took the partition over behind its previous owner) its
+    /// previous owner took the batch and wrote that part already.
     fn merged(&self, received: Partials, of: u32) -> Result<Batch<O>> {
         let (ids, parts): (Vec<u32>, Vec<_>) = received
             .into_par_iter()
+            .filter(|(_, values)| !values.is_empty())
             .map(|(p, values)| {
                 let partials = values
                     .iter()
