@@ -116,6 +116,9 @@ pub(crate) struct Stage {
     /// Late batches (see [`Stage::receive`]): by batch time, the partials of the exchange
     /// partitions this member took over unfinished, until the batch runs again for them.
     late: Mutex<BTreeMap<Time, Vec<(u32, Vec<Vec<u8>>)>>>,
+    /// `(partition, offset)` positions read again after an offset gap, each at most once (see
+    /// [`move_back`](Self::move_back)).
+    moved_back: Mutex<BTreeSet<(u32, i64)>>,
     /// Where the partitions' last taken batch ends, committed once that batch's outputs
     /// completed (at the next `receive`): a member that dies between taking a batch and
     /// writing its outputs leaves the batch to the partitions' next owner.
@@ -192,6 +195,7 @@ impl Stage {
             consumer,
             pending: Mutex::default(),
             late: Mutex::default(),
+            moved_back: Mutex::default(),
             taken: Mutex::default(),
         };
         stage.join()?;
@@ -351,15 +355,23 @@ impl Stage {
             timeout = StdDuration::ZERO;
             let m = message.map_err(|e| Error::kafka(format!("reading {}", self.topic), e))?;
             let (time, source, _) = parse_key(m.key().unwrap_or_default())?;
-            pending
-                .entry(m.partition() as u32)
-                .or_default()
-                .add(Received {
-                    time,
-                    source,
-                    offset: m.offset(),
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                });
+            let p = m.partition() as u32;
+            let buffer = pending.entry(p).or_default();
+            if let Some(next) = buffer.next_offset() {
+                if m.offset() < next {
+                    continue; // read already, before moving back
+                }
+                if m.offset() > next && lock(&self.moved_back).insert((p, next)) {
+                    self.move_back(p, next, m.offset());
+                    continue;
+                }
+            }
+            buffer.add(Received {
+                time,
+                source,
+                offset: m.offset(),
+                payload: m.payload().unwrap_or_default().to_vec(),
+            });
         }
         let owned: BTreeSet<u32> = self
             .consumer
@@ -374,6 +386,31 @@ impl Stage {
             pending.entry(p).or_default();
         }
         Ok(())
+    }
+
+    /// An exchange partition gave offset `read` where `next` was due. Its offsets have no gaps
+    /// (records written by idempotent producers, no transactions, no compaction), so a record
+    /// was passed over: a broker can make a later append visible before an earlier one that ran
+    /// at the same time (tansu does, when two members send to one partition at once). Reading
+    /// again from `next` finds it; each position is read again at most once
+    /// ([`moved_back`](Self::moved_back)), so a broker that does leave gaps costs one fetch each.
+    fn move_back(&self, partition: u32, next: i64, read: i64) {
+        tracing::warn!(
+            "exchange {}: partition {partition} gave offset {read} where {next} was due; reading \
+             again from {next}",
+            self.topic
+        );
+        if let Err(e) = self.consumer.seek(
+            &self.topic,
+            partition as i32,
+            Offset::Offset(next),
+            SETUP_TIMEOUT,
+        ) {
+            tracing::warn!(
+                "exchange {}: moving back in partition {partition} failed: {e}",
+                self.topic
+            );
+        }
     }
 
     /// Commits where the batches taken so far end (see `taken`). Called when the next batch
