@@ -32,6 +32,10 @@ pub(crate) struct Pending {
     reached: BTreeMap<u32, Time>,
     /// Batches up to this time have been taken: their records, read again, are dropped.
     taken_through: Option<Time>,
+    /// Batches up to this time were taken by the partition's previous owner (committed with its
+    /// position, `Stage::commit_taken`): their records, read again from that position, are
+    /// dropped without a warning.
+    handed_over_through: Option<Time>,
     /// One past the last offset read.
     next_offset: Option<i64>,
     /// `(batch, source)` of the records the last [`REMEMBERED`] batches took: a record read again
@@ -49,8 +53,9 @@ impl Pending {
         let reached = self.reached.entry(r.source).or_insert(r.time);
         *reached = (*reached).max(r.time);
         if let Some(done) = self.taken_through.filter(|&done| r.time <= done) {
-            let applied = self.applied.contains(&(r.time, r.source));
-            if !applied {
+            let known = self.applied.contains(&(r.time, r.source))
+                || self.handed_over_through.is_some_and(|h| r.time <= h);
+            if !known {
                 // Its batch ran here without it: only a source partition handed over in the
                 // middle of a batch does this (ARCHITECTURE.md, "Running on many machines").
                 tracing::warn!(
@@ -67,6 +72,21 @@ impl Pending {
             .or_default()
             .entry(r.source)
             .or_insert((r.offset, r.payload));
+    }
+
+    /// A partition taken over whose previous owner took every batch up to `t`.
+    pub(crate) fn after_handover(t: Time) -> Self {
+        Pending {
+            taken_through: Some(t),
+            handed_over_through: Some(t),
+            ..Pending::default()
+        }
+    }
+
+    /// The latest batch taken here (by this member or, before it, by the partition's previous
+    /// owner).
+    pub(crate) fn taken_through(&self) -> Option<Time> {
+        self.taken_through
     }
 
     /// Whether batch `t` is complete: each of the `sources` source partitions delivered a record
@@ -214,6 +234,24 @@ mod tests {
         assert_eq!(p.commit_offset(), Some(11));
         p.take(t(2000));
         assert_eq!(p.commit_offset(), Some(13));
+    }
+
+    #[test]
+    fn records_its_previous_owner_took_are_dropped_and_later_ones_wait() {
+        // The previous owner took every batch through 1000 and committed a position before a
+        // record of batch 2000 that was read before the last records of batch 1000.
+        let mut p = Pending::after_handover(t(1000));
+        p.add(rec(2000, 1, 7));
+        p.add(rec(1000, 0, 8));
+        assert_eq!(p.older_than(t(3000)), vec![t(2000)]);
+        assert_eq!(p.earliest(), Some(t(2000)));
+        assert_eq!(p.taken_through(), Some(t(1000)));
+        p.add(rec(2000, 0, 9));
+        assert!(p.is_complete(t(2000), 2));
+        assert_eq!(
+            p.take(t(2000)),
+            vec![b"2000/0".to_vec(), b"2000/1".to_vec()]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -119,17 +120,27 @@ pub(crate) struct Stage {
     /// `(partition, offset)` positions read again after an offset gap, each at most once (see
     /// [`move_back`](Self::move_back)).
     moved_back: Mutex<BTreeSet<(u32, i64)>>,
-    /// Where the partitions' last taken batch ends, committed once that batch's outputs
-    /// completed (at the next `receive`): a member that dies between taking a batch and
-    /// writing its outputs leaves the batch to the partitions' next owner.
-    taken: Mutex<Vec<(u32, i64)>>,
+    /// Where the partitions' last taken batch ends, and that batch, committed once that
+    /// batch's outputs completed (at the next `receive`): a member that dies between taking a
+    /// batch and writing its outputs leaves the batch to the partitions' next owner.
+    taken: Mutex<Vec<(u32, i64, Option<Time>)>>,
+    /// The companion topic `<topic>-taken`: the offset committed for its partition `p` is the
+    /// latest batch taken on exchange partition `p` (in milliseconds), committed with `p`'s
+    /// position so that a next owner reading from that position knows which of the batches
+    /// whose records lie after it were taken already (records of a later batch can come before
+    /// the last records of an earlier one). No record is written to it.
+    taken_topic: String,
 }
 
-/// For every owned partition, the first record not taken yet.
-fn commit_positions(pending: &BTreeMap<u32, Pending>) -> Vec<(u32, i64)> {
+/// For every owned partition, the first record not taken yet and the latest batch taken.
+fn commit_positions(pending: &BTreeMap<u32, Pending>) -> Vec<(u32, i64, Option<Time>)> {
     pending
         .iter()
-        .filter_map(|(&p, buffer)| buffer.commit_offset().map(|o| (p, o)))
+        .filter_map(|(&p, buffer)| {
+            buffer
+                .commit_offset()
+                .map(|o| (p, o, buffer.taken_through()))
+        })
         .collect()
 }
 
@@ -163,6 +174,8 @@ impl Stage {
                 configured: p,
             });
         }
+        let taken_topic = format!("{topic}-taken");
+        kafka_admin::create_topic(&client, &taken_topic, p as i32, &[], SETUP_TIMEOUT)?;
         let mut producer = client.clone();
         producer
             .set("enable.idempotence", "true")
@@ -197,6 +210,7 @@ impl Stage {
             late: Mutex::default(),
             moved_back: Mutex::default(),
             taken: Mutex::default(),
+            taken_topic,
         };
         stage.join()?;
         Ok(stage)
@@ -356,7 +370,7 @@ impl Stage {
             let m = message.map_err(|e| Error::kafka(format!("reading {}", self.topic), e))?;
             let (time, source, _) = parse_key(m.key().unwrap_or_default())?;
             let p = m.partition() as u32;
-            let buffer = pending.entry(p).or_default();
+            let buffer = self.buffer(pending, p);
             if let Some(next) = buffer.next_offset() {
                 if m.offset() < next {
                     continue; // read already, before moving back
@@ -383,9 +397,39 @@ impl Stage {
             .collect();
         pending.retain(|p, _| owned.contains(p));
         for p in owned {
-            pending.entry(p).or_default();
+            self.buffer(pending, p);
         }
         Ok(())
+    }
+
+    /// The buffer of owned partition `p`; a new one starts after the batches its previous
+    /// owner took (see `taken_topic`).
+    fn buffer<'a>(&self, pending: &'a mut BTreeMap<u32, Pending>, p: u32) -> &'a mut Pending {
+        match pending.entry(p) {
+            Entry::Occupied(buffer) => buffer.into_mut(),
+            Entry::Vacant(slot) => {
+                let mut wanted = TopicPartitionList::new();
+                wanted.add_partition(&self.taken_topic, p as i32);
+                let through = match self.consumer.committed_offsets(wanted, SETUP_TIMEOUT) {
+                    Ok(committed) => committed
+                        .find_partition(&self.taken_topic, p as i32)
+                        .map(|e| e.offset()),
+                    Err(e) => {
+                        // Without it, batches taken before whose records lie after the
+                        // position would run again as late batches with those records only.
+                        tracing::warn!(
+                            "exchange {}: partition {p}'s last taken batch is not known ({e})",
+                            self.topic
+                        );
+                        None
+                    }
+                };
+                slot.insert(match through {
+                    Some(Offset::Offset(ms)) => Pending::after_handover(Time::from_millis(ms)),
+                    _ => Pending::default(),
+                })
+            }
+        }
     }
 
     /// An exchange partition gave offset `read` where `next` was due. Its offsets have no gaps
@@ -418,10 +462,13 @@ impl Stage {
     fn commit_taken(&self) {
         let taken = std::mem::take(&mut *lock(&self.taken));
         let mut tpl = TopicPartitionList::new();
-        for (p, offset) in taken {
-            if tpl
-                .add_partition_offset(&self.topic, p as i32, Offset::Offset(offset))
-                .is_err()
+        for (p, offset, through) in taken {
+            let mut add = |topic: &str, offset: i64| {
+                tpl.add_partition_offset(topic, p as i32, Offset::Offset(offset))
+                    .is_ok()
+            };
+            if !add(&self.topic, offset)
+                || through.is_some_and(|t| !add(&self.taken_topic, t.as_millis()))
             {
                 return;
             }
