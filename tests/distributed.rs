@@ -247,26 +247,24 @@ fn a_fourth_process_joining_mid_run_takes_partitions_and_nothing_is_lost_or_coun
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn a_process_frozen_past_its_session_timeout_sends_nothing_its_partitions_next_owners_read_again() {
+/// Three processes of job `app` counting 6000 records; `disrupt` runs once 1500 of them are
+/// counted. Then every record must be counted once, and each batch as one process counts it.
+fn three_processes_through(app: &str, disrupt: impl FnOnce(&Broker, &[Running])) {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = temp_dir("distributed", "frozen");
+    let dir = temp_dir("distributed", app);
     let n = 6000;
     let p = 8;
     produce(&broker, &dir, n);
     let members: Vec<Running> = ["a", "b", "c"]
         .iter()
-        .map(|name| member(&broker, &dir, name, "frozen", p))
+        .map(|name| member(&broker, &dir, name, app, p))
         .collect();
-    wait_for("records to be counted before the freeze", || {
+    wait_for("records to be counted before the disruption", || {
         records_counted(&dir) >= 1500
     });
-    // Longer than the session timeout (6 s): the group takes b's partitions away while it is
-    // stopped, and b wakes up in the middle of whatever batch it was in, a member the group no
-    // longer counts. Its commits fail, so what it read is not sent on.
-    members[1].pause_for(Duration::from_secs(9));
+    disrupt(&broker, &members);
     wait_for_every_record(&dir, n);
     drop(members);
     check_counts(&dir, n, p, || logs(&dir, &["a", "b", "c"]));
@@ -274,27 +272,21 @@ fn a_process_frozen_past_its_session_timeout_sends_nothing_its_partitions_next_o
 }
 
 #[test]
-fn the_broker_unavailable_for_seconds_loses_and_doubles_nothing() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let dir = temp_dir("distributed", "outage");
-    let n = 6000;
-    let p = 8;
-    produce(&broker, &dir, n);
-    let members: Vec<Running> = ["a", "b", "c"]
-        .iter()
-        .map(|name| member(&broker, &dir, name, "outage", p))
-        .collect();
-    wait_for("records to be counted before the outage", || {
-        records_counted(&dir) >= 1500
+fn a_process_frozen_past_its_session_timeout_sends_nothing_its_partitions_next_owners_read_again() {
+    // Longer than the session timeout (6 s): the group takes b's partitions away while it is
+    // stopped, and b wakes up in the middle of whatever batch it was in, a member the group no
+    // longer counts. Its commits fail, so what it read is not sent on.
+    three_processes_through("frozen", |_, members| {
+        members[1].pause_for(Duration::from_secs(9))
     });
+}
+
+#[test]
+fn the_broker_unavailable_for_seconds_loses_and_doubles_nothing() {
     // Shorter than the session timeout (6 s): no member is taken for dead.
-    broker.pause_for(Duration::from_secs(3));
-    wait_for_every_record(&dir, n);
-    drop(members);
-    check_counts(&dir, n, p, || logs(&dir, &["a", "b", "c"]));
-    std::fs::remove_dir_all(&dir).unwrap();
+    three_processes_through("outage", |broker, _| {
+        broker.pause_for(Duration::from_secs(3))
+    });
 }
 
 /// Waits for `child` to exit on its own; its exit status and standard error.
