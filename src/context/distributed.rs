@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::exchange::{ExchangeConfig, Exchanges};
 use crate::lock::lock;
 use crate::time::Time;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
@@ -39,32 +39,60 @@ pub(crate) struct Distributed {
     pub(crate) exchanges: Exchanges,
     pub(crate) clock: Arc<dyn Clock>,
     inputs: Vec<Arc<dyn Input>>,
-    /// By batch time: whether the inputs let the batch's partials be sent (the last
-    /// [`DECISIONS_KEPT`] batches).
-    decisions: Mutex<BTreeMap<Time, bool>>,
+    sending: Mutex<Sending>,
 }
 
-/// How many batches' decisions [`Distributed::may_send`] remembers: more than a batch ever waits
-/// for its partials.
-const DECISIONS_KEPT: usize = 64;
+/// What was decided and done for the batches not completed yet. A batch waiting for its
+/// partials sends later batches' partials meanwhile, any number of them, so nothing here is
+/// forgotten before its batch completes: a batch sent twice, or sent after its records were
+/// given back, would count its records twice.
+#[derive(Default)]
+struct Sending {
+    /// By batch time: whether the inputs let the batch's partials be sent.
+    decisions: BTreeMap<Time, bool>,
+    /// The (batch time, exchange id) pairs whose partials were sent, or are being sent.
+    claimed: BTreeSet<(Time, usize)>,
+    /// The last completed batch: nothing at or before it is sent any more.
+    completed: Option<Time>,
+}
 
 impl Distributed {
     /// Whether batch `t`'s partials may be sent, asked before each exchange sends them: the first
     /// time, every input commits where its batch at `t` ends (a Kafka stream in group mode), and
     /// a failed commit keeps the batch's records out of every exchange (its source partitions'
-    /// next batches read them again). Every exchange of the program gets the same answer.
+    /// next batches read them again). Every exchange of the program gets the same answer until
+    /// the batch completes.
     pub(crate) fn may_send(&self, t: Time) -> bool {
-        let mut decisions = lock(&self.decisions);
-        if let Some(&decided) = decisions.get(&t) {
+        let mut sending = lock(&self.sending);
+        if let Some(&decided) = sending.decisions.get(&t) {
             return decided;
         }
         // Only a Kafka stream in group mode commits (and an exchange takes one such stream).
         let decided = self.inputs.iter().all(|input| input.exchanging(t));
-        decisions.insert(t, decided);
-        while decisions.len() > DECISIONS_KEPT {
-            decisions.pop_first();
-        }
+        sending.decisions.insert(t, decided);
         decided
+    }
+
+    /// Whether exchange `id` is to send batch `t`'s partials now: the first time it asks
+    /// before the batch completes (it may ask while an earlier batch waits, and again when `t`
+    /// runs).
+    pub(crate) fn claim_send(&self, id: usize, t: Time) -> bool {
+        let mut sending = lock(&self.sending);
+        sending.completed.is_none_or(|done| t > done) && sending.claimed.insert((t, id))
+    }
+
+    /// Exchange `id` could not send batch `t`'s partials: a later ask sends them.
+    pub(crate) fn release_send(&self, id: usize, t: Time) {
+        lock(&self.sending).claimed.remove(&(t, id));
+    }
+
+    /// Batch `t` completed: what was decided and sent for it and earlier batches is forgotten,
+    /// and none of them is sent any more.
+    pub(crate) fn batch_completed(&self, t: Time) {
+        let mut sending = lock(&self.sending);
+        sending.decisions.retain(|&d, _| d > t);
+        sending.claimed.retain(|&(c, _)| c > t);
+        sending.completed = Some(sending.completed.map_or(t, |done| done.max(t)));
     }
 }
 
@@ -139,7 +167,7 @@ impl Core {
             exchanges: Exchanges::new(config),
             clock: self.clock.clone(),
             inputs: graph.inputs.clone(),
-            decisions: Mutex::default(),
+            sending: Mutex::default(),
         };
         drop(graph);
         // Every exchange joins its group before the first batch time is chosen (see
@@ -224,5 +252,102 @@ impl Core {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::clock::ManualClock;
+
+    /// An input whose commits fail for the batch times in `refused`, counting every commit.
+    struct Committing {
+        refused: BTreeSet<Time>,
+        commits: Mutex<Vec<Time>>,
+    }
+
+    impl Input for Committing {
+        fn kind(&self) -> &'static str {
+            "committing"
+        }
+        fn save(&self, _since: Time, _upto: Time) -> Vec<String> {
+            Vec::new()
+        }
+        fn restore(&self, _entries: &[String]) -> Result<()> {
+            Ok(())
+        }
+        fn exchanging(&self, t: Time) -> bool {
+            lock(&self.commits).push(t);
+            !self.refused.contains(&t)
+        }
+    }
+
+    fn distributed(refused: &[i64]) -> (Distributed, Arc<Committing>) {
+        let input = Arc::new(Committing {
+            refused: refused.iter().map(|&ms| Time::from_millis(ms)).collect(),
+            commits: Mutex::default(),
+        });
+        let d = Distributed {
+            exchanges: Exchanges::new(ExchangeConfig::new("127.0.0.1:1", "test")),
+            clock: Arc::new(ManualClock::new(Time::from_millis(0))),
+            inputs: vec![input.clone()],
+            sending: Mutex::default(),
+        };
+        (d, input)
+    }
+
+    #[test]
+    fn a_batch_sent_ahead_many_batches_before_it_runs_is_not_sent_again() {
+        let (d, input) = distributed(&[]);
+        let t = |ms| Time::from_millis(ms);
+        // Batch 100 waits while a hundred later batches are sent ahead.
+        assert!(d.claim_send(0, t(100)));
+        for ms in (200..=10_100).step_by(100) {
+            assert!(d.claim_send(0, t(ms)));
+            assert!(d.may_send(t(ms)));
+        }
+        d.batch_completed(t(100));
+        // When each of them runs, it is not sent again, and its inputs commit once.
+        for ms in (200..=10_100).step_by(100) {
+            assert!(!d.claim_send(0, t(ms)), "batch {ms} sent twice");
+            assert!(d.may_send(t(ms)));
+            d.batch_completed(t(ms));
+        }
+        assert_eq!(lock(&input.commits).len(), 100);
+        // A second exchange sends its own partials once; nothing completed is sent any more.
+        assert!(d.claim_send(1, t(10_200)) && !d.claim_send(1, t(10_200)));
+        assert!(!d.claim_send(0, t(10_100)));
+    }
+
+    #[test]
+    fn a_batch_whose_commit_failed_stays_unsent_until_it_completes() {
+        let (d, input) = distributed(&[300]);
+        let t = |ms| Time::from_millis(ms);
+        assert!(d.claim_send(0, t(300)));
+        assert!(!d.may_send(t(300)));
+        for ms in (400..=20_000).step_by(100) {
+            d.claim_send(0, t(ms));
+            d.may_send(t(ms));
+        }
+        // Asked again by another exchange much later: the same answer, no second commit.
+        assert!(!d.may_send(t(300)));
+        assert_eq!(
+            lock(&input.commits)
+                .iter()
+                .filter(|&&c| c == t(300))
+                .count(),
+            1
+        );
+        d.batch_completed(t(300));
+        assert!(!d.claim_send(0, t(300)));
+    }
+
+    #[test]
+    fn a_send_that_failed_is_claimed_again() {
+        let (d, _) = distributed(&[]);
+        let t = Time::from_millis(500);
+        assert!(d.claim_send(0, t));
+        d.release_send(0, t);
+        assert!(d.claim_send(0, t));
     }
 }

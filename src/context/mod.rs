@@ -367,6 +367,9 @@ impl Core {
     }
 
     pub(crate) fn batch_completed(&self, time: Time) {
+        if let Some(distributed) = self.distributed.get() {
+            distributed.batch_completed(time);
+        }
         let mut t = lock(&self.termination);
         t.last_completed = Some(time);
         self.termination_cv.notify_all();

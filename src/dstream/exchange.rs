@@ -8,34 +8,25 @@ use crate::data::{Batch, Data, Origin};
 use crate::dstream::node::Node;
 use crate::error::{Error, Result};
 use crate::exchange::{Partials, decode, encode};
-use crate::lock::lock;
 use crate::time::Time;
 use rayon::prelude::*;
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A shuffle: a batch cut into `n` hash partitions by key, each key's values combined.
 pub(crate) type Shuffle<T, O> = Arc<dyn Fn(&Batch<T>, usize) -> Result<Batch<O>> + Send + Sync>;
 /// Merges partials of one partition (a batch of their partitions) into one partition.
 pub(crate) type Merge<O> = Arc<dyn Fn(&Batch<O>) -> Result<Batch<O>> + Send + Sync>;
 
-/// A keyed operator's exchange: its id, its two halves, and the batch times whose partials it
-/// has sent.
+/// A keyed operator's exchange: its id and its two halves.
 pub(crate) struct Exchange<T: Data, O: Data> {
     pub(crate) id: usize,
     pub(crate) shuffle: Shuffle<T, O>,
     pub(crate) merge: Merge<O>,
-    sent: Mutex<BTreeSet<Time>>,
 }
 
 impl<T: Data, O: Data> Exchange<T, O> {
     pub(crate) fn new(id: usize, shuffle: Shuffle<T, O>, merge: Merge<O>) -> Self {
-        Exchange {
-            id,
-            shuffle,
-            merge,
-            sent: Mutex::default(),
-        }
+        Exchange { id, shuffle, merge }
     }
 
     /// The operator's batch at `t` in distributed mode: `parent`'s batch at `t` sent (unless it
@@ -111,10 +102,10 @@ impl<T: Data, O: Data> Exchange<T, O> {
                     .into(),
             )
         })?;
-        if !lock(&self.sent).insert(t) {
+        let distributed = ctx.distributed().expect("called in distributed mode");
+        if !distributed.claim_send(self.id, t) {
             return Ok(Some(origin.of));
         }
-        let distributed = ctx.distributed().expect("called in distributed mode");
         let stage = distributed.exchanges.stage(self.id)?;
         let p = stage.partitions() as usize;
         let parts = batch
@@ -138,11 +129,9 @@ impl<T: Data, O: Data> Exchange<T, O> {
                 self.id
             );
         } else if let Err(e) = stage.send(t, origin.of, &parts) {
-            lock(&self.sent).remove(&t);
+            distributed.release_send(self.id, t);
             return Err(e);
         }
-        // Times before the oldest a batch can still ask for are forgotten.
-        lock(&self.sent).retain(|&s| s + ctx.batch_interval * 64 > t);
         Ok(Some(origin.of))
     }
 }
