@@ -23,6 +23,8 @@ struct Seen {
     batches: Mutex<BTreeMap<i64, Vec<Vec<String>>>>,
     /// Per batch time: the `"offsets"` metadata.
     offsets: Mutex<BTreeMap<i64, String>>,
+    /// Per batch time: the `"lag"` and `"lag.partitions"` metadata, when reported.
+    lags: Mutex<BTreeMap<i64, (String, String)>>,
 }
 
 impl StreamingListener for Seen {
@@ -33,6 +35,14 @@ impl StreamingListener for Seen {
                     .lock()
                     .unwrap()
                     .insert(info.batch_time.as_millis(), o.clone());
+            }
+            if let (Some(total), Some(each)) =
+                (i.metadata.get("lag"), i.metadata.get("lag.partitions"))
+            {
+                self.lags
+                    .lock()
+                    .unwrap()
+                    .insert(info.batch_time.as_millis(), (total.clone(), each.clone()));
             }
         }
     }
@@ -206,6 +216,46 @@ fn the_rate_limit_caps_every_partition_and_nothing_is_skipped() {
         .map(|o| ranges(o).iter().map(|(_, a, b)| b - a).collect())
         .collect();
     assert_eq!(sizes, [[10, 10], [10, 10], [5, 5], [0, 0]]);
+}
+
+#[test]
+fn each_batch_reports_how_far_behind_the_partitions_ends_it_is() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 2, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 2, 0, 100);
+    let config = config(&cluster, "lines")
+        .max_rate_per_partition(10)
+        .set("statistics.interval.ms", "50");
+    let mut run = start(config, 0, None);
+    // The first batches may run before librdkafka's first statistics report: the lag is then
+    // not known and not reported. Ten records a batch leave 80 or more to go for two batches.
+    let deadline = std::time::Instant::now() + WAIT;
+    while run.seen.lags.lock().unwrap().is_empty() && run.next < 8 {
+        run.batch();
+        if run.seen.lags.lock().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no lag reported");
+            // librdkafka's statistics timer, not a batch, is what this waits for.
+            std::thread::sleep(std::time::Duration::from_millis(60));
+        }
+    }
+    for _ in 0..2 {
+        run.batch();
+    }
+    run.ssc.stop(false).unwrap();
+    let offsets = run.seen.offsets.lock().unwrap().clone();
+    let lags = run.seen.lags.lock().unwrap().clone();
+    assert!(lags.len() >= 2, "{lags:?}");
+    for (t, (total, each)) in &lags {
+        // Every partition's watermark is 100: a batch lags by what follows its ranges.
+        let expected: Vec<String> = ranges(&offsets[t])
+            .iter()
+            .map(|(part, _, until)| format!("lines-{part}:{}", 100 - until))
+            .collect();
+        assert_eq!(each, &expected.join(", "), "batch {t}");
+        let sum: i64 = ranges(&offsets[t]).iter().map(|(_, _, u)| 100 - u).sum();
+        assert_eq!(total, &sum.to_string(), "batch {t}");
+    }
 }
 
 #[test]

@@ -286,11 +286,19 @@ fn run_batch(core: &Core, job: Submitted) {
         core.report_error(e);
     }
     listeners.iter().for_each(|l| l.on_batch_completed(&info));
+    // Spark's line, and the records the inputs had not reached yet (Kafka's `"lag"`).
+    let lag: Option<i64> = info
+        .stream_id_to_input_info
+        .values()
+        .filter_map(|i| i.metadata.get("lag")?.parse::<i64>().ok())
+        .reduce(|a, b| a + b);
     tracing::info!(
-        "Total delay: {:.3} s for time {} (execution: {:.3} s)",
+        "Total delay: {:.3} s for time {} (execution: {:.3} s){}",
         info.total_delay().unwrap_or(0) as f64 / 1000.0,
         time,
-        info.processing_delay().unwrap_or(0) as f64 / 1000.0
+        info.processing_delay().unwrap_or(0) as f64 / 1000.0,
+        lag.map(|n| format!(", input lag: {n} records"))
+            .unwrap_or_default()
     );
     for node in &nodes {
         node.clear_old(time);

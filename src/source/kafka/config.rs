@@ -1,5 +1,6 @@
 //! How a Kafka stream connects and reads: [`KafkaConfig`] and the librdkafka settings made of it.
 
+use super::lag::STATISTICS_INTERVAL_MS;
 use crate::source::file_stream::Utf8Policy;
 use crate::time::Duration;
 use rdkafka::config::ClientConfig;
@@ -208,6 +209,8 @@ pub(super) fn client_config(config: &KafkaConfig) -> ClientConfig {
         // at 34 MB/s instead of 105 (BENCHMARKS.md, "Kafka").
         .set("queued.min.messages", "1000000")
         .set("queued.max.messages.kbytes", "131072")
+        // The partitions' high watermarks, for each batch's lag (`lag.rs`).
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .set(
             "auto.offset.reset",
             match config.starting_offsets {

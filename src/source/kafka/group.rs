@@ -44,6 +44,7 @@
 
 use super::arena::PartitionState;
 use super::config::{KafkaConfig, StartingOffsets, client_config};
+use super::lag::HighWatermarks;
 use super::plan::OffsetRange;
 use super::stream::{KafkaSource, State};
 use super::{Key, kafka_error};
@@ -53,6 +54,7 @@ use crate::lock::lock;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::{Arc, Mutex};
@@ -67,6 +69,7 @@ pub(super) fn create_consumer(config: &KafkaConfig) -> KafkaResult<KafkaConsumer
         starting_offsets: config.starting_offsets,
         request_timeout: config.request_timeout.to_std(),
         rebalance: Mutex::default(),
+        watermarks: HighWatermarks::default(),
     })
 }
 
@@ -102,14 +105,20 @@ struct Rebalances {
     changes: Vec<Change>,
 }
 
-/// The consumer's context: serves rebalances (see the module documentation).
+/// The consumer's context: serves rebalances (see the module documentation) and keeps the
+/// partitions' high watermarks from librdkafka's statistics (`lag.rs`).
 pub(super) struct SourceContext {
     starting_offsets: StartingOffsets,
     request_timeout: StdDuration,
     rebalance: Mutex<Rebalances>,
+    pub(super) watermarks: HighWatermarks,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        self.watermarks.update(&statistics);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     /// Runs inside `poll` on the batch thread, when no batch has uncommitted ranges: assigned

@@ -46,6 +46,7 @@ mod arena;
 mod columns;
 mod config;
 mod group;
+mod lag;
 mod partitions;
 mod plan;
 mod range_log;
