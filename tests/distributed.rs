@@ -352,15 +352,195 @@ fn a_distributed_program_refuses_what_it_cannot_run_yet() {
             Some(state.unwrap_or(0) + values.iter().sum::<i64>())
         })
         .print();
-    pairs.group_by_key().print();
+    pairs.window(Seconds(2), Seconds(1)).print();
     pairs.reduce_by_key(|a, b| a + b).print(); // supported
+    pairs.group_by_key().print(); // supported
+    pairs.join(&pairs).print(); // supported
     let err = ssc.start().unwrap_err();
     let Error::Unsupported(message) = &err else {
         panic!("expected Unsupported, got {err:?}");
     };
     assert!(
-        message.contains("StateDStream") && message.contains("GroupedDStream"),
+        message.contains("StateDStream") && message.contains("WindowedDStream"),
         "{message}"
     );
-    assert!(!message.contains("ShuffledDStream"), "{message}");
+    for supported in ["ShuffledDStream", "GroupedDStream", "JoinedDStream"] {
+        assert!(!message.contains(supported), "{message}");
+    }
+}
+
+/// One in-process member of job `app` (a context of its own, as another process would have):
+/// the records' `m` words grouped (`group_by_key`) and joined with every tenth record's mark
+/// (`join`, `left_outer_join`), saved under `<dir>/out/`.
+fn grouping_member(broker: &Broker, dir: &Path, app: &str, p: u32) -> dstreams::StreamingContext {
+    use dstreams::prelude::*;
+    use dstreams::source::{KafkaConfig, StartingOffsets};
+    let ssc = StreamingContext::new(Milliseconds(INTERVAL_MS as i64));
+    let mut exchange = dstreams::ExchangeConfig::new(broker.addr(), app).partitions(p);
+    let mut source = KafkaConfig::new(broker.addr(), ["lines"])
+        .group(app)
+        .starting_offsets(StartingOffsets::Earliest)
+        .max_rate_per_partition(RATE);
+    for (k, v) in [
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ] {
+        exchange = exchange.set(k, v);
+        source = source.set(k, v);
+    }
+    ssc.distribute(exchange);
+    let records = ssc.kafka_stream(source).map(|line| {
+        let i: i64 = line.as_str().split(' ').next().unwrap()[1..]
+            .parse()
+            .unwrap();
+        (format!("m{}", i % 5), i)
+    });
+    let marks = records
+        .filter(|(_, i)| i % 10 == 0)
+        .map(|(m, i)| (m, format!("x{i}")));
+    let out = |name: &str| format!("{}/out/{name}", dir.display());
+    records
+        .group_by_key()
+        .save_as_text_files(&out("groups"), "");
+    records.join(&marks).save_as_text_files(&out("joins"), "");
+    records
+        .left_outer_join(&marks)
+        .save_as_text_files(&out("left"), "");
+    ssc.start().unwrap();
+    ssc
+}
+
+/// The lines of every part file of output `name`, by batch time.
+fn saved_lines(dir: &Path, name: &str) -> BTreeMap<i64, Vec<String>> {
+    let mut found: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(ms) = file
+            .strip_prefix(&format!("{name}-"))
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let lines = found.entry(ms).or_default();
+        for part in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            if part.file_name().to_string_lossy().starts_with("part-") {
+                let text = std::fs::read_to_string(part.path()).unwrap();
+                lines.extend(text.lines().map(str::to_string));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn group_by_key_and_joins_run_distributed_and_equal_one_process_per_batch() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    // The members' logs, shown if the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("dstreams=info")
+        .with_test_writer()
+        .try_init();
+    let dir = temp_dir("distributed", "grouping");
+    let n = 3000;
+    produce(&broker, &dir, n);
+    let p = 4;
+    let members: Vec<_> = (0..2)
+        .map(|_| grouping_member(&broker, &dir, "grouping", p))
+        .collect();
+    // Every record is in exactly one batch's groups.
+    let grouped = || -> BTreeMap<i64, i64> {
+        let mut batch_of = BTreeMap::new();
+        for (t, lines) in saved_lines(&dir, "groups") {
+            for line in lines {
+                let (_, list) = line.split_once(",CompactBuffer(").expect("a group");
+                for i in list.trim_end_matches("))").split(", ") {
+                    let i: i64 = i.parse().unwrap();
+                    let before = batch_of.insert(i, t);
+                    assert!(before.is_none(), "record {i} in batches {before:?} and {t}");
+                }
+            }
+        }
+        batch_of
+    };
+    wait_for("every record to be grouped", || grouped().len() >= n);
+    let last = saved_lines(&dir, "groups").keys().max().copied().unwrap();
+    wait_for("later batches", || {
+        ["groups", "joins", "left"]
+            .iter()
+            .all(|o| saved_lines(&dir, o).keys().max() >= Some(&(last + 3 * INTERVAL_MS as i64)))
+    });
+    for ssc in &members {
+        ssc.stop(false).unwrap();
+    }
+    let batch_of = grouped();
+    assert_eq!(batch_of.len(), n);
+    // Each batch's groups, joins and left outer joins, as one process computes them from the
+    // batch's records.
+    let mut by_batch: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (&i, &t) in &batch_of {
+        by_batch.entry(t).or_default().push(i);
+    }
+    let (joins, left, groups) = (
+        saved_lines(&dir, "joins"),
+        saved_lines(&dir, "left"),
+        saved_lines(&dir, "groups"),
+    );
+    for (t, records) in &by_batch {
+        let mut expected_groups: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for &i in records {
+            expected_groups
+                .entry(format!("m{}", i % 5))
+                .or_default()
+                .push(i);
+        }
+        let mut got_groups: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for line in &groups[t] {
+            let (k, list) = line[1..].split_once(",CompactBuffer(").unwrap();
+            let mut ids: Vec<i64> = list
+                .trim_end_matches("))")
+                .split(", ")
+                .map(|i| i.parse().unwrap())
+                .collect();
+            ids.sort();
+            assert!(
+                got_groups.insert(k.to_string(), ids).is_none(),
+                "{k} twice in {t}"
+            );
+        }
+        assert_eq!(got_groups, expected_groups, "groups of batch {t}");
+        let (mut expected_joins, mut expected_left) = (Vec::new(), Vec::new());
+        for &i in records {
+            let m = format!("m{}", i % 5);
+            let matching: Vec<i64> = records
+                .iter()
+                .copied()
+                .filter(|j| j % 10 == 0 && j % 5 == i % 5)
+                .collect();
+            for j in &matching {
+                expected_joins.push(format!("({m},({i},x{j}))"));
+                expected_left.push(format!("({m},({i},Some(x{j})))"));
+            }
+            if matching.is_empty() {
+                expected_left.push(format!("({m},({i},None))"));
+            }
+        }
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let got =
+            |saved: &BTreeMap<i64, Vec<String>>| sorted(saved.get(t).cloned().unwrap_or_default());
+        assert_eq!(got(&joins), sorted(expected_joins), "joins of batch {t}");
+        assert_eq!(
+            got(&left),
+            sorted(expected_left),
+            "left outer joins of batch {t}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

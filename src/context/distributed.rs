@@ -21,12 +21,6 @@ const LOCAL_ONLY: &[&str] = &[
     "StateSnapshotsDStream",
     "WindowedDStream",
     "ReducedWindowedDStream",
-    "CoGroupedDStream",
-    "JoinedDStream",
-    "LeftOuterJoinedDStream",
-    "RightOuterJoinedDStream",
-    "FullOuterJoinedDStream",
-    "GroupedDStream",
     "RepartitionedDStream",
     "TransformedDStream",
     "ReducedDStream",
@@ -99,12 +93,11 @@ impl Distributed {
 impl StreamingContext {
     /// Runs this program as one of many processes of a distributed job (see [`ExchangeConfig`]
     /// and ARCHITECTURE.md, "Running on many machines"): keyed per-batch operations
-    /// (`reduce_by_key`, `count_by_value`, `combine_by_key`) exchange their partial results
-    /// through Kafka, and everything after them runs on the exchange partitions this process
+    /// (`reduce_by_key`, `count_by_value`, `combine_by_key`, `group_by_key`, `cogroup` and the
+    /// joins) exchange their partial results through Kafka, and everything after them runs on the exchange partitions this process
     /// owns. The input must be a Kafka stream in group mode ([`KafkaConfig::group`](crate::source::KafkaConfig::group))
     /// on one topic. `start` refuses operators a distributed program cannot run yet (state,
-    /// windows, joins, `group_by_key`, `repartition`, `transform`, whole-batch `reduce` and
-    /// `count`).
+    /// windows, `repartition`, `transform`, whole-batch `reduce` and `count`).
     ///
     /// ```no_run
     /// use dstreams::prelude::*;
@@ -173,9 +166,7 @@ impl Core {
         // Every exchange joins its group before the first batch time is chosen (see
         // `first_batch`).
         let exchanges = self.exchange_ids.load(std::sync::atomic::Ordering::Relaxed);
-        for id in 0..exchanges {
-            distributed.exchanges.stage(id)?;
-        }
+        distributed.exchanges.open_all(exchanges)?;
         let _ = self.distributed.set(Arc::new(distributed));
         Ok(())
     }

@@ -59,7 +59,7 @@ impl<'a, T: Data> ListRef<'a, T> {
         self.values.value(self.start + i)
     }
     /// The elements.
-    pub fn iter(&self) -> impl Iterator<Item = T::Ref<'a>> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = T::Ref<'a>> + Clone + use<'a, T> {
         let values = self.values;
         (self.start..self.end).map(move |i| values.value(i))
     }

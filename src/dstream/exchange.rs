@@ -5,7 +5,6 @@
 
 use crate::context::BatchContext;
 use crate::data::{Batch, Data, Origin};
-use crate::dstream::node::Node;
 use crate::error::{Error, Result};
 use crate::exchange::{Partials, decode, encode};
 use crate::time::Time;
@@ -16,6 +15,9 @@ use std::sync::Arc;
 pub(crate) type Shuffle<T, O> = Arc<dyn Fn(&Batch<T>, usize) -> Result<Batch<O>> + Send + Sync>;
 /// Merges partials of one partition (a batch of their partitions) into one partition.
 pub(crate) type Merge<O> = Arc<dyn Fn(&Batch<O>) -> Result<Batch<O>> + Send + Sync>;
+/// What an exchange sends at a time: its parent's batch, cut by source partition (`None` when
+/// the parent has no batch then).
+pub(crate) type Input<'a, T> = &'a dyn Fn(Time, &BatchContext) -> Result<Option<Batch<T>>>;
 
 /// A keyed operator's exchange: its id and its two halves.
 pub(crate) struct Exchange<T: Data, O: Data> {
@@ -29,13 +31,13 @@ impl<T: Data, O: Data> Exchange<T, O> {
         Exchange { id, shuffle, merge }
     }
 
-    /// The operator's batch at `t` in distributed mode: `parent`'s batch at `t` sent (unless it
+    /// The operator's batch at `t` in distributed mode: `input`'s batch at `t` sent (unless it
     /// was already, while an earlier batch waited), then the owned exchange partitions' partials
     /// merged. While the batch waits, the partials of later batches whose time has come are
     /// sent, so that every process keeps feeding the exchange whatever it waits for.
     pub(crate) fn run(
         &self,
-        parent: &Node<T>,
+        input: Input<'_, T>,
         t: Time,
         ctx: &BatchContext,
     ) -> Result<Option<Batch<O>>> {
@@ -47,13 +49,13 @@ impl<T: Data, O: Data> Exchange<T, O> {
                 .then(|| self.merged(late, stage.partitions()))
                 .transpose();
         }
-        let Some(sources) = self.send(parent, t, ctx)? else {
+        let Some(sources) = self.send(input, t, ctx)? else {
             return Ok(None);
         };
         let mut next = t + ctx.batch_interval;
         let mut pump = || -> Result<()> {
             while distributed.clock.now() >= next {
-                self.send(parent, next, ctx)?;
+                self.send(input, next, ctx)?;
                 next = next + ctx.batch_interval;
             }
             Ok(())
@@ -88,10 +90,10 @@ impl<T: Data, O: Data> Exchange<T, O> {
         Ok(Batch::from_partitions(parts).with_origin(Arc::new(Origin { of, ids })))
     }
 
-    /// Sends `parent`'s batch at `t` unless it was sent already: the number of source partitions
-    /// (`None` when the parent has no batch at `t`).
-    fn send(&self, parent: &Node<T>, t: Time, ctx: &BatchContext) -> Result<Option<u32>> {
-        let Some(batch) = parent.get_or_compute(t, ctx)? else {
+    /// Sends `input`'s batch at `t` unless it was sent already: the number of source partitions
+    /// (`None` when there is no batch at `t`).
+    fn send(&self, input: Input<'_, T>, t: Time, ctx: &BatchContext) -> Result<Option<u32>> {
+        let Some(batch) = input(t, ctx)? else {
             return Ok(None);
         };
         let origin = batch.origin().cloned().ok_or_else(|| {

@@ -166,7 +166,9 @@ impl<T: Data> DStream<T> {
             Box::new(move |t, ctx| {
                 if ctx.distributed().is_some() {
                     return match &exchange {
-                        Some(exchange) => exchange.run(&parent, t, ctx),
+                        Some(exchange) => {
+                            exchange.run(&|t, ctx| parent.get_or_compute(t, ctx), t, ctx)
+                        }
                         None => Err(Error::Unsupported(format!(
                             "{operator} cannot run in distributed mode yet"
                         ))),
@@ -195,6 +197,26 @@ impl<T: Data> DStream<T> {
         + Sync
         + 'static,
     ) -> DStream<O> {
+        self.derive_with_parents(other, operator, name, plan, move |a, b, t, ctx| {
+            let (x, y) = both_at(a, b, t, ctx)?;
+            f(&x, &y, t, ctx).map(Some)
+        })
+    }
+
+    /// A stream whose batch at each time `compute` makes from this stream's and `other`'s nodes
+    /// (same checks as [`derive_with`](Self::derive_with)).
+    #[track_caller]
+    pub(crate) fn derive_with_parents<U: Data, O: Data>(
+        &self,
+        other: &DStream<U>,
+        operator: &'static str,
+        name: &str,
+        plan: Plan,
+        compute: impl Fn(&Node<T>, &Node<U>, Time, &BatchContext) -> Result<Option<Batch<O>>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> DStream<O> {
         if let Err(e) = self
             .same_context(&other.ctx)
             .and_then(|_| self.same_slide(other.slide_duration()))
@@ -212,15 +234,7 @@ impl<T: Data> DStream<T> {
             ],
             Duration::default(),
             plan,
-            Box::new(move |t, ctx| {
-                let x = a
-                    .get_or_compute(t, ctx)?
-                    .ok_or(Error::TransformParentMissing(t))?;
-                let y = b
-                    .get_or_compute(t, ctx)?
-                    .ok_or(Error::TransformParentMissing(t))?;
-                f(&x, &y, t, ctx).map(Some)
-            }),
+            Box::new(move |t, ctx| compute(&a, &b, t, ctx)),
         )
     }
 
@@ -298,4 +312,20 @@ impl<T: Data> DStream<T> {
             Err(Error::DifferentSlideDurations(self.slide_duration(), other))
         }
     }
+}
+
+/// Both parents' batches at `t`; a missing one is an error, as in Spark's `transformWith`.
+pub(crate) fn both_at<T: Data, U: Data>(
+    a: &Node<T>,
+    b: &Node<U>,
+    t: Time,
+    ctx: &BatchContext,
+) -> Result<(Batch<T>, Batch<U>)> {
+    let x = a
+        .get_or_compute(t, ctx)?
+        .ok_or(Error::TransformParentMissing(t))?;
+    let y = b
+        .get_or_compute(t, ctx)?
+        .ok_or(Error::TransformParentMissing(t))?;
+    Ok((x, y))
 }

@@ -3,14 +3,17 @@
 //! operations. A shuffle produces the context's default number of partitions unless
 //! [`with_partitions`](DStream::with_partitions) sets another.
 
-use super::DStream;
-use super::node::{Partitioning, Plan, ShufflePartitions};
+use super::exchange::Exchange;
+use super::node::{Node, Partitioning, Plan, ShufflePartitions};
+use super::{DStream, both_at};
 use crate::context::BatchContext;
 use crate::data::view::CallScope;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, Value};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::narrow::per_partition;
+use crate::rdd::emit::{self, EmitGroup};
 use crate::time::Time;
+use rayon::prelude::*;
 use std::sync::Arc;
 
 impl<K: Key, V: Data> DStream<(K, V)> {
@@ -81,7 +84,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             "GroupedDStream",
             true,
             move |batch, n| Ok(batch.shuffle_into(n)?.group_by_key()),
-            None,
+            Some(Arc::new(|partials: &Batch<(K, Vec<V>)>| {
+                Ok(partials.shuffle_into(1)?.concat_groups())
+            })),
         )
     }
 
@@ -147,16 +152,19 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     }
 
     /// A shuffle of this stream's and `other`'s batches at each time into hash partitions by
-    /// key (as many as [`with_partitions`](DStream::with_partitions) sets).
+    /// key (as many as [`with_partitions`](DStream::with_partitions) sets), what `e` emits for
+    /// each key. In distributed mode both sides (the same Kafka stream's, so cut by the same
+    /// source partitions) are cogrouped per source partition, exchanged, and `e` emits from
+    /// each exchange partition's merged cogroups.
     #[track_caller]
-    fn co_shuffle<W: Data, O: Data>(
+    fn co_shuffle<W: Data, E: EmitGroup<K, V, W>>(
         &self,
         other: &DStream<(K, W)>,
         operator: &'static str,
         name: &str,
         unique_keys: bool,
-        f: impl Fn(&Batch<(K, V)>, &Batch<(K, W)>, usize) -> Result<Batch<O>> + Send + Sync + 'static,
-    ) -> DStream<O> {
+        e: E,
+    ) -> DStream<E::Out> {
         let partitions = Arc::new(ShufflePartitions::default());
         let n = partitions.clone();
         let plan = Plan::partitioned(
@@ -165,21 +173,29 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 unique: unique_keys,
             },
         );
-        self.derive_with(
-            other,
-            operator,
-            name,
-            plan,
-            move |a, b, _: Time, ctx: &BatchContext| f(a, b, n.get(ctx.parallelism)),
-        )
+        let exchange = Exchange::new(
+            self.ctx.core.next_exchange_id(),
+            Arc::new(|cogroups: &Batch<_>, p| Ok(cogroups.shuffle_into(p)?.concat_cogroups())),
+            Arc::new(|partials: &Batch<_>| Ok(partials.shuffle_into(1)?.concat_cogroups())),
+        );
+        self.derive_with_parents(other, operator, name, plan, move |a, b, t, ctx| {
+            if ctx.distributed().is_some() {
+                let input = |t, ctx: &BatchContext| cogrouped_by_source(a, b, t, ctx);
+                let merged = exchange.run(&input, t, ctx)?;
+                return Ok(merged.map(|m| m.emit_groups(&e)));
+            }
+            let (x, y) = both_at(a, b, t, ctx)?;
+            Ok(Some(
+                x.shuffle_into(n.get(ctx.parallelism))?
+                    .emit_cogrouped(&y, &e),
+            ))
+        })
     }
 
     /// Spark's `join`: inner join of each batch with `other`'s batch at the same time.
     #[track_caller]
     pub fn join<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (V, W))> {
-        self.co_shuffle(other, "join", "JoinedDStream", false, |a, b, n| {
-            Ok(a.shuffle_into(n)?.join(b))
-        })
+        self.co_shuffle(other, "join", "JoinedDStream", false, emit::Join)
     }
 
     /// Spark's `leftOuterJoin`: every left value, with `None` where `other` lacks the key.
@@ -193,7 +209,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             "left_outer_join",
             "LeftOuterJoinedDStream",
             false,
-            |a, b, n| Ok(a.shuffle_into(n)?.left_outer_join(b)),
+            emit::LeftOuterJoin,
         )
     }
 
@@ -208,7 +224,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             "right_outer_join",
             "RightOuterJoinedDStream",
             false,
-            |a, b, n| Ok(a.shuffle_into(n)?.right_outer_join(b)),
+            emit::RightOuterJoin,
         )
     }
 
@@ -223,15 +239,48 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             "full_outer_join",
             "FullOuterJoinedDStream",
             false,
-            |a, b, n| Ok(a.shuffle_into(n)?.full_outer_join(b)),
+            emit::FullOuterJoin,
         )
     }
 
     /// Spark's `cogroup`: for each key of either side, the lists of its values on both sides.
     #[track_caller]
     pub fn cogroup<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (Vec<V>, Vec<W>))> {
-        self.co_shuffle(other, "cogroup", "CoGroupedDStream", true, |a, b, n| {
-            Ok(a.shuffle_into(n)?.cogroup(b))
-        })
+        self.co_shuffle(other, "cogroup", "CoGroupedDStream", true, emit::Cogroup)
     }
+}
+
+/// Distributed mode: `a`'s and `b`'s batches at `t` cogrouped source partition by source
+/// partition (both must be cut by the same source partitions: one Kafka stream's).
+fn cogrouped_by_source<K: Key, V: Data, W: Data>(
+    a: &Node<(K, V)>,
+    b: &Node<(K, W)>,
+    t: Time,
+    ctx: &BatchContext,
+) -> Result<Option<Batch<(K, (Vec<V>, Vec<W>))>>> {
+    let (Some(x), Some(y)) = (a.get_or_compute(t, ctx)?, b.get_or_compute(t, ctx)?) else {
+        return Ok(None);
+    };
+    let origin = match (x.origin(), y.origin()) {
+        (Some(o), Some(p)) if o == p => Arc::new(o.clone()),
+        _ => {
+            return Err(Error::Unsupported(
+                "in distributed mode both sides of a join or cogroup must come from the same \
+                 Kafka stream, through narrow operations only"
+                    .into(),
+            ));
+        }
+    };
+    let parts = x
+        .partitions()
+        .par_iter()
+        .zip(y.partitions())
+        .map(|(l, r)| {
+            let left = Batch::from_partitions(vec![l.clone()]);
+            let right = Batch::from_partitions(vec![r.clone()]);
+            let cogrouped = left.shuffle_into(1)?.emit_cogrouped(&right, &emit::Cogroup);
+            Ok(cogrouped.partitions()[0].clone())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Batch::from_partitions(parts).with_origin(origin)))
 }

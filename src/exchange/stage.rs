@@ -67,6 +67,30 @@ impl Exchanges {
             .collect()
     }
 
+    /// Opens exchanges `0..n` at once, each joining its group on a thread of its own (a join
+    /// takes the group's rebalance rounds, seconds each: one after the other, a program with
+    /// several exchanges started a minute late).
+    pub(crate) fn open_all(&self, n: usize) -> Result<()> {
+        let opened: Vec<Result<Stage>> = std::thread::scope(|scope| {
+            let joins: Vec<_> = (0..n)
+                .map(|id| scope.spawn(move || Stage::open(&self.config, id)))
+                .collect();
+            joins
+                .into_iter()
+                .map(|join| {
+                    join.join().unwrap_or_else(|_| {
+                        Err(Error::Internal("opening an exchange panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut stages = lock(&self.stages);
+        for (id, stage) in opened.into_iter().enumerate() {
+            stages.insert(id, Arc::new(stage?));
+        }
+        Ok(())
+    }
+
     /// Exchange `id`: its topic and consumer, opened (and its group joined) on first use.
     pub(crate) fn stage(&self, id: usize) -> Result<Arc<Stage>> {
         let mut stages = lock(&self.stages);

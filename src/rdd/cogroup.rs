@@ -4,8 +4,10 @@
 //! operation emits for a group; keys and values stay views into the inputs.
 
 use super::ShuffleInto;
-use crate::data::{Batch, ColumnBuilder, Data, Key};
+use crate::data::{Batch, Column, ColumnBuilder, Data, Key};
+use crate::kernels::narrow::per_partition;
 use crate::kernels::shuffle::{CoGroup, KeyedInput, cogroup_rows};
+use emit::EmitGroup;
 use rayon::prelude::*;
 
 /// One side of a keyed operation.
@@ -37,6 +39,32 @@ fn grouped<'c, K: Key, V: Data, W: Data, O: Data>(
         })
         .collect();
     Batch::from_partitions(parts)
+}
+
+/// One key's values on both sides of a keyed operation, each side in order: the rows of a
+/// shuffle (`rows`), or the lists of a cogroup made elsewhere (a distributed exchange's merged
+/// partials, `dstream::pair`).
+pub(crate) struct Group<K, L, R> {
+    pub(crate) key: K,
+    pub(crate) left: L,
+    pub(crate) right: R,
+}
+
+/// Group `g`'s rows of `l` and `r`.
+fn rows<'a, 'c, K: Key, V: Data, W: Data>(
+    l: &'a KeyedInput<'c, K, V>,
+    r: &'a KeyedInput<'c, K, W>,
+    g: &'a CoGroup,
+) -> Group<
+    K::Ref<'c>,
+    impl Iterator<Item = V::Ref<'c>> + Clone + 'a,
+    impl Iterator<Item = W::Ref<'c>> + Clone + 'a,
+> {
+    Group {
+        key: l.group_key(r, g),
+        left: g.left.iter().map(move |&a| l.row_value(a)),
+        right: g.right.iter().map(move |&b| r.row_value(b)),
+    }
 }
 
 impl<K: Key, V: Data> Batch<(K, V)> {
@@ -157,16 +185,16 @@ impl<K: Key, V: Data> Batch<(K, V)> {
 }
 
 impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
-    /// The rows of this shuffle's batch and `other` grouped by key into its partitions, each
-    /// group emitted by `emit`.
-    fn cogrouped<W: Data, O: Data>(
+    /// The rows of this shuffle's batch and `other` grouped by key into its partitions, what
+    /// `e` emits for each key.
+    pub(crate) fn emit_cogrouped<W: Data, E: EmitGroup<K, V, W>>(
         self,
         other: &'b Batch<(K, W)>,
-        emit: impl Fn(&KeyedInput<'b, K, V>, &KeyedInput<'b, K, W>, &CoGroup, &mut O::Builder) + Sync,
-    ) -> Batch<O> {
+        e: &E,
+    ) -> Batch<E::Out> {
         let (left, right) = (keyed(self.batch), keyed(other));
         grouped(&left, &right, self.partitions, |g, out| {
-            emit(&left, &right, g, out)
+            e.emit(rows(&left, &right, g), out)
         })
     }
 
@@ -190,74 +218,22 @@ impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
 
     /// [`Batch::cogroup`] into the chosen number of partitions.
     pub fn cogroup<W: Data>(self, other: &'b Batch<(K, W)>) -> Batch<(K, (Vec<V>, Vec<W>))> {
-        self.cogrouped(
-            other,
-            |l, r, g, out: &mut <(K, (Vec<V>, Vec<W>)) as Data>::Builder| {
-                out.0.push_ref(l.group_key(r, g));
-                let lists = &mut out.1;
-                for &a in &g.left {
-                    lists.0.push_element_ref(l.row_value(a));
-                }
-                lists.0.close_list();
-                for &b in &g.right {
-                    lists.1.push_element_ref(r.row_value(b));
-                }
-                lists.1.close_list();
-            },
-        )
+        self.emit_cogrouped(other, &emit::Cogroup)
     }
 
     /// [`Batch::join`] into the chosen number of partitions.
     pub fn join<W: Data>(self, other: &'b Batch<(K, W)>) -> Batch<(K, (V, W))> {
-        self.cogrouped(
-            other,
-            |l, r, g, out: &mut <(K, (V, W)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                for &a in &g.left {
-                    for &b in &g.right {
-                        out.push_ref((k, (l.row_value(a), r.row_value(b))));
-                    }
-                }
-            },
-        )
+        self.emit_cogrouped(other, &emit::Join)
     }
 
     /// [`Batch::left_outer_join`] into the chosen number of partitions.
     pub fn left_outer_join<W: Data>(self, other: &'b Batch<(K, W)>) -> Batch<(K, (V, Option<W>))> {
-        self.cogrouped(
-            other,
-            |l, r, g, out: &mut <(K, (V, Option<W>)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                for &a in &g.left {
-                    if g.right.is_empty() {
-                        out.push_ref((k, (l.row_value(a), None)));
-                    }
-                    for &b in &g.right {
-                        out.push_ref((k, (l.row_value(a), Some(r.row_value(b)))));
-                    }
-                }
-            },
-        )
+        self.emit_cogrouped(other, &emit::LeftOuterJoin)
     }
 
     /// [`Batch::right_outer_join`] into the chosen number of partitions.
     pub fn right_outer_join<W: Data>(self, other: &'b Batch<(K, W)>) -> Batch<(K, (Option<V>, W))> {
-        self.cogrouped(
-            other,
-            |l, r, g, out: &mut <(K, (Option<V>, W)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                if g.left.is_empty() {
-                    for &b in &g.right {
-                        out.push_ref((k, (None, r.row_value(b))));
-                    }
-                }
-                for &a in &g.left {
-                    for &b in &g.right {
-                        out.push_ref((k, (Some(l.row_value(a)), r.row_value(b))));
-                    }
-                }
-            },
-        )
+        self.emit_cogrouped(other, &emit::RightOuterJoin)
     }
 
     /// [`Batch::full_outer_join`] into the chosen number of partitions.
@@ -265,40 +241,213 @@ impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
         self,
         other: &'b Batch<(K, W)>,
     ) -> Batch<(K, (Option<V>, Option<W>))> {
-        self.cogrouped(
-            other,
-            |l, r, g, out: &mut <(K, (Option<V>, Option<W>)) as Data>::Builder| {
-                let k = l.group_key(r, g);
-                match (g.left.is_empty(), g.right.is_empty()) {
-                    (false, true) => g
-                        .left
-                        .iter()
-                        .for_each(|&a| out.push_ref((k, (Some(l.row_value(a)), None)))),
-                    (true, false) => g
-                        .right
-                        .iter()
-                        .for_each(|&b| out.push_ref((k, (None, Some(r.row_value(b)))))),
-                    _ => {
-                        for &a in &g.left {
-                            for &b in &g.right {
-                                out.push_ref((k, (Some(l.row_value(a)), Some(r.row_value(b)))));
-                            }
-                        }
-                    }
-                }
-            },
-        )
+        self.emit_cogrouped(other, &emit::FullOuterJoin)
     }
 
     /// [`Batch::subtract_by_key`] into the chosen number of partitions.
     pub fn subtract_by_key<W: Data>(self, other: &'b Batch<(K, W)>) -> Batch<(K, V)> {
-        self.cogrouped(other, |l, r, g, out: &mut <(K, V) as Data>::Builder| {
-            if g.right.is_empty() {
-                let k = l.group_key(r, g);
-                for &a in &g.left {
-                    out.push_ref((k, l.row_value(a)));
+        self.emit_cogrouped(other, &emit::SubtractByKey)
+    }
+}
+
+impl<K: Key, V: Data> ShuffleInto<'_, (K, Vec<V>)> {
+    /// Groups made apart merged (a distributed `group_by_key`'s partials): each key's lists
+    /// concatenated in the order their rows come.
+    pub(crate) fn concat_groups(self) -> Batch<(K, Vec<V>)> {
+        let rows = keyed(self.batch);
+        let none = KeyedInput::<K, Vec<V>> { parts: Vec::new() };
+        grouped(
+            &rows,
+            &none,
+            self.partitions,
+            |g, out: &mut <(K, Vec<V>) as Data>::Builder| {
+                out.0.push_ref(rows.group_key(&none, g));
+                for &r in &g.left {
+                    rows.row_value(r)
+                        .iter()
+                        .for_each(|v| out.1.push_element_ref(v));
                 }
+                out.1.close_list();
+            },
+        )
+    }
+}
+
+impl<K: Key, V: Data, W: Data> ShuffleInto<'_, (K, (Vec<V>, Vec<W>))> {
+    /// Cogroups made apart merged (a distributed `cogroup`'s or join's partials): each key's
+    /// lists on each side concatenated in the order their rows come.
+    pub(crate) fn concat_cogroups(self) -> Batch<(K, (Vec<V>, Vec<W>))> {
+        let rows = keyed(self.batch);
+        let none = KeyedInput::<K, (Vec<V>, Vec<W>)> { parts: Vec::new() };
+        grouped(&rows, &none, self.partitions, |g, out| {
+            let lists = g.left.iter().map(|&r| rows.row_value(r));
+            let group = Group {
+                key: rows.group_key(&none, g),
+                left: lists.clone().flat_map(|(vs, _)| vs.iter()),
+                right: lists.flat_map(|(_, ws)| ws.iter()),
+            };
+            emit::Cogroup.emit(group, out)
+        })
+    }
+}
+
+impl<K: Key, V: Data, W: Data> Batch<(K, (Vec<V>, Vec<W>))> {
+    /// What `e` emits for each row's key and lists, partition by partition (a distributed
+    /// join's output from its merged cogroups; the batch's origin kept).
+    pub(crate) fn emit_groups<E: EmitGroup<K, V, W>>(&self, e: &E) -> Batch<E::Out> {
+        per_partition(self, |_, col, out| {
+            for i in 0..col.len() {
+                let (vs, ws) = (col.b.a.value(i), col.b.b.value(i));
+                let group = Group {
+                    key: col.a.value(i),
+                    left: vs.iter(),
+                    right: ws.iter(),
+                };
+                e.emit(group, out);
             }
         })
+    }
+}
+
+/// What `cogroup` and the joins emit for one key's [`Group`] (Spark's order: every left value
+/// with every right value, left major), the same whether the group comes from a shuffle's rows
+/// or from lists cogrouped elsewhere.
+pub(crate) mod emit {
+    use super::Group;
+    use crate::data::{ColumnBuilder, Data, Key};
+
+    /// One side's values of a key, in order.
+    pub(crate) trait Side<'c, T: Data>: Iterator<Item = T::Ref<'c>> + Clone {}
+    impl<'c, T: Data, I: Iterator<Item = T::Ref<'c>> + Clone> Side<'c, T> for I {}
+
+    /// A key's [`Group`].
+    pub(crate) type KeyGroup<'c, K, L, R> = Group<<K as Data>::Ref<'c>, L, R>;
+    /// The builder of an output type.
+    type Builder<O> = <O as Data>::Builder;
+
+    /// One keyed operation's output for a key.
+    pub(crate) trait EmitGroup<K: Key, V: Data, W: Data>: Send + Sync + 'static {
+        type Out: Data;
+        fn emit<'c>(
+            &self,
+            g: KeyGroup<'c, K, impl Side<'c, V>, impl Side<'c, W>>,
+            out: &mut Builder<Self::Out>,
+        );
+    }
+
+    /// Spark's `cogroup`: the key and the lists of its values on both sides.
+    pub(crate) struct Cogroup;
+    /// Spark's `join`: every pair of a left and a right value.
+    pub(crate) struct Join;
+    /// Spark's `leftOuterJoin`: every left value, with each right value, or with `None`.
+    pub(crate) struct LeftOuterJoin;
+    /// Spark's `rightOuterJoin`: every right value, with each left value, or with `None`.
+    pub(crate) struct RightOuterJoin;
+    /// Spark's `fullOuterJoin`: every pair, or each value of the only side that has any.
+    pub(crate) struct FullOuterJoin;
+    /// Spark's `subtractByKey`: the left values of a key the right side lacks.
+    pub(crate) struct SubtractByKey;
+
+    impl<K: Key, V: Data, W: Data> EmitGroup<K, V, W> for Cogroup {
+        type Out = (K, (Vec<V>, Vec<W>));
+        fn emit<'c>(
+            &self,
+            g: KeyGroup<'c, K, impl Side<'c, V>, impl Side<'c, W>>,
+            out: &mut Builder<Self::Out>,
+        ) {
+            out.0.push_ref(g.key);
+            let lists = &mut out.1;
+            g.left.for_each(|a| lists.0.push_element_ref(a));
+            lists.0.close_list();
+            g.right.for_each(|b| lists.1.push_element_ref(b));
+            lists.1.close_list();
+        }
+    }
+
+    impl<K: Key, V: Data, W: Data> EmitGroup<K, V, W> for Join {
+        type Out = (K, (V, W));
+        fn emit<'c>(
+            &self,
+            g: KeyGroup<'c, K, impl Side<'c, V>, impl Side<'c, W>>,
+            out: &mut Builder<Self::Out>,
+        ) {
+            for a in g.left {
+                g.right.clone().for_each(|b| out.push_ref((g.key, (a, b))));
+            }
+        }
+    }
+
+    impl<K: Key, V: Data, W: Data> EmitGroup<K, V, W> for LeftOuterJoin {
+        type Out = (K, (V, Option<W>));
+        fn emit<'c>(
+            &self,
+            g: KeyGroup<'c, K, impl Side<'c, V>, impl Side<'c, W>>,
+            out: &mut Builder<Self::Out>,
+        ) {
+            let right_empty = g.right.clone().next().is_none();
+            for a in g.left {
+                if right_empty {
+                    out.push_ref((g.key, (a, None)));
+                }
+                g.right
+                    .clone()
+                    .for_each(|b| out.push_ref((g.key, (a, Some(b)))));
+            }
+        }
+    }
+
+    impl<K: Key, V: Data, W: Data> EmitGroup<K, V, W> for RightOuterJoin {
+        type Out = (K, (Option<V>, W));
+        fn emit<'c>(
+            &self,
+            g: KeyGroup<'c, K, impl Side<'c, V>, impl Side<'c, W>>,
+            out: &mut Builder<Self::Out>,
+        ) {
+            if g.left.clone().next().is_none() {
+                g.right
+                    .clone()
+                    .for_each(|b| out.push_ref((g.key, (None, b))));
+            }
+            for a in g.left {
+                g.right
+                    .clone()
+                    .for_each(|b| out.push_ref((g.key, (Some(a), b))));
+            }
+        }
+    }
+
+    impl<K: Key, V: Data, W: Data> EmitGroup<K, V, W> for FullOuterJoin {
+        type Out = (K, (Option<V>, Option<W>));
+        fn emit<'c>(
+            &self,
+            g: KeyGroup<'c, K, impl Side<'c, V>, impl Side<'c, W>>,
+            out: &mut Builder<Self::Out>,
+        ) {
+            let key = g.key;
+            match (g.left.clone().next(), g.right.clone().next()) {
+                (Some(_), None) => g.left.for_each(|a| out.push_ref((key, (Some(a), None)))),
+                (None, Some(_)) => g.right.for_each(|b| out.push_ref((key, (None, Some(b))))),
+                _ => {
+                    for a in g.left {
+                        g.right
+                            .clone()
+                            .for_each(|b| out.push_ref((key, (Some(a), Some(b)))));
+                    }
+                }
+            }
+        }
+    }
+
+    impl<K: Key, V: Data, W: Data> EmitGroup<K, V, W> for SubtractByKey {
+        type Out = (K, V);
+        fn emit<'c>(
+            &self,
+            g: KeyGroup<'c, K, impl Side<'c, V>, impl Side<'c, W>>,
+            out: &mut Builder<Self::Out>,
+        ) {
+            if g.right.clone().next().is_none() {
+                g.left.for_each(|a| out.push_ref((g.key, a)));
+            }
+        }
     }
 }

@@ -14,5 +14,6 @@ mod narrow;
 mod partitioning;
 mod sort;
 
+pub(crate) use cogroup::emit;
 pub(crate) use keyed::reduce_pairs;
 pub use partitioning::ShuffleInto;

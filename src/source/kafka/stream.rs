@@ -50,7 +50,8 @@ pub(super) struct KafkaSource {
     pub(super) input_id: OnceLock<String>,
     /// In group mode on one topic: the topic's partition count, read once (see `group.rs`).
     pub(super) topic_partitions: OnceLock<u32>,
-    /// Distributed mode: batches are committed when exchanged, not when completed.
+    /// Distributed mode: batches are committed just before their records are sent to an
+    /// exchange, not when completed.
     exchanged: AtomicBool,
     pub(super) core: Weak<crate::context::Core>,
 }
@@ -265,7 +266,7 @@ impl StreamingListener for Committer {
             .output_operation_infos
             .values()
             .any(|o| o.failure_reason.is_some());
-        // In distributed mode batches are committed once their records are exchanged (and later
+        // In distributed mode batches are committed before their records are exchanged (and later
         // batches may have been by now).
         if failed || self.0.exchanged.load(Ordering::Relaxed) {
             return;
@@ -467,6 +468,10 @@ impl StreamingContext {
             }
             let mut metadata = described(format!("Kafka {}", reader.config.topics.join(", ")));
             metadata.insert("offsets".to_string(), describe(&ranges));
+            if let Some((total, each)) = reader.consumer.context().watermarks.lag(&ranges) {
+                metadata.insert("lag".to_string(), total.to_string());
+                metadata.insert("lag.partitions".to_string(), each);
+            }
             // As a text file of the values would have them: one line each.
             let bytes: usize = batch.iter().map(T::line_bytes).sum();
             metadata.insert("bytes".to_string(), bytes.to_string());
