@@ -10,6 +10,7 @@ use crate::lock::lock;
 use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Operators that a distributed program cannot run yet: their results need every key of a
@@ -34,6 +35,8 @@ pub(crate) struct Distributed {
     pub(crate) clock: Arc<dyn Clock>,
     inputs: Vec<Arc<dyn Input>>,
     sending: Mutex<Sending>,
+    /// Set by an immediate stop: a batch waiting for partials gives up at once.
+    stopping: AtomicBool,
 }
 
 /// What was decided and done for the batches not completed yet. A batch waiting for its
@@ -78,6 +81,17 @@ impl Distributed {
     /// Exchange `id` could not send batch `t`'s partials: a later ask sends them.
     pub(crate) fn release_send(&self, id: usize, t: Time) {
         lock(&self.sending).claimed.remove(&(t, id));
+    }
+
+    /// An immediate stop: a batch waiting for its partials stops waiting (it fails, and the
+    /// exchange partitions' next owners run it).
+    pub(crate) fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether an immediate stop asked batches to stop waiting.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Batch `t` completed: what was decided and sent for it and earlier batches is forgotten,
@@ -161,6 +175,7 @@ impl Core {
             clock: self.clock.clone(),
             inputs: graph.inputs.clone(),
             sending: Mutex::default(),
+            stopping: AtomicBool::new(false),
         };
         drop(graph);
         // Every exchange joins its group before the first batch time is chosen (see
@@ -283,6 +298,7 @@ mod tests {
             clock: Arc::new(ManualClock::new(Time::from_millis(0))),
             inputs: vec![input.clone()],
             sending: Mutex::default(),
+            stopping: AtomicBool::new(false),
         };
         (d, input)
     }

@@ -668,7 +668,8 @@ impl StreamingContext {
 
     /// Stops the context. Graceful: inputs stop receiving, everything already received is
     /// processed (bounded by the graceful-stop timeout, 10 batch intervals by default), then
-    /// batches stop. Immediate: the batch in progress finishes, queued batches are dropped with a
+    /// batches stop. Immediate: the batch in progress finishes (in distributed mode, one waiting
+    /// for other processes' partials fails at once instead), queued batches are dropped with a
     /// warning. Must not be called from inside a batch (an output function or a listener).
     pub fn stop(&self, graceful: bool) -> Result<()> {
         if scheduler::on_batch_thread() {

@@ -108,6 +108,9 @@ impl Runtime {
             }
         } else {
             self.drop_queued.store(true, Ordering::SeqCst);
+            if let Some(distributed) = core.distributed.get() {
+                distributed.stop_waiting();
+            }
         }
         self.stop_generating.store(true, Ordering::SeqCst);
         core.clock.wake();

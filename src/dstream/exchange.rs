@@ -54,6 +54,13 @@ impl<T: Data, O: Data> Exchange<T, O> {
         };
         let mut next = t + ctx.batch_interval;
         let mut pump = || -> Result<()> {
+            if distributed.stopping() {
+                return Err(Error::IllegalState(format!(
+                    "exchange {}: the context stopped while batch {t} waited for its partials \
+                     (the exchange partitions' next owners run it)",
+                    self.id
+                )));
+            }
             while distributed.clock.now() >= next {
                 self.send(input, next, ctx)?;
                 next = next + ctx.batch_interval;
