@@ -73,7 +73,7 @@ pub use kernels::tokenize::Separators;
 pub use rdd::ShuffleInto;
 pub use sink::batch_file_name;
 pub use sink::print::format_batch;
-pub use sink::{Delivered, KafkaWriter, PendingRecords};
+pub use sink::{BATCH_TIME_HEADER, Delivered, KafkaWriter, PARTITION_HEADER, PendingRecords};
 pub use time::{Duration, Milliseconds, Minutes, Seconds, Time};
 
 /// The Kafka client dstreams uses (rdkafka, on the bundled librdkafka), for its

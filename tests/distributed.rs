@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::kafka::{Broker, group_member, member_logs, produce_lines};
+use common::kafka::{Broker, group_member, member_logs, produce_lines, read_topic};
 use common::process::{LIMIT, Running, temp_dir, wait_for};
 use common::rng::Rng;
 use std::collections::BTreeMap;
@@ -399,9 +399,11 @@ fn grouping_member(broker: &Broker, dir: &Path, app: &str, p: u32) -> dstreams::
         .filter(|(_, i)| i % 10 == 0)
         .map(|(m, i)| (m, format!("x{i}")));
     let out = |name: &str| format!("{}/out/{name}", dir.display());
-    records
-        .group_by_key()
-        .save_as_text_files(&out("groups"), "");
+    let groups = records.group_by_key();
+    groups.save_as_text_files(&out("groups"), "");
+    let mut kafka = dstreams::rdkafka::ClientConfig::new();
+    kafka.set("bootstrap.servers", broker.addr());
+    groups.save_to_kafka(&kafka, "groups");
     records.join(&marks).save_as_text_files(&out("joins"), "");
     records
         .left_outer_join(&marks)
@@ -412,7 +414,24 @@ fn grouping_member(broker: &Broker, dir: &Path, app: &str, p: u32) -> dstreams::
 
 /// The lines of every part file of output `name`, by batch time.
 fn saved_lines(dir: &Path, name: &str) -> BTreeMap<i64, Vec<String>> {
-    let mut found: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    saved_batches(dir, name)
+        .into_iter()
+        .map(|(t, lines)| (t, lines.into_iter().map(|(line, _)| line).collect()))
+        .collect()
+}
+
+/// Output `name`'s lines, each with its part file's number, by batch time and line.
+fn saved_parts(dir: &Path, name: &str) -> BTreeMap<(i64, String), u32> {
+    saved_batches(dir, name)
+        .into_iter()
+        .flat_map(|(t, lines)| lines.into_iter().map(move |(line, p)| ((t, line), p)))
+        .collect()
+}
+
+/// Every batch directory of output `name` (empty ones too): its lines with their part
+/// file's number.
+fn saved_batches(dir: &Path, name: &str) -> BTreeMap<i64, Vec<(String, u32)>> {
+    let mut found: BTreeMap<i64, Vec<(String, u32)>> = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
         return found;
     };
@@ -426,10 +445,12 @@ fn saved_lines(dir: &Path, name: &str) -> BTreeMap<i64, Vec<String>> {
         };
         let lines = found.entry(ms).or_default();
         for part in std::fs::read_dir(entry.path()).unwrap().flatten() {
-            if part.file_name().to_string_lossy().starts_with("part-") {
-                let text = std::fs::read_to_string(part.path()).unwrap();
-                lines.extend(text.lines().map(str::to_string));
-            }
+            let file = part.file_name().to_string_lossy().into_owned();
+            let Some(p) = file.strip_prefix("part-").and_then(|p| p.parse().ok()) else {
+                continue; // a part being written
+            };
+            let text = std::fs::read_to_string(part.path()).unwrap();
+            lines.extend(text.lines().map(|line| (line.to_string(), p)));
         }
     }
     found
@@ -449,6 +470,7 @@ fn group_by_key_and_joins_run_distributed_and_equal_one_process_per_batch() {
     let n = 3000;
     produce(&broker, &dir, n);
     let p = 4;
+    broker.create_topic("groups", 1);
     let members: Vec<_> = (0..2)
         .map(|_| grouping_member(&broker, &dir, "grouping", p))
         .collect();
@@ -490,6 +512,32 @@ fn group_by_key_and_joins_run_distributed_and_equal_one_process_per_batch() {
         saved_lines(&dir, "left"),
         saved_lines(&dir, "groups"),
     );
+    // The groups saved to Kafka are the text output's, each record headed with its batch time
+    // and the exchange partition whose part file holds it (a batch run again after a
+    // rebalance writes its records again, with the same headers).
+    let parts = saved_parts(&dir, "groups");
+    let topic = read_topic(
+        broker.addr(),
+        "groups",
+        1,
+        parts.len(),
+        Duration::from_millis(500),
+    );
+    let mut from_kafka = BTreeMap::new();
+    for r in &topic.partitions[0] {
+        let header = |name: &str| -> i64 {
+            let (_, v) = r.headers.iter().find(|(k, _)| k == name).expect("a header");
+            v.parse().unwrap()
+        };
+        let key = (header(dstreams::BATCH_TIME_HEADER), r.text().to_string());
+        let p = header(dstreams::PARTITION_HEADER) as u32;
+        let before = from_kafka.insert(key.clone(), p);
+        assert!(
+            before.is_none_or(|b| b == p),
+            "{key:?} under partitions {before:?} and {p}"
+        );
+    }
+    assert_eq!(from_kafka, parts);
     for (t, records) in &by_batch {
         let mut expected_groups: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for &i in records {

@@ -225,6 +225,11 @@ impl<T: Data> DStream<T> {
     /// restart from a checkpoint, the batches after the checkpoint run and write again: this
     /// is **at-least-once**, a record may be written twice, none is lost. Records of one batch
     /// partition are sent in order; with `enable.idempotence=true` retries keep that order.
+    /// In distributed mode each record carries the headers
+    /// [`BATCH_TIME_HEADER`](crate::BATCH_TIME_HEADER) and
+    /// [`PARTITION_HEADER`](crate::PARTITION_HEADER): a batch run again for a partition after a
+    /// failover writes that partition's records again with the same two, so a consumer keeps
+    /// one copy per (batch time, partition), as the text outputs replace their part files.
     ///
     /// A method rather than a `foreach_batch` closure because the producer must outlive the
     /// batches (a producer per batch would reconnect every batch) and each batch must wait for

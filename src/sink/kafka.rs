@@ -10,6 +10,7 @@ use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,6 +134,17 @@ impl PendingRecords<'_> {
     /// record (too large, unknown partition, ...) or, while waiting for room, once a record of
     /// this round failed.
     pub fn send(&self, partition: Option<i32>, key: Option<&[u8]>, value: &[u8]) -> Result<()> {
+        self.send_with_headers(partition, key, value, None)
+    }
+
+    /// [`send`](Self::send) with record headers.
+    pub fn send_with_headers(
+        &self,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<()> {
         let topic = self.writer.topic.as_str();
         let mut record = BaseRecord::with_opaque_to(topic, self.deliveries.clone()).payload(value);
         if let Some(partition) = partition {
@@ -140,6 +152,9 @@ impl PendingRecords<'_> {
         }
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
         }
         self.deliveries.sent.fetch_add(1, Ordering::Relaxed);
         loop {
@@ -323,6 +338,27 @@ pub(crate) fn save_pairs<K: Data, V: Data>(
     })
 }
 
+/// Header of a record saved from a distributed batch: the batch time, in milliseconds.
+pub const BATCH_TIME_HEADER: &str = "dstreams-batch-time";
+/// Header of a record saved from a distributed batch: the partition it came from (an exchange
+/// partition after a keyed operation, a source partition before one; see
+/// [`Origin`](crate::data::Origin)). With [`BATCH_TIME_HEADER`] it identifies the output a
+/// batch run again after a failover writes again, so that a consumer can keep one copy.
+pub const PARTITION_HEADER: &str = "dstreams-partition";
+
+/// The headers of the records saved from partition `partition` of the batch at `time`.
+fn partition_headers(time: Time, partition: u32) -> OwnedHeaders {
+    OwnedHeaders::new()
+        .insert(Header {
+            key: BATCH_TIME_HEADER,
+            value: Some(&time.as_millis().to_string()),
+        })
+        .insert(Header {
+            key: PARTITION_HEADER,
+            value: Some(&partition.to_string()),
+        })
+}
+
 /// Sends one record per element (partitions in parallel), formatted by `format` into a key and
 /// a value buffer (it returns whether the record has a key), then waits for every delivery.
 fn save_records<T: Data>(
@@ -333,16 +369,23 @@ fn save_records<T: Data>(
 ) -> Result<()> {
     let started = Instant::now();
     let pending = writer.records();
-    batch.partitions().par_iter().try_for_each(|part| {
-        let (mut key, mut value) = (String::new(), String::new());
-        for v in column_iter(part) {
-            key.clear();
-            value.clear();
-            let keyed = format(v, &mut key, &mut value);
-            pending.send(None, keyed.then_some(key.as_bytes()), value.as_bytes())?;
-        }
-        Ok::<_, Error>(())
-    })?;
+    let labels = batch.origin().map(|o| o.ids.as_slice());
+    batch
+        .partitions()
+        .par_iter()
+        .enumerate()
+        .try_for_each(|(i, part)| {
+            let headers = labels.map(|ids| partition_headers(time, ids[i]));
+            let (mut key, mut value) = (String::new(), String::new());
+            for v in column_iter(part) {
+                key.clear();
+                value.clear();
+                let keyed = format(v, &mut key, &mut value);
+                let key = keyed.then_some(key.as_bytes());
+                pending.send_with_headers(None, key, value.as_bytes(), headers.clone())?;
+            }
+            Ok::<_, Error>(())
+        })?;
     let delivered = pending.wait()?;
     tracing::debug!(
         "batch {time}: {} records ({} bytes) delivered to topic {} in {:.1} ms",

@@ -9,4 +9,4 @@ pub(crate) mod text_files;
 
 pub use batch_dirs::batch_file_name;
 pub(crate) use columnar_files::prepare_for_ipc;
-pub use kafka::{Delivered, KafkaWriter, PendingRecords};
+pub use kafka::{BATCH_TIME_HEADER, Delivered, KafkaWriter, PARTITION_HEADER, PendingRecords};

@@ -6,7 +6,7 @@
 use dstreams::rdkafka::client::ClientContext;
 use dstreams::rdkafka::config::ClientConfig;
 use dstreams::rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use dstreams::rdkafka::message::Message;
+use dstreams::rdkafka::message::{Headers, Message};
 use dstreams::rdkafka::statistics::Statistics;
 use dstreams::rdkafka::{Offset, TopicPartitionList};
 use std::io::Write;
@@ -267,6 +267,8 @@ pub struct Record {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
+    /// Its headers, as text.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Record {
@@ -331,6 +333,14 @@ pub fn read_topic(
                 offset: message.offset(),
                 key: message.key().map(<[u8]>::to_vec),
                 value: message.payload().unwrap_or_default().to_vec(),
+                headers: message.headers().map_or_else(Vec::new, |h| {
+                    h.iter()
+                        .map(|h| {
+                            let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                            (h.key.to_string(), value.into_owned())
+                        })
+                        .collect()
+                }),
             });
         }
         if data.len() >= expected {
