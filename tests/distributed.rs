@@ -282,6 +282,69 @@ fn a_process_frozen_past_its_session_timeout_sends_nothing_its_partitions_next_o
 }
 
 #[test]
+fn a_range_its_previous_owner_committed_and_did_not_send_is_sent_again_under_its_batch() {
+    use dstreams::rdkafka::config::ClientConfig;
+    use dstreams::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use dstreams::rdkafka::{Offset, TopicPartitionList};
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed", "handover");
+    let n = 1200;
+    let p = 4;
+    produce(&broker, &dir, n);
+    // What a member that died between committing a batch and sending it leaves: offsets 0..40
+    // of source partition 2 committed as batch `dead` (a minute ago, on the 300 ms grid), the
+    // range's start and batch time committed beside them, nothing in the exchange.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let dead = (now - 60_000) / INTERVAL_MS as i64 * INTERVAL_MS as i64;
+    for companion in ["handover-handover-from", "handover-handover-batch"] {
+        broker.create_topic(companion, SOURCES as i32);
+    }
+    let group: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.addr())
+        .set("group.id", "handover")
+        .create()
+        .unwrap();
+    let mut committed = TopicPartitionList::new();
+    for (topic, offset) in [
+        ("lines", 40),
+        ("handover-handover-from", 0),
+        ("handover-handover-batch", dead),
+    ] {
+        committed
+            .add_partition_offset(topic, 2, Offset::Offset(offset))
+            .unwrap();
+    }
+    group.commit(&committed, CommitMode::Sync).unwrap();
+    drop(group);
+    let members: Vec<Running> = ["a", "b"]
+        .iter()
+        .map(|name| member(&broker, &dir, name, "handover", p))
+        .collect();
+    wait_for_every_record(&dir, n);
+    drop(members);
+    check_counts(&dir, n, p, || logs(&dir, &["a", "b"]));
+    // Exactly those 40 records (record i is in partition i % 6) were counted as batch `dead`.
+    let mut counted: Vec<usize> = batches(&dir)
+        .get(&dead)
+        .map(|counts| {
+            counts
+                .iter()
+                .filter_map(|(w, _, _)| w.strip_prefix('r')?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    counted.sort_unstable();
+    let expected: Vec<usize> = (0..40).map(|k| 2 + 6 * k).collect();
+    assert_eq!(counted, expected, "{}", logs(&dir, &["a", "b"]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn the_broker_unavailable_for_seconds_loses_and_doubles_nothing() {
     // Shorter than the session timeout (6 s): no member is taken for dead.
     three_processes_through("outage", |broker, _| {

@@ -102,6 +102,15 @@ impl Distributed {
         sending.claimed.retain(|&(c, _)| c > t);
         sending.completed = Some(sending.completed.map_or(t, |done| done.max(t)));
     }
+
+    /// Batch `t`'s partials could not all be sent after its inputs committed: they give its
+    /// records back, to be sent again under `t` by the next batch (duplicates of what did go
+    /// are applied once).
+    pub(crate) fn not_sent(&self, t: Time) {
+        for input in &self.inputs {
+            input.not_exchanged(t);
+        }
+    }
 }
 
 impl StreamingContext {
@@ -132,6 +141,11 @@ impl StreamingContext {
 }
 
 impl Core {
+    /// The distributed mode setting, when the program is distributed.
+    pub(crate) fn exchange_config(&self) -> Option<ExchangeConfig> {
+        lock(&self.exchange_config).clone()
+    }
+
     /// The next exchange operator's id (its place among the program's exchanges).
     pub(crate) fn next_exchange_id(&self) -> usize {
         self.exchange_ids

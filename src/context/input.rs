@@ -43,6 +43,9 @@ pub(crate) trait Input: Send + Sync {
     fn exchanging(&self, _t: Time) -> bool {
         true
     }
+    /// Distributed mode: the batch at `t` was committed but its partials could not all be sent;
+    /// a Kafka stream gives its records back to be sent again under `t`.
+    fn not_exchanged(&self, _t: Time) {}
     /// Forgets what it keeps about batches at or before `t` (no window needs them any more).
     fn forget_before(&self, _t: Time) {}
     /// A checkpoint was written durably: no checkpoint that is kept needs the input's batches at

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::time::Time;
 use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
 use arrow_schema::{Field, Schema};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -54,6 +55,10 @@ pub struct Origin {
     pub of: u32,
     /// The whole's partition each batch partition is, in batch partition order.
     pub ids: Vec<u32>,
+    /// Source partitions whose records here belong to an earlier batch: a range the
+    /// partition's previous owner committed under that batch time and may not have sent, which
+    /// the exchanges send again under it (empty but for a source partition just taken over).
+    pub resent: BTreeMap<u32, Time>,
 }
 
 impl<T: Data> Clone for Batch<T> {

@@ -6,9 +6,10 @@
 use crate::context::BatchContext;
 use crate::data::{Batch, Data, Origin};
 use crate::error::{Error, Result};
-use crate::exchange::{Partials, decode, encode};
+use crate::exchange::{Partials, Stage, decode, encode};
 use crate::time::Time;
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A shuffle: a batch cut into `n` hash partitions by key, each key's values combined.
@@ -94,7 +95,11 @@ impl<T: Data, O: Data> Exchange<T, O> {
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .unzip();
-        Ok(Batch::from_partitions(parts).with_origin(Arc::new(Origin { of, ids })))
+        Ok(Batch::from_partitions(parts).with_origin(Arc::new(Origin {
+            of,
+            ids,
+            resent: Default::default(),
+        })))
     }
 
     /// Sends `input`'s batch at `t` unless it was sent already: the number of source partitions
@@ -137,10 +142,33 @@ impl<T: Data, O: Data> Exchange<T, O> {
                 "exchange {}: batch {t} is not sent (its source ranges could not be committed)",
                 self.id
             );
-        } else if let Err(e) = stage.send(t, origin.of, &parts) {
+        } else if let Err(e) = send_by_batch(&stage, t, &origin, parts) {
             distributed.release_send(self.id, t);
+            distributed.not_sent(t);
             return Err(e);
         }
         Ok(Some(origin.of))
     }
+}
+
+/// Sends a batch's partials (by source partition) under batch `t`, but those of source
+/// partitions whose records belong to an earlier batch ([`Origin::resent`]) under that one, and
+/// first: a receiving partition must have them before a later batch of their source partition
+/// tells it the earlier one is complete.
+fn send_by_batch(
+    stage: &Stage,
+    t: Time,
+    origin: &Origin,
+    parts: Vec<(u32, Vec<Vec<u8>>)>,
+) -> Result<()> {
+    let mut by_batch: BTreeMap<Time, Vec<(u32, Vec<Vec<u8>>)>> = BTreeMap::new();
+    by_batch.entry(t).or_default();
+    for (source, values) in parts {
+        let at = origin.resent.get(&source).copied().unwrap_or(t);
+        by_batch.entry(at).or_default().push((source, values));
+    }
+    for (at, parts) in &by_batch {
+        stage.send(*at, origin.of, parts)?;
+    }
+    Ok(())
 }

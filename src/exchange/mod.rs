@@ -13,10 +13,12 @@
 //! and what follows the operation runs on those partitions.
 
 mod config;
+mod handover;
 mod pending;
 mod records;
 mod stage;
 
 pub use config::ExchangeConfig;
+pub(crate) use handover::{Handover, Logged};
 pub(crate) use records::{decode, encode};
-pub(crate) use stage::{Exchanges, Partials};
+pub(crate) use stage::{Exchanges, Partials, Stage};

@@ -31,6 +31,10 @@ pub(super) struct Fetched {
 pub(super) struct PartitionState {
     /// The first offset the next batch reads.
     pub(super) next: i64,
+    /// Distributed mode: the range from `next` that the partition's previous owner committed
+    /// last and may not have sent; a batch takes exactly it, once fetched, and sends it under
+    /// its logged batch time (`exchange/handover.rs`).
+    pub(super) unsent: Option<crate::exchange::Logged>,
     /// Records received and not yet in a batch, by offset.
     pub(super) fetched: VecDeque<Fetched>,
     /// The values of fetched records, copied here once out of librdkafka's buffers; a batch's

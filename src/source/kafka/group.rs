@@ -50,14 +50,16 @@ use super::stream::{KafkaSource, State};
 use super::{Key, kafka_error};
 use crate::data::Origin;
 use crate::error::{Error, Result};
+use crate::exchange::{ExchangeConfig, Handover, Logged};
 use crate::lock::lock;
+use crate::time::Time;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration as StdDuration;
 
 /// The stream's consumer.
@@ -70,6 +72,8 @@ pub(super) fn create_consumer(config: &KafkaConfig) -> KafkaResult<KafkaConsumer
         request_timeout: config.request_timeout.to_std(),
         rebalance: Mutex::default(),
         watermarks: HighWatermarks::default(),
+        distributed: OnceLock::new(),
+        handover: OnceLock::new(),
     })
 }
 
@@ -91,8 +95,9 @@ pub(super) fn starting_offset(
 
 /// A partition the batch thread must add or drop.
 enum Change {
-    /// Assigned in the consumer at this offset.
-    Started(Key, i64),
+    /// Assigned in the consumer at this offset; in distributed mode, with the range its
+    /// previous owner committed last and may not have sent, which starts there.
+    Started(Key, i64, Option<Logged>),
     Revoked(Key),
 }
 
@@ -112,6 +117,10 @@ pub(super) struct SourceContext {
     request_timeout: StdDuration,
     rebalance: Mutex<Rebalances>,
     pub(super) watermarks: HighWatermarks,
+    /// Distributed mode's setting (set when the context starts).
+    pub(super) distributed: OnceLock<ExchangeConfig>,
+    /// Distributed mode's hand-over topics, opened on first use.
+    handover: OnceLock<Arc<Handover>>,
 }
 
 impl ClientContext for SourceContext {
@@ -213,9 +222,11 @@ impl SourceContext {
         match self.start(consumer, &rebalance.waiting) {
             Ok(started) => {
                 rebalance.waiting.clear();
-                rebalance
-                    .changes
-                    .extend(started.into_iter().map(|(k, o)| Change::Started(k, o)));
+                rebalance.changes.extend(
+                    started
+                        .into_iter()
+                        .map(|(k, o, unsent)| Change::Started(k, o, unsent)),
+                );
                 true
             }
             Err(e) => {
@@ -229,21 +240,43 @@ impl SourceContext {
     }
 
     /// Looks up where `keys` start (the group's committed offsets, else `starting_offsets`),
-    /// assigns them in the consumer there, and commits the starts the group did not have.
-    fn start(&self, consumer: &KafkaConsumer, keys: &[Key]) -> KafkaResult<Vec<(Key, i64)>> {
+    /// assigns them in the consumer there, and commits the starts the group did not have. In
+    /// distributed mode a partition starts at its last committed range instead, to send it
+    /// again under its batch (`exchange/handover.rs`).
+    fn start(&self, consumer: &KafkaConsumer, keys: &[Key]) -> Result<Vec<Started>> {
+        let failed = kafka_error("starting assigned partitions");
+        let handover = match keys.first() {
+            Some((topic, _)) => self.handover(consumer, topic)?,
+            None => None,
+        };
         let mut wanted = TopicPartitionList::new();
         for (topic, p) in keys {
             wanted.add_partition(topic, *p);
+            if let Some(handover) = handover {
+                handover.add_to_lookup(&mut wanted, *p);
+            }
         }
-        let committed = consumer.committed_offsets(wanted, self.request_timeout)?;
+        let committed = consumer
+            .committed_offsets(wanted, self.request_timeout)
+            .map_err(failed)?;
         let mut starts = Vec::new();
         let mut assign = TopicPartitionList::new();
         let mut first = TopicPartitionList::new();
-        for e in committed.elements() {
-            e.error()?;
-            let (topic, p) = (e.topic(), e.partition());
-            let start = match e.offset() {
-                Offset::Offset(o) => o,
+        for (topic, p) in keys {
+            let (topic, p) = (topic.as_str(), *p);
+            let e = committed.find_partition(topic, p).ok_or_else(|| {
+                Error::kafka_failure(
+                    "starting assigned partitions",
+                    format!("no committed offset was returned for {topic}-{p}"),
+                )
+            })?;
+            e.error()
+                .map_err(kafka_error("starting assigned partitions"))?;
+            let (start, unsent) = match e.offset() {
+                Offset::Offset(o) => {
+                    let unsent = handover.and_then(|h| h.last_range(&committed, p, o));
+                    (unsent.map_or(o, |u| u.from), unsent)
+                }
                 _ => {
                     let o = starting_offset(
                         consumer,
@@ -251,17 +284,34 @@ impl SourceContext {
                         self.request_timeout,
                         topic,
                         p,
-                    )?;
-                    first.add_partition_offset(topic, p, Offset::Offset(o))?;
-                    o
+                    )
+                    .map_err(kafka_error("looking up a starting offset"))?;
+                    first
+                        .add_partition_offset(topic, p, Offset::Offset(o))
+                        .map_err(kafka_error("starting assigned partitions"))?;
+                    (o, None)
                 }
             };
-            assign.add_partition_offset(topic, p, Offset::Offset(start))?;
-            starts.push(((topic.to_string(), p), start));
+            assign
+                .add_partition_offset(topic, p, Offset::Offset(start))
+                .map_err(kafka_error("starting assigned partitions"))?;
+            starts.push(((topic.to_string(), p), start, unsent));
         }
-        consumer.incremental_assign(&assign)?;
-        for ((topic, p), start) in &starts {
-            tracing::info!("Kafka group: {topic}-{p} reads from offset {start}");
+        consumer
+            .incremental_assign(&assign)
+            .map_err(kafka_error("assigning partitions"))?;
+        for ((topic, p), start, unsent) in &starts {
+            match unsent {
+                Some(u) => tracing::info!(
+                    "Kafka group: {topic}-{p} reads from offset {start}: offsets {}..{} were \
+                     committed last, as batch {}, maybe without being sent; they are sent again \
+                     under that batch",
+                    u.from,
+                    u.until,
+                    u.time
+                ),
+                None => tracing::info!("Kafka group: {topic}-{p} reads from offset {start}"),
+            }
         }
         if first.count() > 0
             && let Err(e) = consumer.commit(&first, CommitMode::Sync)
@@ -271,6 +321,40 @@ impl SourceContext {
         }
         Ok(starts)
     }
+
+    /// Distributed mode's hand-over topics (`None` outside distributed mode), opened with one
+    /// partition per partition of `topic` the first time they are needed.
+    pub(super) fn handover(
+        &self,
+        consumer: &KafkaConsumer,
+        topic: &str,
+    ) -> Result<Option<&Handover>> {
+        let Some(config) = self.distributed.get() else {
+            return Ok(None);
+        };
+        if let Some(handover) = self.handover.get() {
+            return Ok(Some(handover));
+        }
+        let sources = partition_count(consumer, topic, self.request_timeout)?;
+        let handover = Arc::new(Handover::open(config, sources)?);
+        Ok(Some(self.handover.get_or_init(|| handover)))
+    }
+}
+
+/// A partition started by [`SourceContext::start`]: where it starts, and the range it sends
+/// again, if any.
+type Started = (Key, i64, Option<Logged>);
+
+/// How many partitions `topic` has (0 when it does not exist).
+fn partition_count(consumer: &KafkaConsumer, topic: &str, timeout: StdDuration) -> Result<u32> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(kafka_error("reading the source topic's partition count"))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map_or(0, |t| t.partitions().len()) as u32)
 }
 
 /// `topic-partition, ...`.
@@ -286,7 +370,7 @@ impl KafkaSource {
     /// [`Origin`]: what an exchange labels the batch's records with, and counts to know a batch
     /// complete). The topic's partition count is read once it has partitions: a topic that grows
     /// later is an error, since exchanges count on a fixed number of source partitions.
-    pub(super) fn origin(&self, ranges: &[OffsetRange]) -> Result<Option<Arc<Origin>>> {
+    pub(super) fn origin(&self, t: Time, ranges: &[OffsetRange]) -> Result<Option<Arc<Origin>>> {
         let [topic] = self.config.topics.as_slice() else {
             return Ok(None);
         };
@@ -296,15 +380,8 @@ impl KafkaSource {
         let of = match self.topic_partitions.get() {
             Some(&n) => n,
             None => {
-                let metadata = self
-                    .consumer
-                    .fetch_metadata(Some(topic), self.config.request_timeout.to_std())
-                    .map_err(kafka_error("reading the source topic's partition count"))?;
-                let n = metadata
-                    .topics()
-                    .iter()
-                    .find(|t| t.name() == topic)
-                    .map_or(0, |t| t.partitions().len()) as u32;
+                let n =
+                    partition_count(&self.consumer, topic, self.config.request_timeout.to_std())?;
                 if n == 0 {
                     // Not there yet: the batch is not labelled (an exchange refuses it).
                     return Ok(None);
@@ -319,7 +396,12 @@ impl KafkaSource {
                  at the start): a distributed job counts on a fixed number of source partitions"
             )));
         }
-        Ok(Some(Arc::new(Origin { of, ids })))
+        let resent = lock(&self.state)
+            .resent
+            .get(&t)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some(Arc::new(Origin { of, ids, resent })))
     }
 
     /// Joins the group: subscribes to the topics (when the context starts).
@@ -342,11 +424,12 @@ impl KafkaSource {
                 Change::Revoked(key) => {
                     st.partitions.remove(key);
                 }
-                Change::Started(key, start) => {
+                Change::Started(key, start, unsent) => {
                     st.partitions.insert(
                         key.clone(),
                         PartitionState {
                             next: *start,
+                            unsent: *unsent,
                             ..PartitionState::default()
                         },
                     );

@@ -45,6 +45,7 @@
 mod arena;
 mod columns;
 mod config;
+mod distributed;
 mod group;
 mod lag;
 mod partitions;

@@ -92,7 +92,7 @@ impl KafkaSource {
         st.partitions
             .iter()
             .zip(ends.iter().zip(&lags))
-            .map(|(((topic, p), s), (&end, &lag))| {
+            .filter_map(|(((topic, p), s), (&end, &lag))| {
                 // Spark's maxMessagesPerPartition: the backpressure rate shared by lag, capped by
                 // the rate per partition, at least one record.
                 let per_second = match (rate, self.config.max_rate_per_partition) {
@@ -103,15 +103,22 @@ impl KafkaSource {
                     (_, max) => max.map(|m| m as f64),
                 };
                 let cap = per_second.map(|r| ((r * batch_secs).floor() as i64).max(1));
-                let until = cap.map_or(end, |c| end.min(s.next + c)).max(s.next);
+                let until = match s.unsent {
+                    // Exactly the range to send again, once all of it is fetched; until then
+                    // the partition is left out of the batch, so that nothing of a later batch
+                    // of it reaches an exchange partition before that range does.
+                    Some(unsent) if end >= unsent.until => unsent.until,
+                    Some(_) => return None,
+                    None => cap.map_or(end, |c| end.min(s.next + c)).max(s.next),
+                };
                 let until = until.min(s.next.saturating_add(left));
                 left -= until - s.next;
-                OffsetRange {
+                Some(OffsetRange {
                     topic: topic.clone(),
                     partition: *p,
                     from: s.next,
                     until,
-                }
+                })
             })
             .collect()
     }

@@ -37,6 +37,9 @@ pub(super) struct State {
     pub(super) assigned: bool,
     /// Records handed to new batches so far (for `max_records`).
     pub(super) records: u64,
+    /// Distributed mode: by batch time, the partitions whose range in that batch is one their
+    /// previous owner committed under an earlier batch time (`exchange/handover.rs`), with it.
+    pub(super) resent: BTreeMap<Time, BTreeMap<u32, Time>>,
 }
 
 pub(super) struct KafkaSource {
@@ -68,6 +71,7 @@ impl KafkaSource {
             log: None,
             assigned: true,
             records: 0,
+            resent: BTreeMap::new(),
         };
         for r in ranges.iter().filter(|r| r.until > r.from) {
             tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from))
@@ -132,6 +136,7 @@ impl KafkaSource {
             self.reader().fill(&mut st, &ranges)?;
         }
         let batch = self.reader().take(&mut st, &ranges);
+        self.note_resent(&mut st, t, &ranges);
         st.records += ranges
             .iter()
             .map(|r| (r.until - r.from) as u64)
@@ -150,31 +155,28 @@ impl Input for KafkaInput {
         "kafka"
     }
 
-    /// Distributed mode: the batch's ranges are committed synchronously before any of its
-    /// records is sent on, so that the partitions' next owners continue exactly after them. A
-    /// failed commit (a member the group no longer counts gets `IllegalGeneration`) keeps the
-    /// batch from being sent, and its ranges are read again (see [`KafkaSource::rewind`]).
+    /// Distributed mode: before any of the batch's records is sent on, its ranges are logged
+    /// for the partitions' next owners and committed (`distributed.rs`).
     fn exchanging(&self, t: Time) -> bool {
         if !self.0.config.group_mode {
             return true;
         }
         self.0.exchanged.store(true, Ordering::Relaxed);
-        match self.0.commit(t, CommitMode::Sync) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(
-                    "Kafka: committing the offsets of batch {t} failed ({e}): its records are \
-                     not sent on, but read again"
-                );
-                self.0.rewind(t);
-                false
-            }
+        self.0.before_exchange(t)
+    }
+
+    fn not_exchanged(&self, t: Time) {
+        if self.0.config.group_mode {
+            self.0.give_back(t, true);
         }
     }
 
     fn start(&self) -> Result<()> {
         self.0.open_log()?;
         if self.0.config.group_mode {
+            if let Some(config) = self.0.core.upgrade().and_then(|c| c.exchange_config()) {
+                let _ = self.0.consumer.context().distributed.set(config);
+            }
             self.0.subscribe()?;
         }
         Ok(())
@@ -220,6 +222,7 @@ impl Input for KafkaInput {
             let newest = st.ranges.keys().next_back().copied();
             st.ranges.retain(|at, _| *at > t || Some(*at) == newest);
         }
+        st.resent.retain(|at, _| *at > t);
     }
 
     fn checkpoint_written(&self, t: Time) {
@@ -287,7 +290,7 @@ impl StreamingListener for Committer {
 
 impl KafkaSource {
     /// Commits the ranges of batch `t` to the consumer group.
-    fn commit(&self, t: Time, mode: CommitMode) -> KafkaResult<()> {
+    pub(super) fn commit(&self, t: Time, mode: CommitMode) -> KafkaResult<()> {
         let ranges = lock(&self.state).ranges.get(&t).cloned();
         let Some(ranges) = ranges.filter(|r| !r.is_empty()) else {
             return Ok(());
@@ -297,58 +300,6 @@ impl KafkaSource {
             tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.until))?;
         }
         self.consumer.commit(&tpl, mode)
-    }
-
-    /// Distributed mode, after batch `t`'s commit failed: the batch gives its records back. The
-    /// partitions this member still has start their next batch where `t`'s ranges started
-    /// (the consumer moved back there, their fetched records dropped); the others' next owners
-    /// read them from the group's committed offsets.
-    fn rewind(&self, t: Time) {
-        let mut st = lock(&self.state);
-        let Some(ranges) = st.ranges.remove(&t) else {
-            return;
-        };
-        let mut back = TopicPartitionList::new();
-        for r in ranges.iter().filter(|r| r.until > r.from) {
-            st.records -= (r.until - r.from) as u64;
-            if let Err(e) = back.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from))
-            {
-                tracing::error!("Kafka: moving back to {r:?}: {e}");
-            }
-        }
-        if back.count() == 0 {
-            return;
-        }
-        let moved = match self
-            .consumer
-            .seek_partitions(back, self.config.request_timeout.to_std())
-        {
-            Ok(moved) => moved,
-            Err(e) => {
-                tracing::error!("Kafka: moving back to batch {t}'s ranges failed: {e}");
-                return;
-            }
-        };
-        for e in moved.elements() {
-            let key = (e.topic().to_string(), e.partition());
-            match (e.error(), e.offset()) {
-                (Ok(()), Offset::Offset(from)) => {
-                    if let Some(s) = st.partitions.get_mut(&key) {
-                        *s = PartitionState {
-                            next: from,
-                            ..PartitionState::default()
-                        };
-                    }
-                }
-                // Only a partition the group took fails: its revocation follows at the next
-                // drain, and its next owner reads the range from the committed offset.
-                (result, _) => tracing::info!(
-                    "Kafka: {}-{} not moved back ({result:?}): the group took it",
-                    key.0,
-                    key.1
-                ),
-            }
-        }
     }
 }
 
@@ -444,6 +395,7 @@ impl StreamingContext {
                 log: None,
                 assigned: false,
                 records: 0,
+                resent: BTreeMap::new(),
             }),
             input_id: OnceLock::new(),
             topic_partitions: OnceLock::new(),
@@ -463,7 +415,7 @@ impl StreamingContext {
                 .map(|(recs, r)| T::column(recs, r, policy))
                 .collect::<Result<Vec<_>>>()?;
             let mut batch = Batch::from_partitions(parts);
-            if let Some(origin) = reader.origin(&ranges)? {
+            if let Some(origin) = reader.origin(t, &ranges)? {
                 batch = batch.with_origin(origin);
             }
             let mut metadata = described(format!("Kafka {}", reader.config.topics.join(", ")));
