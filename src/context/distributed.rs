@@ -4,7 +4,6 @@
 use super::input::Input;
 use super::scheduler::{job_error, panic_error};
 use super::{BatchContext, Clock, Core, StreamingContext};
-use crate::dstream::node::AnyNode;
 use crate::error::{Error, Result};
 use crate::exchange::{ExchangeConfig, Exchanges};
 use crate::lock::lock;
@@ -153,34 +152,6 @@ impl Core {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Notes that graph node `node` is an exchange operator's.
-    pub(crate) fn note_exchange_node(&self, node: usize) {
-        lock(&self.exchange_nodes).insert(node);
-    }
-
-    /// The exchange operators with another exchange upstream: a batch that runs again for the
-    /// exchange partitions a process took over ("late batches") only merges what the first
-    /// exchange received, and the second would have to send again, in batch order, what the
-    /// first's partitions produced; until then such programs are refused.
-    fn chained_exchanges(&self, nodes: &[Arc<dyn AnyNode>]) -> Vec<String> {
-        let exchanges = lock(&self.exchange_nodes).clone();
-        let upstream = |start: &Arc<dyn AnyNode>| {
-            let mut todo: Vec<Arc<dyn AnyNode>> = start.parents().to_vec();
-            while let Some(n) = todo.pop() {
-                if exchanges.contains(&n.id()) {
-                    return true;
-                }
-                todo.extend(n.parents().iter().cloned());
-            }
-            false
-        };
-        nodes
-            .iter()
-            .filter(|n| exchanges.contains(&n.id()) && upstream(n))
-            .map(|n| n.name().to_string())
-            .collect()
-    }
-
     /// At `start`: refuses what a distributed program cannot run, and makes its [`Distributed`].
     pub(super) fn start_distributed(&self) -> Result<()> {
         let Some(config) = lock(&self.exchange_config).clone() else {
@@ -202,17 +173,8 @@ impl Core {
         if !refused.is_empty() {
             return Err(Error::Unsupported(format!(
                 "a distributed program (StreamingContext::distribute) cannot run {} yet: state, \
-                 windows and whole-batch results need every key in one process",
+                 windows, joins and whole-batch results need every key in one process",
                 refused.join(", ")
-            )));
-        }
-        let chained = self.chained_exchanges(&graph.nodes);
-        if !chained.is_empty() {
-            return Err(Error::Unsupported(format!(
-                "a distributed program (StreamingContext::distribute) cannot run a keyed \
-                 operation after another one yet ({}): the second exchange's share of a batch \
-                 run again after a failover would not be sent",
-                chained.join(", ")
             )));
         }
         if lock(&self.checkpointing).dir.is_some() {

@@ -20,7 +20,7 @@ use crate::error::{Error, Misuse, Result};
 use crate::lock::lock;
 use crate::time::{Duration, Time};
 use scheduler::Runtime;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -206,7 +206,6 @@ impl ContextBuilder {
                 exchange_config: Mutex::new(None),
                 distributed: std::sync::OnceLock::new(),
                 exchange_ids: Default::default(),
-                exchange_nodes: Mutex::default(),
             }),
         }
     }
@@ -234,8 +233,6 @@ pub(crate) struct Core {
     distributed: std::sync::OnceLock<Arc<distributed::Distributed>>,
     /// Exchange operators built so far.
     exchange_ids: std::sync::atomic::AtomicUsize,
-    /// The graph nodes of the exchange operators.
-    exchange_nodes: Mutex<BTreeSet<usize>>,
 }
 
 impl Core {

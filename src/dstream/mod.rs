@@ -155,9 +155,8 @@ impl<T: Data> DStream<T> {
         let parent = self.node.clone();
         let id = self.ctx.core.next_exchange_id();
         let exchange = merge.map(|m| exchange::Exchange::new(id, shuffle.clone(), m));
-        let exchanged = exchange.is_some();
         let operator = name.to_string();
-        let stream = DStream::create(
+        DStream::create(
             &self.ctx,
             name,
             self.slide_duration(),
@@ -180,11 +179,7 @@ impl<T: Data> DStream<T> {
                     None => Ok(None),
                 }
             }),
-        );
-        if exchanged {
-            self.ctx.core.note_exchange_node(stream.node.id);
-        }
-        stream
+        )
     }
 
     /// A stream whose batch at each time is `f` of this stream's and `other`'s batches (both must

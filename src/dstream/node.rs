@@ -17,12 +17,8 @@ pub(crate) type ComputeFn<T> =
 
 /// The untyped face of a node, for walking the graph.
 pub(crate) trait AnyNode: Send + Sync {
-    /// The node's id in its graph.
-    fn id(&self) -> usize;
     /// The node's name (Spark's DStream class name).
     fn name(&self) -> &str;
-    /// The nodes its batches are computed from.
-    fn parents(&self) -> &[Arc<dyn AnyNode>];
     /// Raises how long this node keeps its batches, and its parents' accordingly.
     fn remember_at_least(&self, duration: Duration);
     /// How long this node keeps its batches.
@@ -171,14 +167,8 @@ impl<T: Data> Node<T> {
 }
 
 impl<T: Data> AnyNode for Node<T> {
-    fn id(&self) -> usize {
-        self.id
-    }
     fn name(&self) -> &str {
         &self.name
-    }
-    fn parents(&self) -> &[Arc<dyn AnyNode>] {
-        &self.parents
     }
     fn remember_at_least(&self, duration: Duration) {
         let mine = {
