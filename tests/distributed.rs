@@ -34,7 +34,19 @@ fn produce(broker: &Broker, dir: &Path, n: usize) {
 /// One process of the job `app` with `p` exchange partitions, saving under `<dir>/out/` (shared
 /// by all processes, as a shared file system would be).
 fn member(broker: &Broker, dir: &Path, name: &str, app: &str, p: u32) -> Running {
-    let args = [
+    member_with(broker, dir, name, app, p, &[])
+}
+
+/// [`member`] with more arguments.
+fn member_with(
+    broker: &Broker,
+    dir: &Path,
+    name: &str,
+    app: &str,
+    p: u32,
+    more: &[&str],
+) -> Running {
+    let mut args = vec![
         "--exchange-partitions".to_string(),
         p.to_string(),
         "--interval".to_string(),
@@ -44,6 +56,7 @@ fn member(broker: &Broker, dir: &Path, name: &str, app: &str, p: u32) -> Running
         "--output".to_string(),
         format!("{}/out/counts", dir.display()),
     ];
+    args.extend(more.iter().map(|a| a.to_string()));
     group_member(broker, dir, name, app, &args)
 }
 
@@ -213,6 +226,96 @@ fn a_process_killed_at_a_random_batch_is_taken_over_and_nothing_is_lost_or_count
         check_counts(&dir, n, p, || logs(&dir, &["a", "b", "c"]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// Every batch's groups of `kafka-word-count --by-count` (`(count,CompactBuffer(words))`), by
+/// batch time: `(count, word)` pairs.
+fn by_count_batches(dir: &Path) -> BTreeMap<i64, Vec<(i64, String)>> {
+    let mut found: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(ms) = name.strip_prefix("counts-").and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let pairs = found.entry(ms).or_default();
+        for part in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            if !part.file_name().to_string_lossy().starts_with("part-") {
+                continue;
+            }
+            for line in std::fs::read_to_string(part.path()).unwrap().lines() {
+                let (count, words) = line[1..].split_once(",CompactBuffer(").expect("a group");
+                let count: i64 = count.parse().expect("a count");
+                for w in words.trim_end_matches("))").split(", ") {
+                    pairs.push((count, w.to_string()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_keyed_operation_after_another_loses_and_doubles_nothing_when_a_process_is_killed() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed", "by-count");
+    let n = 6000;
+    let p = 8;
+    produce(&broker, &dir, n);
+    let app = "by-count";
+    let member = |name| member_with(&broker, &dir, name, app, p, &["--by-count"]);
+    let records = || -> BTreeMap<usize, i64> {
+        let mut batch_of = BTreeMap::new();
+        for (t, pairs) in by_count_batches(&dir) {
+            for (c, w) in pairs.iter().filter(|(_, w)| w.starts_with('r')) {
+                assert_eq!(*c, 1, "{w} counted {c} times in batch {t}");
+                let before = batch_of.insert(w[1..].parse().unwrap(), t);
+                assert!(before.is_none(), "{w} in batches {before:?} and {t}");
+            }
+        }
+        batch_of
+    };
+    let (a, mut b, c) = (member("a"), Some(member("b")), member("c"));
+    wait_for("records to be counted before the kill", || {
+        records().len() >= 1500
+    });
+    b.take(); // SIGKILL, at whatever batch it is in
+    wait_for("every record to be counted", || records().len() >= n);
+    let last = by_count_batches(&dir).keys().max().copied().unwrap();
+    wait_for("later batches", || {
+        by_count_batches(&dir)
+            .keys()
+            .max()
+            .is_some_and(|&t| t >= last + 3 * INTERVAL_MS as i64)
+    });
+    drop((a, c));
+    let batch_of = records();
+    let context = || logs(&dir, &["a", "b", "c"]);
+    assert_eq!(batch_of.len(), n, "{}", context());
+    // Each batch: every m and n word under the count one process gives it from the batch's
+    // records, once.
+    for (t, pairs) in by_count_batches(&dir) {
+        let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+        for (&i, _) in batch_of.iter().filter(|(_, bt)| **bt == t) {
+            *expected.entry(format!("m{}", i % 5)).or_default() += 1;
+            *expected.entry(format!("n{}", i % 7)).or_default() += 1;
+        }
+        let mut got: BTreeMap<String, i64> = BTreeMap::new();
+        for (c, w) in pairs.into_iter().filter(|(_, w)| !w.starts_with('r')) {
+            let before = got.insert(w.clone(), c);
+            assert!(
+                before.is_none(),
+                "{w} under two counts in batch {t}\n{}",
+                context()
+            );
+        }
+        assert_eq!(got, expected, "batch {t}\n{}", context());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -90,6 +90,11 @@ pub enum Example {
         /// Save each batch's counts with save_as_text_files(PREFIX) instead of printing them.
         #[arg(long)]
         output: Option<String>,
+        /// Instead of the counts, each count with the words that have it in the batch
+        /// (`counts.map(|(w, c)| (c, w)).group_by_key()`: in distributed mode a second keyed
+        /// operation after the first, through a second exchange).
+        #[arg(long)]
+        by_count: bool,
         /// Commit each batch's offsets to the consumer group once its outputs completed.
         #[arg(long)]
         commit: bool,
@@ -250,6 +255,7 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint,
             checkpoint_every,
             output,
+            by_count,
             commit,
             group,
             exchange_partitions,
@@ -299,9 +305,10 @@ pub fn run(example: Example) -> Result<()> {
                     if let Some(n) = checkpoint_every {
                         counts.checkpoint(interval * n);
                     }
-                    match &output {
-                        Some(prefix) => counts.save_as_text_files(prefix, ""),
-                        None => counts.print(),
+                    if by_count {
+                        save_or_print(&counts.map(|(w, c)| (c, w)).group_by_key(), &output);
+                    } else {
+                        save_or_print(&counts, &output);
                     }
                     ssc
                 }),
@@ -418,6 +425,14 @@ fn kafka_word_count_finite(
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     result
+}
+
+/// Saves `stream`'s batches under `output` (`save_as_text_files`), or prints them.
+fn save_or_print<T: Data>(stream: &DStream<T>, output: &Option<String>) {
+    match output {
+        Some(prefix) => stream.save_as_text_files(prefix, ""),
+        None => stream.print(),
+    }
 }
 
 /// Starts `ssc` and waits for it to end.

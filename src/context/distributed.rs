@@ -239,6 +239,27 @@ impl BatchContext {
     pub(crate) fn is_late(&self) -> bool {
         self.late
     }
+
+    /// Late batch `t` of this batch's program, computed only to forward the late partitions'
+    /// share to a later exchange (`Exchange::forward_late`): exchanges give the late partials
+    /// without taking them, so the late batch itself still runs them afterwards.
+    pub(crate) fn forwarding_late(&self, t: Time) -> BatchContext {
+        BatchContext {
+            time: t,
+            zero_time: self.zero_time,
+            batch_interval: self.batch_interval,
+            parallelism: self.parallelism,
+            inputs: Mutex::default(),
+            distributed: self.distributed.clone(),
+            late: true,
+            forwarding: true,
+        }
+    }
+
+    /// Whether this late batch only forwards (see [`forwarding_late`](Self::forwarding_late)).
+    pub(crate) fn is_forwarding(&self) -> bool {
+        self.forwarding
+    }
 }
 
 impl Core {

@@ -47,6 +47,9 @@ pub struct BatchContext {
     distributed: Option<Arc<distributed::Distributed>>,
     /// A late batch (distributed mode): only the exchange partitions taken over unfinished.
     late: bool,
+    /// A late batch computed only to forward its share to a later exchange (distributed mode):
+    /// exchanges read its partials without taking them.
+    forwarding: bool,
 }
 
 impl BatchContext {
@@ -64,6 +67,7 @@ impl BatchContext {
             inputs: Mutex::new(BTreeMap::new()),
             distributed: None,
             late: false,
+            forwarding: false,
         }
     }
     /// A batch of `core`'s program at `time`.

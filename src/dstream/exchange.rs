@@ -45,7 +45,11 @@ impl<T: Data, O: Data> Exchange<T, O> {
         let distributed = ctx.distributed().expect("called in distributed mode");
         let stage = distributed.exchanges.stage(self.id)?;
         if ctx.is_late() {
-            let late = stage.take_late(t);
+            let late = if ctx.is_forwarding() {
+                stage.peek_late(t)
+            } else {
+                stage.take_late(t)
+            };
             return (!late.is_empty())
                 .then(|| self.merged(late, stage.partitions()))
                 .transpose();
@@ -121,22 +125,8 @@ impl<T: Data, O: Data> Exchange<T, O> {
             return Ok(Some(origin.of));
         }
         let stage = distributed.exchanges.stage(self.id)?;
-        let p = stage.partitions() as usize;
-        let parts = batch
-            .partitions()
-            .par_iter()
-            .zip(&origin.ids)
-            .map(|(part, &source)| {
-                let single = Batch::<T>::from_partitions(vec![part.clone()]);
-                let partials = (self.shuffle)(&single, p)?;
-                let values = partials
-                    .partitions()
-                    .iter()
-                    .map(encode::<O>)
-                    .collect::<Result<Vec<_>>>()?;
-                Ok((source, values))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        self.forward_late(input, t, ctx, &stage)?;
+        let parts = self.partials(&batch, &origin, stage.partitions())?;
         if !distributed.may_send(t) {
             tracing::info!(
                 "exchange {}: batch {t} is not sent (its source ranges could not be committed)",
@@ -148,6 +138,74 @@ impl<T: Data, O: Data> Exchange<T, O> {
             return Err(e);
         }
         Ok(Some(origin.of))
+    }
+}
+
+impl<T: Data, O: Data> Exchange<T, O> {
+    /// `batch`'s partials, by source partition (`origin`'s labels): each source partition's
+    /// part combined on its own into the `p` exchange partitions, encoded.
+    fn partials(
+        &self,
+        batch: &Batch<T>,
+        origin: &Origin,
+        p: u32,
+    ) -> Result<Vec<(u32, Vec<Vec<u8>>)>> {
+        batch
+            .partitions()
+            .par_iter()
+            .zip(&origin.ids)
+            .map(|(part, &source)| {
+                let single = Batch::<T>::from_partitions(vec![part.clone()]);
+                let partials = (self.shuffle)(&single, p as usize)?;
+                let values = partials
+                    .partitions()
+                    .iter()
+                    .map(encode::<O>)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((source, values))
+            })
+            .collect()
+    }
+
+    /// Before this exchange sends batch `t`: an exchange partition of an earlier exchange that
+    /// this process took over unfinished holds late batches (see `Stage::receive`), whose
+    /// share of this exchange's input its previous owner may never have sent. They run after
+    /// the current batch, but their share must reach this exchange first, in batch order:
+    /// anything later of that partition would tell this exchange's partitions the earlier
+    /// batches are complete without it. So each late batch before `t` is computed once, in a
+    /// forwarding late context (the earlier exchange's late partials read, not taken), and its
+    /// partials sent under its time; a share that had been sent after all is applied once.
+    fn forward_late(
+        &self,
+        input: Input<'_, T>,
+        t: Time,
+        ctx: &BatchContext,
+        stage: &Stage,
+    ) -> Result<()> {
+        let distributed = ctx.distributed().expect("called in distributed mode");
+        for late in distributed.exchanges.late_times() {
+            if late >= t {
+                continue;
+            }
+            let Some(batch) = input(late, &ctx.forwarding_late(late))? else {
+                continue;
+            };
+            let Some(origin) = batch.origin().cloned() else {
+                continue;
+            };
+            if origin.ids.is_empty() || !stage.forwards(late, &origin.ids) {
+                continue;
+            }
+            tracing::info!(
+                "exchange {}: forwarding late batch {late} of exchange partitions {:?} before \
+                 batch {t}",
+                self.id,
+                origin.ids
+            );
+            let parts = self.partials(&batch, &origin, stage.partitions())?;
+            stage.send(late, origin.of, &parts)?;
+        }
+        Ok(())
     }
 }
 

@@ -141,6 +141,9 @@ pub(crate) struct Stage {
     /// Late batches (see [`Stage::receive`]): by batch time, the partials of the exchange
     /// partitions this member took over unfinished, until the batch runs again for them.
     late: Mutex<BTreeMap<Time, Vec<(u32, Vec<Vec<u8>>)>>>,
+    /// Earlier exchanges' late batches whose share this exchange has forwarded, with the
+    /// partitions forwarded (until they run).
+    forwarded: Mutex<BTreeMap<Time, Vec<u32>>>,
     /// `(partition, offset)` positions read again after an offset gap, each at most once (see
     /// [`move_back`](Self::move_back)).
     moved_back: Mutex<BTreeSet<(u32, i64)>>,
@@ -232,6 +235,7 @@ impl Stage {
             consumer,
             pending: Mutex::default(),
             late: Mutex::default(),
+            forwarded: Mutex::default(),
             moved_back: Mutex::default(),
             taken: Mutex::default(),
             taken_topic,
@@ -382,7 +386,25 @@ impl Stage {
 
     /// Takes late batch `t`'s partials (none if it has none here).
     pub(crate) fn take_late(&self, t: Time) -> Partials {
+        lock(&self.forwarded).remove(&t);
         lock(&self.late).remove(&t).unwrap_or_default()
+    }
+
+    /// Late batch `t`'s partials, left for the late batch to take.
+    pub(crate) fn peek_late(&self, t: Time) -> Partials {
+        lock(&self.late).get(&t).cloned().unwrap_or_default()
+    }
+
+    /// Whether this exchange is to forward an earlier exchange's late batch `t` of the earlier
+    /// exchange's partitions `from` now: the first time it asks with those partitions (another
+    /// partition taken over later can add to a late batch; see `Exchange::forward_late`).
+    pub(crate) fn forwards(&self, t: Time, from: &[u32]) -> bool {
+        let mut forwarded = lock(&self.forwarded);
+        if forwarded.get(&t).is_some_and(|f| f == from) {
+            return false;
+        }
+        forwarded.insert(t, from.to_vec());
+        true
     }
 
     /// Reads what the consumer has (serving rebalances), and keeps the buffers of exactly the
