@@ -2,22 +2,17 @@
 //! set near real time, with file modification times set explicitly.
 
 mod common;
+
 use common::BATCH;
+use common::process::TestDir;
 use dstreams::prelude::*;
 use dstreams::source::{FileStreamConfig, Utf8Policy};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, UNIX_EPOCH};
 
 /// A batch-aligned epoch time: the clock starts here.
 const T0: i64 = 1_800_000_000_000;
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dstreams-files-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Writes `text` outside the watched directory, sets its mtime, then renames it in (atomically,
 /// as Spark requires).
@@ -96,7 +91,7 @@ fn s(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_moved_in_file_is_read_once_and_appends_are_not_reread() {
-    let root = tempdir("once");
+    let root = TestDir::new("files", "once");
     let (dir, staging) = (root.join("in"), root.join("staging"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&staging).unwrap();
@@ -123,7 +118,7 @@ fn a_moved_in_file_is_read_once_and_appends_are_not_reread() {
 
 #[test]
 fn old_files_dot_files_subdirectories_and_rejected_names_are_skipped() {
-    let root = tempdir("skips");
+    let root = TestDir::new("files", "skips");
     let (dir, staging) = (root.join("in"), root.join("staging"));
     std::fs::create_dir_all(dir.join("nested")).unwrap();
     std::fs::create_dir_all(&staging).unwrap();
@@ -151,7 +146,7 @@ fn old_files_dot_files_subdirectories_and_rejected_names_are_skipped() {
 
 #[test]
 fn files_from_the_future_wait_for_their_batch() {
-    let root = tempdir("future");
+    let root = TestDir::new("files", "future");
     let (dir, staging) = (root.join("in"), root.join("staging"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&staging).unwrap();
@@ -164,7 +159,7 @@ fn files_from_the_future_wait_for_their_batch() {
 
 #[test]
 fn new_files_only_false_reaches_back_only_as_far_as_the_remember_window() {
-    let root = tempdir("oldok");
+    let root = TestDir::new("files", "oldok");
     let (dir, staging) = (root.join("in"), root.join("staging"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&staging).unwrap();
@@ -181,7 +176,7 @@ fn new_files_only_false_reaches_back_only_as_far_as_the_remember_window() {
 
 #[test]
 fn invalid_utf8_fails_the_batch_or_is_replaced_by_policy() {
-    let root = tempdir("utf8");
+    let root = TestDir::new("files", "utf8");
     let (dir, staging) = (root.join("in"), root.join("staging"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&staging).unwrap();
@@ -203,7 +198,7 @@ fn invalid_utf8_fails_the_batch_or_is_replaced_by_policy() {
     );
     drop(h);
 
-    let root = tempdir("utf8-replace");
+    let root = TestDir::new("files", "utf8-replace");
     let (dir, staging) = (root.join("in"), root.join("staging"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&staging).unwrap();
@@ -220,7 +215,7 @@ fn invalid_utf8_fails_the_batch_or_is_replaced_by_policy() {
 
 #[test]
 fn a_missing_directory_gives_empty_batches() {
-    let root = tempdir("missing");
+    let root = TestDir::new("files", "missing");
     let mut h = Harness::new(&root.join("does-not-exist"), FileStreamConfig::default());
     assert_eq!(h.next_batch(), Vec::<String>::new());
     assert!(

@@ -2,6 +2,8 @@
 //! (reference §7.1, §7.2).
 
 mod common;
+
+use common::process::TestDir;
 use common::*;
 use dstreams::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -77,7 +79,7 @@ fn read(path: &std::path::Path) -> String {
 
 #[test]
 fn save_as_text_files_writes_sparks_layout() {
-    let dir = tempdir("save");
+    let dir = TestDir::new("test", "save");
     let prefix = dir.join("counts").to_string_lossy().into_owned();
     let (ssc, clock) = manual_context(2);
     let input = vec![s(&["a", "b", "a"]), vec![]];
@@ -134,7 +136,7 @@ fn save_as_text_files_writes_sparks_layout() {
 
 #[test]
 fn rerunning_a_batch_replaces_its_files() {
-    let dir = tempdir("rerun");
+    let dir = TestDir::new("test", "rerun");
     let prefix = dir.join("out").to_string_lossy().into_owned();
     // First run: 3 partitions at t=1000.
     let (ssc, clock) = manual_context(3);
@@ -158,7 +160,7 @@ fn rerunning_a_batch_replaces_its_files() {
 
 #[test]
 fn an_unwritable_prefix_is_a_typed_error_from_await_termination() {
-    let dir = tempdir("unwritable");
+    let dir = TestDir::new("test", "unwritable");
     let blocker = dir.join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let prefix = blocker.join("sub").to_string_lossy().into_owned();
@@ -180,11 +182,4 @@ fn an_unwritable_prefix_is_a_typed_error_from_await_termination() {
         "{text}"
     );
     ssc.stop(false).unwrap();
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("dstreams-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -2,6 +2,8 @@
 //! of the bundled corpus; the replay source's cuts, file boundaries and errors.
 
 mod common;
+
+use common::process::TestDir;
 use dstreams::prelude::*;
 use dstreams::source::{ReplayCut, ReplayData};
 use std::collections::BTreeMap;
@@ -10,13 +12,6 @@ use std::process::Command;
 use std::sync::Arc;
 
 const KJV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dstreams-replay-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Counts words of each batch of `lines_per_batch` lines, independently of dstreams.
 fn independent_counts(text: &str, lines_per_batch: usize) -> Vec<BTreeMap<String, i64>> {
@@ -79,7 +74,7 @@ fn saved_at(prefix: &Path, k: usize) -> BTreeMap<String, i64> {
 
 #[test]
 fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
-    let dir = tempdir("kjv");
+    let dir = TestDir::new("replay", "kjv");
     let prefix = dir.join("counts");
     let stats = dir.join("stats.json");
     let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
@@ -131,7 +126,7 @@ fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
 
 #[test]
 fn replayed_windowed_word_counts_equal_an_independent_count_of_each_window() {
-    let dir = tempdir("kjv-windowed");
+    let dir = TestDir::new("replay", "kjv-windowed");
     let prefix = dir.join("counts");
     for closures in [false, true] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dstreams"));
@@ -182,7 +177,7 @@ fn replayed_windowed_word_counts_equal_an_independent_count_of_each_window() {
 
 #[test]
 fn replayed_running_word_counts_equal_an_independent_running_count() {
-    let dir = tempdir("kjv-stateful");
+    let dir = TestDir::new("replay", "kjv-stateful");
     let prefix = dir.join("counts");
     for closures in [false, true] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dstreams"));
@@ -247,7 +242,7 @@ fn replay_batches(files: &[&Path], cut: ReplayCut, read: bool) -> Result<Vec<Vec
 
 #[test]
 fn cuts_by_lines_and_bytes_across_file_boundaries() {
-    let dir = tempdir("cuts");
+    let dir = TestDir::new("replay", "cuts");
     let a = dir.join("a.txt");
     let b = dir.join("b.txt");
     std::fs::write(&a, "one\ntwo\nthree").unwrap(); // no final newline: still a line
@@ -273,7 +268,7 @@ fn cuts_by_lines_and_bytes_across_file_boundaries() {
 
 #[test]
 fn invalid_utf8_fails_the_batch_naming_file_offset_and_line() {
-    let dir = tempdir("utf8");
+    let dir = TestDir::new("replay", "utf8");
     let bad = dir.join("bad.txt");
     std::fs::write(&bad, b"fine\nalso fine\nbro\xffken\n").unwrap();
     let err = replay_batches(&[&bad], ReplayCut::Lines(10), true).unwrap_err();

@@ -18,6 +18,37 @@ pub fn temp_dir(group: &str, name: &str) -> PathBuf {
     dir
 }
 
+/// A test's scratch directory ([`temp_dir`]): removed when dropped, kept when the test failed
+/// (what it holds tells why).
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    pub fn new(group: &str, name: &str) -> TestDir {
+        TestDir(temp_dir(group, name))
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// Kills the child when dropped (a failed assertion must not leave processes behind).
 pub struct Running(pub Child);
 
