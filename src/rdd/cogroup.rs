@@ -41,6 +41,17 @@ fn grouped<'c, K: Key, V: Data, W: Data, O: Data>(
     Batch::from_partitions(parts)
 }
 
+/// Writes one group of `group_by_key`: its key and its values as one list.
+fn push_group<'c, K: Key, V: Data>(
+    out: &mut <(K, Vec<V>) as Data>::Builder,
+    key: K::Ref<'c>,
+    values: impl Iterator<Item = V::Ref<'c>>,
+) {
+    out.0.push_ref(key);
+    values.for_each(|v| out.1.push_element_ref(v));
+    out.1.close_list();
+}
+
 /// One key's values on both sides of a keyed operation, each side in order: the rows of a
 /// shuffle (`rows`), or the lists of a cogroup made elsewhere (a distributed exchange's merged
 /// partials, `dstream::pair`).
@@ -202,18 +213,10 @@ impl<'b, K: Key, V: Data> ShuffleInto<'b, (K, V)> {
     pub fn group_by_key(self) -> Batch<(K, Vec<V>)> {
         let left = keyed(self.batch);
         let none = KeyedInput::<K, V> { parts: Vec::new() };
-        grouped(
-            &left,
-            &none,
-            self.partitions,
-            |g, out: &mut <(K, Vec<V>) as Data>::Builder| {
-                out.0.push_ref(left.group_key(&none, g));
-                for &r in &g.left {
-                    out.1.push_element_ref(left.row_value(r));
-                }
-                out.1.close_list();
-            },
-        )
+        grouped(&left, &none, self.partitions, |g, out| {
+            let values = g.left.iter().map(|&r| left.row_value(r));
+            push_group::<K, V>(out, left.group_key(&none, g), values)
+        })
     }
 
     /// [`Batch::cogroup`] into the chosen number of partitions.
@@ -256,20 +259,10 @@ impl<K: Key, V: Data> ShuffleInto<'_, (K, Vec<V>)> {
     pub(crate) fn concat_groups(self) -> Batch<(K, Vec<V>)> {
         let rows = keyed(self.batch);
         let none = KeyedInput::<K, Vec<V>> { parts: Vec::new() };
-        grouped(
-            &rows,
-            &none,
-            self.partitions,
-            |g, out: &mut <(K, Vec<V>) as Data>::Builder| {
-                out.0.push_ref(rows.group_key(&none, g));
-                for &r in &g.left {
-                    rows.row_value(r)
-                        .iter()
-                        .for_each(|v| out.1.push_element_ref(v));
-                }
-                out.1.close_list();
-            },
-        )
+        grouped(&rows, &none, self.partitions, |g, out| {
+            let values = g.left.iter().flat_map(|&r| rows.row_value(r).iter());
+            push_group::<K, V>(out, rows.group_key(&none, g), values)
+        })
     }
 }
 
