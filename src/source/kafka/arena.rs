@@ -35,6 +35,12 @@ pub(super) struct PartitionState {
     /// last and may not have sent; a batch takes exactly it, once fetched, and sends it under
     /// its logged batch time (`exchange/handover.rs`).
     pub(super) unsent: Option<crate::exchange::Logged>,
+    /// Distributed mode: the batch time of that range. The partition's later records go only
+    /// into batches after it: a member running behind the previous owner (it started late)
+    /// leaves the partition out of its batches until it catches up, so that the partition's
+    /// records reach the exchange partitions in batch order (a record of an earlier batch after
+    /// one of a later batch would be dropped as arriving after its batch was taken).
+    pub(super) handed_over_at: Option<crate::time::Time>,
     /// Records received and not yet in a batch, by offset.
     pub(super) fetched: VecDeque<Fetched>,
     /// The values of fetched records, copied here once out of librdkafka's buffers; a batch's

@@ -430,6 +430,7 @@ impl KafkaSource {
                         PartitionState {
                             next: *start,
                             unsent: *unsent,
+                            handed_over_at: unsent.map(|u| u.time),
                             ..PartitionState::default()
                         },
                     );

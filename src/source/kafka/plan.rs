@@ -6,6 +6,7 @@
 use super::arena::PartitionState;
 use super::stream::{KafkaSource, State};
 use crate::lock::lock;
+use crate::time::Time;
 use rdkafka::consumer::Consumer;
 use std::time::Duration as StdDuration;
 
@@ -54,9 +55,9 @@ impl KafkaSource {
         }
     }
 
-    /// The ranges of a new batch: from each partition's next offset to what is available,
+    /// The ranges of new batch `t`: from each partition's next offset to what is available,
     /// capped by the rate limit.
-    pub(super) fn plan(&self, st: &mut State, batch_secs: f64) -> Vec<OffsetRange> {
+    pub(super) fn plan(&self, st: &mut State, t: Time, batch_secs: f64) -> Vec<OffsetRange> {
         self.drain(st);
         // What is available per partition: the broker's latest offset, or what was fetched; in
         // group mode only what was fetched (the module documentation of `group.rs` says why).
@@ -109,6 +110,8 @@ impl KafkaSource {
                     // of it reaches an exchange partition before that range does.
                     Some(unsent) if end >= unsent.until => unsent.until,
                     Some(_) => return None,
+                    // Nothing of it in batches up to the one its previous owner committed last.
+                    None if s.handed_over_at.is_some_and(|at| t <= at) => return None,
                     None => cap.map_or(end, |c| end.min(s.next + c)).max(s.next),
                 };
                 let until = until.min(s.next.saturating_add(left));

@@ -127,7 +127,7 @@ impl KafkaSource {
             self.discover(&mut st);
             self.assign(&mut st)?;
         }
-        let ranges = self.plan(&mut st, batch_secs);
+        let ranges = self.plan(&mut st, t, batch_secs);
         if let Some(dir) = st.log.clone() {
             write_ranges(&dir, t, &ranges)?;
         }
