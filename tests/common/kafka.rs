@@ -45,7 +45,8 @@ pub fn produce_lines(
 
 /// A member of the consumer group `app` reading topic `lines`: `dstreams run kafka-word-count
 /// BROKER lines --group APP --from-beginning` with `args`, short session timeouts (a dead
-/// member's partitions move within seconds), logging at info level to `<dir>/<name>.log`;
+/// member's partitions move within seconds), logging at info level to `<dir>/<name>.log`,
+/// in an empty working directory of its own (`<dir>/<name>.cwd`);
 /// SIGKILLed when dropped.
 pub fn group_member(
     broker: &Broker,
@@ -55,7 +56,11 @@ pub fn group_member(
     args: &[String],
 ) -> super::process::Running {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    // A working directory of its own, empty: nothing a member keeps reaches another.
+    let cwd = dir.join(format!("{name}.cwd"));
+    std::fs::create_dir_all(&cwd).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .current_dir(&cwd)
         .args(["run", "kafka-word-count", broker.addr(), "lines"])
         .args(["--group", app, "--from-beginning"])
         .args(args)

@@ -4,6 +4,7 @@
 
 use dstreams::prelude::*;
 
+pub mod job;
 pub mod kafka;
 pub mod process;
 pub mod rng;
