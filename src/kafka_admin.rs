@@ -1,6 +1,7 @@
 //! Kafka topics as dstreams needs them: created when missing (an existing one is used as it
-//! is), and their partition count read back, for `dstreams kafka-produce --create` and for the
-//! internal topics of distributed mode (`exchange`).
+//! is), their partition count read back, and one partition's records read whole, for
+//! `dstreams kafka-produce --create` and for the internal topics of distributed mode
+//! (`exchange`: exchange topics read again to restore state, state changelogs).
 
 use crate::error::{Error, Result};
 use rdkafka::ClientConfig;
@@ -87,6 +88,101 @@ pub fn partition_count(
         )),
         Some((None, _)) => Ok(None),
     }
+}
+
+/// The names of the topics the brokers at `config` hold.
+pub(crate) fn topic_names(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>> {
+    let admin = admin(config)?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, timeout)
+        .map_err(|e| Error::kafka(format!("listing the topics of {}", brokers(config)), e))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect())
+}
+
+/// One record of a partition read by [`read_partition`].
+#[derive(Debug)]
+pub(crate) struct StoredRecord {
+    pub(crate) offset: i64,
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Vec<u8>,
+}
+
+/// The records of `topic`'s partition `partition` from `from` (`None`: its first record) up to
+/// `until` (exclusive; `None`: its end when the read starts), read by a consumer assigned the
+/// partition (joining no group, committing nothing). Fails when they are not all read within
+/// `timeout`.
+pub(crate) fn read_partition(
+    config: &ClientConfig,
+    topic: &str,
+    partition: i32,
+    from: Option<i64>,
+    until: Option<i64>,
+    timeout: Duration,
+) -> Result<Vec<StoredRecord>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let context = || format!("reading {topic}-{partition}");
+    let mut reader = config.clone();
+    // A group id the consumer never joins (it is assigned the partition) nor commits to;
+    // librdkafka wants one all the same.
+    reader
+        .set("group.id", format!("{topic}-reader"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .set("max.partition.fetch.bytes", "67108864")
+        .set("fetch.max.bytes", "67108864");
+    let consumer: BaseConsumer = reader.create().map_err(|e| Error::kafka(context(), e))?;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, partition, timeout)
+        .map_err(|e| Error::kafka(context(), e))?;
+    let start = from.unwrap_or(low).max(low);
+    let end = until.unwrap_or(high);
+    if start >= end {
+        return Ok(Vec::new());
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(start))
+        .map_err(|e| Error::kafka(context(), e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Error::kafka(context(), e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut records = Vec::new();
+    let mut next = start;
+    while next < end {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(Error::kafka_failure(
+                context(),
+                format!(
+                    "offsets {next}..{end} not read within {} s",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        let Some(message) = consumer.poll(left.min(Duration::from_millis(100))) else {
+            continue;
+        };
+        let m = message.map_err(|e| Error::kafka(context(), e))?;
+        if m.offset() < next {
+            continue;
+        }
+        next = m.offset() + 1;
+        if m.offset() < end {
+            records.push(StoredRecord {
+                offset: m.offset(),
+                key: m.key().unwrap_or_default().to_vec(),
+                value: m.payload().unwrap_or_default().to_vec(),
+            });
+        }
+    }
+    Ok(records)
 }
 
 /// Runs a future to completion on this thread. rdkafka's admin operations are futures completed

@@ -222,6 +222,14 @@ impl Checkpointing {
         }
     }
 
+    /// The name given to the operator computing node `node`, if any.
+    pub(crate) fn name_of(&self, node: usize) -> Option<&str> {
+        self.operators
+            .iter()
+            .find(|o| o.node == node)
+            .and_then(|o| o.name.as_deref())
+    }
+
     /// Whether an operator already has this name.
     pub(crate) fn operator_named(&self, name: &str) -> bool {
         self.operators

@@ -1,5 +1,6 @@
 //! Spark Streaming's example programs, one to one.
 
+use super::replay::{running_count, windowed_counts};
 use super::stats::RunStats;
 use clap::Subcommand;
 use dstreams::ExchangeConfig;
@@ -38,8 +39,9 @@ pub enum Example {
         /// the checkpoint run again, and their saved outputs are replaced.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// Checkpoint every N batches (default: every batch).
-        #[arg(long, value_name = "N", requires = "checkpoint")]
+        /// Checkpoint every N batches (default: every batch; with --stateful, every 10 s). In
+        /// distributed mode: snapshot the state to Kafka every N batches.
+        #[arg(long, value_name = "N")]
         checkpoint_every: Option<i64>,
         /// Keep a receiver write-ahead log under the checkpoint directory (Spark's
         /// spark.streaming.receiver.writeAheadLog.enable): lines sealed into a batch survive a
@@ -84,8 +86,9 @@ pub enum Example {
         /// Checkpoint into DIR and resume from it (each batch's offset ranges are logged there).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// Checkpoint every N batches (default: every batch).
-        #[arg(long, value_name = "N", requires = "checkpoint")]
+        /// Checkpoint every N batches (default: every batch; with --stateful, every 10 s). In
+        /// distributed mode: snapshot the state to Kafka every N batches.
+        #[arg(long, value_name = "N")]
         checkpoint_every: Option<i64>,
         /// Save each batch's counts with save_as_text_files(PREFIX) instead of printing them.
         #[arg(long)]
@@ -95,6 +98,19 @@ pub enum Example {
         /// operation after the first, through a second exchange).
         #[arg(long)]
         by_count: bool,
+        /// Also each word's running count since the job started (`update_state_by_key`),
+        /// saved with suffix `state` (`PREFIX-<t>.state`). In distributed mode the state is kept
+        /// per exchange partition and moves with it (changelog topic `APP-op0-state`).
+        #[arg(long, conflicts_with = "by_count")]
+        stateful: bool,
+        /// Also each word's count over the last K batches, every S batches
+        /// (`reduce_by_key_and_window` with the inverse function, zero counts dropped), saved
+        /// with suffix `window`.
+        #[arg(long, value_name = "K", conflicts_with = "by_count", value_parser = clap::value_parser!(i64).range(1..))]
+        window: Option<i64>,
+        /// The window's slide in batches (default 1).
+        #[arg(long, value_name = "S", requires = "window", value_parser = clap::value_parser!(i64).range(1..))]
+        slide: Option<i64>,
         /// Commit each batch's offsets to the consumer group once its outputs completed.
         #[arg(long)]
         commit: bool,
@@ -256,6 +272,9 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint_every,
             output,
             by_count,
+            stateful,
+            window,
+            slide,
             commit,
             group,
             exchange_partitions,
@@ -309,6 +328,14 @@ pub fn run(example: Example) -> Result<()> {
                         save_or_print(&counts.map(|(w, c)| (c, w)).group_by_key(), &output);
                     } else {
                         save_or_print(&counts, &output);
+                    }
+                    if stateful {
+                        let totals = counts.update_state_by_key(running_count);
+                        save_or_print_as(&totals, &output, "state");
+                    }
+                    if let Some(k) = window {
+                        let windowed = windowed_counts(&counts, k, slide.unwrap_or(1));
+                        save_or_print_as(&windowed, &output, "window");
                     }
                     ssc
                 }),
@@ -429,8 +456,13 @@ fn kafka_word_count_finite(
 
 /// Saves `stream`'s batches under `output` (`save_as_text_files`), or prints them.
 fn save_or_print<T: Data>(stream: &DStream<T>, output: &Option<String>) {
+    save_or_print_as(stream, output, "");
+}
+
+/// [`save_or_print`] with Spark's `saveAsTextFiles` suffix.
+fn save_or_print_as<T: Data>(stream: &DStream<T>, output: &Option<String>, suffix: &str) {
     match output {
-        Some(prefix) => stream.save_as_text_files(prefix, ""),
+        Some(prefix) => stream.save_as_text_files(prefix, suffix),
         None => stream.print(),
     }
 }

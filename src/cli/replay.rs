@@ -131,17 +131,21 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
 }
 
 /// Spark's windowed word count over `(word, count)` pairs: `reduce_by_key_and_window(+, -)`
-/// over `--window` batches sliding by `--slide`, words whose count fell to 0 not emitted.
-fn windowed(pairs: &DStream<(String, i64)>, args: &ReplayArgs) -> DStream<(String, i64)> {
+/// over `window` batches sliding by `slide`, words whose count fell to 0 not emitted.
+pub(super) fn windowed_counts(
+    pairs: &DStream<(String, i64)>,
+    window: i64,
+    slide: i64,
+) -> DStream<(String, i64)> {
     let batch = pairs.slide_duration();
-    let window = Window::new(batch * args.window, batch * args.slide)
+    let window = Window::new(batch * window, batch * slide)
         .inverse(|a, b| a - b)
         .drop_empty_keys();
     pairs.reduce_by_key_and_window_with(|a, b| a + b, window)
 }
 
 /// Spark's stateful word count update: the running total of a word's counts.
-fn running_count(counts: &[i64], total: Option<i64>) -> Option<i64> {
+pub(super) fn running_count(counts: &[i64], total: Option<i64>) -> Option<i64> {
     Some(total.unwrap_or(0) + counts.iter().sum::<i64>())
 }
 
@@ -172,7 +176,7 @@ fn build_job(
         args.job,
         Job::WindowedWordCount | Job::StatefulWindowedWordCount
     )
-    .then(|| windowed(&keyed, args));
+    .then(|| windowed_counts(&keyed, args.window, args.slide));
     if let Some(every) = args.checkpoint_every {
         per_batch.checkpoint(ssc.batch_interval() * every);
     }

@@ -4,8 +4,9 @@
 use super::input::Input;
 use super::scheduler::{job_error, panic_error};
 use super::{BatchContext, Clock, Core, StreamingContext};
+use crate::dstream::node::AnyNode;
 use crate::error::{Error, Result};
-use crate::exchange::{ExchangeConfig, Exchanges};
+use crate::exchange::{Changelog, ExchangeConfig, Exchanges, Partials};
 use crate::lock::lock;
 use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Operators that a distributed program cannot run yet: their results need every key of a
-/// batch, or of several batches, in one place (state and windows that move with their
-/// partitions are the next step, ARCHITECTURE.md "Running on many machines").
+/// batch, or of several batches, in one place; but `update_state_by_key` and the keyed windows
+/// keep their state per exchange partition (`dstream/partitioned.rs`) and run.
 const LOCAL_ONLY: &[&str] = &[
     "StateDStream",
     "MapWithStateDStream",
@@ -28,6 +29,12 @@ const LOCAL_ONLY: &[&str] = &[
     "CountDStream",
 ];
 
+/// Partials read again from exchange topics, by exchange id (see [`BatchContext::replaying`]).
+pub(crate) type Replayed = BTreeMap<usize, Partials>;
+
+/// How long listing the job's topics may take at start.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What a distributed program's batches use: its exchanges, the clock (to send later batches'
 /// partials while a batch waits), and its inputs (asked before a batch's partials are sent).
 pub(crate) struct Distributed {
@@ -37,6 +44,23 @@ pub(crate) struct Distributed {
     sending: Mutex<Sending>,
     /// Set by an immediate stop: a batch waiting for partials gives up at once.
     stopping: AtomicBool,
+    /// By node id, the changelog of each stateful operator (see `dstream/partitioned.rs`).
+    changelogs: BTreeMap<usize, Arc<Changelog>>,
+    /// How often stateful operators snapshot their partitions: at the batch times that are
+    /// multiples of it.
+    pub(crate) snapshot_every: crate::time::Duration,
+    /// The stateful operators whose state is kept per exchange partition.
+    stateful: Vec<Arc<dyn PartitionedState>>,
+}
+
+/// A stateful operator whose state is kept per exchange partition (`dstream/partitioned.rs`).
+pub(crate) trait PartitionedState: Send + Sync {
+    /// Applies the input's batch at `t` (every batch, whether or not the operator emits then:
+    /// a window's input is applied batch by batch).
+    fn feed(&self, t: Time, ctx: &BatchContext) -> Result<()>;
+    /// Batch `t` completed: writes the snapshots due at `t`, unless it `failed` (then drops
+    /// them: a partition's next owner runs the batch again from the previous snapshot).
+    fn batch_completed(&self, distributed: &Distributed, t: Time, failed: bool);
 }
 
 /// What was decided and done for the batches not completed yet. A batch waiting for its
@@ -54,6 +78,15 @@ struct Sending {
 }
 
 impl Distributed {
+    /// The changelog of the stateful operator computing node `node`.
+    pub(crate) fn changelog(&self, node: usize) -> Result<&Arc<Changelog>> {
+        self.changelogs.get(&node).ok_or_else(|| {
+            Error::Internal(format!(
+                "node {node} has no changelog (not registered at start)"
+            ))
+        })
+    }
+
     /// Whether batch `t`'s partials may be sent, asked before each exchange sends them: the first
     /// time, every input commits where its batch at `t` ends (a Kafka stream in group mode), and
     /// a failed commit keeps the batch's records out of every exchange (its source partitions'
@@ -95,12 +128,24 @@ impl Distributed {
     }
 
     /// Batch `t` completed: what was decided and sent for it and earlier batches is forgotten,
-    /// and none of them is sent any more.
-    pub(crate) fn batch_completed(&self, t: Time) {
-        let mut sending = lock(&self.sending);
-        sending.decisions.retain(|&d, _| d > t);
-        sending.claimed.retain(|&(c, _)| c > t);
-        sending.completed = Some(sending.completed.map_or(t, |done| done.max(t)));
+    /// and none of them is sent any more. Then, unless it `failed`, the stateful operators
+    /// write the snapshots due at `t` (its outputs are written: a partition's next owner
+    /// restoring one of them does not write its outputs again).
+    pub(crate) fn batch_completed(&self, t: Time, failed: bool) {
+        {
+            let mut sending = lock(&self.sending);
+            sending.decisions.retain(|&d, _| d > t);
+            sending.claimed.retain(|&(c, _)| c > t);
+            sending.completed = Some(sending.completed.map_or(t, |done| done.max(t)));
+        }
+        for op in &self.stateful {
+            op.batch_completed(self, t, failed);
+        }
+    }
+
+    /// At the start of batch `t`: every stateful operator applies its input's batch.
+    pub(crate) fn feed(&self, t: Time, ctx: &BatchContext) -> Result<()> {
+        self.stateful.iter().try_for_each(|op| op.feed(t, ctx))
     }
 
     /// Batch `t`'s partials could not all be sent after its inputs committed: they give its
@@ -152,6 +197,28 @@ impl Core {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Notes that node `node` runs exchange `exchange`.
+    pub(crate) fn note_exchange(&self, node: usize, exchange: usize) {
+        lock(&self.exchange_nodes).insert(node, exchange);
+    }
+
+    /// The exchanges nearest `node` (its partitions are theirs): the first exchange on each
+    /// path up from it, itself included.
+    pub(crate) fn exchanges_from(&self, node: &dyn AnyNode) -> BTreeSet<usize> {
+        let exchanges = lock(&self.exchange_nodes);
+        let mut found = BTreeSet::new();
+        let mut todo: Vec<&dyn AnyNode> = vec![node];
+        while let Some(n) = todo.pop() {
+            match exchanges.get(&n.id()) {
+                Some(&e) => {
+                    found.insert(e);
+                }
+                None => todo.extend(n.parents().iter().map(|p| &**p)),
+            }
+        }
+        found
+    }
+
     /// At `start`: refuses what a distributed program cannot run, and makes its [`Distributed`].
     pub(super) fn start_distributed(&self) -> Result<()> {
         let Some(config) = lock(&self.exchange_config).clone() else {
@@ -163,17 +230,38 @@ impl Core {
             ));
         }
         let graph = lock(&self.graph);
+        let partitioned: BTreeSet<usize> = lock(&self.partitioned_state)
+            .iter()
+            .map(|(node, _)| *node)
+            .collect();
         let mut refused: Vec<&str> = graph
             .nodes
             .iter()
+            .filter(|n| LOCAL_ONLY.contains(&n.name()) && !partitioned.contains(&n.id()))
             .map(|n| n.name())
-            .filter(|name| LOCAL_ONLY.contains(name))
             .collect();
         refused.dedup();
+        let unkeyed: Vec<&str> = graph
+            .nodes
+            .iter()
+            .filter(|n| partitioned.contains(&n.id()) && self.exchanges_from(&***n).is_empty())
+            .map(|n| n.name())
+            .collect();
+        if !unkeyed.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "in a distributed program (StreamingContext::distribute) state and keyed windows \
+                 are kept per exchange partition, so their input must come from a keyed \
+                 operation (reduce_by_key, count_by_value, combine_by_key, group_by_key, a \
+                 join): {} read(s) batches cut by source partition",
+                unkeyed.join(", ")
+            )));
+        }
         if !refused.is_empty() {
             return Err(Error::Unsupported(format!(
-                "a distributed program (StreamingContext::distribute) cannot run {} yet: state, \
-                 windows, joins and whole-batch results need every key in one process",
+                "a distributed program (StreamingContext::distribute) cannot run {} yet: \
+                 map_with_state, windows of whole elements (window, group_by_key_and_window, \
+                 count_by_window, ...), repartition, transform and whole-batch results need \
+                 every element in one process",
                 refused.join(", ")
             )));
         }
@@ -184,20 +272,106 @@ impl Core {
                     .into(),
             ));
         }
+        let inputs = graph.inputs.clone();
+        drop(graph);
+        let changelogs = self.open_changelogs(&config)?;
         let distributed = Distributed {
             exchanges: Exchanges::new(config),
             clock: self.clock.clone(),
-            inputs: graph.inputs.clone(),
+            inputs,
             sending: Mutex::default(),
             stopping: AtomicBool::new(false),
+            changelogs,
+            snapshot_every: lock(&self.checkpointing).interval(self.batch_interval),
+            stateful: lock(&self.partitioned_state)
+                .iter()
+                .map(|(_, op)| op.clone())
+                .collect(),
         };
-        drop(graph);
         // Every exchange joins its group before the first batch time is chosen (see
         // `first_batch`).
         let exchanges = self.exchange_ids.load(std::sync::atomic::Ordering::Relaxed);
         distributed.exchanges.open_all(exchanges)?;
         let _ = self.distributed.set(Arc::new(distributed));
         Ok(())
+    }
+
+    /// Registers `op`, computing node `node`, as a stateful operator whose state is kept per
+    /// exchange partition in distributed mode.
+    pub(crate) fn add_partitioned_state(&self, node: usize, op: Arc<dyn PartitionedState>) {
+        lock(&self.partitioned_state).push((node, op));
+    }
+
+    /// Opens the changelog of every stateful operator, named by its stable id: the name given
+    /// with `checkpoint_name`, else `op<n>` (its place among the stateful operators, in build
+    /// order). Changelogs of operators this program does not have are named in a warning.
+    fn open_changelogs(&self, config: &ExchangeConfig) -> Result<BTreeMap<usize, Arc<Changelog>>> {
+        let nodes: Vec<usize> = lock(&self.partitioned_state)
+            .iter()
+            .map(|(node, _)| *node)
+            .collect();
+        let checkpointing = lock(&self.checkpointing);
+        let mut ids = Vec::with_capacity(nodes.len());
+        for (i, &node) in nodes.iter().enumerate() {
+            let id = match checkpointing.name_of(node) {
+                Some(name) => {
+                    if !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                    {
+                        return Err(Error::InvalidArgument(format!(
+                            "checkpoint_name({name:?}): in distributed mode a stateful \
+                             operator's name is part of a Kafka topic's name, so it may hold \
+                             only ASCII letters, digits, '.', '_' and '-'"
+                        )));
+                    }
+                    name.to_string()
+                }
+                None => format!("op{i}"),
+            };
+            ids.push((node, id));
+        }
+        drop(checkpointing);
+        let mut changelogs = BTreeMap::new();
+        for (node, id) in &ids {
+            changelogs.insert(*node, Arc::new(Changelog::open(config, id)?));
+        }
+        let mine: BTreeSet<String> = changelogs.values().map(|c| c.topic().to_string()).collect();
+        match crate::kafka_admin::topic_names(&config.client_config(), SETUP_TIMEOUT) {
+            Ok(topics) => {
+                let prefix = format!("{}-", config.app_id);
+                for topic in topics {
+                    if topic.starts_with(&prefix)
+                        && topic.ends_with("-state")
+                        && !mine.contains(&topic)
+                    {
+                        tracing::warn!(
+                            "the state in {topic} is not restored: no stateful operator of this \
+                             program has that id (it was removed, or renamed: give it its old \
+                             name with checkpoint_name; unnamed operators are op0, op1, ... in \
+                             build order)"
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("the job's state topics could not be listed: {e}"),
+        }
+        Ok(changelogs)
+    }
+
+    /// The zero time of a run whose first batch is `first`: the batch before it, but in
+    /// distributed mode the latest multiple of every node's slide before `first`, so that
+    /// windows slide on the same grid in every process of the job.
+    pub(super) fn zero_before(&self, first: Time) -> Time {
+        let before = first - self.batch_interval;
+        if self.distributed.get().is_none() {
+            return before;
+        }
+        let grid = lock(&self.graph).nodes.iter().fold(1, |l, node| {
+            let slide = node.slide().as_millis().max(1);
+            l / crate::window::gcd(l, slide) * slide
+        });
+        Time::from_millis(before.as_millis().div_euclid(grid) * grid)
     }
 
     /// Distributed mode: the first batch time when the exchange partitions this process was
@@ -253,7 +427,24 @@ impl BatchContext {
             distributed: self.distributed.clone(),
             late: true,
             forwarding: true,
+            replayed: None,
         }
+    }
+
+    /// Past batch `t` of this batch's program computed again from `replayed` partials (see
+    /// [`replayed`](Self::replayed)): like a forwarding late batch, nothing is taken or kept.
+    pub(crate) fn replaying(&self, t: Time, replayed: Replayed) -> BatchContext {
+        BatchContext {
+            replayed: Some(Arc::new(replayed)),
+            ..self.forwarding_late(t)
+        }
+    }
+
+    /// In a batch computed again to restore state: the partials exchange `id` gives (`None`
+    /// in any other batch; an empty list when the exchange has none to give).
+    pub(crate) fn replayed(&self, id: usize) -> Option<Partials> {
+        let replayed = self.replayed.as_ref()?;
+        Some(replayed.get(&id).cloned().unwrap_or_default())
     }
 
     /// Whether this late batch only forwards (see [`forwarding_late`](Self::forwarding_late)).
@@ -334,6 +525,9 @@ mod tests {
             inputs: vec![input.clone()],
             sending: Mutex::default(),
             stopping: AtomicBool::new(false),
+            changelogs: BTreeMap::new(),
+            snapshot_every: crate::time::Duration::seconds(10),
+            stateful: Vec::new(),
         };
         (d, input)
     }
@@ -348,12 +542,12 @@ mod tests {
             assert!(d.claim_send(0, t(ms)));
             assert!(d.may_send(t(ms)));
         }
-        d.batch_completed(t(100));
+        d.batch_completed(t(100), false);
         // When each of them runs, it is not sent again, and its inputs commit once.
         for ms in (200..=10_100).step_by(100) {
             assert!(!d.claim_send(0, t(ms)), "batch {ms} sent twice");
             assert!(d.may_send(t(ms)));
-            d.batch_completed(t(ms));
+            d.batch_completed(t(ms), false);
         }
         assert_eq!(lock(&input.commits).len(), 100);
         // A second exchange sends its own partials once; nothing completed is sent any more.
@@ -380,7 +574,7 @@ mod tests {
                 .count(),
             1
         );
-        d.batch_completed(t(300));
+        d.batch_completed(t(300), false);
         assert!(!d.claim_send(0, t(300)));
     }
 

@@ -7,6 +7,7 @@ mod listener;
 mod scheduler;
 
 pub use clock::{Clock, FastClock, ManualClock, SystemClock};
+pub(crate) use distributed::{Distributed, PartitionedState, Replayed};
 pub(crate) use input::Input;
 pub use listener::{
     BatchInfo, OutputOperationInfo, ReceiverInfo, StreamInputInfo, StreamingListener,
@@ -50,6 +51,9 @@ pub struct BatchContext {
     /// A late batch computed only to forward its share to a later exchange (distributed mode):
     /// exchanges read its partials without taking them.
     forwarding: bool,
+    /// A past batch computed again to restore a stateful operator's partition (distributed
+    /// mode): by exchange id, the partials read again from its topic; exchanges give those.
+    replayed: Option<Arc<distributed::Replayed>>,
 }
 
 impl BatchContext {
@@ -68,6 +72,7 @@ impl BatchContext {
             distributed: None,
             late: false,
             forwarding: false,
+            replayed: None,
         }
     }
     /// A batch of `core`'s program at `time`.
@@ -210,6 +215,8 @@ impl ContextBuilder {
                 exchange_config: Mutex::new(None),
                 distributed: std::sync::OnceLock::new(),
                 exchange_ids: Default::default(),
+                exchange_nodes: Default::default(),
+                partitioned_state: Default::default(),
             }),
         }
     }
@@ -237,6 +244,11 @@ pub(crate) struct Core {
     distributed: std::sync::OnceLock<Arc<distributed::Distributed>>,
     /// Exchange operators built so far.
     exchange_ids: std::sync::atomic::AtomicUsize,
+    /// By node id, the exchange that node runs (its operator's exchange id).
+    exchange_nodes: Mutex<BTreeMap<usize, usize>>,
+    /// The nodes of stateful operators whose state is kept per exchange partition in
+    /// distributed mode, in build order.
+    partitioned_state: Mutex<Vec<(usize, Arc<dyn PartitionedState>)>>,
 }
 
 impl Core {
@@ -370,9 +382,10 @@ impl Core {
         self.termination_cv.notify_all();
     }
 
-    pub(crate) fn batch_completed(&self, time: Time) {
+    /// Batch `time` completed (`failed`: an output or a job failed).
+    pub(crate) fn batch_completed(&self, time: Time, failed: bool) {
         if let Some(distributed) = self.distributed.get() {
-            distributed.batch_completed(time);
+            distributed.batch_completed(time, failed);
         }
         let mut t = lock(&self.termination);
         t.last_completed = Some(time);
@@ -581,7 +594,8 @@ impl StreamingContext {
     /// Starts the batches. Fails with [`Error::InvalidProgram`] listing every misuse made while
     /// the graph was built (each with its operation and place in the program), if no output
     /// operation was registered, after a stop, and without a checkpoint directory when a
-    /// stateful operation ([`Error::CheckpointDirectoryNotSet`]) or a receiver's write-ahead
+    /// stateful operation ([`Error::CheckpointDirectoryNotSet`]; in distributed mode state is kept
+    /// in Kafka instead) or a receiver's write-ahead
     /// log ([`Error::WriteAheadLogWithoutCheckpointDirectory`]) needs one; a second call on a
     /// running context only logs a warning, as Spark does.
     pub fn start(&self) -> Result<()> {
@@ -602,7 +616,9 @@ impl StreamingContext {
                 return Err(Error::NoOutputOperations);
             }
             let checkpointing = lock(&self.core.checkpointing);
-            if checkpointing.has_operators() && checkpointing.dir.is_none() {
+            // In distributed mode state is kept in Kafka (changelog topics), not in a directory.
+            let distributed = self.core.distributed.get().is_some();
+            if checkpointing.has_operators() && checkpointing.dir.is_none() && !distributed {
                 return Err(Error::CheckpointDirectoryNotSet);
             }
             if checkpointing.dir.is_none() && graph.inputs.iter().any(|i| i.write_ahead_log()) {
@@ -642,7 +658,7 @@ impl StreamingContext {
                         return Err(e);
                     }
                 }
-                (first, first - self.core.batch_interval)
+                (first, self.core.zero_before(first))
             }
         };
         {

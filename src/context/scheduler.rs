@@ -240,6 +240,11 @@ fn run_batch(core: &Core, job: Submitted) {
         (graph.outputs.clone(), graph.nodes.clone())
     };
     let failures = Mutex::new(Vec::new());
+    if let Some(distributed) = core.distributed.get()
+        && let Err(e) = distributed.feed(time, &ctx)
+    {
+        lock(&failures).push(job_error(time, "stateful operators", e));
+    }
     for (id, op) in outputs.iter().enumerate() {
         let generated = catch_unwind(AssertUnwindSafe(|| (op.generate)(time, &ctx)));
         let job = match generated {
@@ -311,7 +316,7 @@ fn run_batch(core: &Core, job: Submitted) {
         checkpoint_after(core, time);
     }
     core.run_late_batches(zero);
-    core.batch_completed(time);
+    core.batch_completed(time, failed);
 }
 
 /// Lets inputs forget old batches and takes the checkpoint due after the batch at `time`. A

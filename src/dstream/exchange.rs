@@ -44,6 +44,11 @@ impl<T: Data, O: Data> Exchange<T, O> {
     ) -> Result<Option<Batch<O>>> {
         let distributed = ctx.distributed().expect("called in distributed mode");
         let stage = distributed.exchanges.stage(self.id)?;
+        if let Some(replayed) = ctx.replayed(self.id) {
+            return (!replayed.is_empty())
+                .then(|| self.merged(replayed, stage.partitions()))
+                .transpose();
+        }
         if ctx.is_late() {
             let late = if ctx.is_forwarding() {
                 stage.peek_late(t)

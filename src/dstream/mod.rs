@@ -9,6 +9,8 @@ pub(crate) mod node;
 mod output;
 mod pair;
 mod pair_window;
+mod partitioned;
+mod partitioned_window;
 mod per_batch;
 mod state;
 mod state_spec;
@@ -156,7 +158,7 @@ impl<T: Data> DStream<T> {
         let id = self.ctx.core.next_exchange_id();
         let exchange = merge.map(|m| exchange::Exchange::new(id, shuffle.clone(), m));
         let operator = name.to_string();
-        DStream::create(
+        let stream = DStream::create(
             &self.ctx,
             name,
             self.slide_duration(),
@@ -179,7 +181,9 @@ impl<T: Data> DStream<T> {
                     None => Ok(None),
                 }
             }),
-        )
+        );
+        self.ctx.core.note_exchange(stream.node.id, id);
+        stream
     }
 
     /// A stream whose batch at each time is `f` of this stream's and `other`'s batches (both must

@@ -17,8 +17,14 @@ pub(crate) type ComputeFn<T> =
 
 /// The untyped face of a node, for walking the graph.
 pub(crate) trait AnyNode: Send + Sync {
+    /// The node's id in its graph.
+    fn id(&self) -> usize;
+    /// The nodes it computes its batches from.
+    fn parents(&self) -> &[Arc<dyn AnyNode>];
     /// The node's name (Spark's DStream class name).
     fn name(&self) -> &str;
+    /// The interval of its batches.
+    fn slide(&self) -> Duration;
     /// Raises how long this node keeps its batches, and its parents' accordingly.
     fn remember_at_least(&self, duration: Duration);
     /// How long this node keeps its batches.
@@ -167,8 +173,17 @@ impl<T: Data> Node<T> {
 }
 
 impl<T: Data> AnyNode for Node<T> {
+    fn id(&self) -> usize {
+        self.id
+    }
+    fn parents(&self) -> &[Arc<dyn AnyNode>] {
+        &self.parents
+    }
     fn name(&self) -> &str {
         &self.name
+    }
+    fn slide(&self) -> Duration {
+        self.slide
     }
     fn remember_at_least(&self, duration: Duration) {
         let mine = {

@@ -173,12 +173,13 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 unique: unique_keys,
             },
         );
+        let id = self.ctx.core.next_exchange_id();
         let exchange = Exchange::new(
-            self.ctx.core.next_exchange_id(),
+            id,
             Arc::new(|cogroups: &Batch<_>, p| Ok(cogroups.shuffle_into(p)?.concat_cogroups())),
             Arc::new(|partials: &Batch<_>| Ok(partials.shuffle_into(1)?.concat_cogroups())),
         );
-        self.derive_with_parents(other, operator, name, plan, move |a, b, t, ctx| {
+        let stream = self.derive_with_parents(other, operator, name, plan, move |a, b, t, ctx| {
             if ctx.distributed().is_some() {
                 let input = |t, ctx: &BatchContext| cogrouped_by_source(a, b, t, ctx);
                 let merged = exchange.run(&input, t, ctx)?;
@@ -189,7 +190,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 x.shuffle_into(n.get(ctx.parallelism))?
                     .emit_cogrouped(&y, &e),
             ))
-        })
+        });
+        self.ctx.core.note_exchange(stream.node.id, id);
+        stream
     }
 
     /// Spark's `join`: inner join of each batch with `other`'s batch at the same time.

@@ -5,6 +5,8 @@
 
 use super::DStream;
 use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
+use super::partitioned::Partitioned;
+use super::partitioned_window::{InversePath, KeyedWindow};
 use super::window_options::{InverseFn, Window};
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, Data, Key, PairColumn};
@@ -199,6 +201,23 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             "ShuffledDStream",
             Plan::partitioned(partitions, Partitioning::ByKey { unique: true }),
             move |batch, _, ctx| {
+                let unique = matches!(
+                    parent.plan.partitioning,
+                    Partitioning::ByKey { unique: true }
+                );
+                if ctx.distributed().is_some() {
+                    // Exchange partitions: each one holds its keys; reduced on its own.
+                    if unique {
+                        return Ok(batch.clone());
+                    }
+                    let parts = batch
+                        .partitions()
+                        .par_iter()
+                        .map(|part| reduce_pairs(&[part], &|a, b| f(a, b), 1).pop())
+                        .map(|reduced| reduced.unwrap_or_else(PairColumn::empty))
+                        .collect();
+                    return Ok(Batch::from_partitions(parts).with_origin_of(batch));
+                }
                 let n = n_of.get(ctx.parallelism);
                 if parent.plan.unique_key_partitions(ctx.parallelism) == Some(n) {
                     return Ok(batch.clone());
@@ -230,6 +249,17 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             empty_keys: window.empty_keys,
             exact_every,
         };
+        let per_partition = self.partitioned_window(
+            merge_with(fns.f.clone()),
+            Some(InversePath {
+                f: fns.f.clone(),
+                inv: fns.inv.clone(),
+                empty_keys: fns.empty_keys,
+                exact: window.exact_every.is_some() || is_floating(&V::data_type()),
+            }),
+            window,
+        );
+        let distributed = per_partition.clone();
         let state = Mutex::new(InverseState {
             tables: Vec::new(),
             panes: BTreeMap::new(),
@@ -237,7 +267,7 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             slides_since_exact: 0,
         });
         let n_of = partitions.clone();
-        DStream::create(
+        let stream = DStream::create(
             &self.ctx,
             "ReducedWindowedDStream",
             slide,
@@ -245,6 +275,9 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             grid.pane,
             Plan::partitioned(partitions, Partitioning::ByKey { unique: true }),
             Box::new(move |t, ctx| {
+                if ctx.distributed().is_some() {
+                    return distributed.compute(t, ctx);
+                }
                 let mut st = lock(&state);
                 let n = n_of.get(ctx.parallelism);
                 if st.tables.len() != n {
@@ -254,7 +287,9 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
                 let out = inverse_slide(&mut st, &source, grid, t, ctx, &fns)?;
                 Ok(Some(Batch::from_partitions(out)))
             }),
-        )
+        );
+        stream.keep_state_per_partition(per_partition);
+        stream
     }
 
     /// The two-stacks window over a stream already reduced per batch into `n` hash partitions.
@@ -268,12 +303,14 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
         let (length, slide) = (window.length, window.slide);
         let grid = Grid::new(length, slide);
         let source = PaneSource::new(self, grid, partitions.clone(), merge.clone());
+        let per_partition = self.partitioned_window(merge.clone(), None, window);
+        let distributed = per_partition.clone();
         let state = Mutex::new(StacksState::<K, V> {
             stacks: TwoStacks::new(),
             at: None,
         });
         let n_of = partitions.clone();
-        DStream::create(
+        let stream = DStream::create(
             &self.ctx,
             "WindowedDStream",
             slide,
@@ -281,6 +318,9 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             grid.pane,
             Plan::partitioned(partitions, Partitioning::ByKey { unique: true }),
             Box::new(move |t, ctx| {
+                if ctx.distributed().is_some() {
+                    return distributed.compute(t, ctx);
+                }
                 let n = n_of.get(ctx.parallelism);
                 let mut st = lock(&state);
                 let merge_two = |a: &Batch<(K, V)>, b: &Batch<(K, V)>| merge_batches(&merge, a, b);
@@ -300,7 +340,29 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
                     Batch::from_partitions((0..n).map(|_| PairColumn::empty()).collect())
                 })))
             }),
-        )
+        );
+        stream.keep_state_per_partition(per_partition);
+        stream
+    }
+
+    /// The window in distributed mode: kept per exchange partition (`partitioned_window.rs`).
+    fn partitioned_window(
+        &self,
+        merge: MergeFn<K, V>,
+        inverse: Option<InversePath<V>>,
+        window: &Window<V>,
+    ) -> Arc<Partitioned<(K, V), (K, V), KeyedWindow<K, V>>> {
+        let op = KeyedWindow {
+            length: window.length,
+            slide: window.slide,
+            merge,
+            inverse,
+        };
+        Arc::new(Partitioned::new(
+            op,
+            self.node.clone(),
+            self.ctx.core.exchanges_from(&*self.node),
+        ))
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::DStream;
 use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
+use super::partitioned::{PartitionOp, Partitioned};
 use crate::checkpoint::OperatorState;
 use crate::data::key_table::KeyTable;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Key, PairColumn, Sources, key_hash_state};
@@ -198,6 +199,15 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         // The state as last emitted: what a checkpoint writes, without building it again.
         let emitted = Arc::new(Mutex::new(None::<Batch<(K, S)>>));
         let last_emitted = emitted.clone();
+        let per_partition = Arc::new(Partitioned::new(
+            UpdateStateOp {
+                update: update.clone(),
+                initial: initial.clone(),
+            },
+            self.node.clone(),
+            self.ctx.core.exchanges_from(&*self.node),
+        ));
+        let distributed = per_partition.clone();
         let stream = DStream::create(
             &self.ctx,
             "StateDStream",
@@ -206,6 +216,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             Duration::default(),
             Plan::partitioned(&partitions, Partitioning::ByKey { unique: true }),
             Box::new(move |t, ctx| {
+                if ctx.distributed().is_some() {
+                    return distributed.compute(t, ctx);
+                }
                 let n = n_of.get(ctx.parallelism);
                 let unique_in = parent.plan.unique_key_partitions(ctx.parallelism);
                 let batch = parent.get_or_compute(t, ctx)?;
@@ -239,21 +252,14 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 parts
                     .par_iter_mut()
                     .zip(changes.into_par_iter())
-                    .try_for_each(|(part, ch)| {
-                        std::mem::swap(&mut part.states, &mut part.next);
-                        for id in ch.removed {
-                            part.remove(id);
-                        }
-                        part.insert(ch.new)?;
-                        part.keys.reclaim();
-                        Ok::<_, Error>(())
-                    })?;
+                    .try_for_each(|(part, ch)| part.commit(ch))?;
                 let out =
                     Batch::from_partitions(parts.par_iter().map(Partition::snapshot).collect());
                 *lock(&last_emitted) = Some(out.clone());
                 Ok(Some(out))
             }),
         );
+        stream.keep_state_per_partition(per_partition);
         lock(&self.ctx.core.checkpointing).add_operator(
             stream.node.id,
             Arc::new(UpdateStateCheckpoint {
@@ -334,6 +340,67 @@ pub(crate) fn state_pairs<K: Data, S: Data>(batches: &[RecordBatch]) -> Result<B
     Ok(Batch::from_partitions(parts))
 }
 
+/// What `update_state_by_key` is, with its types.
+fn update_state_kind<K: Data, S: Data>() -> String {
+    format!(
+        "update_state_by_key({} -> {})",
+        K::data_type(),
+        S::data_type()
+    )
+}
+
+/// `update_state_by_key` on one exchange partition (distributed mode).
+struct UpdateStateOp<K: Data, V: Data, S: Data> {
+    update: Arc<UpdateFn<K, V, S>>,
+    initial: Option<Batch<(K, S)>>,
+}
+
+impl<K: Key, V: Data, S: Data + Clone> PartitionOp<(K, V), (K, S)> for UpdateStateOp<K, V, S> {
+    type State = Partition<K, S>;
+
+    fn kind(&self) -> String {
+        update_state_kind::<K, S>()
+    }
+
+    fn initial(&self, p: u32, of: u32) -> Result<Partition<K, S>> {
+        let mut parts = initial_state(self.initial.as_ref(), of as usize)?;
+        Ok(parts.swap_remove(p as usize))
+    }
+
+    fn apply(
+        &self,
+        state: &mut Partition<K, S>,
+        t: Time,
+        input: &PairColumn<K, V>,
+    ) -> Result<Option<PairColumn<K, S>>> {
+        let input = KeyedInput {
+            parts: vec![(&input.a, &input.b)],
+        };
+        let grouping = Grouping::of(&input, 1, None);
+        let found = grouping.lookups(0, &input, &state.keys);
+        let changes = state.changes(
+            &input,
+            grouping.groups(0, &input).zip(found),
+            t,
+            &*self.update,
+        );
+        state.commit(changes)?;
+        Ok(Some(state.snapshot()))
+    }
+
+    fn encode(&self, state: &Partition<K, S>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let schema = state_schema::<K, S>(&[]);
+        let batch = state_record_batch(&schema, &state.snapshot(), Vec::new())?;
+        Ok((schema, vec![batch]))
+    }
+
+    fn decode(&self, batches: &[RecordBatch]) -> Result<Partition<K, S>> {
+        let pairs = state_pairs::<K, S>(batches)?;
+        let mut parts = initial_state(Some(&pairs), 1)?;
+        Ok(parts.swap_remove(0))
+    }
+}
+
 /// `update_state_by_key`'s side of checkpoints: its keys and states.
 struct UpdateStateCheckpoint<K: Data, S: Data> {
     cell: Arc<Mutex<StateCell<Partition<K, S>>>>,
@@ -345,11 +412,7 @@ struct UpdateStateCheckpoint<K: Data, S: Data> {
 
 impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
     fn kind(&self) -> String {
-        format!(
-            "update_state_by_key({} -> {})",
-            K::data_type(),
-            S::data_type()
-        )
+        update_state_kind::<K, S>()
     }
 
     fn snapshot(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
@@ -508,6 +571,17 @@ pub(crate) fn row_key<'k, K: Key, V: Data>(input: &KeyedInput<'k, K, V>, r: RowR
 }
 
 impl<K: Key, S: Data + Clone> Partition<K, S> {
+    /// Makes a batch's changes (and the next states in `next`) the state.
+    fn commit(&mut self, changes: Changes<'_, K, S>) -> Result<()> {
+        std::mem::swap(&mut self.states, &mut self.next);
+        for id in changes.removed {
+            self.remove(id);
+        }
+        self.insert(changes.new)?;
+        self.keys.reclaim();
+        Ok(())
+    }
+
     /// Calls the update function for every key of this partition that has new values or a
     /// state, writing the held keys' next states into `next` (the states are not changed).
     fn changes<'k, V: Data>(

@@ -32,6 +32,10 @@ pub struct ExchangeConfig {
     /// the source partitions it waits for (default 120 s: more than a group's session timeout,
     /// so a dead member's partitions can move first).
     pub wait: Duration,
+    /// How long the state changelogs (`<app_id>-<operator>-state`) keep a snapshot once a
+    /// later one exists (their `retention.ms`, default 24 h); a partition's latest snapshot is
+    /// kept whatever this says.
+    pub state_retention: Duration,
     /// More librdkafka settings (`key`, `value`) for the exchanges' producers and consumers.
     pub client: Vec<(String, String)>,
 }
@@ -44,6 +48,7 @@ impl ExchangeConfig {
             app_id: app_id.into(),
             partitions: 8,
             wait: Duration::seconds(120),
+            state_retention: Duration::seconds(24 * 3600),
             client: Vec::new(),
         }
     }
@@ -55,6 +60,11 @@ impl ExchangeConfig {
     /// Sets [`wait`](Self::wait).
     pub fn wait(mut self, wait: impl Into<Duration>) -> Self {
         self.wait = wait.into();
+        self
+    }
+    /// Sets [`state_retention`](Self::state_retention).
+    pub fn state_retention(mut self, retention: impl Into<Duration>) -> Self {
+        self.state_retention = retention.into();
         self
     }
     /// Sets a librdkafka setting.

@@ -12,12 +12,14 @@
 //! the partials of every source partition once the batch is complete there (see `pending.rs`),
 //! and what follows the operation runs on those partitions.
 
+mod changelog;
 mod config;
 mod handover;
 mod pending;
 mod records;
 mod stage;
 
+pub(crate) use changelog::{Changelog, Snapshot};
 pub use config::ExchangeConfig;
 pub(crate) use handover::{Handover, Logged};
 pub(crate) use records::{decode, encode};

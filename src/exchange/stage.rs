@@ -136,6 +136,8 @@ pub(crate) struct Stage {
     wait: StdDuration,
     writer: KafkaWriter,
     consumer: BaseConsumer<StageContext>,
+    /// The client settings, for reading a partition again ([`replay`](Self::replay)).
+    config_client: rdkafka::ClientConfig,
     /// By exchange partition: what was read and not yet taken.
     pending: Mutex<BTreeMap<u32, Pending>>,
     /// Late batches (see [`Stage::receive`]): by batch time, the partials of the exchange
@@ -151,6 +153,11 @@ pub(crate) struct Stage {
     /// batch's outputs completed (at the next `receive`): a member that dies between taking a
     /// batch and writing its outputs leaves the batch to the partitions' next owner.
     taken: Mutex<Vec<(u32, i64, Option<Time>)>>,
+    /// By owned exchange partition: when the group assigned it to this member, as a count of
+    /// assignments (a partition lost and assigned again gets a new one).
+    assigned: Mutex<BTreeMap<u32, u64>>,
+    /// Assignments so far (see `assigned`).
+    assignments: std::sync::atomic::AtomicU64,
     /// The companion topic `<topic>-taken`: the offset committed for its partition `p` is the
     /// latest batch taken on exchange partition `p` (in milliseconds), committed with `p`'s
     /// position so that a next owner reading from that position knows which of the batches
@@ -209,7 +216,7 @@ impl Stage {
             .set("linger.ms", "2")
             .set("message.max.bytes", MAX_RECORD_BYTES);
         let writer = KafkaWriter::new(&producer, &topic)?;
-        let mut reader = client;
+        let mut reader = client.clone();
         reader
             .set("group.id", &topic)
             .set("enable.auto.commit", "false")
@@ -233,11 +240,14 @@ impl Stage {
             wait: config.wait.to_std(),
             writer,
             consumer,
+            config_client: client,
             pending: Mutex::default(),
             late: Mutex::default(),
             forwarded: Mutex::default(),
             moved_back: Mutex::default(),
             taken: Mutex::default(),
+            assigned: Mutex::default(),
+            assignments: Default::default(),
             taken_topic,
         };
         stage.join()?;
@@ -442,10 +452,69 @@ impl Stage {
             .map(|e| e.partition() as u32)
             .collect();
         pending.retain(|p, _| owned.contains(p));
+        let mut assigned = lock(&self.assigned);
+        assigned.retain(|p, _| owned.contains(p));
         for p in owned {
             self.buffer(pending, p);
+            assigned
+                .entry(p)
+                .or_insert_with(|| self.assignments.fetch_add(1, Ordering::Relaxed));
         }
         Ok(())
+    }
+
+    /// When exchange partition `p` was assigned to this member (`None` if it is not owned): a
+    /// stateful operator that holds `p`'s state from another assignment holds it stale (the
+    /// partition's other owners moved it on meanwhile).
+    pub(crate) fn assignment(&self, p: u32) -> Option<u64> {
+        lock(&self.assigned).get(&p).copied()
+    }
+
+    /// Where partition `p`'s records of the batches after the last one taken start: what a
+    /// snapshot of state covering that batch records, so that a next owner reads them again.
+    pub(crate) fn resume_offset(&self, p: u32) -> Option<i64> {
+        lock(&self.pending).get(&p).and_then(Pending::commit_offset)
+    }
+
+    /// Partition `p`'s records of the batches after `after` and before `before`, read again
+    /// from offset `from` (`None`: the partition's first record) up to what this member has
+    /// read: by batch time, the record values in source partition order, a `(batch, source)`
+    /// read twice applied once (as `pending.rs` does). For a stateful operator restoring `p`
+    /// from a snapshot covering `after`.
+    pub(crate) fn replay(
+        &self,
+        p: u32,
+        from: Option<i64>,
+        after: Option<Time>,
+        before: Time,
+    ) -> Result<BTreeMap<Time, Vec<Vec<u8>>>> {
+        let until = lock(&self.pending).get(&p).and_then(Pending::next_offset);
+        let Some(until) = until else {
+            return Ok(BTreeMap::new());
+        };
+        let records = kafka_admin::read_partition(
+            &self.config_client,
+            &self.topic,
+            p as i32,
+            from,
+            Some(until),
+            SETUP_TIMEOUT,
+        )?;
+        let mut by_time: BTreeMap<Time, BTreeMap<u32, Vec<u8>>> = BTreeMap::new();
+        for r in records {
+            let (time, source, _) = parse_key(&r.key)?;
+            if time < before && after.is_none_or(|a| time > a) {
+                by_time
+                    .entry(time)
+                    .or_default()
+                    .entry(source)
+                    .or_insert(r.value);
+            }
+        }
+        Ok(by_time
+            .into_iter()
+            .map(|(t, by_source)| (t, by_source.into_values().collect()))
+            .collect())
     }
 
     /// The buffer of owned partition `p`; a new one starts after the batches its previous

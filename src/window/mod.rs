@@ -30,7 +30,8 @@ use std::sync::Arc;
 pub(crate) type MergeFn<K, V> =
     Arc<dyn Fn(&[&PairColumn<K, V>]) -> Result<PairColumn<K, V>> + Send + Sync>;
 
-fn gcd(a: i64, b: i64) -> i64 {
+/// The greatest common divisor of `a` and `b`.
+pub(crate) fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 

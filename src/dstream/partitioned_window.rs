@@ -1,0 +1,163 @@
+//! Keyed windows in distributed mode (`reduce_by_key_and_window` on both paths,
+//! `count_by_value_and_window`): one exchange partition's window, fed batch by batch
+//! (`partitioned.rs`). A partition keeps its batches' reduced values of the last window, and on
+//! the inverse path the window's running result (`RunningTable`): each batch is added, the
+//! batches leaving the window subtracted. At each slide the window is emitted: the running
+//! result, or the batches merged with the reduce function.
+
+use super::pair_window::ReduceFn;
+use super::partitioned::PartitionOp;
+use super::state::{state_record_batch, state_schema};
+use super::window_options::InverseFn;
+use crate::data::{Column, Data, Key, PairColumn};
+use crate::error::{Error, Result};
+use crate::time::{Duration, Time};
+use crate::window::running::RunningTable;
+use crate::window::{EmptyKeys, MergeFn, compact};
+use arrow_array::{Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, SchemaRef};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The name of the column that holds a snapshot row's batch time.
+const BATCH: &str = "batch";
+
+/// A keyed window on one exchange partition.
+pub(crate) struct KeyedWindow<K: Data, V: Data> {
+    pub(crate) length: Duration,
+    pub(crate) slide: Duration,
+    /// Merges batches' reduced values (the window's result without an inverse function).
+    pub(crate) merge: MergeFn<K, V>,
+    pub(crate) inverse: Option<InversePath<V>>,
+}
+
+/// The inverse path's functions and options.
+pub(crate) struct InversePath<V> {
+    pub(crate) f: ReduceFn<V>,
+    pub(crate) inv: InverseFn<V>,
+    /// What becomes of keys whose window is empty.
+    pub(crate) empty_keys: EmptyKeys,
+    /// Whether each emitted result is folded again from the batches (floating-point values,
+    /// whose subtraction drifts, or asked for).
+    pub(crate) exact: bool,
+}
+
+/// One partition's window.
+pub(crate) struct Panes<K: Data, V: Data> {
+    /// By batch time, the batch's reduced values and (inverse path) their key ids in `table`.
+    batches: BTreeMap<Time, (PairColumn<K, V>, Vec<u32>)>,
+    table: RunningTable<K, V>,
+}
+
+impl<K: Key, V: Data + Clone> KeyedWindow<K, V> {
+    fn add(&self, panes: &mut Panes<K, V>, t: Time, batch: PairColumn<K, V>) -> Result<()> {
+        let ids = match &self.inverse {
+            Some(inverse) => panes.table.add(&batch, &|a, b| (inverse.f)(a, b))?,
+            None => Vec::new(),
+        };
+        panes.batches.insert(t, (batch, ids));
+        Ok(())
+    }
+}
+
+impl<K: Key, V: Data + Clone> PartitionOp<(K, V), (K, V)> for KeyedWindow<K, V> {
+    type State = Panes<K, V>;
+
+    fn kind(&self) -> String {
+        format!(
+            "reduce_by_key_and_window({} -> {}, window {}, slide {}{})",
+            K::data_type(),
+            V::data_type(),
+            self.length,
+            self.slide,
+            if self.inverse.is_some() {
+                ", inverse"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn initial(&self, _p: u32, _of: u32) -> Result<Panes<K, V>> {
+        Ok(Panes {
+            batches: BTreeMap::new(),
+            table: RunningTable::new(),
+        })
+    }
+
+    fn apply(
+        &self,
+        panes: &mut Panes<K, V>,
+        t: Time,
+        input: &PairColumn<K, V>,
+    ) -> Result<Option<PairColumn<K, V>>> {
+        let start = t - self.length;
+        let leaving: Vec<Time> = panes.batches.range(..=start).map(|(&b, _)| b).collect();
+        for b in leaving {
+            let (batch, ids) = panes.batches.remove(&b).expect("listed above");
+            if let Some(inverse) = &self.inverse {
+                panes.table.subtract(
+                    &batch,
+                    &ids,
+                    &|a, b| (inverse.inv)(a, b),
+                    inverse.empty_keys,
+                )?;
+            }
+        }
+        self.add(panes, t, compact(input))?;
+        if t.as_millis() % self.slide.as_millis() != 0 {
+            return Ok(None);
+        }
+        let columns: Vec<&PairColumn<K, V>> = panes.batches.values().map(|(c, _)| c).collect();
+        match &self.inverse {
+            Some(inverse) => {
+                if inverse.exact {
+                    panes.table.recompute(&columns, &|a, b| (inverse.f)(a, b));
+                }
+                Ok(Some(panes.table.emit()))
+            }
+            None => (self.merge)(&columns).map(Some),
+        }
+    }
+
+    fn encode(&self, panes: &Panes<K, V>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let schema = state_schema::<K, V>(&[Field::new(BATCH, DataType::Int64, false)]);
+        let batches = panes
+            .batches
+            .iter()
+            .filter(|(_, (batch, _))| !batch.is_empty())
+            .map(|(t, (batch, _))| {
+                let times = Int64Array::from(vec![t.as_millis(); batch.len()]);
+                state_record_batch(&schema, batch, vec![Arc::new(times)])
+            })
+            .collect::<Result<_>>()?;
+        Ok((schema, batches))
+    }
+
+    fn decode(&self, batches: &[RecordBatch]) -> Result<Panes<K, V>> {
+        let mut panes = self.initial(0, 1)?;
+        for b in batches {
+            let column = |i: usize| {
+                b.columns().get(i).ok_or_else(|| {
+                    Error::corrupt_checkpoint(format!(
+                        "a window snapshot has {} column(s), expected key, state and {BATCH}",
+                        b.num_columns()
+                    ))
+                })
+            };
+            let times = column(2)?
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .filter(|times| !times.is_empty() && times.null_count() == 0)
+                .ok_or_else(|| {
+                    Error::corrupt_checkpoint(format!("a window snapshot's {BATCH} column"))
+                })?;
+            let batch = PairColumn {
+                a: K::column_from_arrow(column(0)?)?,
+                b: V::column_from_arrow(column(1)?)?,
+            };
+            self.add(&mut panes, Time::from_millis(times.value(0)), batch)?;
+        }
+        Ok(panes)
+    }
+}
