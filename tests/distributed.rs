@@ -9,8 +9,8 @@
 mod common;
 
 use common::job::{
-    INTERVAL_MS, RATE, SOURCES, batches, check_counts, logs, member, member_with, produce,
-    records_counted, wait_for_every_record,
+    INTERVAL_MS, SOURCES, batches, check_counts, in_process_member, log_to_test_output, logs,
+    member, member_with, produce, records_counted, wait_for_every_record,
 };
 use common::kafka::{Broker, read_topic};
 use common::process::{LIMIT, Running, temp_dir, wait_for};
@@ -409,23 +409,8 @@ fn a_distributed_program_refuses_what_it_cannot_run_yet() {
 /// the records' `m` words grouped (`group_by_key`) and joined with every tenth record's mark
 /// (`join`, `left_outer_join`), saved under `<dir>/out/`.
 fn grouping_member(broker: &Broker, dir: &Path, app: &str, p: u32) -> dstreams::StreamingContext {
-    use dstreams::prelude::*;
-    use dstreams::source::{KafkaConfig, StartingOffsets};
-    let ssc = StreamingContext::new(Milliseconds(INTERVAL_MS as i64));
-    let mut exchange = dstreams::ExchangeConfig::new(broker.addr(), app).partitions(p);
-    let mut source = KafkaConfig::new(broker.addr(), ["lines"])
-        .group(app)
-        .starting_offsets(StartingOffsets::Earliest)
-        .max_rate_per_partition(RATE);
-    for (k, v) in [
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "500"),
-    ] {
-        exchange = exchange.set(k, v);
-        source = source.set(k, v);
-    }
-    ssc.distribute(exchange);
-    let records = ssc.kafka_stream(source).map(|line| {
+    let (ssc, lines) = in_process_member(broker, app, p);
+    let records = lines.map(|line| {
         let i: i64 = line.as_str().split(' ').next().unwrap()[1..]
             .parse()
             .unwrap();
@@ -498,10 +483,7 @@ fn group_by_key_and_joins_run_distributed_and_equal_one_process_per_batch() {
         return;
     };
     // The members' logs, shown if the test fails.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("dstreams=info")
-        .with_test_writer()
-        .try_init();
+    log_to_test_output();
     let dir = temp_dir("distributed", "grouping");
     let n = 3000;
     produce(&broker, &dir, n);

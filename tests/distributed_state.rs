@@ -16,8 +16,8 @@
 mod common;
 
 use common::job::{
-    INTERVAL_MS, batches, check_counts, member_with, produce, records_counted, saved,
-    wait_for_every_record,
+    INTERVAL_MS, batches, check_counts, in_process_member, log_to_test_output, member_with,
+    produce, records_counted, saved, wait_for_every_record,
 };
 use common::kafka::{Broker, read_topic};
 use common::process::{Running, temp_dir, wait_for};
@@ -335,4 +335,66 @@ fn a_damaged_or_truncated_latest_snapshot_falls_back_to_the_one_before_with_a_wa
         logs.contains("falling back to the one before it"),
         "no damaged snapshot was reported"
     );
+}
+
+/// One in-process member of job `app` (a context of its own, as another process would have):
+/// the words' counts per batch (`count_by_value`, through the exchange), and each word's running
+/// total from `map_with_state`, both saved under `<dir>/out/`, snapshotting every 3 batches.
+fn mapping_member(broker: &Broker, dir: &Path, app: &str) -> dstreams::StreamingContext {
+    use dstreams::prelude::*;
+    let (ssc, lines) = in_process_member(broker, app, P);
+    let counts = lines.split(Separators::Space).count_by_value();
+    counts.checkpoint(Milliseconds(3 * INTERVAL_MS as i64));
+    let out = |name: &str| format!("{}/out/{name}", dir.display());
+    counts.save_as_text_files(&out("counts"), "");
+    let totals = counts.map_with_state(StateSpec::function(
+        |word: Str, count: Option<i64>, state: &mut State<i64>| {
+            let total = count.unwrap_or(0) + state.get_option().copied().unwrap_or(0);
+            state.update(total);
+            (word, total)
+        },
+    ));
+    totals.save_as_text_files(&out("counts"), "mapped");
+    ssc.start().unwrap();
+    ssc
+}
+
+#[test]
+fn map_with_state_runs_distributed_and_moves_with_its_partitions() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    log_to_test_output();
+    let dir = temp_dir("distributed-state", "mapping");
+    let n = 6000;
+    produce(&broker, &dir, n);
+    let first = mapping_member(&broker, &dir, "mapping");
+    wait_for("records to be counted", || records_counted(&dir) >= 1500);
+    // A second member joins: it restores the partitions it takes from the changelog.
+    let second = mapping_member(&broker, &dir, "mapping");
+    wait_for_every_record(&dir, n);
+    for ssc in [&first, &second] {
+        ssc.stop(false).unwrap();
+    }
+    check_counts(&dir, n, P, String::new);
+    // Each batch's mapped records: one per word counted in it, its running total then.
+    let counts = batches(&dir);
+    let mapped = saved(&dir, "mapped");
+    let mut running: BTreeMap<String, i64> = BTreeMap::new();
+    for (t, batch) in &counts {
+        let mut expected: BTreeMap<&str, i64> = BTreeMap::new();
+        for (w, c, _) in batch {
+            let total = running.entry(w.clone()).or_default();
+            *total += c;
+            expected.insert(w, *total);
+        }
+        let got: BTreeMap<&str, i64> = mapped
+            .get(t)
+            .into_iter()
+            .flatten()
+            .map(|(w, c, _)| (w.as_str(), *c))
+            .collect();
+        assert_same(&got, &expected, || format!("the mapped records at {t}"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

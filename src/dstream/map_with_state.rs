@@ -9,6 +9,7 @@
 
 use super::DStream;
 use super::node::{AnyNode, Node, Partitioning, Plan, ShufflePartitions};
+use super::partitioned::{PartitionOp, Partitioned};
 use super::state::{
     GroupRows, Grouping, Partition, StateCell, initial_state, row_key, state_pairs,
     state_record_batch, state_schema,
@@ -16,7 +17,7 @@ use super::state::{
 use super::state_spec::{MappingFn, State, StateSpec};
 use crate::checkpoint::OperatorState;
 use crate::data::view::CallScope;
-use crate::data::{Batch, ColumnBuilder, Data, Key, Sources};
+use crate::data::{Batch, ColumnBuilder, Data, Key, PairColumn, Sources};
 use crate::data::{column_iter, key_hash_state};
 use crate::error::Error;
 use crate::error::Result;
@@ -148,6 +149,16 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         let initial = spec.initial;
         let state: SharedState<K, S> = Arc::new(Mutex::new(StateCell::new()));
         let shared = state.clone();
+        let per_partition = Arc::new(Partitioned::new(
+            MapWithStateOp {
+                function: function.clone(),
+                timeout,
+                initial: initial.clone(),
+            },
+            self.node.clone(),
+            self.ctx.core.exchanges_from(&*self.node),
+        ));
+        let distributed = per_partition.clone();
         let mapped = DStream::create(
             &self.ctx,
             "MapWithStateDStream",
@@ -156,6 +167,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             Duration::default(),
             Plan::partitioned(&partitions, Partitioning::BySource),
             Box::new(move |t, ctx| {
+                if ctx.distributed().is_some() {
+                    return distributed.compute(t, ctx);
+                }
                 let n = n_of.get(ctx.parallelism);
                 let unique_in = parent.plan.unique_key_partitions(ctx.parallelism);
                 let batch = parent.get_or_compute(t, ctx)?;
@@ -194,6 +208,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 Ok(Some(Batch::from_partitions(out)))
             }),
         );
+        mapped.keep_state_per_partition(per_partition);
         lock(&self.ctx.core.checkpointing).add_operator(
             mapped.node.id,
             Arc::new(MapWithStateCheckpoint {
@@ -347,63 +362,143 @@ struct MapWithStateCheckpoint<K: Data, S> {
 
 impl<K: Key, S: Data + Clone> OperatorState for MapWithStateCheckpoint<K, S> {
     fn kind(&self) -> String {
-        format!("map_with_state({} -> {})", K::data_type(), S::data_type())
+        map_with_state_kind::<K, S>()
     }
 
     fn snapshot(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let schema = state_schema::<K, S>(&[Field::new("updated_at", DataType::Int64, false)]);
+        let schema = timed_schema::<K, S>();
         let cell = lock(&self.cell);
         let batches = cell
             .parts
             .iter()
             .flatten()
-            .map(|p| {
-                let times: Int64Array = p
-                    .part
-                    .keys
-                    .ids()
-                    .map(|id| p.updated_at[id as usize].as_millis())
-                    .collect();
-                state_record_batch(&schema, &p.part.snapshot(), vec![Arc::new(times)])
-            })
+            .map(|p| timed_record_batch(&schema, p))
             .collect::<Result<_>>()?;
         Ok((schema, batches))
     }
 
     fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()> {
-        let pairs = state_pairs::<K, S>(batches)?;
         let n = self.partitions.get(self.default_partitions);
-        let mut parts = timed(initial_state(Some(&pairs), n)?, time, None);
-        let hasher = key_hash_state();
-        let mut idle: Vec<BTreeMap<Time, Vec<u32>>> = vec![BTreeMap::new(); n];
-        for (batch, column) in batches.iter().zip(pairs.partitions()) {
-            let times = batch
-                .column_by_name("updated_at")
-                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-                .ok_or_else(|| {
-                    Error::corrupt_checkpoint("a map_with_state state file has no updated_at")
-                })?;
-            for (row, key) in column_iter(&column.a).enumerate() {
-                let p = partition_of(K::hash_key(key, hasher), n);
-                let id = parts[p]
-                    .part
-                    .keys
-                    .find(key)
-                    .1
-                    .expect("every restored key was inserted");
-                let at = Time::from_millis(times.value(row));
-                parts[p].updated_at[id as usize] = at;
-                idle[p].entry(at).or_default().push(id);
-            }
-        }
-        if self.timeout.is_some() {
-            for (p, queue) in parts.iter_mut().zip(idle) {
-                p.idle = queue.into_iter().collect();
-            }
-        }
+        let parts = restore_timed(batches, n, self.timeout)?;
         let mut cell = lock(&self.cell);
         cell.parts = Some(parts);
         cell.last = Some(time);
         Ok(())
+    }
+}
+
+/// What `map_with_state` is, with its types.
+fn map_with_state_kind<K: Data, S: Data>() -> String {
+    format!("map_with_state({} -> {})", K::data_type(), S::data_type())
+}
+
+/// The schema of a saved `map_with_state` partition: key, state and the key's last update.
+fn timed_schema<K: Data, S: Data>() -> SchemaRef {
+    state_schema::<K, S>(&[Field::new("updated_at", DataType::Int64, false)])
+}
+
+/// A partition as a record batch of [`timed_schema`].
+fn timed_record_batch<K: Key, S: Data + Clone>(
+    schema: &SchemaRef,
+    p: &TimedPartition<K, S>,
+) -> Result<RecordBatch> {
+    let times: Int64Array = p
+        .part
+        .keys
+        .ids()
+        .map(|id| p.updated_at[id as usize].as_millis())
+        .collect();
+    state_record_batch(schema, &p.part.snapshot(), vec![Arc::new(times)])
+}
+
+/// `n` partitions of the saved `batches`, each key's last update restored (and, with a
+/// `timeout`, the idle queues).
+fn restore_timed<K: Key, S: Data + Clone>(
+    batches: &[RecordBatch],
+    n: usize,
+    timeout: Option<Duration>,
+) -> Result<Vec<TimedPartition<K, S>>> {
+    let pairs = state_pairs::<K, S>(batches)?;
+    // Every key's time is set from its row below.
+    let mut parts = timed(initial_state(Some(&pairs), n)?, Time::from_millis(0), None);
+    let hasher = key_hash_state();
+    let mut idle: Vec<BTreeMap<Time, Vec<u32>>> = vec![BTreeMap::new(); n];
+    for (batch, column) in batches.iter().zip(pairs.partitions()) {
+        let times = batch
+            .column_by_name("updated_at")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| {
+                Error::corrupt_checkpoint("a map_with_state state file has no updated_at")
+            })?;
+        for (row, key) in column_iter(&column.a).enumerate() {
+            let p = partition_of(K::hash_key(key, hasher), n);
+            let id = parts[p]
+                .part
+                .keys
+                .find(key)
+                .1
+                .expect("every restored key was inserted");
+            let at = Time::from_millis(times.value(row));
+            parts[p].updated_at[id as usize] = at;
+            idle[p].entry(at).or_default().push(id);
+        }
+    }
+    if timeout.is_some() {
+        for (p, queue) in parts.iter_mut().zip(idle) {
+            p.idle = queue.into_iter().collect();
+        }
+    }
+    Ok(parts)
+}
+
+/// `map_with_state` on one exchange partition (distributed mode).
+struct MapWithStateOp<K: Data, V: Data, S: Data, M: Data> {
+    function: Arc<MappingFn<K, V, S, M>>,
+    timeout: Option<Duration>,
+    initial: Option<Batch<(K, S)>>,
+}
+
+impl<K: Key, V: Data, S: Data + Clone, M: Data> PartitionOp<(K, V), M>
+    for MapWithStateOp<K, V, S, M>
+{
+    type State = TimedPartition<K, S>;
+
+    fn kind(&self) -> String {
+        map_with_state_kind::<K, S>()
+    }
+
+    fn initial(&self, p: u32, of: u32, first: Time) -> Result<TimedPartition<K, S>> {
+        let parts = initial_state(self.initial.as_ref(), of as usize)?;
+        Ok(timed(parts, first, self.timeout).swap_remove(p as usize))
+    }
+
+    fn apply(
+        &self,
+        state: &mut TimedPartition<K, S>,
+        t: Time,
+        input: &PairColumn<K, V>,
+    ) -> Result<Option<M::Column>> {
+        let sources = Batch::<(K, V)>::from_partitions(vec![input.clone()]).sources();
+        let input: KeyedInput<'_, K, V> = KeyedInput {
+            parts: vec![(&input.a, &input.b)],
+        };
+        let grouping = Grouping::of(&input, 1, None);
+        let cutoff = self.timeout.map(|idle| t - idle);
+        let found = grouping.lookups(0, &input, &state.part.keys);
+        let groups = grouping.groups(0, &input).zip(found);
+        let changes =
+            changes_of::<K, V, S, M>(state, &input, groups, t, cutoff, &*self.function, &sources)?;
+        commit(state, changes.held, changes.new, t, cutoff)?;
+        Ok(Some(changes.mapped))
+    }
+
+    fn encode(&self, state: &TimedPartition<K, S>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let schema = timed_schema::<K, S>();
+        let batch = timed_record_batch(&schema, state)?;
+        Ok((schema, vec![batch]))
+    }
+
+    fn decode(&self, batches: &[RecordBatch]) -> Result<TimedPartition<K, S>> {
+        Ok(restore_timed(batches, 1, self.timeout)?.swap_remove(0))
     }
 }

@@ -38,8 +38,8 @@ pub(crate) trait PartitionOp<I: Data, O: Data>: Send + Sync + 'static {
     type State: Send;
     /// What the operator is, with its types: a snapshot is restored only into the same kind.
     fn kind(&self) -> String;
-    /// Partition `p`'s state (of `of` partitions) before its first batch.
-    fn initial(&self, p: u32, of: u32) -> Result<Self::State>;
+    /// Partition `p`'s state (of `of` partitions) before its first batch, `first`.
+    fn initial(&self, p: u32, of: u32, first: Time) -> Result<Self::State>;
     /// Applies batch `t`'s input to the state; the operator's output at `t`, if it has one
     /// then. Either applies the whole batch or changes nothing and fails.
     fn apply(
@@ -329,8 +329,8 @@ impl<I: Data, O: Data, Op: PartitionOp<I, O>> Partitioned<I, O, Op> {
                 ),
             }
         }
-        let (after, positions, mut state) = match restored {
-            Some((s, state)) => (Some(s.time), s.positions, state),
+        let (after, positions, state) = match restored {
+            Some((s, state)) => (Some(s.time), s.positions, Some(state)),
             None => {
                 if !records.is_empty() {
                     tracing::warn!(
@@ -338,7 +338,7 @@ impl<I: Data, O: Data, Op: PartitionOp<I, O>> Partitioned<I, O, Op> {
                          restoring it from the exchanges' whole history"
                     );
                 }
-                (None, Vec::new(), self.op.initial(p, of)?)
+                (None, Vec::new(), None)
             }
         };
         let mut replayed: BTreeMap<Time, Replayed> = BTreeMap::new();
@@ -351,6 +351,13 @@ impl<I: Data, O: Data, Op: PartitionOp<I, O>> Partitioned<I, O, Op> {
                     .insert(e, vec![(p, values)]);
             }
         }
+        let mut state = match state {
+            Some(state) => state,
+            None => {
+                let first = replayed.keys().next().copied().unwrap_or(t);
+                self.op.initial(p, of, first)?
+            }
+        };
         let late_times = distributed.exchanges.late_times();
         let mut through = after;
         let mut late = BTreeMap::new();

@@ -49,6 +49,15 @@ pub(crate) struct Panes<K: Data, V: Data> {
     table: RunningTable<K, V>,
 }
 
+impl<K: Key, V: Data + Clone> Default for Panes<K, V> {
+    fn default() -> Self {
+        Panes {
+            batches: BTreeMap::new(),
+            table: RunningTable::new(),
+        }
+    }
+}
+
 impl<K: Key, V: Data + Clone> KeyedWindow<K, V> {
     fn add(&self, panes: &mut Panes<K, V>, t: Time, batch: PairColumn<K, V>) -> Result<()> {
         let ids = match &self.inverse {
@@ -78,11 +87,8 @@ impl<K: Key, V: Data + Clone> PartitionOp<(K, V), (K, V)> for KeyedWindow<K, V> 
         )
     }
 
-    fn initial(&self, _p: u32, _of: u32) -> Result<Panes<K, V>> {
-        Ok(Panes {
-            batches: BTreeMap::new(),
-            table: RunningTable::new(),
-        })
+    fn initial(&self, _p: u32, _of: u32, _first: Time) -> Result<Panes<K, V>> {
+        Ok(Panes::default())
     }
 
     fn apply(
@@ -135,7 +141,7 @@ impl<K: Key, V: Data + Clone> PartitionOp<(K, V), (K, V)> for KeyedWindow<K, V> 
     }
 
     fn decode(&self, batches: &[RecordBatch]) -> Result<Panes<K, V>> {
-        let mut panes = self.initial(0, 1)?;
+        let mut panes = Panes::default();
         for b in batches {
             let column = |i: usize| {
                 b.columns().get(i).ok_or_else(|| {

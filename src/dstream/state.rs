@@ -362,7 +362,7 @@ impl<K: Key, V: Data, S: Data + Clone> PartitionOp<(K, V), (K, S)> for UpdateSta
         update_state_kind::<K, S>()
     }
 
-    fn initial(&self, p: u32, of: u32) -> Result<Partition<K, S>> {
+    fn initial(&self, p: u32, of: u32, _first: Time) -> Result<Partition<K, S>> {
         let mut parts = initial_state(self.initial.as_ref(), of as usize)?;
         Ok(parts.swap_remove(p as usize))
     }

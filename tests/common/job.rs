@@ -177,3 +177,39 @@ pub fn check_counts(dir: &Path, n: usize, p: u32, context: impl Fn() -> String) 
         assert_eq!(got, expected, "batch {t}\n{}", context());
     }
 }
+
+/// An in-process member of job `app` with `p` exchange partitions (a context of its own, as
+/// another process would have): its context, distributed, and its Kafka stream of `lines` in
+/// group mode, rate-limited and with the session timeouts of the processes. Not started.
+pub fn in_process_member(
+    broker: &Broker,
+    app: &str,
+    p: u32,
+) -> (dstreams::StreamingContext, dstreams::DStream<String>) {
+    use dstreams::prelude::*;
+    use dstreams::source::{KafkaConfig, StartingOffsets};
+    let ssc = StreamingContext::new(Milliseconds(INTERVAL_MS as i64));
+    let mut exchange = dstreams::ExchangeConfig::new(broker.addr(), app).partitions(p);
+    let mut source = KafkaConfig::new(broker.addr(), ["lines"])
+        .group(app)
+        .starting_offsets(StartingOffsets::Earliest)
+        .max_rate_per_partition(RATE);
+    for (k, v) in [
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ] {
+        exchange = exchange.set(k, v);
+        source = source.set(k, v);
+    }
+    ssc.distribute(exchange);
+    let lines = ssc.kafka_stream(source);
+    (ssc, lines)
+}
+
+/// Shows the in-process members' logs (dstreams at info level) in a failed test's output.
+pub fn log_to_test_output() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("dstreams=info")
+        .with_test_writer()
+        .try_init();
+}
