@@ -10,6 +10,33 @@
 
 use std::ops::Range;
 
+/// Bytes of a haystack searched a word at a time before `memchr` takes over.
+const SHORT_PIECE: usize = 16;
+
+/// The first `byte` in `bytes`. Pieces are mostly short words, so the first
+/// [`SHORT_PIECE`] bytes are tested eight at a time in a register (a zero byte of `word ^
+/// pattern` is a match; the lowest byte the test flags is always a true one), before `memchr`
+/// would have set up.
+#[inline]
+fn find_byte(byte: u8, bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = u64::from_ne_bytes([byte; 8]);
+    for at in (0..SHORT_PIECE).step_by(8) {
+        let Some(chunk) = bytes.get(at..at + 8).and_then(|c| c.first_chunk::<8>()) else {
+            let rest = bytes.get(at..).unwrap_or_default();
+            return rest.iter().position(|&b| b == byte).map(|i| at + i);
+        };
+        let x = u64::from_le_bytes(*chunk) ^ pattern;
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+    }
+    let rest = bytes.get(SHORT_PIECE..).unwrap_or_default();
+    memchr::memchr(byte, rest).map(|i| SHORT_PIECE + i)
+}
+
 /// What [`split_java`] and [`Str::split`](crate::Str::split) split at: a `char`, a non-empty
 /// `&str`, a set of chars (`&[char]`, `[char; N]`), or a predicate on chars.
 pub trait Separator {
@@ -37,7 +64,7 @@ impl Separator for char {
     #[inline]
     fn first_match(&mut self, haystack: &str) -> Option<(usize, usize)> {
         if self.is_ascii() {
-            let at = memchr::memchr(*self as u8, haystack.as_bytes())?;
+            let at = find_byte(*self as u8, haystack.as_bytes())?;
             return Some((at, at + 1));
         }
         range_of(haystack.match_indices(*self).next())
@@ -262,6 +289,27 @@ pub fn split_java<P: Separator>(s: &str, sep: P) -> SplitJava<impl Iterator<Item
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_byte_finds_the_first_match_at_every_position_and_length() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut bytes = vec![b'a'; len];
+                // Bytes that differ from the separator by one bit, or sit next to it.
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = [b'a', b'!', b'\x00', 0xff, b'0'][i % 5];
+                }
+                if at < len {
+                    bytes[at] = b' ';
+                    if at + 3 < len {
+                        bytes[at + 3] = b' ';
+                    }
+                }
+                let expected = bytes.iter().position(|&b| b == b' ');
+                assert_eq!(find_byte(b' ', &bytes), expected, "{bytes:?}");
+            }
+        }
+    }
 
     #[test]
     fn java_split_drops_trailing_empty_strings_only() {

@@ -85,3 +85,59 @@ fn owned_results_are_copied_and_still_correct() {
     });
     assert_eq!(out, vec![s(&["A", "RATHER", "LONG", "SENTENCE", "INDEED"])]);
 }
+
+#[test]
+fn fused_chains_keep_views_into_the_input_buffer() {
+    let lines = s(&[
+        "internationalization is a longwordthatisnotinline",
+        "internationalization again and again",
+        "short words only",
+    ]);
+    let input = Batch::from_vec(lines, 2);
+    let ranges = buffer_ranges(&input);
+
+    let (ssc, clock) = manual_context(2);
+    let stream = ssc.queue_stream(vec![input.clone()], true, None);
+    // Three chains, each read only by its consumer: run fused, never materialised in between.
+    let long_words = || stream.flat_map(|l| l.split(' ')).filter(|w| w.len() > 12);
+    let words = long_words();
+    let counts = words.map(|w| (w, 1)).reduce_by_key(|a, b| a + b);
+    let counted = long_words().count_by_value();
+    let tagged = long_words()
+        .map(|w| (w, w.len() as i64))
+        .map_values(|n| n + 1);
+
+    let checked = Arc::new(Mutex::new(Vec::new()));
+    for (what, stream) in [
+        ("reduced key", &counts),
+        ("counted key", &counted),
+        ("tagged key", &tagged),
+    ] {
+        let (r, c) = (ranges.clone(), checked.clone());
+        stream.foreach_rdd(move |b| {
+            // The kernel builds its keys unchecked: they pass Arrow's validation.
+            for p in b.partitions() {
+                let (views, buffers, nulls) = p.a.clone().into_parts();
+                let validated = arrow_array::StringViewArray::try_new(views, buffers, nulls);
+                assert_eq!(&validated.expect(what), &p.a, "{what}");
+            }
+            for (k, _) in b.iter() {
+                c.lock().unwrap().push((what, k.to_string(), inside(&r, k)));
+            }
+        });
+    }
+    run_batches(&ssc, &clock, 1);
+
+    assert!(
+        words.remembered_times().is_empty(),
+        "the words were materialised"
+    );
+    let checked = checked.lock().unwrap();
+    for what in ["reduced key", "counted key"] {
+        assert_eq!(checked.iter().filter(|c| c.0 == what).count(), 2, "{what}");
+    }
+    assert_eq!(checked.iter().filter(|c| c.0 == "tagged key").count(), 3);
+    for (what, value, is_view) in checked.iter() {
+        assert!(is_view, "{what} {value:?} was copied");
+    }
+}

@@ -99,6 +99,11 @@ impl<T: Data> Batch<T> {
         self.origin.as_deref()
     }
 
+    /// The origin, shared (to label a batch made from this one's partitions).
+    pub(crate) fn shared_origin(&self) -> Option<Arc<Origin>> {
+        self.origin.clone()
+    }
+
     /// This batch with partition `i` marked as partition `origin.ids[i]` of `origin.of`.
     pub(crate) fn with_origin(mut self, origin: Arc<Origin>) -> Self {
         debug_assert_eq!(origin.ids.len(), self.partitions.len());

@@ -136,6 +136,9 @@ impl Data for String {
     fn to_owned_value(r: &str) -> Self {
         r.to_owned()
     }
+    fn shorten<'a, 'b: 'a>(r: &'b str) -> &'a str {
+        r
+    }
     fn arg(r: &str, scope: ScopeId) -> Str {
         Str::new(r, scope)
     }
@@ -158,6 +161,10 @@ impl Data for String {
     }
     fn string_views(col: &StringViewArray) -> Option<&StringViewArray> {
         Some(col)
+    }
+    #[inline]
+    fn as_str<'a>(r: Self::Ref<'a>) -> Option<&'a str> {
+        Some(r)
     }
     fn column_from_string_views(views: StringViewArray) -> Option<StringViewArray> {
         Some(views)
@@ -226,6 +233,10 @@ impl Value for &str {
     fn append_to(self, b: &mut StringColumnBuilder) {
         b.push_ref(self);
     }
+    #[inline]
+    fn view(&self) -> Option<&str> {
+        Some(self)
+    }
 }
 
 impl Value for String {
@@ -233,12 +244,18 @@ impl Value for String {
     fn append_to(self, b: &mut StringColumnBuilder) {
         b.push_ref(&self);
     }
+    fn view(&self) -> Option<&str> {
+        Some(self)
+    }
 }
 
 impl Value for &String {
     type Data = String;
     fn append_to(self, b: &mut StringColumnBuilder) {
         b.push_ref(self);
+    }
+    fn view(&self) -> Option<&str> {
+        Some(self)
     }
 }
 
@@ -254,6 +271,9 @@ impl Data for ByteString {
 
     fn to_owned_value(r: &[u8]) -> Self {
         ByteString(r.to_vec())
+    }
+    fn shorten<'a, 'b: 'a>(r: &'b [u8]) -> &'a [u8] {
+        r
     }
     fn arg(r: &[u8], scope: ScopeId) -> ByteStr {
         ByteStr::new(r, scope)
@@ -324,12 +344,18 @@ impl Value for &[u8] {
     fn append_to(self, b: &mut BinaryColumnBuilder) {
         b.push_ref(self);
     }
+    fn view(&self) -> Option<&[u8]> {
+        Some(self)
+    }
 }
 
 impl Value for ByteString {
     type Data = ByteString;
     fn append_to(self, b: &mut BinaryColumnBuilder) {
         b.push(self);
+    }
+    fn view(&self) -> Option<&[u8]> {
+        Some(&self.0)
     }
 }
 

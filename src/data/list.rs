@@ -83,6 +83,9 @@ impl<T: Data> Data for Vec<T> {
     fn to_owned_value(r: ListRef<'_, T>) -> Self {
         r.to_vec()
     }
+    fn shorten<'a, 'b: 'a>(r: ListRef<'b, T>) -> ListRef<'a, T> {
+        r
+    }
     fn arg(r: ListRef<'_, T>, scope: ScopeId) -> Seq<T> {
         Seq::new(r, scope)
     }
@@ -212,5 +215,8 @@ impl<T: Data> Value for ListRef<'_, T> {
     type Data = Vec<T>;
     fn append_to(self, b: &mut ListBuilder<T>) {
         b.push_ref(self);
+    }
+    fn view(&self) -> Option<ListRef<'_, T>> {
+        Some(*self)
     }
 }

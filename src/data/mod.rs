@@ -54,6 +54,10 @@ pub trait Data: Sized + Send + Sync + 'static {
 
     /// Copies a view into an owned value.
     fn to_owned_value(r: Self::Ref<'_>) -> Self;
+    /// The same view with a shorter lifetime: every view is covariant in its lifetime, which
+    /// generic code over `Ref<'b>` cannot see.
+    #[doc(hidden)]
+    fn shorten<'a, 'b: 'a>(r: Self::Ref<'b>) -> Self::Ref<'a>;
     /// The closure argument for a view, readable while `scope` is the innermost open call
     /// scope (the engine opens one around its calls over a partition it holds).
     #[doc(hidden)]
@@ -85,6 +89,10 @@ pub trait Data: Sized + Send + Sync + 'static {
     /// default) sends an operation down the general path.
     #[doc(hidden)]
     fn string_views(_col: &Self::Column) -> Option<&arrow_array::StringViewArray> {
+        None
+    }
+    #[doc(hidden)]
+    fn as_str<'a>(_r: Self::Ref<'a>) -> Option<&'a str> {
         None
     }
     #[doc(hidden)]
@@ -167,6 +175,12 @@ pub trait Value {
     type Data: Data;
     /// Appends `self` to a builder.
     fn append_to(self, builder: &mut <Self::Data as Data>::Builder);
+    /// The value's view, when it has one without being built into a column (every value but
+    /// lists).
+    #[doc(hidden)]
+    fn view(&self) -> Option<<Self::Data as Data>::Ref<'_>> {
+        None
+    }
 }
 
 /// Collects the results of a closure for one batch partition: the emitter of
@@ -182,26 +196,43 @@ pub trait Value {
 /// # let _ = words;
 /// ```
 pub struct Emit<'b, O: Data> {
-    builder: &'b mut O::Builder,
+    sink: &'b mut Sink<'b, O>,
+    sources: &'b Sources,
 }
 
+/// Where a fused narrow chain hands each of its outputs.
+pub(crate) type Sink<'s, O> = dyn FnMut(<O as Data>::Ref<'_>) + 's;
+
 impl<'b, O: Data> Emit<'b, O> {
-    pub(crate) fn new(builder: &'b mut O::Builder) -> Self {
-        Emit { builder }
+    pub(crate) fn new(sink: &'b mut Sink<'b, O>, sources: &'b Sources) -> Self {
+        Emit { sink, sources }
     }
 
     /// Emits one value.
     #[inline]
     pub fn push<V: Value<Data = O>>(&mut self, v: V) {
-        v.append_to(self.builder);
+        emit(v, self.sources, self.sink);
     }
 
     /// Emits every value of an iterator.
     pub fn extend<V: Value<Data = O>>(&mut self, values: impl IntoIterator<Item = V>) {
         for v in values {
-            v.append_to(self.builder);
+            emit(v, self.sources, self.sink);
         }
     }
+}
+
+/// Hands `v`'s view to `sink`; a value without one (a list) is first built into a one-element
+/// column whose string views may point into `sources`.
+#[inline]
+pub(crate) fn emit<V: Value>(v: V, sources: &Sources, sink: &mut Sink<'_, V::Data>) {
+    if let Some(r) = v.view() {
+        sink(r);
+        return;
+    }
+    let mut b = <V::Data as Data>::Builder::new(1, sources);
+    v.append_to(&mut b);
+    sink(b.finish().value(0));
 }
 
 /// Formats a view the way Scala's `toString` would; used by `pprint` and `save_as_text_files`.

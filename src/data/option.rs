@@ -31,6 +31,9 @@ impl<T: Data> Data for Option<T> {
     fn to_owned_value(r: Self::Ref<'_>) -> Self {
         r.map(T::to_owned_value)
     }
+    fn shorten<'a, 'b: 'a>(r: Self::Ref<'b>) -> Self::Ref<'a> {
+        r.map(T::shorten)
+    }
     fn arg(r: Self::Ref<'_>, scope: ScopeId) -> Option<T::Arg> {
         r.map(|v| T::arg(v, scope))
     }
@@ -176,6 +179,12 @@ impl<V: Value> Value for Option<V> {
                 b.mark_some();
             }
             None => b.push_placeholder(),
+        }
+    }
+    fn view(&self) -> Option<<Self::Data as Data>::Ref<'_>> {
+        match self {
+            Some(v) => Some(Some(v.view()?)),
+            None => Some(None),
         }
     }
 }

@@ -44,6 +44,9 @@ macro_rules! primitive {
             fn to_owned_value(r: $t) -> Self {
                 r
             }
+            fn shorten<'a, 'b: 'a>(r: $t) -> $t {
+                r
+            }
             #[inline]
             fn arg(r: $t, _scope: ScopeId) -> $t {
                 r
@@ -177,6 +180,10 @@ impl Value for i64 {
     fn append_to(self, b: &mut PrimitiveBuilder<i64>) {
         b.0.push(self);
     }
+    #[inline]
+    fn view(&self) -> Option<i64> {
+        Some(*self)
+    }
 }
 
 macro_rules! stored_as_is {
@@ -186,6 +193,10 @@ macro_rules! stored_as_is {
             #[inline]
             fn append_to(self, b: &mut PrimitiveBuilder<$t>) {
                 b.0.push(self);
+            }
+            #[inline]
+            fn view(&self) -> Option<$t> {
+                Some(*self)
             }
         }
     )*};
@@ -199,6 +210,9 @@ impl Data for bool {
     type Column = BooleanBuffer;
     type Builder = BoolBuilder;
     fn to_owned_value(r: bool) -> Self {
+        r
+    }
+    fn shorten<'a, 'b: 'a>(r: bool) -> bool {
         r
     }
     fn arg(r: bool, _scope: ScopeId) -> bool {
@@ -264,6 +278,9 @@ impl Value for bool {
     type Data = bool;
     fn append_to(self, b: &mut BoolBuilder) {
         b.0.append(self);
+    }
+    fn view(&self) -> Option<bool> {
+        Some(*self)
     }
 }
 

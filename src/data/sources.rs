@@ -66,6 +66,11 @@ impl Sources {
             .map(|r| (r.2, start - r.0))
     }
 
+    /// The buffers, as given.
+    pub(crate) fn buffers(&self) -> &[Buffer] {
+        &self.buffers
+    }
+
     /// Buffer `i`.
     pub fn buffer(&self, i: usize) -> &Buffer {
         &self.buffers[i]

@@ -69,6 +69,10 @@ impl<A: Data, B: Data> Data for (A, B) {
     fn to_owned_value(r: Self::Ref<'_>) -> Self {
         (A::to_owned_value(r.0), B::to_owned_value(r.1))
     }
+    #[inline]
+    fn shorten<'a, 'b: 'a>(r: Self::Ref<'b>) -> Self::Ref<'a> {
+        (A::shorten(r.0), B::shorten(r.1))
+    }
     fn arg(r: Self::Ref<'_>, scope: ScopeId) -> Self::Arg {
         (A::arg(r.0, scope), B::arg(r.1, scope))
     }
@@ -159,6 +163,10 @@ impl<A: Value, B: Value> Value for (A, B) {
         self.0.append_to(&mut b.0);
         self.1.append_to(&mut b.1);
     }
+    #[inline]
+    fn view(&self) -> Option<<Self::Data as Data>::Ref<'_>> {
+        Some((self.0.view()?, self.1.view()?))
+    }
 }
 
 /// The column of a triple.
@@ -192,6 +200,9 @@ impl<A: Data, B: Data, C: Data> Data for (A, B, C) {
             B::to_owned_value(r.1),
             C::to_owned_value(r.2),
         )
+    }
+    fn shorten<'a, 'b: 'a>(r: Self::Ref<'b>) -> Self::Ref<'a> {
+        (A::shorten(r.0), B::shorten(r.1), C::shorten(r.2))
     }
     fn arg(r: Self::Ref<'_>, scope: ScopeId) -> Self::Arg {
         (A::arg(r.0, scope), B::arg(r.1, scope), C::arg(r.2, scope))
@@ -290,5 +301,8 @@ impl<A: Value, B: Value, C: Value> Value for (A, B, C) {
         self.0.append_to(&mut b.0);
         self.1.append_to(&mut b.1);
         self.2.append_to(&mut b.2);
+    }
+    fn view(&self) -> Option<<Self::Data as Data>::Ref<'_>> {
+        Some((self.0.view()?, self.1.view()?, self.2.view()?))
     }
 }

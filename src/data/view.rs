@@ -322,6 +322,10 @@ impl Value for Str {
     fn append_to(self, b: &mut <String as Data>::Builder) {
         super::ColumnBuilder::push_ref(b, self.as_str());
     }
+    #[inline]
+    fn view(&self) -> Option<&str> {
+        Some(self.as_str())
+    }
 }
 
 /// The substrings of a [`Str`] between matches of a separator ([`Str::split`]).
@@ -426,6 +430,9 @@ impl Value for ByteStr {
     fn append_to(self, b: &mut <ByteString as Data>::Builder) {
         super::ColumnBuilder::push_ref(b, self.as_bytes());
     }
+    fn view(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
+    }
 }
 
 /// A list of a batch (a value of `group_by_key`, `cogroup`, `glom`), as DStream closures
@@ -520,6 +527,9 @@ impl<T: Data> Value for Seq<T> {
     type Data = Vec<T>;
     fn append_to(self, b: &mut <Vec<T> as Data>::Builder) {
         super::ColumnBuilder::push_ref(b, self.list());
+    }
+    fn view(&self) -> Option<ListRef<'_, T>> {
+        Some(self.list())
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod checkpointing;
 pub(crate) mod exchange;
+pub(crate) mod fusion;
 pub(crate) mod kernel_paths;
 mod map_with_state;
 pub(crate) mod node;
@@ -29,6 +30,7 @@ use crate::context::{BatchContext, StreamingContext};
 use crate::data::{Batch, Data};
 use crate::error::{Error, Result};
 use crate::time::{Duration, Time};
+use fusion::{ChainConsumer, materialise};
 use node::{AnyNode, ComputeFn, Node, Partitioning, Plan, ShufflePartitions};
 use std::panic::Location;
 use std::sync::Arc;
@@ -121,16 +123,18 @@ impl<T: Data> DStream<T> {
 
     /// A shuffle of each batch into hash partitions by key: `shuffle` gets the batch and the
     /// number of partitions ([`with_partitions`](Self::with_partitions), else the context's
-    /// default). In distributed mode `shuffle` combines each source partition's batch into the
-    /// exchange partitions and `merge` merges one exchange partition's partials
-    /// (`exchange.rs`); an operator without `merge` cannot run distributed (`start` refuses it
-    /// by its `name`).
+    /// default); when this stream is a narrow chain only the shuffle reads, `direct` reads the
+    /// chain instead if it can (else the chain's batch is built for `shuffle`). In distributed
+    /// mode `shuffle` combines each source partition's batch into the exchange partitions and
+    /// `merge` merges one exchange partition's partials (`exchange.rs`); an operator without
+    /// `merge` cannot run distributed (`start` refuses it by its `name`).
     #[track_caller]
     pub(crate) fn derive_shuffle<O: Data>(
         &self,
         name: &str,
         unique_keys: bool,
         shuffle: impl Fn(&Batch<T>, usize) -> Result<Batch<O>> + Send + Sync + 'static,
+        direct: Option<ChainConsumer<T, O>>,
         merge: Option<exchange::Merge<O>>,
     ) -> DStream<O> {
         let partitions = Arc::new(ShufflePartitions::default());
@@ -140,7 +144,7 @@ impl<T: Data> DStream<T> {
                 unique: unique_keys,
             },
         );
-        self.derive_exchanged(name, plan, &partitions, Arc::new(shuffle), merge)
+        self.derive_exchanged(name, plan, &partitions, Arc::new(shuffle), direct, merge)
     }
 
     /// [`derive_shuffle`](Self::derive_shuffle) with the node's plan and partition count given.
@@ -151,6 +155,7 @@ impl<T: Data> DStream<T> {
         plan: Plan,
         partitions: &Arc<ShufflePartitions>,
         shuffle: exchange::Shuffle<T, O>,
+        direct: Option<ChainConsumer<T, O>>,
         merge: Option<exchange::Merge<O>>,
     ) -> DStream<O> {
         let n = partitions.clone();
@@ -176,8 +181,15 @@ impl<T: Data> DStream<T> {
                         ))),
                     };
                 }
+                let partitions = n.get(ctx.parallelism);
+                if let Some(chain) = parent.fused(t, ctx)? {
+                    if let Some(out) = direct.as_ref().and_then(|d| d(&*chain, partitions)) {
+                        return Ok(Some(out));
+                    }
+                    return shuffle(&materialise(&*chain), partitions).map(Some);
+                }
                 match parent.get_or_compute(t, ctx)? {
-                    Some(b) => shuffle(&b, n.get(ctx.parallelism)).map(Some),
+                    Some(b) => shuffle(&b, partitions).map(Some),
                     None => Ok(None),
                 }
             }),

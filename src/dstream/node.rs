@@ -1,6 +1,7 @@
 //! A node of the DStream graph: how to compute its batch for a time, memoised per batch time and
 //! forgotten after its remember duration (Spark's `generatedRDDs` and `clearMetadata`).
 
+use super::fusion::{Chain, Narrow};
 use crate::context::BatchContext;
 use crate::data::{Batch, Data};
 use crate::error::Result;
@@ -9,7 +10,7 @@ use crate::lock::lock;
 use crate::time::{Duration, Time};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// How a node computes its batch at a valid time.
 pub(crate) type ComputeFn<T> =
@@ -33,6 +34,8 @@ pub(crate) trait AnyNode: Send + Sync {
     fn clear_old(&self, now: Time);
     /// The times whose batches are held (for tests of clean-up).
     fn remembered_times(&self) -> Vec<Time>;
+    /// Counts one more reader of this node's batches (a child node or an output operation).
+    fn add_consumer(&self);
 }
 
 /// A shuffle's number of output partitions: what `with_partitions` set, else the context's
@@ -113,6 +116,11 @@ pub(crate) struct Node<T: Data> {
     compute: ComputeFn<T>,
     generated: Mutex<BTreeMap<Time, Batch<T>>>,
     remember: Mutex<Duration>,
+    /// The child nodes and output operations that read this node's batches.
+    consumers: AtomicUsize,
+    /// Set for a narrow operator (`map`, `filter`, ...): its per-element form, so that its only
+    /// consumer can run it fused with the operators around it (`fusion.rs`).
+    narrow: OnceLock<Arc<dyn Narrow<T>>>,
 }
 
 impl<T: Data> Node<T> {
@@ -125,6 +133,9 @@ impl<T: Data> Node<T> {
         plan: Plan,
         compute: ComputeFn<T>,
     ) -> Self {
+        for p in &parents {
+            p.add_consumer();
+        }
         Node {
             id,
             name: name.into(),
@@ -135,6 +146,33 @@ impl<T: Data> Node<T> {
             compute,
             generated: Mutex::new(BTreeMap::new()),
             remember: Mutex::new(slide),
+            consumers: AtomicUsize::new(0),
+            narrow: OnceLock::new(),
+        }
+    }
+
+    /// Marks this node as the narrow operator `op` (once, when it is built).
+    pub(crate) fn set_narrow(&self, op: Arc<dyn Narrow<T>>) {
+        let _ = self.narrow.set(op);
+    }
+
+    /// This node's elements at `time` as a chain for its consumer to run fused, when this
+    /// node is a narrow operator that nothing else reads and whose batch at `time` is not
+    /// already computed; `None` otherwise (the consumer then reads the batch, computed and
+    /// memoised once for all readers).
+    pub(crate) fn fused(
+        &self,
+        time: Time,
+        ctx: &BatchContext,
+    ) -> Result<Option<Box<dyn Chain<T>>>> {
+        match self.narrow.get() {
+            Some(op)
+                if self.consumers.load(Ordering::Relaxed) == 1
+                    && !lock(&self.generated).contains_key(&time) =>
+            {
+                op.chain_at(time, ctx)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -207,5 +245,8 @@ impl<T: Data> AnyNode for Node<T> {
     }
     fn remembered_times(&self) -> Vec<Time> {
         lock(&self.generated).keys().copied().collect()
+    }
+    fn add_consumer(&self) {
+        self.consumers.fetch_add(1, Ordering::Relaxed);
     }
 }

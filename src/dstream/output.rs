@@ -2,6 +2,7 @@
 //! `foreachRDD`; and `save_to_kafka`). They run once per batch in the order they were registered.
 
 use super::DStream;
+use super::node::AnyNode;
 use crate::context::OutputOp;
 use crate::data::{Batch, Data};
 use crate::error::Result;
@@ -268,6 +269,7 @@ impl<T: Data> DStream<T> {
     {
         let node = self.node.clone();
         let f = Arc::new(f);
+        node.add_consumer();
         self.ctx.core.add_output(OutputOp {
             name: name.to_string(),
             description: description.to_string(),

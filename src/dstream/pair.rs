@@ -4,13 +4,15 @@
 //! [`with_partitions`](DStream::with_partitions) sets another.
 
 use super::exchange::Exchange;
+use super::fusion::KeyView;
+use super::kernel_paths::{as_i64_reducer, reduce_chain_strings};
 use super::node::{Node, Partitioning, Plan, ShufflePartitions};
 use super::{DStream, both_at};
 use crate::context::BatchContext;
-use crate::data::view::CallScope;
-use crate::data::{Batch, Column, ColumnBuilder, Data, Key, Value};
+use crate::data::{Batch, Data, Key, Value, emit};
 use crate::error::{Error, Result};
-use crate::kernels::narrow::per_partition;
+use crate::kernels::accumulate::Agg;
+use crate::kernels::aggregate::Aggregation;
 use crate::rdd::emit::{self, EmitGroup};
 use crate::time::Time;
 use rayon::prelude::*;
@@ -33,11 +35,17 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        let merge = f.clone();
+        let (merge, direct) = (f.clone(), f.clone());
+        let sums = Aggregation::new();
         self.derive_shuffle(
             "ShuffledDStream",
             true,
             move |batch, n| Ok(batch.shuffle_into(n)?.reduce_by_key(&*f)),
+            Some(Arc::new(move |chain, n| {
+                let reducer = as_i64_reducer(&*direct);
+                reduce_chain_strings(&sums, chain, Agg::Reduce(&reducer), n)
+                    .map(Batch::from_partitions)
+            })),
             Some(Arc::new(move |partials: &Batch<(K, V)>| {
                 Ok(partials.shuffle_into(1)?.reduce_by_key(&*merge))
             })),
@@ -70,6 +78,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                     .shuffle_into(n)?
                     .combine_by_key(&create, &merge_value, &*merge_combiners))
             },
+            None,
             Some(Arc::new(move |partials: &Batch<(K, C)>| {
                 Ok(partials.shuffle_into(1)?.reduce_by_key(&*merge))
             })),
@@ -84,6 +93,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             "GroupedDStream",
             true,
             move |batch, n| Ok(batch.shuffle_into(n)?.group_by_key()),
+            None,
             Some(Arc::new(|partials: &Batch<(K, Vec<V>)>| {
                 Ok(partials.shuffle_into(1)?.concat_groups())
             })),
@@ -105,17 +115,9 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         R: Value,
         F: Fn(V::Arg) -> R + Send + Sync + 'static,
     {
-        self.derive("MapValuedDStream", move |batch, _, _| {
-            Ok(per_partition(
-                batch,
-                |_, col, b: &mut <(K, R::Data) as Data>::Builder| {
-                    let scope = CallScope::open();
-                    for i in 0..col.len() {
-                        f(V::arg(col.b.value(i), scope.id())).append_to(&mut b.1);
-                        b.0.push_ref(col.a.value(i));
-                    }
-                },
-            ))
+        self.narrow("MapValuedDStream", move |(k, v), at, sink| {
+            let value = f(V::arg(v, at.scope));
+            emit((KeyView::<K>(k), value), at.sources, sink);
         })
     }
 
@@ -135,19 +137,10 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         I::Item: Value,
         F: Fn(V::Arg) -> I + Send + Sync + 'static,
     {
-        self.derive("FlatMapValuedDStream", move |batch, _, _| {
-            Ok(per_partition(
-                batch,
-                |_, col, b: &mut <(K, <I::Item as Value>::Data) as Data>::Builder| {
-                    let scope = CallScope::open();
-                    for i in 0..col.len() {
-                        for v in f(V::arg(col.b.value(i), scope.id())) {
-                            v.append_to(&mut b.1);
-                            b.0.push_ref(col.a.value(i));
-                        }
-                    }
-                },
-            ))
+        self.narrow("FlatMapValuedDStream", move |(k, v), at, sink| {
+            for value in f(V::arg(v, at.scope)) {
+                emit((KeyView::<K>(k), value), at.sources, sink);
+            }
         })
     }
 

@@ -3,15 +3,16 @@
 //!
 //! Closures receive each element's closure view ([`Data::Arg`]) inside a call scope the engine
 //! opens around its calls over one partition, and return plain values, which are appended to
-//! the result (strings of the input returned in them stay views).
+//! the result (strings of the input returned in them stay views). The per-element operators
+//! run fused with the narrow operators next to them (`fusion.rs`).
 
 use super::DStream;
 use super::exchange::Merge;
-use super::kernel_paths::count_words_of;
+use super::kernel_paths::{count_chain_strings, count_words_of};
 use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
 use crate::context::{BatchContext, StreamingContext};
 use crate::data::view::CallScope;
-use crate::data::{Batch, Column, ColumnBuilder, Data, Emit, Key, Value, column_from_values};
+use crate::data::{Batch, Data, Emit, Key, Value, column_from_values, emit};
 use crate::error::{Error, Result};
 use crate::kernels::aggregate::Aggregation;
 use crate::kernels::narrow::per_partition;
@@ -19,15 +20,6 @@ use crate::time::{Duration, Time};
 use std::sync::Arc;
 
 pub use crate::data::Partition;
-
-/// Calls `f` with every element of `col`, as its view and its closure view, in one call scope.
-fn each_arg<'c, T: Data>(col: &'c T::Column, mut f: impl FnMut(T::Ref<'c>, T::Arg)) {
-    let scope = CallScope::open();
-    for i in 0..col.len() {
-        let v = col.value(i);
-        f(v, T::arg(v, scope.id()));
-    }
-}
 
 /// What a [`transform`](DStream::transform) function returns: a batch, or a `Result` of one
 /// whose error fails the batch.
@@ -71,10 +63,8 @@ impl<T: Data> DStream<T> {
         R: Value,
         F: Fn(T::Arg) -> R + Send + Sync + 'static,
     {
-        self.derive("MappedDStream", move |batch, _, _| {
-            Ok(per_partition(batch, |_, col, b| {
-                each_arg::<T>(col, |_, x| f(x).append_to(b));
-            }))
+        self.narrow("MappedDStream", move |x, at, sink| {
+            emit(f(T::arg(x, at.scope)), at.sources, sink);
         })
     }
 
@@ -95,10 +85,10 @@ impl<T: Data> DStream<T> {
         I::Item: Value,
         F: Fn(T::Arg) -> I + Send + Sync + 'static,
     {
-        self.derive("FlatMappedDStream", move |batch, _, _| {
-            Ok(per_partition(batch, |_, col, b| {
-                each_arg::<T>(col, |_, x| f(x).into_iter().for_each(|v| v.append_to(b)));
-            }))
+        self.narrow("FlatMappedDStream", move |x, at, sink| {
+            for v in f(T::arg(x, at.scope)) {
+                emit(v, at.sources, sink);
+            }
         })
     }
 
@@ -121,13 +111,8 @@ impl<T: Data> DStream<T> {
     where
         F: Fn(T::Ref<'_>, &mut Emit<'_, O>) + Send + Sync + 'static,
     {
-        self.derive("FlatMappedDStream", move |batch, _, _| {
-            Ok(per_partition(batch, |_, col, b: &mut O::Builder| {
-                let mut out = Emit::new(b);
-                for i in 0..col.len() {
-                    f(col.value(i), &mut out);
-                }
-            }))
+        self.narrow("FlatMappedDStream", move |x, at, sink| {
+            f(x, &mut Emit::new(sink, at.sources))
         })
     }
 
@@ -137,14 +122,10 @@ impl<T: Data> DStream<T> {
     where
         F: Fn(T::Arg) -> bool + Send + Sync + 'static,
     {
-        self.derive("FilteredDStream", move |batch, _, _| {
-            Ok(per_partition(batch, |_, col, b: &mut T::Builder| {
-                each_arg::<T>(col, |v, x| {
-                    if f(x) {
-                        b.push_ref(v);
-                    }
-                });
-            }))
+        self.narrow("FilteredDStream", move |x, at, sink| {
+            if f(T::arg(x, at.scope)) {
+                sink(x);
+            }
         })
     }
 
@@ -404,14 +385,19 @@ impl<T: Key> DStream<T> {
                     let parts = count_words_of::<T>(&counts, batch.partitions(), sep, n)?;
                     Ok(Batch::from_partitions(parts))
                 }),
+                None,
                 Some(merge),
             );
         }
+        let counts = Aggregation::new();
         self.derive_exchanged(
             "CountByValueDStream",
             plan,
             partitions,
             Arc::new(|batch, n| Ok(batch.shuffle_into(n)?.count_by_value())),
+            Some(Arc::new(move |chain, n| {
+                count_chain_strings(&counts, chain, n).map(Batch::from_partitions)
+            })),
             Some(merge),
         )
     }

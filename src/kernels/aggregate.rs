@@ -49,6 +49,10 @@ use crate::kernels::view::{MAX_INLINE, buffer_index, view_len};
 /// Keys and values of one output partition.
 pub type Partition = (StringViewArray, Vec<i64>);
 
+/// What [`Aggregation::aggregate_pushed`]'s tasks hand a batch of rows to: key views and values
+/// (`None`: all ones).
+pub(crate) type PushRows<'a> = dyn FnMut(&[u128], Option<&[i64]>) -> Result<(), KernelError> + 'a;
+
 /// Lines per task below which a task is not worth its merge.
 const MIN_LINES_PER_TASK: usize = 1024;
 /// Keys per task below which a task is not worth its merge.
@@ -56,7 +60,7 @@ const MIN_KEYS_PER_TASK: usize = 16 * 1024;
 /// Lines tokenised at a time by [`count_words`] (about 100 KiB of views for KJV's verses).
 const LINES_PER_CHUNK: usize = 64;
 /// Rows hashed and then aggregated at a time (scratch vectors stay in L1/L2).
-const ROWS_PER_BATCH: usize = 2048;
+pub(crate) const ROWS_PER_BATCH: usize = 2048;
 
 /// Word count: tokenises `lines` and counts every token, in one pass per rayon task, into
 /// `partitions` output partitions (a token goes to `partition_of(hash_key(token), partitions)`).
@@ -333,6 +337,58 @@ impl Aggregation {
                 Ok(())
             },
         )
+    }
+
+    /// Aggregates the rows that tasks push, in batches of at most [`ROWS_PER_BATCH`] (a fused
+    /// narrow chain's keys and values, `dstream/fusion.rs`): `fill` runs each task and calls
+    /// its `add(views, values)` for every batch of rows (`values: None` is all ones). Every key
+    /// view is `make_view` of a string's bytes: inline, or naming the index in `buffers` of a
+    /// buffer that holds those bytes at that offset. The results are those of [`aggregate`]
+    /// over the pushed rows in task order.
+    ///
+    /// # Errors
+    ///
+    /// [`KernelError::ZeroPartitions`], [`KernelError::TooManyKeys`], or `fill`'s.
+    pub(crate) fn aggregate_pushed<P: Send>(
+        &self,
+        tasks: Vec<P>,
+        buffers: &Arc<[Buffer]>,
+        agg: Agg<'_>,
+        partitions: usize,
+        fill: impl Fn(P, &mut PushRows<'_>) -> Result<(), KernelError> + Sync,
+    ) -> Result<Vec<Partition>, KernelError> {
+        if partitions == 0 {
+            return Err(KernelError::ZeroPartitions);
+        }
+        match agg {
+            Agg::Sum => self.pushed(tasks, buffers, &Sum, partitions, &fill),
+            Agg::Count => self.pushed(tasks, buffers, &Count, partitions, &fill),
+            Agg::Min => self.pushed(tasks, buffers, &Min, partitions, &fill),
+            Agg::Max => self.pushed(tasks, buffers, &Max, partitions, &fill),
+            Agg::Reduce(f) => self.pushed(tasks, buffers, &Reduce(f), partitions, &fill),
+        }
+    }
+
+    fn pushed<P: Send, A: Accumulator>(
+        &self,
+        tasks: Vec<P>,
+        buffers: &Arc<[Buffer]>,
+        agg: &A,
+        partitions: usize,
+        fill: &(impl Fn(P, &mut PushRows<'_>) -> Result<(), KernelError> + Sync),
+    ) -> Result<Vec<Partition>, KernelError> {
+        self.two_phase(tasks, partitions, agg, buffers, |task, state| {
+            let TaskState { parts, batch, .. } = state;
+            fill(task, &mut |views: &[u128], values: Option<&[i64]>| {
+                let rows = Rows {
+                    views,
+                    remap: None,
+                    hashes: None,
+                    values,
+                };
+                batch.add(parts, agg, rows, buffers)
+            })
+        })
     }
 
     /// Runs phase 1 (`fill` on every task, in parallel, into per-partition partials) and phase
@@ -673,9 +729,12 @@ impl Partial {
         // SAFETY: `new_unchecked` needs what `try_new` checks. Every view is a key view of a
         // valid input array (so valid UTF-8, zero-padded when inline), and long views name the
         // index in `buffers` of the buffer they named in their own array (`Sources` maps each
-        // array's buffers into `buffers`), at the same offset; when no view is long no buffer
+        // array's buffers into `buffers`), at the same offset; or, for pushed rows, `make_view`
+        // of a `&str`'s bytes, inline or naming a buffer of `buffers` that holds exactly those
+        // bytes at that offset (`aggregate_pushed`'s contract). When no view is long no buffer
         // is needed. There are no nulls. Checked against `try_new` by
-        // `tests::output_keys_pass_arrow_validation`.
+        // `tests::output_keys_pass_arrow_validation` and, for pushed rows, by
+        // `tests/zero_copy.rs` (`fused_chains_keep_views_into_the_input_buffer`).
         let keys =
             unsafe { StringViewArray::new_unchecked(ScalarBuffer::from(views), buffers, None) };
         (keys, std::mem::take(&mut self.acc))

@@ -4,8 +4,7 @@
 
 use super::ShuffleInto;
 use crate::data::{Batch, Column, Data, Key, PairColumn};
-use crate::dstream::kernel_paths::{as_i64_reducer, count_strings, reduce_strings};
-use crate::error::Result;
+use crate::dstream::kernel_paths::{as_i64_reducer, count_strings, kernel_result, reduce_strings};
 use crate::kernels::accumulate::Agg;
 use crate::kernels::shuffle::{KeyedInput, combine_by_key};
 use arrow_buffer::ScalarBuffer;
@@ -16,21 +15,6 @@ fn pair_columns<K: Data, C: Data>(parts: Vec<(K::Column, C::Column)>) -> Vec<Pai
         .into_iter()
         .map(|(a, b)| PairColumn { a, b })
         .collect()
-}
-
-/// The kernel's result, or `None` when the types do not take the kernel or it refused the
-/// columns (a condition it reports rather than panicking on), so that the caller takes the
-/// general shuffle, which has the same result.
-fn kernel_result<X>(kernel: Option<Result<X>>) -> Option<X> {
-    match kernel? {
-        Ok(out) => Some(out),
-        Err(e) => {
-            tracing::warn!(
-                "the aggregation kernel refused a batch ({e}); using the general shuffle"
-            );
-            None
-        }
-    }
 }
 
 /// The pairs of `parts` reduced by key into `partitions` hash partitions: on the aggregation
