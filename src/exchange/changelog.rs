@@ -158,14 +158,18 @@ impl Changelog {
         &self.topic
     }
 
-    /// Writes partition `p`'s snapshot and waits for the broker's acknowledgement; the bytes
-    /// written.
-    pub(crate) fn write(&self, p: u32, snapshot: &Snapshot) -> Result<usize> {
-        let (key, value) = snapshot.encode()?;
+    /// Writes each `(partition, snapshot)` and waits for the broker's acknowledgements (all
+    /// sent first, then waited for once); the bytes of each.
+    pub(crate) fn write(&self, snapshots: &[(u32, Snapshot)]) -> Result<Vec<usize>> {
         let records = self.writer.records();
-        records.send(Some(p as i32), Some(&key), &value)?;
+        let mut sizes = Vec::with_capacity(snapshots.len());
+        for (p, snapshot) in snapshots {
+            let (key, value) = snapshot.encode()?;
+            records.send(Some(*p as i32), Some(&key), &value)?;
+            sizes.push(key.len() + value.len());
+        }
         records.wait()?;
-        Ok(key.len() + value.len())
+        Ok(sizes)
     }
 
     /// Every snapshot record of partition `p`, oldest first.
