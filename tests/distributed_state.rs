@@ -338,8 +338,10 @@ fn a_damaged_or_truncated_latest_snapshot_falls_back_to_the_one_before_with_a_wa
 }
 
 /// One in-process member of job `app` (a context of its own, as another process would have):
-/// the words' counts per batch (`count_by_value`, through the exchange), and each word's running
-/// total from `map_with_state`, both saved under `<dir>/out/`, snapshotting every 3 batches.
+/// the words' counts per batch (`count_by_value`, through the exchange), each word's running
+/// total from `map_with_state`, and its occurrences over the last 10 batches every 2
+/// (`group_by_key_and_window`, counted), all saved under `<dir>/out/`, snapshotting every 3
+/// batches.
 fn mapping_member(broker: &Broker, dir: &Path, app: &str) -> dstreams::StreamingContext {
     use dstreams::prelude::*;
     let (ssc, lines) = in_process_member(broker, app, P);
@@ -355,12 +357,23 @@ fn mapping_member(broker: &Broker, dir: &Path, app: &str) -> dstreams::Streaming
         },
     ));
     totals.save_as_text_files(&out("counts"), "mapped");
+    // Each word's occurrences over the window, grouped, and counted to compare with the counts.
+    let interval = INTERVAL_MS as i64;
+    lines
+        .flat_map(|line| line.split(' '))
+        .map(|word| (word, 1i64))
+        .group_by_key_and_window(
+            Milliseconds(WINDOW * interval),
+            Milliseconds(SLIDE * interval),
+        )
+        .map(|(word, ones)| (word, ones.len() as i64))
+        .save_as_text_files(&out("counts"), "window");
     ssc.start().unwrap();
     ssc
 }
 
 #[test]
-fn map_with_state_runs_distributed_and_moves_with_its_partitions() {
+fn map_with_state_and_group_by_key_and_window_run_distributed_and_move_with_their_partitions() {
     let Some(broker) = Broker::start() else {
         return;
     };
@@ -396,5 +409,37 @@ fn map_with_state_runs_distributed_and_moves_with_its_partitions() {
             .collect();
         assert_same(&got, &expected, || format!("the mapped records at {t}"));
     }
+    check_windows(&dir, String::new);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_stateful_operator_changed_by_a_new_version_is_refused_naming_its_changelog() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("distributed-state", "upgrade");
+    produce(&broker, &dir, 3000);
+    let old = ["--stateful", "--checkpoint-every", "1"];
+    let a = member_with(&broker, &dir, "a", "upgrade", P, &old);
+    wait_for("snapshots of the running totals", || {
+        saved(&dir, "state").len() >= 3
+    });
+    drop(a);
+    // The new version's first stateful operator (op0) is a window, where the old one's was
+    // the running totals.
+    let mut b = member_with(&broker, &dir, "b", "upgrade", P, &["--window", "4"]);
+    wait_for("the new version to stop", || {
+        b.0.try_wait().unwrap().is_some()
+    });
+    let status = b.0.wait().unwrap();
+    let log = std::fs::read_to_string(dir.join("b.log")).unwrap();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("checkpoint does not fit this program at upgrade-op0-state")
+            && log.contains("the state was written by update_state_by_key")
+            && log.contains("checkpoint_name"),
+        "{log}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 
 /// Operators that a distributed program cannot run yet: their results need every key of a
 /// batch, or of several batches, in one place; but `update_state_by_key`, `map_with_state` and
-/// the keyed windows keep their state per exchange partition (`dstream/partitioned.rs`) and
-/// run.
+/// the keyed windows (`reduce_by_key_and_window`, `count_by_value_and_window`,
+/// `group_by_key_and_window`) keep their state per exchange partition
+/// (`dstream/partitioned.rs`) and run.
 const LOCAL_ONLY: &[&str] = &[
     "StateDStream",
     "MapWithStateDStream",
@@ -260,8 +261,8 @@ impl Core {
         if !refused.is_empty() {
             return Err(Error::Unsupported(format!(
                 "a distributed program (StreamingContext::distribute) cannot run {} yet: \
-                 state_snapshots, windows of whole elements (window, group_by_key_and_window, \
-                 count_by_window, ...), repartition, transform and whole-batch results need \
+                 state_snapshots, windows of whole elements (window, count_by_window, \
+                 reduce_by_window, ...), repartition, transform and whole-batch results need \
                  every element in one process",
                 refused.join(", ")
             )));

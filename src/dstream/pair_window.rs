@@ -7,6 +7,7 @@ use super::DStream;
 use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
 use super::partitioned::Partitioned;
 use super::partitioned_window::{InversePath, KeyedWindow};
+use super::window::window_parts;
 use super::window_options::{InverseFn, Window};
 use crate::context::BatchContext;
 use crate::data::{Batch, Column, Data, Key, PairColumn};
@@ -175,14 +176,66 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
         }
     }
 
-    /// Spark's `groupByKeyAndWindow(W, S)`: the values of each key over the window.
+    /// Spark's `groupByKeyAndWindow(W, S)`: the values of each key over the window (the
+    /// window's batches grouped by key). In distributed mode each batch is grouped through the
+    /// exchange and each exchange partition keeps its batches' groups of the last window,
+    /// concatenated at each slide (`partitioned_window.rs`).
     #[track_caller]
     pub fn group_by_key_and_window(
         &self,
         window: impl Into<Duration>,
         slide: impl Into<Duration>,
     ) -> DStream<(K, Vec<V>)> {
-        self.window(window, slide).group_by_key()
+        let (window, slide) = (window.into(), slide.into());
+        if let Err(e) = self.check_window(window, slide) {
+            self.refuse("group_by_key_and_window", e);
+        }
+        let grouped = self.group_by_key();
+        let per_partition = Arc::new(Partitioned::new(
+            KeyedWindow {
+                operator: "group_by_key_and_window",
+                length: window,
+                slide,
+                merge: Arc::new(|groups: &[&PairColumn<K, Vec<V>>]| {
+                    let all = groups.iter().map(|g| (*g).clone()).collect();
+                    let merged = Batch::from_partitions(all).shuffle_into(1)?.concat_groups();
+                    Ok(merged.partitions()[0].clone())
+                }),
+                inverse: None,
+            },
+            grouped.node.clone(),
+            self.ctx.core.exchanges_from(&*grouped.node),
+        ));
+        let distributed = per_partition.clone();
+        let partitions = Arc::new(ShufflePartitions::default());
+        let n_of = partitions.clone();
+        let parent = self.node.clone();
+        let parent_slide = self.slide_duration();
+        let stream = DStream::create(
+            &self.ctx,
+            "GroupedWindowedDStream",
+            slide,
+            vec![
+                self.node.clone() as Arc<dyn AnyNode>,
+                grouped.node.clone() as Arc<dyn AnyNode>,
+            ],
+            window,
+            Plan::partitioned(&partitions, Partitioning::ByKey { unique: true }),
+            Box::new(move |t, ctx| {
+                if ctx.distributed().is_some() {
+                    return distributed.compute(t, ctx);
+                }
+                let parts = window_parts(&parent, parent_slide, window, t, ctx)?;
+                let n = n_of.get(ctx.parallelism);
+                Ok(Some(
+                    Batch::from_partitions(parts)
+                        .shuffle_into(n)?
+                        .group_by_key(),
+                ))
+            }),
+        );
+        stream.keep_state_per_partition(per_partition);
+        stream
     }
 
     /// Each batch reduced by key with `f` into hash partitions (as many as the window's), the
@@ -353,6 +406,7 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
         window: &Window<V>,
     ) -> Arc<Partitioned<(K, V), (K, V), KeyedWindow<K, V>>> {
         let op = KeyedWindow {
+            operator: "reduce_by_key_and_window",
             length: window.length,
             slide: window.slide,
             merge,

@@ -1,6 +1,6 @@
 //! Keyed windows in distributed mode (`reduce_by_key_and_window` on both paths,
-//! `count_by_value_and_window`): one exchange partition's window, fed batch by batch
-//! (`partitioned.rs`). A partition keeps its batches' reduced values of the last window, and on
+//! `count_by_value_and_window`, `group_by_key_and_window`): one exchange partition's window,
+//! fed batch by batch (`partitioned.rs`). A partition keeps its batches' reduced values of the last window, and on
 //! the inverse path the window's running result (`RunningTable`): each batch is added, the
 //! batches leaving the window subtracted. At each slide the window is emitted: the running
 //! result, or the batches merged with the reduce function.
@@ -24,6 +24,8 @@ const BATCH: &str = "batch";
 
 /// A keyed window on one exchange partition.
 pub(crate) struct KeyedWindow<K: Data, V: Data> {
+    /// The operator's name in its kind.
+    pub(crate) operator: &'static str,
     pub(crate) length: Duration,
     pub(crate) slide: Duration,
     /// Merges batches' reduced values (the window's result without an inverse function).
@@ -74,7 +76,8 @@ impl<K: Key, V: Data + Clone> PartitionOp<(K, V), (K, V)> for KeyedWindow<K, V> 
 
     fn kind(&self) -> String {
         format!(
-            "reduce_by_key_and_window({} -> {}, window {}, slide {}{})",
+            "{}({} -> {}, window {}, slide {}{})",
+            self.operator,
             K::data_type(),
             V::data_type(),
             self.length,
@@ -177,6 +180,7 @@ mod tests {
     fn window(inverse: bool) -> KeyedWindow<String, i64> {
         let f: ReduceFn<i64> = Arc::new(|a, b| a + b);
         KeyedWindow {
+            operator: "reduce_by_key_and_window",
             length: Duration::millis(3000),
             slide: Duration::millis(2000),
             merge: merge_with(f.clone()),

@@ -4,13 +4,34 @@
 //! `zero + k * S` and covers the parent's batches in `(t - W, t]`; early windows are partial.
 
 use super::DStream;
-use super::node::{AnyNode, Plan, ShufflePartitions};
+use super::node::{AnyNode, Node, Plan, ShufflePartitions};
 use super::pair_window::{ReduceFn, check_reduced_window, merge_with};
 use super::window_options::Window;
+use crate::context::BatchContext;
 use crate::data::{Batch, ColumnBuilder, Data, PairColumn};
 use crate::error::{Error, Result};
-use crate::time::Duration;
+use crate::time::{Duration, Time};
 use std::sync::Arc;
+
+/// The partitions of `parent`'s batches (of slide `parent_slide`) in the window of length
+/// `window` ending at `t`, side by side, nothing copied.
+pub(crate) fn window_parts<T: Data>(
+    parent: &Node<T>,
+    parent_slide: Duration,
+    window: Duration,
+    t: Time,
+    ctx: &BatchContext,
+) -> Result<Vec<T::Column>> {
+    let mut parts = Vec::new();
+    let mut at = t - window + parent_slide;
+    while at <= t {
+        if let Some(b) = parent.get_or_compute(at, ctx)? {
+            parts.extend(b.partitions().iter().cloned());
+        }
+        at = at + parent_slide;
+    }
+    Ok(parts)
+}
 
 impl<T: Data> DStream<T> {
     /// Spark's `WindowedDStream` checks: `window` and `slide` positive multiples of this
@@ -58,14 +79,7 @@ impl<T: Data> DStream<T> {
             window,
             Plan::default(),
             Box::new(move |t, ctx| {
-                let mut parts = Vec::new();
-                let mut at = t - window + parent_slide;
-                while at <= t {
-                    if let Some(b) = parent.get_or_compute(at, ctx)? {
-                        parts.extend(b.partitions().iter().cloned());
-                    }
-                    at = at + parent_slide;
-                }
+                let parts = window_parts(&parent, parent_slide, window, t, ctx)?;
                 Ok(Some(Batch::from_partitions(parts)))
             }),
         )
