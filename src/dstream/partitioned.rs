@@ -445,29 +445,7 @@ impl<I: Data, O: Data, Op: PartitionOp<I, O>> PartitionedState for Partitioned<I
         let Ok(changelog) = self.node().and_then(|n| distributed.changelog(n)) else {
             return;
         };
-        let due: Vec<(u32, Snapshot)> = due.into_iter().filter(|(_, s)| s.time <= t).collect();
-        let started = std::time::Instant::now();
-        match changelog.write(&due) {
-            Ok(sizes) => {
-                let ms = started.elapsed().as_secs_f64() * 1e3;
-                for ((p, snapshot), bytes) in due.iter().zip(sizes) {
-                    let rows: usize = snapshot.batches.iter().map(RecordBatch::num_rows).sum();
-                    tracing::info!(
-                        "{}: snapshot of partition {p} after batch {}: {rows} rows, {bytes} bytes \
-                         (with {} other(s) in {ms:.1} ms)",
-                        snapshot.kind,
-                        snapshot.time,
-                        due.len() - 1
-                    );
-                }
-            }
-            Err(e) => tracing::warn!(
-                "{}: the snapshots of partitions {:?} after batch {t} were not written ({e}); a \
-                 restore starts from the ones before them",
-                self.op.kind(),
-                due.iter().map(|(p, _)| p).collect::<Vec<_>>()
-            ),
-        }
+        changelog.write(due);
     }
 }
 

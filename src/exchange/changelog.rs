@@ -17,6 +17,7 @@
 use super::config::ExchangeConfig;
 use crate::error::{Error, Result};
 use crate::kafka_admin::{self, StoredRecord};
+use crate::lock::lock;
 use crate::sink::KafkaWriter;
 use crate::time::Time;
 use arrow_array::RecordBatch;
@@ -25,8 +26,10 @@ use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{Schema, SchemaRef};
 use rdkafka::ClientConfig;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
+use std::time::Instant;
 
 /// The schema metadata key naming the operator's kind in a snapshot.
 const KIND: &str = "dstreams.operator";
@@ -121,7 +124,8 @@ impl Snapshot {
 pub(crate) struct Changelog {
     topic: String,
     client: ClientConfig,
-    writer: KafkaWriter,
+    /// Hands snapshots to the thread that writes them (off the batch thread).
+    queue: Mutex<Sender<Vec<(u32, Snapshot)>>>,
 }
 
 impl Changelog {
@@ -146,10 +150,19 @@ impl Changelog {
             .set("enable.idempotence", "true")
             .set("message.max.bytes", MAX_RECORD_BYTES);
         let writer = KafkaWriter::new(&producer, &topic)?;
+        let (queue, snapshots) = channel::<Vec<(u32, Snapshot)>>();
+        std::thread::Builder::new()
+            .name(format!("{topic} writer"))
+            .spawn(move || {
+                for due in snapshots {
+                    write(&writer, &due);
+                }
+            })
+            .map_err(|e| Error::Internal(format!("starting the writer of {topic}: {e}")))?;
         Ok(Changelog {
             topic,
             client,
-            writer,
+            queue: Mutex::new(queue),
         })
     }
 
@@ -158,23 +171,55 @@ impl Changelog {
         &self.topic
     }
 
-    /// Writes each `(partition, snapshot)` and waits for the broker's acknowledgements (all
-    /// sent first, then waited for once); the bytes of each.
-    pub(crate) fn write(&self, snapshots: &[(u32, Snapshot)]) -> Result<Vec<usize>> {
-        let records = self.writer.records();
-        let mut sizes = Vec::with_capacity(snapshots.len());
-        for (p, snapshot) in snapshots {
-            let (key, value) = snapshot.encode()?;
-            records.send(Some(*p as i32), Some(&key), &value)?;
-            sizes.push(key.len() + value.len());
+    /// Writes each `(partition, snapshot)`, in the background: the partitions' next owners
+    /// restore from them once they are written; until then, from the ones before.
+    pub(crate) fn write(&self, snapshots: Vec<(u32, Snapshot)>) {
+        if !snapshots.is_empty() && lock(&self.queue).send(snapshots).is_err() {
+            tracing::warn!(
+                "{}: its writer stopped; snapshots are not written",
+                self.topic
+            );
         }
-        records.wait()?;
-        Ok(sizes)
     }
 
     /// Every snapshot record of partition `p`, oldest first.
     pub(crate) fn records(&self, p: u32) -> Result<Vec<StoredRecord>> {
         kafka_admin::read_partition(&self.client, &self.topic, p as i32, None, None, TIMEOUT)
+    }
+}
+
+/// Writes a batch's snapshots (all sent, then their acknowledgements waited for once), and logs
+/// what was written or why not.
+fn write(writer: &KafkaWriter, due: &[(u32, Snapshot)]) {
+    let started = Instant::now();
+    let records = writer.records();
+    let mut sizes = Vec::with_capacity(due.len());
+    let sent = due.iter().try_for_each(|(p, snapshot)| {
+        let (key, value) = snapshot.encode()?;
+        records.send(Some(*p as i32), Some(&key), &value)?;
+        sizes.push(key.len() + value.len());
+        Ok::<_, Error>(())
+    });
+    match sent.and_then(|()| records.wait().map(|_| ())) {
+        Ok(()) => {
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            for ((p, snapshot), bytes) in due.iter().zip(sizes) {
+                let rows: usize = snapshot.batches.iter().map(RecordBatch::num_rows).sum();
+                tracing::info!(
+                    "{}: snapshot of partition {p} after batch {}: {rows} rows, {bytes} bytes \
+                     (with {} other(s) in {ms:.1} ms)",
+                    snapshot.kind,
+                    snapshot.time,
+                    due.len() - 1
+                );
+            }
+        }
+        Err(e) => tracing::warn!(
+            "{}: the snapshots of partitions {:?} were not written ({e}); a restore starts from \
+             the ones before them",
+            writer.topic(),
+            due.iter().map(|(p, _)| p).collect::<Vec<_>>()
+        ),
     }
 }
 
