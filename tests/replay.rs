@@ -122,6 +122,65 @@ fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
     ] {
         assert!(json.contains(key), "{key} missing from {json}");
     }
+    // Batches back to back: no delays (they would only say how far behind a clock that does
+    // not pace them the run is).
+    assert!(!json.contains("delay"), "{json}");
+}
+
+/// The value of `key` in the stats JSON `json` (a number).
+fn json_number(json: &str, key: &str) -> f64 {
+    let at = json
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("{key} missing from {json}"));
+    let rest = &json[at + key.len() + 3..];
+    let end = rest.find([',', '}']).unwrap();
+    rest[..end].parse().unwrap()
+}
+
+#[test]
+fn a_paced_replay_reports_sparks_scheduling_and_total_delays() {
+    let dir = TestDir::new("replay", "paced");
+    let stats = dir.join("stats.json");
+    // 2,000 verses in batches of 100 at 50,000 records/s: 20 batches of 2 ms.
+    let text: String = std::fs::read_to_string(KJV)
+        .unwrap()
+        .lines()
+        .take(2000)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let input = dir.join("verses.txt");
+    std::fs::write(&input, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["replay", "--batch-lines", "100", "--rate", "50000"])
+        .arg("--stats-json")
+        .arg(&stats)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(&stats).unwrap();
+    assert_eq!(json_number(&json, "batches"), 20.0, "{json}");
+    let delay = |key| json_number(&json, key);
+    let (s50, s99) = (
+        delay("scheduling_delay_ms_p50"),
+        delay("scheduling_delay_ms_p99"),
+    );
+    let (t50, t99, tmax) = (
+        delay("total_delay_ms_p50"),
+        delay("total_delay_ms_p99"),
+        delay("total_delay_ms_max"),
+    );
+    // Percentiles in order, and a total delay never shorter than the scheduling delay part of
+    // it (the processing time is not negative).
+    assert!(0.0 <= s50 && s50 <= s99, "{json}");
+    assert!(0.0 <= t50 && t50 <= t99 && t99 <= tmax, "{json}");
+    assert!(s50 <= t50 && s99 <= tmax, "{json}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("scheduling delay ms p50"), "{text}");
 }
 
 #[test]

@@ -220,7 +220,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         unsafe { ReplayData::map(&args.files)? }
     }
     .repeat(args.repeat as usize);
-    let stats = Arc::new(RunStats::new(data.len() as u64));
+    let stats = Arc::new(RunStats::with_pacing(
+        data.len() as u64,
+        args.rate.is_some(),
+    ));
     let stateful = args.job != Job::WordCount;
     let temporary = (stateful && args.checkpoint.is_none())
         .then(|| std::env::temp_dir().join(format!("dstreams-replay-{}", std::process::id())));

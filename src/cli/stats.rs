@@ -20,6 +20,11 @@ pub struct RunStats {
     /// The largest anonymous resident memory seen after a batch (mapped input files excluded).
     peak_anon_bytes: AtomicU64,
     first_batch_done: Mutex<Option<Duration>>,
+    /// Whether batches are paced by the clock (`replay --rate`): then Spark's delays are
+    /// reported.
+    paced: bool,
+    /// Each batch's scheduling delay and total delay (Spark's `BatchInfo`), in ms.
+    delays: Mutex<Vec<(i64, i64)>>,
     records: AtomicU64,
     bytes: AtomicU64,
     /// Words counted by the job's output (added by the job).
@@ -30,6 +35,12 @@ pub struct RunStats {
 impl RunStats {
     /// Statistics for a run over `total_bytes` of input; the progress bar shows only on a terminal.
     pub fn new(total_bytes: u64) -> Self {
+        Self::with_pacing(total_bytes, false)
+    }
+
+    /// [`new`](Self::new) for a run whose batches are `paced` by the clock: its summary reports
+    /// Spark's scheduling and total delays.
+    pub fn with_pacing(total_bytes: u64, paced: bool) -> Self {
         let progress = ProgressBar::new(total_bytes);
         progress.set_style(
             ProgressStyle::with_template(
@@ -44,6 +55,8 @@ impl RunStats {
             checkpoints: Mutex::new(Vec::new()),
             peak_anon_bytes: AtomicU64::new(0),
             first_batch_done: Mutex::new(None),
+            paced,
+            delays: Mutex::new(Vec::new()),
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             words: AtomicU64::new(0),
@@ -95,6 +108,37 @@ impl RunStats {
             peak_anon_rss_bytes: self.peak_anon_bytes.load(Ordering::Relaxed),
             batch_ms: in_order,
             checkpoints: lock(&self.checkpoints).clone(),
+            delays: self.paced.then(|| Delays::of(&lock(&self.delays))),
+        }
+    }
+}
+
+/// Spark's delays over a paced run's batches, in ms: how long a batch waited to start
+/// (scheduling) and from its submission to its end (total). A run that keeps up has scheduling
+/// delays near zero; a growing backlog shows as growing delays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delays {
+    pub scheduling_ms_p50: f64,
+    pub scheduling_ms_p99: f64,
+    pub total_ms_p50: f64,
+    pub total_ms_p99: f64,
+    pub total_ms_max: f64,
+}
+
+impl Delays {
+    fn of(delays: &[(i64, i64)]) -> Delays {
+        let sorted = |pick: fn(&(i64, i64)) -> i64| {
+            let mut v: Vec<f64> = delays.iter().map(|d| pick(d) as f64).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let (scheduling, total) = (sorted(|d| d.0), sorted(|d| d.1));
+        Delays {
+            scheduling_ms_p50: percentile(&scheduling, 0.50),
+            scheduling_ms_p99: percentile(&scheduling, 0.99),
+            total_ms_p50: percentile(&total, 0.50),
+            total_ms_p99: percentile(&total, 0.99),
+            total_ms_max: total.last().copied().unwrap_or(0.0),
         }
     }
 }
@@ -134,6 +178,9 @@ impl StreamingListener for RunStats {
             lock(&self.batch_times).push((info.batch_time, start.elapsed()));
         }
         lock(&self.first_batch_done).get_or_insert_with(|| self.started.elapsed());
+        if let (Some(scheduling), Some(total)) = (info.scheduling_delay(), info.total_delay()) {
+            lock(&self.delays).push((scheduling, total));
+        }
         self.peak_anon_bytes
             .fetch_max(status_kb("RssAnon:"), Ordering::Relaxed);
         self.records
@@ -180,6 +227,8 @@ pub struct Summary {
     pub batch_ms: Vec<f64>,
     /// Checkpoints taken: batch index, bytes written, snapshot ms, write ms.
     pub checkpoints: Vec<(usize, u64, f64, f64)>,
+    /// Spark's delays, for a run paced by the clock.
+    pub delays: Option<Delays>,
 }
 
 impl Summary {
@@ -191,7 +240,7 @@ impl Summary {
                 "\"seconds\":{:.6},\"mb_per_s\":{:.3},\"records_per_s\":{:.1},\"words_per_s\":{:.1},",
                 "\"batch_ms_p50\":{:.3},\"batch_ms_p99\":{:.3},\"batch_ms_max\":{:.3},",
                 "\"first_batch_ms\":{:.3},\"peak_rss_bytes\":{},\"peak_anon_rss_bytes\":{},",
-                "\"batch_ms\":[{}],\"checkpoints\":[{}]}}\n"
+                "{}\"batch_ms\":[{}],\"checkpoints\":[{}]}}\n"
             ),
             job,
             self.batches,
@@ -208,6 +257,18 @@ impl Summary {
             self.first_batch_ms,
             self.peak_rss_bytes,
             self.peak_anon_rss_bytes,
+            self.delays.as_ref().map_or_else(String::new, |d| format!(
+                concat!(
+                    "\"scheduling_delay_ms_p50\":{:.3},\"scheduling_delay_ms_p99\":{:.3},",
+                    "\"total_delay_ms_p50\":{:.3},\"total_delay_ms_p99\":{:.3},",
+                    "\"total_delay_ms_max\":{:.3},"
+                ),
+                d.scheduling_ms_p50,
+                d.scheduling_ms_p99,
+                d.total_ms_p50,
+                d.total_ms_p99,
+                d.total_ms_max
+            )),
             self.batch_ms
                 .iter()
                 .map(|ms| format!("{ms:.3}"))
@@ -240,7 +301,21 @@ impl Summary {
             self.batch_ms_max,
             self.first_batch_ms,
             self.peak_rss_bytes as f64 / (1 << 20) as f64
-        ) + &self.checkpoints_text()
+        ) + &self.delays_text()
+            + &self.checkpoints_text()
+    }
+
+    fn delays_text(&self) -> String {
+        self.delays.as_ref().map_or_else(String::new, |d| {
+            format!(
+                "scheduling delay ms p50 {:.0}  p99 {:.0}  total delay ms p50 {:.0}  p99 {:.0}  max {:.0}\n",
+                d.scheduling_ms_p50,
+                d.scheduling_ms_p99,
+                d.total_ms_p50,
+                d.total_ms_p99,
+                d.total_ms_max
+            )
+        })
     }
 
     fn checkpoints_text(&self) -> String {
