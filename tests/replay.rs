@@ -77,26 +77,17 @@ fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
     let dir = TestDir::new("replay", "kjv");
     let prefix = dir.join("counts");
     let stats = dir.join("stats.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args([
-            "replay",
-            "--job",
-            "word-count",
-            "--batch-lines",
-            "4000",
-            "--output",
-        ])
-        .arg(&prefix)
-        .arg("--stats-json")
-        .arg(&stats)
-        .arg(KJV)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    replay(&[
+        "--job".as_ref(),
+        "word-count".as_ref(),
+        "--batch-lines".as_ref(),
+        "4000".as_ref(),
+        "--output".as_ref(),
+        prefix.as_os_str(),
+        "--stats-json".as_ref(),
+        stats.as_os_str(),
+        KJV.as_ref(),
+    ]);
     let text = std::fs::read_to_string(KJV).unwrap();
     let expected = independent_counts(&text, 4000);
     assert_eq!(expected.len(), 8, "31,102 verses in batches of 4,000");
@@ -127,6 +118,21 @@ fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
     assert!(!json.contains("delay"), "{json}");
 }
 
+/// Runs `dstreams replay` with `args`; its output, once it succeeded.
+fn replay(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .arg("replay")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The value of `key` in the stats JSON `json` (a number).
 fn json_number(json: &str, key: &str) -> f64 {
     let at = json
@@ -150,18 +156,15 @@ fn a_paced_replay_reports_sparks_scheduling_and_total_delays() {
         .collect();
     let input = dir.join("verses.txt");
     std::fs::write(&input, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args(["replay", "--batch-lines", "100", "--rate", "50000"])
-        .arg("--stats-json")
-        .arg(&stats)
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = replay(&[
+        "--batch-lines".as_ref(),
+        "100".as_ref(),
+        "--rate".as_ref(),
+        "50000".as_ref(),
+        "--stats-json".as_ref(),
+        stats.as_os_str(),
+        input.as_os_str(),
+    ]);
     let json = std::fs::read_to_string(&stats).unwrap();
     assert_eq!(json_number(&json, "batches"), 20.0, "{json}");
     let delay = |key| json_number(&json, key);
