@@ -34,12 +34,6 @@ pub(super) fn describe(ranges: &[OffsetRange]) -> String {
 /// Bytes of fetched values held at most before a batch stops draining the consumer's queue
 /// (what is not drained waits in librdkafka's bounded prefetch queue).
 const DRAIN_BUDGET: usize = 64 << 20;
-/// Polls in a row that give no record before draining stops. A poll that serves an event (a
-/// statistics report, a rebalance, a log line) gives no record either, and serves one event:
-/// stopping at the first one left the consumer's queue growing as fast as it drained when the
-/// batches were as far apart as the statistics reports (1 s), and a rebalance queued behind
-/// them was never served (group mode never got its partitions at intervals of 1 s or more).
-const IDLE_POLLS: usize = 32;
 
 impl KafkaSource {
     /// Takes what the consumer fetched into the arenas, up to [`DRAIN_BUDGET`]. In group mode
@@ -47,21 +41,14 @@ impl KafkaSource {
     /// and draining goes on.
     fn drain(&self, st: &mut State) {
         loop {
-            let mut idle = 0;
-            while idle < IDLE_POLLS
-                && st
-                    .partitions
-                    .values()
-                    .map(PartitionState::held_bytes)
-                    .sum::<usize>()
-                    < DRAIN_BUDGET
-            {
-                if self.reader().poll_once(st, StdDuration::ZERO) {
-                    idle = 0;
-                } else {
-                    idle += 1;
-                }
-            }
+            while st
+                .partitions
+                .values()
+                .map(PartitionState::held_bytes)
+                .sum::<usize>()
+                < DRAIN_BUDGET
+                && self.reader().poll_once(st, StdDuration::ZERO)
+            {}
             if !(self.config.group_mode && self.rebalanced(st)) {
                 return;
             }
