@@ -154,6 +154,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
                 function: function.clone(),
                 timeout,
                 initial: initial.clone(),
+                unique_input: self.node.plan.unique_keys(),
             },
             self.node.clone(),
             self.ctx.core.exchanges_from(&*self.node),
@@ -456,6 +457,9 @@ struct MapWithStateOp<K: Data, V: Data, S: Data, M: Data> {
     function: Arc<MappingFn<K, V, S, M>>,
     timeout: Option<Duration>,
     initial: Option<Batch<(K, S)>>,
+    /// Whether each input partition holds each key once: its rows are the groups, looked up
+    /// in one pass over the key column, not grouped by hash first.
+    unique_input: bool,
 }
 
 impl<K: Key, V: Data, S: Data + Clone, M: Data> PartitionOp<(K, V), M>
@@ -482,7 +486,7 @@ impl<K: Key, V: Data, S: Data + Clone, M: Data> PartitionOp<(K, V), M>
         let input: KeyedInput<'_, K, V> = KeyedInput {
             parts: vec![(&input.a, &input.b)],
         };
-        let grouping = Grouping::of(&input, 1, None);
+        let grouping = Grouping::of(&input, 1, self.unique_input.then_some(1));
         let cutoff = self.timeout.map(|idle| t - idle);
         let found = grouping.lookups(0, &input, &state.part.keys);
         let groups = grouping.groups(0, &input).zip(found);

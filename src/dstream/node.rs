@@ -94,6 +94,12 @@ impl Plan {
         }
     }
 
+    /// Whether every partition of a batch holds each of its keys once (a per-batch reduction's
+    /// output, or in distributed mode an exchange partition's merged partials).
+    pub(crate) fn unique_keys(&self) -> bool {
+        matches!(self.partitioning, Partitioning::ByKey { unique: true })
+    }
+
     /// `Some(n)` when every batch holds each key once, in partition `partition_of(hash, n)` of
     /// `n`: a keyed window or state can take such batches as they are.
     pub(crate) fn unique_key_partitions(&self, default: usize) -> Option<usize> {

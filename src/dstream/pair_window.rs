@@ -254,13 +254,9 @@ impl<K: Key, V: Data + Clone> DStream<(K, V)> {
             "ShuffledDStream",
             Plan::partitioned(partitions, Partitioning::ByKey { unique: true }),
             move |batch, _, ctx| {
-                let unique = matches!(
-                    parent.plan.partitioning,
-                    Partitioning::ByKey { unique: true }
-                );
                 if ctx.distributed().is_some() {
                     // Exchange partitions: each one holds its keys; reduced on its own.
-                    if unique {
+                    if parent.plan.unique_keys() {
                         return Ok(batch.clone());
                     }
                     let parts = batch

@@ -203,6 +203,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             UpdateStateOp {
                 update: update.clone(),
                 initial: initial.clone(),
+                unique_input: self.node.plan.unique_keys(),
             },
             self.node.clone(),
             self.ctx.core.exchanges_from(&*self.node),
@@ -353,6 +354,9 @@ fn update_state_kind<K: Data, S: Data>() -> String {
 struct UpdateStateOp<K: Data, V: Data, S: Data> {
     update: Arc<UpdateFn<K, V, S>>,
     initial: Option<Batch<(K, S)>>,
+    /// Whether each input partition holds each key once: its rows are the groups, looked up
+    /// in one pass over the key column, not grouped by hash first.
+    unique_input: bool,
 }
 
 impl<K: Key, V: Data, S: Data + Clone> PartitionOp<(K, V), (K, S)> for UpdateStateOp<K, V, S> {
@@ -376,7 +380,7 @@ impl<K: Key, V: Data, S: Data + Clone> PartitionOp<(K, V), (K, S)> for UpdateSta
         let input = KeyedInput {
             parts: vec![(&input.a, &input.b)],
         };
-        let grouping = Grouping::of(&input, 1, None);
+        let grouping = Grouping::of(&input, 1, self.unique_input.then_some(1));
         let found = grouping.lookups(0, &input, &state.keys);
         let changes = state.changes(
             &input,
