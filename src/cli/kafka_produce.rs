@@ -44,7 +44,7 @@ pub struct KafkaProduceArgs {
     properties: Vec<(String, String)>,
 }
 
-fn parse_property(s: &str) -> std::result::Result<(String, String), String> {
+pub(super) fn parse_property(s: &str) -> std::result::Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),

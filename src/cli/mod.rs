@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod examples;
+mod kafka_consume;
 mod kafka_produce;
 mod replay;
 mod stats;
@@ -23,6 +24,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Load text files into a Kafka topic, one record per line, and report the throughput.
     KafkaProduce(kafka_produce::KafkaProduceArgs),
+    /// Read a topic with a plain Kafka consumer (nothing else) and report the throughput.
+    KafkaConsume(kafka_consume::KafkaConsumeArgs),
     /// Write seeded Zipf-distributed text (a large vocabulary) to standard output.
     Zipf(zipf::ZipfArgs),
     /// Run one of Spark Streaming's example programs.
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Run { example } => examples::run(example),
         Command::Replay(args) => replay::run(args),
         Command::KafkaProduce(args) => kafka_produce::run(args),
+        Command::KafkaConsume(args) => kafka_consume::run(args),
         Command::Zipf(args) => zipf::run(args),
     };
     match result {
