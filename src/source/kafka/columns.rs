@@ -78,15 +78,23 @@ impl RecordShape for KafkaRecord {
             let owned = |bytes: &[u8]| -> Result<String> {
                 Ok(text(bytes, policy, r, f.offset)?.into_owned())
             };
-            let key = f.key.as_deref().map(owned).transpose()?;
-            let headers = f
+            let parts = f
+                .record
+                .as_deref()
+                .expect("a stream of records keeps every record's parts");
+            let key = parts.key.as_deref().map(owned).transpose()?;
+            let headers = parts
                 .headers
                 .iter()
                 .map(|(name, value)| {
                     Ok((name.clone(), owned(value.as_deref().unwrap_or_default())?))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            b.push((key, owned(taken.bytes(f.value))?, (f.timestamp, headers)));
+            b.push((
+                key,
+                owned(taken.bytes(f.value))?,
+                (parts.timestamp, headers),
+            ));
         }
         Ok(b.finish())
     }

@@ -2,7 +2,7 @@
 //! and taking them out as a batch's records.
 
 use super::Key;
-use super::arena::{Fetched, Taken};
+use super::arena::{Fetched, RecordParts, Taken};
 use super::config::KafkaConfig;
 use super::group::KafkaConsumer;
 use super::plan::{OffsetRange, describe};
@@ -47,22 +47,21 @@ impl Reader<'_> {
                     let value = m.payload().map(|p| s.hold(p));
                     s.fetched.push_back(Fetched {
                         offset: m.offset(),
-                        key: if self.keys {
-                            m.key().map(<[u8]>::to_vec)
-                        } else {
-                            None
-                        },
                         value,
-                        timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                        headers: match (self.keys, m.headers()) {
-                            (true, Some(h)) => (0..h.count())
-                                .map(|i| {
-                                    let h = h.get(i);
-                                    (h.key.to_string(), h.value.map(<[u8]>::to_vec))
-                                })
-                                .collect(),
-                            _ => Vec::new(),
-                        },
+                        record: self.keys.then(|| {
+                            Box::new(RecordParts {
+                                key: m.key().map(<[u8]>::to_vec),
+                                timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                                headers: m.headers().map_or_else(Vec::new, |h| {
+                                    (0..h.count())
+                                        .map(|i| {
+                                            let h = h.get(i);
+                                            (h.key.to_string(), h.value.map(<[u8]>::to_vec))
+                                        })
+                                        .collect()
+                                }),
+                            })
+                        }),
                     });
                 }
                 true
