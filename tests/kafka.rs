@@ -371,6 +371,62 @@ fn kafka_produce_loads_every_line_once_in_order_per_partition() {
 }
 
 #[test]
+fn kafka_consume_reads_every_record_and_counts_the_bytes_of_its_lines() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = common::process::temp_dir("kafka", "consume");
+    let lines: Vec<String> = (0..5_000).map(|i| format!("record {i}")).collect();
+    let file = dir.join("lines.txt");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let file = file.to_str().unwrap();
+    let (ok, out, err) = run_dstreams(&[
+        "kafka-produce",
+        broker.addr(),
+        "lines",
+        file,
+        "--partitions",
+        "3",
+        "--create",
+        "--chunk-lines",
+        "7",
+    ]);
+    assert!(ok, "{out}{err}");
+    // The bytes of the lines as a text file holds them: values and a newline each.
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let (ok, out, err) =
+        run_dstreams(&["kafka-consume", broker.addr(), "lines", "--records", "5000"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "5000 records, {bytes} bytes from topic lines (3 partitions)"
+        )),
+        "{out}"
+    );
+    // More records than the topic holds: a clear error after the timeout, not a hang.
+    let (ok, out, err) = run_dstreams(&[
+        "kafka-consume",
+        broker.addr(),
+        "lines",
+        "--records",
+        "5001",
+        "--timeout",
+        "1",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("no record for 1 s after 5000 of 5001"),
+        "{err}"
+    );
+    let (ok, _, err) = run_dstreams(&["kafka-consume", broker.addr(), "nope", "--records", "1"]);
+    assert!(
+        !ok && err.contains("nope") && err.contains("does not exist"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn kafka_produce_refuses_a_topic_that_does_not_exist() {
     let Some(broker) = Broker::start() else {
         return;

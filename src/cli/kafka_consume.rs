@@ -34,7 +34,9 @@ pub fn run(args: KafkaConsumeArgs) -> Result<()> {
     config
         .set("bootstrap.servers", &args.brokers)
         .set("group.id", "dstreams-kafka-consume")
-        .set("enable.auto.commit", "false");
+        .set("enable.auto.commit", "false")
+        // A topic that does not exist is an error here, not something the broker makes up.
+        .set("allow.auto.create.topics", "false");
     for (key, value) in &args.properties {
         config.set(key, value);
     }
