@@ -116,6 +116,13 @@ fn replayed_word_counts_equal_an_independent_count_of_the_same_batches() {
     // Batches back to back: no delays (they would only say how far behind a clock that does
     // not pace them the run is).
     assert!(!json.contains("delay"), "{json}");
+    // The first batch ended after the statistics started, and after the launch a little later
+    // still (the time from the launch includes setting the job up).
+    let (first, from_launch) = (
+        json_number(&json, "first_batch_ms"),
+        json_number(&json, "launch_to_first_batch_ms"),
+    );
+    assert!(first > 0.0 && from_launch >= first, "{json}");
 }
 
 /// Runs `dstreams replay` with `args`; its output, once it succeeded.

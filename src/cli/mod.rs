@@ -9,6 +9,16 @@ mod zipf;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// When `main` started: what run statistics count the launch from.
+static LAUNCHED: OnceLock<Instant> = OnceLock::new();
+
+/// When the process's `main` started (the process's launch, less the loader's work before it).
+fn launched() -> Instant {
+    *LAUNCHED.get_or_init(Instant::now)
+}
 
 /// dstreams: Spark Streaming's DStreams in Rust.
 #[derive(Parser)]
@@ -36,6 +46,7 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    launched();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

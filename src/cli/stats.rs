@@ -20,6 +20,8 @@ pub struct RunStats {
     /// The largest anonymous resident memory seen after a batch (mapped input files excluded).
     peak_anon_bytes: AtomicU64,
     first_batch_done: Mutex<Option<Duration>>,
+    /// From the process's launch to the end of its first batch.
+    launch_to_first_batch: Mutex<Option<Duration>>,
     /// Whether batches are paced by the clock (`replay --rate`): then Spark's delays are
     /// reported.
     paced: bool,
@@ -55,6 +57,7 @@ impl RunStats {
             checkpoints: Mutex::new(Vec::new()),
             peak_anon_bytes: AtomicU64::new(0),
             first_batch_done: Mutex::new(None),
+            launch_to_first_batch: Mutex::new(None),
             paced,
             delays: Mutex::new(Vec::new()),
             records: AtomicU64::new(0),
@@ -103,7 +106,8 @@ impl RunStats {
             batch_ms_p50: percentile(&times, 0.50),
             batch_ms_p99: percentile(&times, 0.99),
             batch_ms_max: times.last().copied().unwrap_or(0.0),
-            first_batch_ms: lock(&self.first_batch_done).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            first_batch_ms: ms(*lock(&self.first_batch_done)),
+            launch_to_first_batch_ms: ms(*lock(&self.launch_to_first_batch)),
             peak_rss_bytes: status_kb("VmHWM:"),
             peak_anon_rss_bytes: self.peak_anon_bytes.load(Ordering::Relaxed),
             batch_ms: in_order,
@@ -148,6 +152,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Nearest-rank percentile of sorted values.
+/// A duration in ms; 0 if there is none.
+fn ms(d: Option<Duration>) -> f64 {
+    d.map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -178,6 +187,7 @@ impl StreamingListener for RunStats {
             lock(&self.batch_times).push((info.batch_time, start.elapsed()));
         }
         lock(&self.first_batch_done).get_or_insert_with(|| self.started.elapsed());
+        lock(&self.launch_to_first_batch).get_or_insert_with(|| super::launched().elapsed());
         if let (Some(scheduling), Some(total)) = (info.scheduling_delay(), info.total_delay()) {
             lock(&self.delays).push((scheduling, total));
         }
@@ -218,6 +228,8 @@ pub struct Summary {
     pub batch_ms_p99: f64,
     pub batch_ms_max: f64,
     pub first_batch_ms: f64,
+    /// From the process's launch (its `main`) to the end of its first batch.
+    pub launch_to_first_batch_ms: f64,
     pub peak_rss_bytes: u64,
     /// The peak of anonymous resident memory after a batch: the engine's own memory, without
     /// the pages of mapped input files that `peak_rss_bytes` includes.
@@ -239,7 +251,7 @@ impl Summary {
                 "{{\"job\":\"{}\",\"batches\":{},\"records\":{},\"input_bytes\":{},\"words\":{},",
                 "\"seconds\":{:.6},\"mb_per_s\":{:.3},\"records_per_s\":{:.1},\"words_per_s\":{:.1},",
                 "\"batch_ms_p50\":{:.3},\"batch_ms_p99\":{:.3},\"batch_ms_max\":{:.3},",
-                "\"first_batch_ms\":{:.3},\"peak_rss_bytes\":{},\"peak_anon_rss_bytes\":{},",
+                "\"first_batch_ms\":{:.3},\"launch_to_first_batch_ms\":{:.3},\"peak_rss_bytes\":{},\"peak_anon_rss_bytes\":{},",
                 "{}\"batch_ms\":[{}],\"checkpoints\":[{}]}}\n"
             ),
             job,
@@ -255,6 +267,7 @@ impl Summary {
             self.batch_ms_p99,
             self.batch_ms_max,
             self.first_batch_ms,
+            self.launch_to_first_batch_ms,
             self.peak_rss_bytes,
             self.peak_anon_rss_bytes,
             self.delays.as_ref().map_or_else(String::new, |d| format!(
@@ -287,7 +300,7 @@ impl Summary {
     /// The human summary.
     pub fn to_text(&self) -> String {
         format!(
-            "batches {}  records {}  bytes {}  words {}\n{:.3} s  {:.1} MB/s  {:.0} records/s  {:.0} words/s\nbatch ms p50 {:.2}  p99 {:.2}  max {:.2}  first batch done after {:.1} ms\npeak RSS {:.1} MiB\n",
+            "batches {}  records {}  bytes {}  words {}\n{:.3} s  {:.1} MB/s  {:.0} records/s  {:.0} words/s\nbatch ms p50 {:.2}  p99 {:.2}  max {:.2}  first batch done after {:.1} ms ({:.1} ms after launch)\npeak RSS {:.1} MiB\n",
             self.batches,
             self.records,
             self.input_bytes,
@@ -300,6 +313,7 @@ impl Summary {
             self.batch_ms_p99,
             self.batch_ms_max,
             self.first_batch_ms,
+            self.launch_to_first_batch_ms,
             self.peak_rss_bytes as f64 / (1 << 20) as f64
         ) + &self.delays_text()
             + &self.checkpoints_text()
