@@ -158,6 +158,9 @@ fn generate(
     }
 }
 
+/// Runs the submitted batches one after the other, on a thread of the worker pool: a batch's
+/// parallel work starts there without a hand-over to the pool and back (two thread wake-ups a
+/// batch fewer, which is most of a small batch's fixed cost).
 fn execute(
     core: Arc<Core>,
     rx: Receiver<Submitted>,
@@ -165,6 +168,10 @@ fn execute(
     pool: rayon::ThreadPool,
 ) {
     mark_batch_thread();
+    pool.install(|| execute_in_pool(&core, rx, &drop_queued));
+}
+
+fn execute_in_pool(core: &Arc<Core>, rx: Receiver<Submitted>, drop_queued: &AtomicBool) {
     let mut dropped = 0usize;
     for job in rx {
         if drop_queued.load(Ordering::SeqCst) {
@@ -177,7 +184,7 @@ fn execute(
             tracing::debug!("batch {} skipped: every input is exhausted", job.time);
             continue;
         }
-        pool.install(|| run_batch(&core, job));
+        run_batch(core, job);
     }
     if dropped > 0 {
         tracing::warn!("immediate stop: {dropped} generated batch(es) were not processed");
@@ -186,8 +193,8 @@ fn execute(
         // The generator ended because the inputs ran dry: the run is complete.
         let inputs = lock(&core.graph).inputs.clone();
         inputs.iter().for_each(|i| i.stop());
-        checkpoint::final_checkpoint(&core);
-        checkpoint::finish_writes(&core);
+        checkpoint::final_checkpoint(core);
+        checkpoint::finish_writes(core);
         core.mark_stopped();
     }
 }
