@@ -39,6 +39,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod checkpoint;
+mod closing_consumer;
 mod context;
 pub mod data;
 mod dstream;

@@ -12,6 +12,7 @@
 use super::config::ExchangeConfig;
 use super::pending::{Pending, Received};
 use super::records::{key, parse_key};
+use crate::closing_consumer::ClosingConsumer;
 use crate::error::{Error, Result};
 use crate::kafka_admin;
 use crate::lock::lock;
@@ -135,7 +136,7 @@ pub(crate) struct Stage {
     partitions: u32,
     wait: StdDuration,
     writer: KafkaWriter,
-    consumer: BaseConsumer<StageContext>,
+    consumer: ClosingConsumer<StageContext>,
     /// The client settings, for reading a partition again ([`replay`](Self::replay)).
     config_client: rdkafka::ClientConfig,
     /// By exchange partition: what was read and not yet taken.
@@ -234,6 +235,7 @@ impl Stage {
         consumer
             .subscribe(&[&topic])
             .map_err(|e| Error::kafka(format!("subscribing to {topic}"), e))?;
+        let consumer = ClosingConsumer::new(consumer, format!("exchange topic {topic}"));
         let stage = Stage {
             topic,
             partitions: p,

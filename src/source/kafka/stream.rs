@@ -5,11 +5,12 @@
 use super::arena::{PartitionState, Taken};
 use super::columns::{KafkaRecord, RecordShape};
 use super::config::KafkaConfig;
-use super::group::{KafkaConsumer, create_consumer};
+use super::group::{SourceContext, create_consumer};
 use super::plan::{OffsetRange, describe};
 use super::range_log::{logged, write_ranges};
 use super::reader::Reader;
 use super::{Key, kafka_error};
+use crate::closing_consumer::ClosingConsumer;
 use crate::context::{Input, StreamingContext, StreamingListener};
 use crate::data::Batch;
 use crate::dstream::DStream;
@@ -44,7 +45,7 @@ pub(super) struct State {
 
 pub(super) struct KafkaSource {
     pub(super) config: KafkaConfig,
-    pub(super) consumer: KafkaConsumer,
+    pub(super) consumer: ClosingConsumer<SourceContext>,
     /// Whether records' keys are kept (a stream of records, not of values).
     pub(super) keys: bool,
     pub(super) state: Mutex<State>,
@@ -385,6 +386,10 @@ impl StreamingContext {
             .initial_rate
             .filter(|_| config.backpressure)
             .map(|r| r as f64);
+        let consumer = ClosingConsumer::new(
+            consumer,
+            format!("Kafka topics {}", config.topics.join(", ")),
+        );
         let source = Arc::new(KafkaSource {
             config,
             consumer,
