@@ -35,7 +35,9 @@ pub fn create_context(
 ) -> StreamingContext {
     // If you do not see this printed, that means the StreamingContext has been loaded
     // from the new checkpoint
-    println!("Creating new context");
+    // (Printed with `writeln!`, as the batches print: a closed standard output is an error to
+    // stop on, where `println!` would panic.)
+    let _ = writeln!(std::io::stdout(), "Creating new context");
     let output_file = std::path::absolute(output_path).unwrap_or_else(|_| output_path.into());
     let _ = std::fs::remove_file(&output_file);
     let ssc = StreamingContext::new(batch_interval);
@@ -58,10 +60,11 @@ pub fn create_context(
         });
         let counts: Vec<String> = counts.iter().map(|(w, n)| format!("({w},{n})")).collect();
         let output = format!("Counts at time {} [{}]", rdd.time(), counts.join(", "));
-        println!("{output}");
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{output}")?;
         let dropped = dropped_words_counter.load(Ordering::Relaxed);
-        println!("Dropped {dropped} word(s) totally");
-        println!("Appending to {}", output_file.display());
+        writeln!(out, "Dropped {dropped} word(s) totally")?;
+        writeln!(out, "Appending to {}", output_file.display())?;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

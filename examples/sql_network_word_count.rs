@@ -12,6 +12,7 @@ use arrow_array::RecordBatch;
 use arrow_cast::pretty::pretty_format_batches;
 use arrow_schema::{Field, Schema};
 use dstreams::prelude::*;
+use std::io::Write;
 use std::sync::Arc;
 
 /// Each batch's word counts as an Arrow table with Spark's column names `word` and `total`.
@@ -34,8 +35,9 @@ pub fn show_word_counts(lines: &DStream<String>) {
     // Convert the batches of the words DStream to Arrow tables and count the words
     words.foreach_rdd(|rdd| {
         let word_counts_table = word_counts_table(rdd)?;
-        println!("========= {} =========", rdd.time());
-        println!("{}", pretty_format_batches(&[word_counts_table])?);
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "========= {} =========", rdd.time())?;
+        writeln!(out, "{}", pretty_format_batches(&[word_counts_table])?)?;
         Ok(())
     });
 }

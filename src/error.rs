@@ -276,6 +276,25 @@ impl Misuse {
 }
 
 impl Error {
+    /// Whether this is a write into a pipe whose reader went away (`dstreams ... | head`),
+    /// directly or as the cause of a failed batch: a command-line program stops quietly on it.
+    ///
+    /// ```
+    /// use dstreams::Error;
+    /// let closed = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+    /// assert!(Error::io("printing a batch", closed).is_broken_pipe());
+    /// let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+    /// assert!(!Error::io("printing a batch", full).is_broken_pipe());
+    /// ```
+    pub fn is_broken_pipe(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::BrokenPipe,
+            Error::JobFailed { source, .. } => source.is_broken_pipe(),
+            Error::Batch(source) => source.is_broken_pipe(),
+            _ => false,
+        }
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

@@ -327,3 +327,90 @@ fn zipf_writes_the_same_whole_lines_for_a_seed_and_rejects_a_bad_vocabulary() {
         "{err}"
     );
 }
+
+/// Starts `dstreams args` with a standard output whose reader is already gone (`| true`, `|
+/// head` after its lines), then waits (30 s at most) for it to end: its status and standard
+/// error.
+fn run_into_a_closed_pipe(args: &[&str], before_waiting: impl FnOnce()) -> (bool, String) {
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_dstreams"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    drop(child.0.stdout.take());
+    before_waiting();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "dstreams {args:?} did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    (status.success(), err)
+}
+
+#[test]
+fn a_replay_whose_standard_output_is_closed_ends_quietly() {
+    let kjv = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
+    let (ok, err) = run_into_a_closed_pipe(&["replay", "--repeat", "4", kjv], || ());
+    assert!(ok && err.is_empty(), "{err}");
+    let (ok, err) = run_into_a_closed_pipe(&["run", "queue-stream", "--fast"], || ());
+    assert!(ok && err.is_empty(), "{err}");
+}
+
+#[test]
+fn a_replay_into_a_full_disk_fails_clearly_without_a_panic() {
+    let kjv = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
+    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["replay", kjv])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("writing to standard output: No space left on device"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn recoverable_network_word_count_whose_standard_output_is_closed_stops_quietly() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("dstreams-cli-epipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cp, out) = (dir.join("cp"), dir.join("counts.txt"));
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut peer = None;
+    let (ok, err) = run_into_a_closed_pipe(
+        &[
+            "run",
+            "recoverable-network-word-count",
+            "127.0.0.1",
+            &port,
+            cp.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--interval",
+            "200ms",
+        ],
+        || {
+            let (mut p, _) = server.accept().unwrap();
+            p.write_all(b"hello world\n").unwrap();
+            peer = Some(p);
+        },
+    );
+    assert!(ok && err.is_empty(), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -446,11 +446,11 @@ fn kafka_word_count_finite(
     stats.count_words(&counts);
     let result = start_and_wait(&ssc);
     let summary = stats.summary();
-    print!("{}", summary.to_text());
     if let Some(path) = &stats_json {
         std::fs::write(path, summary.to_json("kafka-word-count"))
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
+    super::print_out(&summary.to_text())?;
     result
 }
 

@@ -79,11 +79,11 @@ pub fn run(args: KafkaConsumeArgs) -> Result<()> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "kafka-consume: {records} records, {bytes} bytes from topic {} ({partitions} partitions) in {seconds:.3} s: {:.1} MB/s, {:.0} records/s",
+    super::print_out(&format!(
+        "kafka-consume: {records} records, {bytes} bytes from topic {} ({partitions} partitions) in {seconds:.3} s: {:.1} MB/s, {:.0} records/s\n",
         args.topic,
         bytes as f64 / 1e6 / seconds,
         records as f64 / seconds,
-    );
+    ))?;
     Ok(())
 }

@@ -94,8 +94,8 @@ pub fn run(args: KafkaProduceArgs) -> Result<()> {
     }
     let delivered = pending.wait()?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "kafka-produce: {} records, {} bytes into topic {} ({} partitions) in {:.3} s: {:.1} MB/s, {:.0} records/s",
+    super::print_out(&format!(
+        "kafka-produce: {} records, {} bytes into topic {} ({} partitions) in {:.3} s: {:.1} MB/s, {:.0} records/s\n",
         delivered.records,
         delivered.bytes,
         args.topic,
@@ -103,7 +103,7 @@ pub fn run(args: KafkaProduceArgs) -> Result<()> {
         seconds,
         delivered.bytes as f64 / 1e6 / seconds,
         delivered.records as f64 / seconds,
-    );
+    ))?;
     Ok(())
 }
 

@@ -45,6 +45,16 @@ enum Command {
     },
 }
 
+/// Writes `text` to standard output: the summaries' print, which fails with a typed error (a
+/// closed pipe, a full disk) instead of panicking as `print!` does.
+fn print_out(text: &str) -> dstreams::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| dstreams::Error::io("writing to standard output", e))
+}
+
 pub fn main() -> ExitCode {
     launched();
     tracing_subscriber::fmt()
@@ -63,6 +73,9 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`dstreams ... | head`): nothing is left to
+        // say, and nobody to say it to.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dstreams: {e}");
             ExitCode::FAILURE

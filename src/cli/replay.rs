@@ -252,10 +252,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(dir);
     }
     let summary = stats.summary();
-    print!("{}", summary.to_text());
     if let Some(path) = &args.stats_json {
         std::fs::write(path, summary.to_json(args.job.name()))
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
+    super::print_out(&summary.to_text())?;
     result
 }

@@ -372,9 +372,15 @@ impl Core {
         lock(&self.graph).zero_time
     }
 
-    /// Records a batch error; the first one is what `await_termination` returns.
+    /// Records a batch error; the first one is what `await_termination` returns. A write into a
+    /// closed pipe (the reader of standard output went away) is logged at `info`: it is how
+    /// `dstreams ... | head` ends, not a fault.
     pub(crate) fn report_error(&self, error: Error) {
-        tracing::error!("{error}");
+        if error.is_broken_pipe() {
+            tracing::info!("{error}");
+        } else {
+            tracing::error!("{error}");
+        }
         let mut t = lock(&self.termination);
         if t.error.is_none() {
             t.error = Some(Arc::new(error));
