@@ -20,6 +20,10 @@ use std::ops::{Add, Sub};
 pub struct Duration(i64);
 
 impl Duration {
+    /// The longest duration an interval, window, slide or remember duration may have: 100
+    /// years. Far below `i64::MAX` milliseconds, so batch times (now plus a few of them) never
+    /// overflow.
+    pub const LONGEST: Duration = Duration(100 * 36_525 * 24 * 3_600_000 / 100);
     /// `n` milliseconds.
     pub const fn millis(n: i64) -> Self {
         Duration(n)
@@ -44,14 +48,28 @@ impl Duration {
     pub fn is_multiple_of(self, other: Duration) -> bool {
         other.0 != 0 && self.0 % other.0 == 0
     }
-    /// `Ok(self)` if strictly positive, else [`Error::InvalidDuration`] naming `what`.
-    pub fn positive(self, what: &str) -> Result<Self> {
-        if self.0 > 0 {
-            Ok(self)
-        } else {
+    /// `Ok(self)` if strictly positive and at most [`LONGEST`](Self::LONGEST), else
+    /// [`Error::InvalidDuration`] naming `what`.
+    ///
+    /// ```
+    /// use dstreams::Duration;
+    /// assert!(Duration::seconds(2).usable("window").is_ok());
+    /// assert!(Duration::millis(0).usable("window").is_err());
+    /// let err = (Duration::seconds(1) * i64::MAX).usable("window").unwrap_err();
+    /// assert!(err.to_string().contains("too large"));
+    /// ```
+    pub fn usable(self, what: &str) -> Result<Self> {
+        if self.0 <= 0 {
             Err(Error::InvalidDuration(format!(
                 "{what} must be positive, got {self}"
             )))
+        } else if self > Self::LONGEST {
+            Err(Error::InvalidDuration(format!(
+                "{what} is too large: {self}, more than {} (100 years)",
+                Self::LONGEST
+            )))
+        } else {
+            Ok(self)
         }
     }
     /// Parses `"500ms"`, `"2s"`, `"1min"`, `"1m"`, `"1.5s"` or a plain number of milliseconds.
@@ -86,7 +104,7 @@ impl Duration {
                 "{text:?} is not a whole number of milliseconds"
             )));
         }
-        Duration(ms as i64).positive("duration")
+        Duration(ms as i64).usable("duration")
     }
 }
 
@@ -195,10 +213,12 @@ impl Add for Duration {
     }
 }
 
+/// `n` times the duration, saturating at `i64::MAX` (or `MIN`) milliseconds: a product too large
+/// is then refused by [`Duration::usable`] where the duration is taken, never wrapped around.
 impl std::ops::Mul<i64> for Duration {
     type Output = Duration;
     fn mul(self, n: i64) -> Duration {
-        Duration(self.0 * n)
+        Duration(self.0.saturating_mul(n))
     }
 }
 

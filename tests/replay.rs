@@ -359,3 +359,54 @@ fn a_missing_file_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Runs `dstreams replay` with `args`, which must fail; its standard error.
+fn replay_refused(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .arg("replay")
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn windows_and_slides_too_large_are_refused_not_wrapped_around() {
+    // Batches of 1 s times these counts overflowed i64 milliseconds: they ran as a window of
+    // 3 batches, a slide of 1, or "must be positive, got -1000 ms".
+    for (flag, n) in [
+        ("--window", "9223372036854775807"),
+        ("--window", "2305843009213693955"),
+        ("--slide", "2305843009213693953"),
+    ] {
+        let err = replay_refused(&[
+            "--job",
+            "windowed-word-count",
+            "--window",
+            if flag == "--window" { n } else { "4" },
+            "--slide",
+            if flag == "--slide" { n } else { "1" },
+            KJV,
+        ]);
+        let what = if flag == "--window" {
+            "window"
+        } else {
+            "slide"
+        };
+        assert!(
+            err.contains(&format!("{what} duration is too large")),
+            "{flag} {n}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_rate_so_slow_that_a_batch_interval_overflows_is_refused() {
+    let err = replay_refused(&["--batch-bytes", "1000000", "--rate", "1e-300MB/s", KJV]);
+    assert!(
+        err.contains("it must be at most 3155760000000 ms (100 years)"),
+        "{err}"
+    );
+}

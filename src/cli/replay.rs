@@ -127,6 +127,12 @@ fn batch_interval(args: &ReplayArgs, cut: ReplayCut) -> Result<Option<Duration>>
             "--rate {rate} gives a batch interval of {millis:.3} ms; it must be at least 1 ms"
         )));
     }
+    if millis > Duration::LONGEST.as_millis() as f64 {
+        return Err(Error::InvalidArgument(format!(
+            "--rate {rate} gives a batch interval of {millis:.3e} ms; it must be at most {} (100 years)",
+            Duration::LONGEST
+        )));
+    }
     Ok(Some(Duration::millis(millis.round() as i64)))
 }
 

@@ -177,7 +177,7 @@ impl ContextBuilder {
                 error,
             }))
         };
-        let batch_interval = match self.batch_interval.positive("batch interval") {
+        let batch_interval = match self.batch_interval.usable("batch interval") {
             Ok(d) => d,
             Err(e) => {
                 refuse(e);
@@ -586,7 +586,7 @@ impl StreamingContext {
     #[track_caller]
     pub fn remember(&self, duration: impl Into<Duration>) {
         self.core.check_building();
-        match duration.into().positive("remember duration") {
+        match duration.into().usable("remember duration") {
             Ok(d) => *lock(&self.core.remember) = Some(d),
             Err(e) => self.core.refuse("remember", Location::caller(), e),
         }

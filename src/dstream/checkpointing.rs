@@ -76,7 +76,7 @@ impl<T: Data> DStream<T> {
     fn check_checkpoint_interval(&self, interval: Duration) -> Result<Duration> {
         let slide = self.slide_duration();
         let name = &self.node.name;
-        interval.positive("checkpoint interval")?;
+        interval.usable("checkpoint interval")?;
         if interval < slide {
             return Err(Error::InvalidCheckpointInterval(format!(
                 "The checkpoint interval for {name} has been set to {interval} which is lower than its slide time ({slide}). Please set it to at least {slide}."

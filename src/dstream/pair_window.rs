@@ -37,8 +37,8 @@ pub(crate) fn check_reduced_window(
     slide: Duration,
     parent: Duration,
 ) -> Result<()> {
-    window.positive("window duration")?;
-    slide.positive("slide duration")?;
+    window.usable("window duration")?;
+    slide.usable("slide duration")?;
     for (what, d) in [("window", window), ("slide", slide)] {
         if !d.is_multiple_of(parent) {
             return Err(Error::ReducedWindowNotMultiple {

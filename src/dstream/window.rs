@@ -37,8 +37,8 @@ impl<T: Data> DStream<T> {
     /// Spark's `WindowedDStream` checks: `window` and `slide` positive multiples of this
     /// stream's slide.
     pub(crate) fn check_window(&self, window: Duration, slide: Duration) -> Result<()> {
-        window.positive("window duration")?;
-        slide.positive("slide duration")?;
+        window.usable("window duration")?;
+        slide.usable("slide duration")?;
         let parent = self.slide_duration();
         for (what, d) in [("window", window), ("slide", slide)] {
             if !d.is_multiple_of(parent) {

@@ -236,7 +236,7 @@ impl StreamingContext {
         config: FileStreamConfig,
     ) -> DStream<String> {
         let b = self.batch_interval().as_millis();
-        let min = match config.min_remember.positive("minimum remember duration") {
+        let min = match config.min_remember.usable("minimum remember duration") {
             Ok(d) => d.as_millis(),
             Err(e) => {
                 self.refuse("text_file_stream_with", e);
