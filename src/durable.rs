@@ -12,10 +12,41 @@
 //! A write that fails removes its temporary file or directory and leaves what was under the name
 //! before as it was. What a crash in the middle leaves behind is hidden (the name starts with a
 //! dot) and recognised by [`is_temporary`]; writing the same name again removes it first.
+//!
+//! Reading such files back goes through [`open_regular`] / [`read_regular`]: something else in a
+//! file's place (a FIFO, whose `open` blocks until a writer comes, a device, a directory) is an
+//! error naming what it is, never a wait or an endless read.
 
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// Opens `path` for reading if it is a regular file (followed through symbolic links); a
+/// directory, FIFO, device or socket is an error saying which (checked before opening: opening a
+/// FIFO waits for a writer).
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    let kind = fs::metadata(path)?.file_type();
+    if kind.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        ));
+    }
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is not a regular file (a FIFO, device or socket)",
+        ));
+    }
+    File::open(path)
+}
+
+/// The whole of regular file `path` ([`open_regular`]).
+pub(crate) fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut open_regular(path)?, &mut bytes)?;
+    Ok(bytes)
+}
 
 /// A step of a durable write that failed.
 #[derive(Debug)]

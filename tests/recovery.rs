@@ -349,6 +349,44 @@ fn a_checkpoint_without_metadata_falls_back_to_the_previous_one() {
     });
 }
 
+/// Replaces `file` by a FIFO nobody writes to (opening it for reading would wait forever).
+fn fifo_in_place_of(file: &Path) {
+    std::fs::remove_file(file).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}
+
+/// Runs `test` on a thread of its own and fails if it has not ended within a minute (a test
+/// of something that used to hang must not hang the suite).
+fn within_a_minute(test: impl FnOnce() + Send + 'static) {
+    let (done, ended) = std::sync::mpsc::channel();
+    let running = std::thread::spawn(move || {
+        test();
+        let _ = done.send(());
+    });
+    match ended.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(()) => running.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // The test panicked: its own message.
+            std::panic::resume_unwind(running.join().unwrap_err())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hung for a minute"),
+    }
+}
+
+#[test]
+fn a_fifo_in_place_of_the_newest_checkpoints_metadata_falls_back_to_the_previous_one() {
+    within_a_minute(|| falls_back("fifo-metadata", |cp| fifo_in_place_of(&cp.join("metadata"))));
+}
+
+#[test]
+fn a_fifo_in_place_of_the_newest_checkpoints_state_falls_back_to_the_previous_one() {
+    within_a_minute(|| falls_back("fifo-state", |cp| fifo_in_place_of(&cp.join("op-0.arrow"))));
+}
+
 #[test]
 fn no_usable_checkpoint_is_an_error_not_a_fresh_start() {
     let dir = temp_dir("none-usable");

@@ -410,3 +410,64 @@ fn a_rate_so_slow_that_a_batch_interval_overflows_is_refused() {
         "{err}"
     );
 }
+
+/// Runs `dstreams replay args` and waits at most 30 s for it: its status and standard error.
+fn replay_within_30_s(args: &[&str]) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .arg("replay")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dstreams replay {args:?} did not end within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.success(), err)
+}
+
+#[test]
+fn a_directory_a_device_and_a_fifo_are_refused_naming_what_they_are() {
+    let dir = TestDir::new("replay", "not-regular");
+    let fifo = dir.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (path, what) in [
+        (dir.to_str().unwrap(), "is a directory"),
+        ("/dev/zero", "is not a regular file"),
+        (fifo.to_str().unwrap(), "is not a regular file"),
+    ] {
+        let (ok, err) = replay_within_30_s(&[path]);
+        assert!(!ok && err.contains(what), "{path}: {err}");
+    }
+}
+
+#[test]
+fn a_proc_file_whose_size_says_0_is_read_whole() {
+    // Linux's /proc files report a size of 0 and have content: not "0 records, success".
+    let out = replay(&["/proc/self/status".as_ref()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let records: u64 = text
+        .split_whitespace()
+        .skip_while(|w| *w != "records")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(records > 10, "{text}");
+}

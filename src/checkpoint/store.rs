@@ -176,7 +176,8 @@ fn remove_temporaries(dir: &Path) {
 
 fn load(path: &Path) -> Result<Loaded, CheckpointError> {
     let meta_path = path.join(METADATA);
-    let text = fs::read(&meta_path).map_err(|e| CheckpointError::io(&meta_path, e))?;
+    let text =
+        crate::durable::read_regular(&meta_path).map_err(|e| CheckpointError::io(&meta_path, e))?;
     let metadata = Metadata::decode(&text)?;
     let mut files = HashMap::new();
     for op in &metadata.operators {

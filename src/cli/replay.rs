@@ -78,7 +78,8 @@ pub struct ReplayArgs {
     /// instead of the built-in `split(" ") -> count_by_value()` (same results).
     #[arg(long)]
     closures: bool,
-    /// Read the files into memory instead of mapping them (for files that may change meanwhile).
+    /// Read the files into memory instead of mapping them: for files that may change meanwhile,
+    /// and for FIFOs (read to their end), which cannot be mapped and are refused without it.
     #[arg(long)]
     no_mmap: bool,
     /// Replay the files this many times over, one after the other (the bytes are not copied):

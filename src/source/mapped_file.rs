@@ -5,7 +5,6 @@
 //! (and a read past a truncated end raises `SIGBUS`); only the caller knows whether its files are
 //! immutable.
 
-use std::fs::File;
 use std::path::Path;
 
 use arrow_buffer::Buffer;
@@ -13,9 +12,12 @@ use memmap2::Mmap;
 
 use crate::source::segment::SegmentError;
 
-/// Maps a file read-only as an Arrow buffer, without copying it.
+/// Maps a regular file read-only as an Arrow buffer, without copying it.
 ///
-/// An empty file gives an empty buffer.
+/// A file whose size is 0 is read instead: it is empty, or it is a file whose size says nothing
+/// (Linux's `/proc` and `/sys` files, which have content but report a size of 0). A directory,
+/// FIFO, device or socket is refused before it is opened (opening a FIFO waits for a writer; a
+/// device such as `/dev/zero` maps as 0 bytes or never ends).
 ///
 /// # Safety
 ///
@@ -35,9 +37,11 @@ pub unsafe fn map_file(path: impl AsRef<Path>) -> Result<Buffer, SegmentError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(error)?;
+    let mut file = crate::durable::open_regular(path).map_err(error)?;
     if file.metadata().map_err(error)?.len() == 0 {
-        return Ok(Buffer::from_vec(Vec::<u8>::new()));
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(error)?;
+        return Ok(Buffer::from_vec(bytes));
     }
     // SAFETY: the caller guarantees that the file stays unmodified while the mapping (kept
     // alive by the returned buffer) exists, which is all `Mmap::map` requires.

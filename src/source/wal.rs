@@ -168,7 +168,7 @@ impl WriteAheadLog {
     /// address.
     pub(crate) fn read(&self, t: Time) -> Result<Vec<Buffer>> {
         let path = self.file(t);
-        let bytes = fs::read(&path).map_err(error("reading", &path))?;
+        let bytes = crate::durable::read_regular(&path).map_err(error("reading", &path))?;
         Ok(cut_at_lines(Buffer::from_vec(bytes), MAX_BLOCK_LEN))
     }
 

@@ -95,8 +95,11 @@ impl KafkaSource {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let text = fs::read_to_string(&path)
+            let bytes = crate::durable::read_regular(&path)
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::corrupt_checkpoint(format!("range file {} is not UTF-8", path.display()))
+            })?;
             let ranges = text
                 .lines()
                 .map(|l| {
