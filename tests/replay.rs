@@ -471,3 +471,18 @@ fn a_proc_file_whose_size_says_0_is_read_whole() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(records > 10, "{text}");
 }
+
+#[test]
+fn a_stats_file_that_cannot_be_written_is_refused_before_the_first_batch() {
+    let dir = TestDir::new("replay", "stats-unwritable");
+    let path = dir.join("no-such-directory").join("stats.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(["replay", "--stats-json", path.to_str().unwrap(), KJV])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("creating {}", path.display())), "{err}");
+    // Refused at once: no batch ran, so no summary was printed.
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}

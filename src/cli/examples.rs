@@ -1,7 +1,7 @@
 //! Spark Streaming's example programs, one to one.
 
 use super::replay::{running_count, windowed_counts};
-use super::stats::RunStats;
+use super::stats::{RunStats, StatsJson};
 use clap::Subcommand;
 use dstreams::ExchangeConfig;
 use dstreams::prelude::*;
@@ -436,6 +436,7 @@ fn kafka_word_count_finite(
     interval: Duration,
     stats_json: Option<PathBuf>,
 ) -> Result<()> {
+    let stats_json = StatsJson::create(stats_json.as_deref())?;
     let stats = Arc::new(RunStats::new(0));
     let ssc = StreamingContext::builder(interval)
         .clock(Arc::new(FastClock::new(Time::from_millis(0))))
@@ -446,10 +447,7 @@ fn kafka_word_count_finite(
     stats.count_words(&counts);
     let result = start_and_wait(&ssc);
     let summary = stats.summary();
-    if let Some(path) = &stats_json {
-        std::fs::write(path, summary.to_json("kafka-word-count"))
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    }
+    stats_json.write(&summary, "kafka-word-count")?;
     super::print_out(&summary.to_text())?;
     result
 }

@@ -1,7 +1,7 @@
 //! `dstreams replay`: replays text files through one of the word-count jobs as fast as possible
 //! (or at a given rate) and reports throughput and batch latencies.
 
-use super::stats::RunStats;
+use super::stats::{RunStats, StatsJson};
 use clap::{Args, ValueEnum};
 use dstreams::prelude::*;
 use dstreams::source::{ReplayCut, ReplayData};
@@ -219,6 +219,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         _ => unreachable!("clap rejects more than one cut"),
     };
     let interval = batch_interval(&args, cut)?;
+    let stats_json = StatsJson::create(args.stats_json.as_deref())?;
     let data = if args.no_mmap {
         ReplayData::read(&args.files)?
     } else {
@@ -232,8 +233,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         args.rate.is_some(),
     ));
     let stateful = args.job != Job::WordCount;
-    let temporary = (stateful && args.checkpoint.is_none())
-        .then(|| std::env::temp_dir().join(format!("dstreams-replay-{}", std::process::id())));
+    let temporary = (stateful && args.checkpoint.is_none()).then(|| {
+        ScratchDir(std::env::temp_dir().join(format!("dstreams-replay-{}", std::process::id())))
+    });
     let build = || {
         let builder =
             StreamingContext::builder(interval.unwrap_or(BATCH)).stop_when_exhausted(true);
@@ -244,7 +246,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         let ssc = builder.build();
         ssc.add_streaming_listener(stats.clone());
         if let Some(dir) = &temporary {
-            ssc.checkpoint(dir);
+            ssc.checkpoint(&dir.0);
         }
         build_job(&ssc, data, cut, &args, &stats);
         ssc
@@ -255,14 +257,19 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     };
     ssc.start()?;
     let result = ssc.await_termination();
-    if let Some(dir) = &temporary {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(temporary);
     let summary = stats.summary();
-    if let Some(path) = &args.stats_json {
-        std::fs::write(path, summary.to_json(args.job.name()))
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    }
+    stats_json.write(&summary, args.job.name())?;
     super::print_out(&summary.to_text())?;
     result
+}
+
+/// The checkpoint directory of a stateful replay without `--checkpoint`, removed when dropped: on
+/// every way out of the command, a failing start included.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -4,6 +4,8 @@
 use dstreams::{BatchInfo, CheckpointInfo, DStream, StreamingListener, Time};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -210,6 +212,32 @@ impl StreamingListener for RunStats {
         };
         times[index].1 += Duration::from_secs_f64(info.snapshot_ms / 1000.0);
         lock(&self.checkpoints).push((index, info.bytes, info.snapshot_ms, info.write_ms));
+    }
+}
+
+/// Where `--stats-json` goes: the file is created before the run (so a path that cannot be
+/// written fails at once, not after the whole run) and written after it.
+pub struct StatsJson(Option<(PathBuf, File)>);
+
+impl StatsJson {
+    /// Creates the file at `path`, if one is given.
+    pub fn create(path: Option<&Path>) -> dstreams::Result<Self> {
+        path.map(|p| {
+            File::create(p)
+                .map(|f| (p.to_path_buf(), f))
+                .map_err(|e| dstreams::Error::io(format!("creating {}", p.display()), e))
+        })
+        .transpose()
+        .map(StatsJson)
+    }
+
+    /// Writes `summary` of job `job` into the file, if there is one.
+    pub fn write(self, summary: &Summary, job: &str) -> dstreams::Result<()> {
+        let Some((path, mut file)) = self.0 else {
+            return Ok(());
+        };
+        std::io::Write::write_all(&mut file, summary.to_json(job).as_bytes())
+            .map_err(|e| dstreams::Error::io(format!("writing {}", path.display()), e))
     }
 }
 
