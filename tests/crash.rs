@@ -287,3 +287,86 @@ fn a_finished_run_checkpoints_its_last_batch_and_a_restart_has_nothing_left() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Starts a stateful replay of the KJV repeated many times (checkpoint directory `cp`, or a
+/// scratch one under `tmp` without it), sends `signal` once the first checkpoint (or scratch
+/// directory) appears, and returns the exit status and standard output once it ended.
+fn replay_stopped_by(signal: &str, cp: Option<&Path>, tmp: &Path) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dstreams"));
+    command
+        .args([
+            "replay",
+            "--job",
+            "stateful-word-count",
+            "--repeat",
+            "10000",
+        ])
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Some(cp) = cp {
+        command.arg("--checkpoint").arg(cp);
+    }
+    let mut running = Running(
+        command
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt"))
+            .spawn()
+            .unwrap(),
+    );
+    let started = |dir: &Path| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    wait_for("the first checkpoint", || started(cp.unwrap_or(tmp)));
+    let sent = Command::new("kill")
+        .args([signal, &running.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut stdout = running.0.stdout.take().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let mut status = None;
+    wait_for("the replay to end", || {
+        status = running.0.try_wait().unwrap();
+        status.is_some()
+    });
+    (status.and_then(|s| s.code()), text)
+}
+
+#[test]
+fn sigint_and_sigterm_stop_a_replay_after_its_batch_with_a_final_checkpoint_and_the_summary() {
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let dir = temp_dir(&format!("signal{signal}"));
+        let cp = dir.join("cp");
+        let (status, out) = replay_stopped_by(signal, Some(&cp), &dir);
+        assert_eq!(status, Some(code), "{out}");
+        // The summary, and a final checkpoint of the last batch (1 s batches from 1000 ms).
+        let batches: i64 = out
+            .strip_prefix("batches ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no summary: {out}"));
+        assert!(
+            cp.join(format!("checkpoint-{}", batches * 1000)).is_dir(),
+            "no checkpoint of batch {batches}: {:?}",
+            std::fs::read_dir(&cp)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn sigint_on_a_stateful_replay_without_a_checkpoint_directory_removes_its_scratch_one() {
+    let dir = temp_dir("signal-scratch");
+    let (status, out) = replay_stopped_by("-INT", None, &dir);
+    assert_eq!(status, Some(130), "{out}");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -482,7 +482,14 @@ fn a_stats_file_that_cannot_be_written_is_refused_before_the_first_batch() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("creating {}", path.display())), "{err}");
+    assert!(
+        err.contains(&format!("creating {}", path.display())),
+        "{err}"
+    );
     // Refused at once: no batch ran, so no summary was printed.
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -467,8 +467,7 @@ fn save_or_print_as<T: Data>(stream: &DStream<T>, output: &Option<String>, suffi
 
 /// Starts `ssc` and waits for it to end.
 fn start_and_wait(ssc: &StreamingContext) -> Result<()> {
-    ssc.start()?;
-    ssc.await_termination()
+    super::interrupts::run_to_the_end(ssc)
 }
 
 /// Builds the program (through `get_or_create` when there is a checkpoint directory: it resumes

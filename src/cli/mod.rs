@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod examples;
+mod interrupts;
 mod kafka_consume;
 mod kafka_produce;
 mod replay;
@@ -71,7 +72,7 @@ pub fn main() -> ExitCode {
         Command::KafkaConsume(args) => kafka_consume::run(args),
         Command::Zipf(args) => zipf::run(args),
     };
-    match result {
+    let status = match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of standard output went away (`dstreams ... | head`): nothing is left to
         // say, and nobody to say it to.
@@ -80,5 +81,6 @@ pub fn main() -> ExitCode {
             eprintln!("dstreams: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    interrupts::exit_status().map_or(status, ExitCode::from)
 }

@@ -255,8 +255,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         Some(dir) => StreamingContext::get_or_create(dir, build)?,
         None => build(),
     };
-    ssc.start()?;
-    let result = ssc.await_termination();
+    let result = super::interrupts::run_to_the_end(&ssc);
     drop(temporary);
     let summary = stats.summary();
     stats_json.write(&summary, args.job.name())?;
