@@ -138,7 +138,10 @@ fn a_text_file_stream_job_survives_sigkill() {
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     let mut child = run();
     wait_for("the first checkpoint", || {
-        std::fs::read_dir(&cp).is_ok_and(|d| d.count() > 0)
+        std::fs::read_dir(&cp).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
+        })
     });
     for file in 0..40 {
         // Moved in whole, as Spark requires.
@@ -214,8 +217,10 @@ fn a_full_disk_during_a_checkpoint_leaves_the_previous_one_intact() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    // Checkpoints and the directory's lock file, no temporaries.
     assert!(
-        left.iter().all(|n| n.starts_with("checkpoint-")),
+        left.iter()
+            .all(|n| n.starts_with("checkpoint-") || n == ".lock"),
         "{left:?}"
     );
     let newest = left
@@ -368,5 +373,71 @@ fn sigint_on_a_stateful_replay_without_a_checkpoint_directory_removes_its_scratc
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_job_on_a_checkpoint_directory_in_use_is_refused_naming_the_holder() {
+    let dir = temp_dir("locked");
+    let cp = dir.join("cp");
+    let kjv = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
+    let cp_arg = cp.to_str().unwrap();
+    let first = dstreams(&[
+        "replay",
+        "--job",
+        "stateful-word-count",
+        "--repeat",
+        "10000",
+        "--checkpoint",
+        cp_arg,
+        "--output",
+        dir.join("a").to_str().unwrap(),
+        kjv,
+    ]);
+    wait_for("the first job's lock", || cp.join(".lock").exists());
+    let second = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args([
+            "replay",
+            "--job",
+            "stateful-word-count",
+            "--checkpoint",
+            cp_arg,
+        ])
+        .args(["--output", dir.join("b").to_str().unwrap(), kjv])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "in use by another running job (process {})",
+            first.0.id()
+        )),
+        "{err}"
+    );
+    let second_outputs = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("b-"))
+        .count();
+    assert_eq!(second_outputs, 0, "the refused job wrote outputs");
+    // Once the holder is gone (killed: the lock goes with it), the directory can be used.
+    drop(first);
+    let third = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args([
+            "replay",
+            "--job",
+            "stateful-word-count",
+            "--checkpoint",
+            cp_arg,
+            kjv,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

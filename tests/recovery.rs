@@ -274,10 +274,12 @@ fn assert_same(
     assert!(differing.is_empty(), "{}", differing.join("\n"));
 }
 
+/// The checkpoints in `cp` (not its lock file), sorted.
 fn checkpoints(cp: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(cp)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("checkpoint-"))
         .collect();
     names.sort();
     names

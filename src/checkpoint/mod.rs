@@ -80,6 +80,17 @@ pub enum CheckpointError {
         /// Why each one failed.
         reasons: String,
     },
+    /// Another context (in this process or another one) holds the checkpoint directory: two jobs
+    /// on one directory would interleave their outputs and checkpoints.
+    #[error(
+        "checkpoint directory {dir} is in use by another running job ({holder}); stop it first, or give this job a directory of its own"
+    )]
+    Locked {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// Who holds it: `process <pid>`, as its lock file says.
+        holder: String,
+    },
     /// The program changed in a way its checkpoint cannot follow.
     #[error("checkpoint does not fit this program at {operator}: {reason}")]
     Incompatible {
@@ -159,6 +170,8 @@ pub(crate) struct Checkpointing {
     history: Duration,
     /// Started with the first checkpoint.
     writer: Option<writer::BackgroundWriter>,
+    /// The directory's lock, held from `start` (or `get_or_create`) until the context stops.
+    pub(crate) dir_lock: Option<store::DirLock>,
 }
 
 /// Checkpoints kept by default.
@@ -170,6 +183,7 @@ impl Default for Checkpointing {
             dir: None,
             interval: None,
             keep: DEFAULT_KEEP,
+            dir_lock: None,
             operators: Vec::new(),
             inputs: Vec::new(),
             restored: None,

@@ -159,6 +159,48 @@ pub(crate) fn load_latest(dir: &Path) -> Result<Option<Loaded>, CheckpointError>
     }
 }
 
+/// The lock file of a checkpoint directory: locked (`flock`, exclusive) by the context that
+/// uses the directory, holding that process's id. The operating system releases the lock when
+/// the process ends, however it ends.
+const LOCK_FILE: &str = ".lock";
+
+/// A checkpoint directory held by this context until dropped.
+pub(crate) struct DirLock {
+    _file: fs::File,
+}
+
+/// Takes `dir`'s lock ([`LOCK_FILE`]), or fails with [`CheckpointError::Locked`] naming the
+/// process that holds it.
+pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock, CheckpointError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| CheckpointError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path)
+                .ok()
+                .and_then(|pid| pid.trim().parse::<u32>().ok())
+                .map_or_else(|| "a process".to_string(), |pid| format!("process {pid}"));
+            return Err(CheckpointError::Locked {
+                dir: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(CheckpointError::io(&path, e)),
+    }
+    let pid = std::process::id().to_string();
+    file.set_len(0)
+        .and_then(|()| std::io::Write::write_all(&mut file, pid.as_bytes()))
+        .map_err(|e| CheckpointError::io(&path, e))?;
+    Ok(DirLock { _file: file })
+}
+
 /// Removes what interrupted writes left behind.
 fn remove_temporaries(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {

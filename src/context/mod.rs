@@ -309,8 +309,11 @@ impl Core {
     }
 
     /// Creates the checkpoint directory, if one is set, and gives it.
+    /// Creates the checkpoint directory, if there is one, and takes its lock (another running
+    /// job on it is refused).
     fn create_checkpoint_dir(&self) -> Result<Option<PathBuf>> {
-        let dir = lock(&self.checkpointing).dir.clone();
+        let mut checkpointing = lock(&self.checkpointing);
+        let dir = checkpointing.dir.clone();
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|e| {
                 Error::io(
@@ -318,6 +321,9 @@ impl Core {
                     e,
                 )
             })?;
+            if checkpointing.dir_lock.is_none() {
+                checkpointing.dir_lock = Some(checkpoint::store::lock_dir(dir)?);
+            }
         }
         Ok(dir)
     }
@@ -408,6 +414,8 @@ impl Core {
     }
 
     pub(crate) fn mark_stopped(&self) {
+        // Every checkpoint is written by now: the directory is free for the next run.
+        lock(&self.checkpointing).dir_lock = None;
         *lock(&self.state) = ContextState::Stopped;
         lock(&self.termination).stopped = true;
         self.termination_cv.notify_all();
