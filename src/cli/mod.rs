@@ -4,6 +4,7 @@ mod examples;
 mod kafka_produce;
 mod replay;
 mod stats;
+mod ui;
 mod zipf;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ enum Command {
     Run {
         #[command(subcommand)]
         example: examples::Example,
+        #[command(flatten)]
+        ui: ui::UiArgs,
     },
 }
 
@@ -41,7 +44,7 @@ pub fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { example } => examples::run(example),
+        Command::Run { example, ui } => examples::run(example, &ui),
         Command::Replay(args) => replay::run(args),
         Command::KafkaProduce(args) => kafka_produce::run(args),
         Command::Zipf(args) => zipf::run(args),
