@@ -199,6 +199,18 @@ pub enum Error {
     /// A broken invariant of dstreams itself: a bug, please report it.
     #[error("internal error (please report): {0}")]
     Internal(String),
+    /// The web UI could not listen on its address (a port in use: another process, or another
+    /// context's UI), so the context did not start.
+    #[error(
+        "the web UI cannot listen on {address}: {source} (choose another address, port 0 for any free one, or turn the UI off)"
+    )]
+    UiBind {
+        /// The address, with the port that failed.
+        address: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An input/output error, with what was being done.
     #[error("{context}: {source}")]
     Io {

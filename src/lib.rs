@@ -54,6 +54,7 @@ mod sink;
 pub mod source;
 pub mod text;
 mod time;
+mod ui;
 mod window;
 pub mod zipf;
 
@@ -76,6 +77,7 @@ pub use sink::batch_file_name;
 pub use sink::print::format_batch;
 pub use sink::{BATCH_TIME_HEADER, Delivered, KafkaWriter, PARTITION_HEADER, PendingRecords};
 pub use time::{Duration, Milliseconds, Minutes, Seconds, Time};
+pub use ui::UiConfig;
 
 /// The Kafka client dstreams uses (rdkafka, on the bundled librdkafka), for its
 /// [`ClientConfig`](rdkafka::ClientConfig): `save_to_kafka` and [`KafkaWriter`] take one.

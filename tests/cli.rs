@@ -366,7 +366,7 @@ fn a_replay_whose_standard_output_is_closed_ends_quietly() {
     let kjv = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
     let (ok, err) = run_into_a_closed_pipe(&["replay", "--repeat", "4", kjv], || ());
     assert!(ok && err.is_empty(), "{err}");
-    let (ok, err) = run_into_a_closed_pipe(&["run", "queue-stream", "--fast"], || ());
+    let (ok, err) = run_into_a_closed_pipe(&["run", "queue-stream", "--fast", "--no-ui"], || ());
     assert!(ok && err.is_empty(), "{err}");
 }
 
@@ -407,6 +407,7 @@ fn recoverable_network_word_count_whose_standard_output_is_closed_stops_quietly(
             out.to_str().unwrap(),
             "--interval",
             "200ms",
+            "--no-ui",
         ],
         || {
             let (mut p, _) = server.accept().unwrap();

@@ -318,8 +318,16 @@ fn replay_stopped_by(signal: &str, cp: Option<&Path>, tmp: &Path) -> (Option<i32
             .spawn()
             .unwrap(),
     );
-    let started = |dir: &Path| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
-    wait_for("the first checkpoint", || started(cp.unwrap_or(tmp)));
+    let holds = |dir: &Path, prefix: &str| {
+        std::fs::read_dir(dir).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        })
+    };
+    wait_for("the first checkpoint", || match cp {
+        Some(cp) => holds(cp, "checkpoint-"),
+        None => holds(tmp, "dstreams-replay-"),
+    });
     let sent = Command::new("kill")
         .args([signal, &running.0.id().to_string()])
         .status()

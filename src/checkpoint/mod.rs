@@ -136,6 +136,8 @@ pub(crate) trait OperatorState: Send + Sync {
     fn snapshot(&self) -> Result<(SchemaRef, Vec<RecordBatch>)>;
     /// Replaces the state by a checkpoint's, taken after the batch at `time`.
     fn restore(&self, time: Time, batches: &[RecordBatch]) -> Result<()>;
+    /// How many keys hold a state (the web UI's gauge per stateful operator).
+    fn keys(&self) -> usize;
 }
 
 /// The stable id of the `i`-th recoverable input, in checkpoints and in the receivers'
@@ -253,6 +255,23 @@ impl Checkpointing {
 
     pub(crate) fn has_operators(&self) -> bool {
         !self.operators.is_empty()
+    }
+
+    /// Each stateful operator's checkpoint id with the number of keys holding a state.
+    pub(crate) fn state_keys(&self) -> Vec<(String, usize)> {
+        self.operator_ids()
+            .into_iter()
+            .zip(&self.operators)
+            .map(|(id, o)| (id, o.state.keys()))
+            .collect()
+    }
+
+    /// Each registered input's node (its input stream id) and kind.
+    pub(crate) fn input_kinds(&self) -> Vec<(usize, &'static str)> {
+        self.inputs
+            .iter()
+            .map(|i| (i.node, i.state.kind()))
+            .collect()
     }
 
     fn operator_ids(&self) -> Vec<String> {

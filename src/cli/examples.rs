@@ -2,8 +2,10 @@
 
 use super::replay::{running_count, windowed_counts};
 use super::stats::{RunStats, StatsJson};
+use super::ui::UiArgs;
 use clap::Subcommand;
 use dstreams::ExchangeConfig;
+use dstreams::UiConfig;
 use dstreams::prelude::*;
 use dstreams::source::ReceiverConfig;
 use dstreams::source::{KafkaConfig, StartingOffsets};
@@ -232,7 +234,10 @@ mod sql_network_word_count;
 #[path = "../../examples/stateful_network_word_count.rs"]
 mod stateful_network_word_count;
 
-pub fn run(example: Example) -> Result<()> {
+pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
+    // Long-running: the web UI is on unless asked otherwise (`kafka-word-count --records`, a
+    // finite benchmark run, leaves it off as `replay` without `--rate` does).
+    let ui = ui_args.config(true, example.app_name());
     match example {
         Example::QueueStream {
             batches,
@@ -246,14 +251,14 @@ pub fn run(example: Example) -> Result<()> {
             let ssc = builder.build();
             let input = ssc.queue_stream(queue_stream::rdd_queue(batches), true, None);
             queue_stream::reduced(&input).print();
-            start_and_wait(&ssc)
+            start_and_wait(&ssc, ui)
         }
         Example::TextFileWordCount {
             dir,
             interval,
             checkpoint,
             output,
-        } => run_resumable(checkpoint.as_deref(), || {
+        } => run_resumable(checkpoint.as_deref(), ui, || {
             let ssc = StreamingContext::new(interval);
             let counts = hdfs_word_count::word_counts(&ssc.text_file_stream(&dir));
             counts.print();
@@ -313,8 +318,13 @@ pub fn run(example: Example) -> Result<()> {
                 config = config.max_rate_per_partition(rate);
             }
             match records {
-                Some(n) => kafka_word_count_finite(config.max_records(n), interval, stats_json),
-                None => run_resumable(checkpoint.as_deref(), || {
+                Some(n) => kafka_word_count_finite(
+                    config.max_records(n),
+                    interval,
+                    stats_json,
+                    ui_args.config(false, "DirectKafkaWordCount"),
+                ),
+                None => run_resumable(checkpoint.as_deref(), ui, || {
                     let ssc = StreamingContext::new(interval);
                     if let Some(exchange) = exchange.clone() {
                         ssc.distribute(exchange);
@@ -359,7 +369,7 @@ pub fn run(example: Example) -> Result<()> {
                     receiver_config(wal),
                 )
             })?;
-            start_and_wait(&ssc)
+            start_and_wait(&ssc, ui)
         }
         Example::NetworkWordCount {
             host,
@@ -369,7 +379,7 @@ pub fn run(example: Example) -> Result<()> {
             checkpoint_every,
             wal,
             output,
-        } => run_resumable(checkpoint.as_deref(), || {
+        } => run_resumable(checkpoint.as_deref(), ui, || {
             let ssc = StreamingContext::new(interval);
             let lines = ssc.socket_text_stream_with(&host, port, receiver_config(wal));
             let counts = network_word_count::word_counts(&lines);
@@ -397,7 +407,7 @@ pub fn run(example: Example) -> Result<()> {
             }));
             let lines = ssc.socket_text_stream(&host, port);
             stateful_network_word_count::running_counts(&lines).print();
-            start_and_wait(&ssc)
+            start_and_wait(&ssc, ui)
         }
         Example::SqlNetworkWordCount {
             host,
@@ -406,7 +416,7 @@ pub fn run(example: Example) -> Result<()> {
         } => {
             let ssc = StreamingContext::new(interval);
             sql_network_word_count::show_word_counts(&ssc.socket_text_stream(&host, port));
-            start_and_wait(&ssc)
+            start_and_wait(&ssc, ui)
         }
         Example::CustomReceiver {
             host,
@@ -416,7 +426,7 @@ pub fn run(example: Example) -> Result<()> {
             let ssc = StreamingContext::new(interval);
             let receiver = custom_receiver::CustomReceiver::new(&host, port);
             network_word_count::word_counts(&ssc.receiver_stream(receiver)).print();
-            start_and_wait(&ssc)
+            start_and_wait(&ssc, ui)
         }
     }
 }
@@ -435,6 +445,7 @@ fn kafka_word_count_finite(
     config: KafkaConfig,
     interval: Duration,
     stats_json: Option<PathBuf>,
+    ui: Option<UiConfig>,
 ) -> Result<()> {
     let stats_json = StatsJson::create(stats_json.as_deref())?;
     let stats = Arc::new(RunStats::new(0));
@@ -445,7 +456,7 @@ fn kafka_word_count_finite(
     ssc.add_streaming_listener(stats.clone());
     let counts = direct_kafka_word_count::word_counts(&ssc.kafka_stream(config));
     stats.count_words(&counts);
-    let result = start_and_wait(&ssc);
+    let result = start_and_wait(&ssc, ui);
     let summary = stats.summary();
     stats_json.write(&summary, "kafka-word-count")?;
     super::print_out(&summary.to_text())?;
@@ -465,20 +476,38 @@ fn save_or_print_as<T: Data>(stream: &DStream<T>, output: &Option<String>, suffi
     }
 }
 
-/// Starts `ssc` and waits for it to end.
-fn start_and_wait(ssc: &StreamingContext) -> Result<()> {
-    super::interrupts::run_to_the_end(ssc)
+/// Starts `ssc` with the web UI `ui` and waits for it to end (stopping it gracefully on SIGINT
+/// or SIGTERM).
+fn start_and_wait(ssc: &StreamingContext, ui: Option<UiConfig>) -> Result<()> {
+    super::interrupts::run_to_the_end(ssc, ui)
 }
 
 /// Builds the program (through `get_or_create` when there is a checkpoint directory: it resumes
 /// from its newest checkpoint), starts it and waits for it to end.
 fn run_resumable(
     checkpoint: Option<&Path>,
+    ui: Option<UiConfig>,
     build: impl FnOnce() -> StreamingContext,
 ) -> Result<()> {
     let ssc = match checkpoint {
         Some(cp) => StreamingContext::get_or_create(cp, build)?,
         None => build(),
     };
-    start_and_wait(&ssc)
+    start_and_wait(&ssc, ui)
+}
+
+impl Example {
+    /// The application's name in the web UI: the Spark example's.
+    fn app_name(&self) -> &'static str {
+        match self {
+            Example::QueueStream { .. } => "QueueStream",
+            Example::NetworkWordCount { .. } => "NetworkWordCount",
+            Example::StatefulNetworkWordCount { .. } => "StatefulNetworkWordCount",
+            Example::KafkaWordCount { .. } => "DirectKafkaWordCount",
+            Example::TextFileWordCount { .. } => "HdfsWordCount",
+            Example::RecoverableNetworkWordCount { .. } => "RecoverableNetworkWordCount",
+            Example::SqlNetworkWordCount { .. } => "SqlNetworkWordCount",
+            Example::CustomReceiver { .. } => "CustomReceiver",
+        }
+    }
 }

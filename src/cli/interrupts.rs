@@ -3,7 +3,7 @@
 //! exits with status 128 + the signal's number: 130 for SIGINT, 143 for SIGTERM); a second one
 //! ends the process at once, with the same status.
 
-use dstreams::{Error, Result, StreamingContext};
+use dstreams::{Error, Result, StreamingContext, UiConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// The signal that stopped the job, once one did (0 before).
 static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
-/// Starts `ssc` and waits for it to end, stopping it gracefully on the first SIGINT or SIGTERM.
-pub fn run_to_the_end(ssc: &StreamingContext) -> Result<()> {
+/// Starts `ssc` (with the web UI `ui`, if any) and waits for it to end, stopping it gracefully on
+/// the first SIGINT or SIGTERM.
+pub fn run_to_the_end(ssc: &StreamingContext, ui: Option<UiConfig>) -> Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| Error::io("watching for SIGINT and SIGTERM", e))?;
     let handle = signals.handle();
@@ -41,7 +42,7 @@ pub fn run_to_the_end(ssc: &StreamingContext) -> Result<()> {
             }
         })
         .map_err(|e| Error::io("starting the signal watcher", e))?;
-    let result = ssc.start().and_then(|()| ssc.await_termination());
+    let result = super::ui::start(ssc, ui).and_then(|()| ssc.await_termination());
     handle.close();
     let _ = watcher.join();
     result

@@ -6,6 +6,7 @@ mod kafka_consume;
 mod kafka_produce;
 mod replay;
 mod stats;
+mod ui;
 mod zipf;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Command {
     Run {
         #[command(subcommand)]
         example: examples::Example,
+        #[command(flatten)]
+        ui: ui::UiArgs,
     },
 }
 
@@ -66,7 +69,7 @@ pub fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { example } => examples::run(example),
+        Command::Run { example, ui } => examples::run(example, &ui),
         Command::Replay(args) => replay::run(args),
         Command::KafkaProduce(args) => kafka_produce::run(args),
         Command::KafkaConsume(args) => kafka_consume::run(args),

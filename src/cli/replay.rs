@@ -86,6 +86,9 @@ pub struct ReplayArgs {
     /// a small corpus replayed long enough that the figures show steady state.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// The web UI (on by default with --rate).
+    #[command(flatten)]
+    ui: super::ui::UiArgs,
     /// The text files to replay, in order. Unless --no-mmap, they are mapped into memory and
     /// must not be modified or truncated during the replay.
     #[arg(required = true)]
@@ -255,7 +258,11 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         Some(dir) => StreamingContext::get_or_create(dir, build)?,
         None => build(),
     };
-    let result = super::interrupts::run_to_the_end(&ssc);
+    let ui = args.ui.config(
+        args.rate.is_some(),
+        &format!("dstreams replay {}", args.job.name()),
+    );
+    let result = super::interrupts::run_to_the_end(&ssc, ui);
     drop(temporary);
     let summary = stats.summary();
     stats_json.write(&summary, args.job.name())?;

@@ -6,6 +6,7 @@ mod input;
 mod listener;
 mod scheduler;
 
+pub(crate) use clock::wall_millis;
 pub use clock::{Clock, FastClock, ManualClock, SystemClock};
 pub(crate) use distributed::{Distributed, PartitionedState, Replayed};
 pub(crate) use input::Input;
@@ -20,6 +21,7 @@ use crate::dstream::node::{AnyNode, ComputeFn, Node, Plan};
 use crate::error::{Error, Misuse, Result};
 use crate::lock::lock;
 use crate::time::{Duration, Time};
+use crate::ui::{self, UiConfig};
 use scheduler::Runtime;
 use std::collections::BTreeMap;
 use std::panic::Location;
@@ -137,9 +139,18 @@ pub struct ContextBuilder {
     parallelism: Option<usize>,
     graceful_stop_timeout: Option<Duration>,
     stop_when_exhausted: bool,
+    ui: Option<UiConfig>,
 }
 
 impl ContextBuilder {
+    /// Serves the web UI while the context runs (off by default): Spark's Streaming tab at `/`,
+    /// Spark's streaming REST API under `/api/v1/`, Prometheus metrics at `/metrics`. Takes an
+    /// address (`"127.0.0.1:4040"`, port 0 for any free one) or a [`UiConfig`]; the address it
+    /// got is [`StreamingContext::ui_address`].
+    pub fn ui(mut self, config: impl Into<UiConfig>) -> Self {
+        self.ui = Some(config.into());
+        self
+    }
     /// Stop by itself once every input is finite and exhausted (a drained queue without a
     /// default batch, a replayed dataset at its end) and the batches holding its data completed;
     /// `await_termination` then returns. Spark has no such mode: its queue stream yields empty
@@ -217,6 +228,8 @@ impl ContextBuilder {
                 exchange_ids: Default::default(),
                 exchange_nodes: Default::default(),
                 partitioned_state: Default::default(),
+                ui_config: Mutex::new(self.ui),
+                ui: Mutex::new(None),
             }),
         }
     }
@@ -249,6 +262,10 @@ pub(crate) struct Core {
     /// The nodes of stateful operators whose state is kept per exchange partition in
     /// distributed mode, in build order.
     partitioned_state: Mutex<Vec<(usize, Arc<dyn PartitionedState>)>>,
+    /// Where the web UI is to listen, if it is on.
+    ui_config: Mutex<Option<UiConfig>>,
+    /// The web UI's server while the context runs.
+    pub(crate) ui: Mutex<Option<ui::Server>>,
 }
 
 impl Core {
@@ -470,6 +487,7 @@ impl StreamingContext {
             parallelism: None,
             graceful_stop_timeout: None,
             stop_when_exhausted: false,
+            ui: None,
         }
     }
 
@@ -600,6 +618,18 @@ impl StreamingContext {
         }
     }
 
+    /// Serves the web UI while the context runs, as [`ContextBuilder::ui`] does; for a context
+    /// built elsewhere (by a function of the program, or through
+    /// [`get_or_create`](Self::get_or_create)). Takes effect at [`start`](Self::start).
+    pub fn set_ui(&self, config: impl Into<UiConfig>) {
+        *lock(&self.core.ui_config) = Some(config.into());
+    }
+
+    /// Where the web UI listens, once [`start`](Self::start) bound it (until [`stop`](Self::stop)).
+    pub fn ui_address(&self) -> Option<std::net::SocketAddr> {
+        lock(&self.core.ui).as_ref().map(ui::Server::address)
+    }
+
     /// Registers a listener for batch and receiver events.
     pub fn add_streaming_listener(&self, listener: Arc<dyn StreamingListener>) {
         lock(&self.core.listeners).push(listener);
@@ -641,6 +671,10 @@ impl StreamingContext {
             drop(checkpointing);
             drop(graph);
             self.core.create_checkpoint_dir()?;
+            let config = lock(&self.core.ui_config).clone();
+            if let Some(config) = config {
+                *lock(&self.core.ui) = Some(ui::start(&self.core, &config)?);
+            }
             *state = ContextState::Active;
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -650,6 +684,7 @@ impl StreamingContext {
             .build()
             .map_err(|e| {
                 self.core.mark_stopped();
+                self.stop_ui();
                 Error::io("starting the worker threads", std::io::Error::other(e))
             })?;
         let restored = lock(&self.core.checkpointing).restored;
@@ -669,6 +704,7 @@ impl StreamingContext {
                     Ok(_) => {}
                     Err(e) => {
                         self.core.mark_stopped();
+                        self.stop_ui();
                         return Err(e);
                     }
                 }
@@ -688,6 +724,7 @@ impl StreamingContext {
             if let Err(e) = input.start() {
                 inputs[..i].iter().for_each(|s| s.stop());
                 self.core.mark_stopped();
+                self.stop_ui();
                 return Err(e);
             }
         }
@@ -715,6 +752,9 @@ impl StreamingContext {
             let mut state = lock(&self.core.state);
             if *state == ContextState::Stopped {
                 tracing::warn!("StreamingContext has already been stopped");
+                drop(state);
+                // A context that stopped by itself (its inputs exhausted) still serves its UI.
+                self.stop_ui();
                 return Ok(());
             }
             *state = ContextState::Stopped;
@@ -732,8 +772,15 @@ impl StreamingContext {
         }
         checkpoint::finish_writes(&self.core);
         self.core.mark_stopped();
+        self.stop_ui();
         tracing::info!("StreamingContext stopped");
         Ok(())
+    }
+
+    fn stop_ui(&self) {
+        if let Some(server) = lock(&self.core.ui).take() {
+            server.stop();
+        }
     }
 
     /// Blocks until the context stops, returning the first error any batch reported (Spark

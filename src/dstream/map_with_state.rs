@@ -386,6 +386,15 @@ impl<K: Key, S: Data + Clone> OperatorState for MapWithStateCheckpoint<K, S> {
         cell.last = Some(time);
         Ok(())
     }
+
+    fn keys(&self) -> usize {
+        lock(&self.cell)
+            .parts
+            .iter()
+            .flatten()
+            .map(|p| p.part.keys.len())
+            .sum()
+    }
 }
 
 /// What `map_with_state` is, with its types.

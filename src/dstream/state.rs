@@ -449,6 +449,15 @@ impl<K: Key, S: Data + Clone> OperatorState for UpdateStateCheckpoint<K, S> {
         *lock(&self.emitted) = None;
         Ok(())
     }
+
+    fn keys(&self) -> usize {
+        lock(&self.cell)
+            .parts
+            .iter()
+            .flatten()
+            .map(|p| p.keys.len())
+            .sum()
+    }
 }
 
 /// The state partitions at the first batch: empty, or `initial` hashed into `n` partitions.
