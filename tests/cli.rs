@@ -418,3 +418,25 @@ fn recoverable_network_word_count_whose_standard_output_is_closed_stops_quietly(
     assert!(ok && err.is_empty(), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn network_word_count_skips_a_line_over_the_limit_and_counts_the_lines_after_it() {
+    // A 2 MiB line (the limit is 1 MiB), then good lines: the long line is skipped and reported,
+    // and the job goes on counting (it used to end with the error, the good lines never counted).
+    let mut sent = vec![b'x'; 2 << 20];
+    sent.push(b'\n');
+    for _ in 0..30_000 {
+        sent.extend_from_slice(b"after the long line\n");
+    }
+    let seen = run_against_server(
+        "network-word-count",
+        &["--interval", "200ms", "--no-ui"],
+        &sent,
+        |l| l.starts_with("(after,"),
+    );
+    assert!(seen.iter().any(|l| l.starts_with("(after,")), "{seen:?}");
+    assert!(
+        !seen.iter().any(|l| l.starts_with("(xxx")),
+        "the long line was counted"
+    );
+}

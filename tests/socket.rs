@@ -325,12 +325,11 @@ fn oversized_line_case(pieces: &[&[u8]]) {
         sent += piece.len() as u64;
         f.wait_stored(sent);
     }
-    match f.ssc.await_termination_or_timeout(WAIT) {
-        Err(Error::Batch(e)) => {
-            assert!(matches!(*e, Error::LineTooLong { limit: 16, .. }), "{e}")
-        }
-        other => panic!("expected LineTooLong, got {other:?}"),
-    }
+    // Reported to listeners, not a failure of the context: the job goes on.
+    assert!(matches!(
+        f.ssc.await_termination_or_timeout(Milliseconds(1)),
+        Ok(false)
+    ));
     let errors = f.watch.seen().errors;
     assert!(
         !errors.is_empty() && errors[0].contains("maximum line length of 16 bytes"),

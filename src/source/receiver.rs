@@ -240,17 +240,16 @@ impl ReceiverHandle {
         }
     }
 
-    /// Reports an error to listeners and to `await_termination`, without stopping.
+    /// Reports an error to listeners (`on_receiver_error`) and the log, without stopping (Spark's
+    /// `reportError`). It is not a failure of the context: `await_termination` does not return
+    /// it, and a program waiting on the context goes on receiving (a line skipped for its length,
+    /// say, must not end a job whose next lines are good).
     pub fn report_error(&self, error: Error) {
         let text = error.to_string();
         if let Some(sup) = self.shared.supervisor.get().and_then(Weak::upgrade) {
             sup.notify(|l, info| l.on_receiver_error(info), Some(text.clone()));
         }
-        if let Some(core) = self.shared.ctx.upgrade() {
-            core.report_error(error);
-        } else {
-            tracing::error!("{text}");
-        }
+        tracing::warn!(receiver = %self.shared.name, "{text}");
     }
 
     /// Whether the receiver was stopped (or is between a stop and a restart).

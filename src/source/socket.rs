@@ -306,8 +306,9 @@ impl StreamingContext {
     /// * Lines end at `\n` or `\r\n` only; a bare `\r` is **not** a line end (Spark's
     ///   `BufferedReader.readLine` also splits at a lone `\r`) and stays in the line.
     /// * A line longer than [`ReceiverConfig::max_line_length`] is skipped up to its line end
-    ///   and reported as [`Error::LineTooLong`] (to listeners' `on_receiver_error` and to
-    ///   `await_termination`); the receiver keeps reading. Spark has no limit.
+    ///   and reported as [`Error::LineTooLong`] (to listeners' `on_receiver_error` and the log,
+    ///   not to `await_termination`: the job goes on); the receiver keeps reading. Spark has no
+    ///   limit.
     /// * A connection that fails mid-line (reset) also delivers what it received of its last
     ///   line as a line, where Spark drops it.
     /// * Host names are resolved by the receiver thread each time it connects; the receiver
