@@ -446,6 +446,38 @@ fn kafka_produce_refuses_a_topic_that_does_not_exist() {
 }
 
 #[test]
+fn kafka_word_count_without_a_broker_gives_up_after_its_timeout_with_one_error() {
+    // A port nobody listens on: bound, then closed. It used to retry forever, a warning a batch.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let brokers = format!("127.0.0.1:{port}");
+    let (ok, _, err) = run_dstreams(&[
+        "run",
+        "kafka-word-count",
+        &brokers,
+        "lines",
+        "--records",
+        "100",
+        "--no-ui",
+        "--broker-timeout",
+        "2s",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("dstreams: job for batch"))
+            && err.contains(&format!(
+                "reaching the Kafka brokers {brokers}: no answer for"
+            )),
+        "{err}"
+    );
+    let warnings = err.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 2, "{warnings} warnings: {err}");
+}
+
+#[test]
 fn kafka_produce_fails_clearly_without_a_broker() {
     // A port nobody listens on: bound, then closed.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -138,6 +138,10 @@ pub enum Example {
         /// Adapt the records per batch to the processing rate (Spark's backpressure).
         #[arg(long)]
         backpressure: bool,
+        /// How long the brokers may go without answering before the job fails with an error
+        /// saying so (until then, each batch takes what was already fetched).
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+        broker_timeout: Duration,
         /// A librdkafka consumer setting, KEY=VALUE (repeatable).
         #[arg(long = "config", value_name = "KEY=VALUE")]
         client: Vec<String>,
@@ -286,6 +290,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             records,
             stats_json,
             backpressure,
+            broker_timeout,
             client,
         } => {
             let mut config = KafkaConfig::new(brokers.clone(), [topic]).commit_offsets(commit);
@@ -311,6 +316,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             if backpressure {
                 config = config.backpressure(None);
             }
+            config = config.unreachable_timeout(broker_timeout);
             if from_beginning {
                 config = config.starting_offsets(StartingOffsets::Earliest);
             }

@@ -59,6 +59,10 @@ pub struct KafkaConfig {
     pub fetch_timeout: Duration,
     /// How long a metadata or offsets request may take before the batch goes on without it.
     pub request_timeout: Duration,
+    /// How long the brokers may go without answering a metadata request before a batch fails
+    /// with [`Error::Kafka`](crate::Error::Kafka) saying so (until then each batch takes what
+    /// was already fetched, with a warning at most every 10 s).
+    pub unreachable_timeout: Duration,
     /// What to do with record values that are not UTF-8.
     pub utf8: Utf8Policy,
     /// A finite read: the stream ends after this many records in all (the context stops by
@@ -71,7 +75,8 @@ pub struct KafkaConfig {
 
 impl KafkaConfig {
     /// Reads `topics` from `brokers` with the defaults: group `dstreams`, latest offsets, no rate
-    /// limit, no commits, 60 s fetch timeout, 5 s request timeout, invalid UTF-8 fails the batch.
+    /// limit, no commits, 60 s fetch timeout, 5 s request timeout, brokers unreachable for 60 s
+    /// fail the batch, invalid UTF-8 fails the batch.
     pub fn new(
         brokers: impl Into<String>,
         topics: impl IntoIterator<Item = impl Into<String>>,
@@ -89,6 +94,7 @@ impl KafkaConfig {
             initial_rate: None,
             fetch_timeout: Duration::seconds(60),
             request_timeout: Duration::seconds(5),
+            unreachable_timeout: Duration::seconds(60),
             utf8: Utf8Policy::Fail,
             max_records: None,
             client: Vec::new(),
@@ -174,6 +180,11 @@ impl KafkaConfig {
     pub fn timeouts(mut self, fetch: impl Into<Duration>, request: impl Into<Duration>) -> Self {
         self.fetch_timeout = fetch.into();
         self.request_timeout = request.into();
+        self
+    }
+    /// Sets [`unreachable_timeout`](Self::unreachable_timeout).
+    pub fn unreachable_timeout(mut self, limit: impl Into<Duration>) -> Self {
+        self.unreachable_timeout = limit.into();
         self
     }
     /// Turns [`backpressure`](Self::backpressure) on, starting at `initial_rate` records per

@@ -21,8 +21,9 @@
 //! The consumer stays assigned to every partition at the next offsets, so records are fetched
 //! ahead while batches run; a batch waits (up to [`KafkaConfig::fetch_timeout`]) only for records
 //! of its ranges not fetched yet. If the broker cannot be reached, the batch takes what was
-//! already fetched (possibly nothing) with a warning and the rest follows once it is back: no
-//! range is lost or read twice.
+//! already fetched (possibly nothing) with a warning (at most one every 10 s) and the rest
+//! follows once it is back: no range is lost or read twice; once no broker has answered for
+//! [`KafkaConfig::unreachable_timeout`] (60 s), batches fail with an error saying so.
 //!
 //! With a checkpoint directory, the ranges of every batch are written (synced) to
 //! `<checkpoint dir>/kafka/<input id>/<t ms>.ranges` before the batch runs, and the next offsets
@@ -48,6 +49,7 @@ mod config;
 mod distributed;
 mod group;
 mod lag;
+mod outage;
 mod partitions;
 mod plan;
 mod range_log;

@@ -11,8 +11,9 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
 impl KafkaSource {
-    /// The partitions of the topics now, new ones added at their starting offsets.
-    pub(super) fn discover(&self, st: &mut State) {
+    /// The partitions of the topics now, new ones added at their starting offsets; fails once
+    /// no broker has answered for [`KafkaConfig::unreachable_timeout`](super::KafkaConfig::unreachable_timeout).
+    pub(super) fn discover(&self, st: &mut State) -> Result<()> {
         if !self.config.assignment.is_empty() {
             for (topic, p, from) in &self.config.assignment {
                 let key = (topic.clone(), *p);
@@ -22,16 +23,23 @@ impl KafkaSource {
                     self.add_partition(st, key, start);
                 }
             }
-            return;
+            return Ok(());
         }
         for topic in &self.config.topics {
             let metadata = match self
                 .consumer
                 .fetch_metadata(Some(topic), self.config.request_timeout.to_std())
             {
-                Ok(m) => m,
+                Ok(m) => {
+                    st.outage.answered();
+                    m
+                }
                 Err(e) => {
-                    tracing::warn!(topic = %topic, "Kafka metadata not available ({e}); reading the known partitions only");
+                    st.outage.failed(
+                        &format!("metadata of topic {topic} not available ({e}); reading the known partitions only"),
+                        &self.config.brokers,
+                        self.config.unreachable_timeout,
+                    )?;
                     continue;
                 }
             };
@@ -47,6 +55,7 @@ impl KafkaSource {
                 }
             }
         }
+        Ok(())
     }
 
     /// Where a partition without a position starts, by `starting_offsets`; `None` (with a

@@ -6,6 +6,7 @@ use super::arena::{PartitionState, Taken};
 use super::columns::{KafkaRecord, RecordShape};
 use super::config::KafkaConfig;
 use super::group::{SourceContext, create_consumer};
+use super::outage::Outage;
 use super::plan::{OffsetRange, describe};
 use super::range_log::{logged, write_ranges};
 use super::reader::Reader;
@@ -41,6 +42,8 @@ pub(super) struct State {
     /// Distributed mode: by batch time, the partitions whose range in that batch is one their
     /// previous owner committed under an earlier batch time (`exchange/handover.rs`), with it.
     pub(super) resent: BTreeMap<Time, BTreeMap<u32, Time>>,
+    /// Whether (and since when) metadata requests go unanswered.
+    pub(super) outage: Outage,
 }
 
 pub(super) struct KafkaSource {
@@ -73,6 +76,7 @@ impl KafkaSource {
             assigned: true,
             records: 0,
             resent: BTreeMap::new(),
+            outage: Outage::default(),
         };
         for r in ranges.iter().filter(|r| r.until > r.from) {
             tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from))
@@ -125,7 +129,7 @@ impl KafkaSource {
             )));
         }
         if !self.config.group_mode {
-            self.discover(&mut st);
+            self.discover(&mut st)?;
             self.assign(&mut st)?;
         }
         let ranges = self.plan(&mut st, t, batch_secs);
@@ -401,6 +405,7 @@ impl StreamingContext {
                 assigned: false,
                 records: 0,
                 resent: BTreeMap::new(),
+                outage: Outage::default(),
             }),
             input_id: OnceLock::new(),
             topic_partitions: OnceLock::new(),
