@@ -467,7 +467,7 @@ fn kafka_word_count_without_a_broker_gives_up_after_its_timeout_with_one_error()
     ]);
     assert!(!ok);
     assert!(
-        err.contains(&format!("dstreams: job for batch"))
+        err.contains("dstreams: job for batch")
             && err.contains(&format!(
                 "reaching the Kafka brokers {brokers}: no answer for"
             )),
