@@ -16,7 +16,7 @@ mod common;
 
 use dstreams::ContextState;
 use dstreams::prelude::*;
-use dstreams::source::{Receiver, ReceiverConfig, ReceiverHandle};
+use dstreams::source::{Receiver, ReceiverConfig, ReceiverHandle, Utf8Policy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver as Rx, Sender, channel};
@@ -58,10 +58,18 @@ fn config(wal: bool) -> ReceiverConfig {
     }
 }
 
+/// [`config`] with the write-ahead log, and invalid UTF-8 replaced or not.
+fn logged(utf8: Utf8Policy) -> ReceiverConfig {
+    ReceiverConfig {
+        utf8,
+        ..config(true)
+    }
+}
+
 /// The received lines and a 3 s window over them, checkpointed every 3 batches.
 fn program(
     clock: Arc<ManualClock>,
-    wal: bool,
+    receiver: ReceiverConfig,
     handles: Sender<ReceiverHandle>,
     out: &Outputs,
 ) -> StreamingContext {
@@ -69,7 +77,7 @@ fn program(
         .clock(clock)
         .parallelism(2)
         .build();
-    let lines = ssc.receiver_stream_with(Handover(handles), config(wal));
+    let lines = ssc.receiver_stream_with(Handover(handles), receiver);
     lines.checkpoint(BATCH * 3);
     record(&lines, "lines", out);
     record(&lines.window(BATCH * 3, BATCH), "window", out);
@@ -86,11 +94,16 @@ struct Run {
 
 impl Run {
     fn start(cp: &Path, wal: bool, at: i64) -> Run {
+        Run::start_with(cp, config(wal), at)
+    }
+
+    fn start_with(cp: &Path, receiver: ReceiverConfig, at: i64) -> Run {
         let clock = Arc::new(ManualClock::new(Time::from_millis(at * 1000)));
         let out = Outputs::default();
         let (tx, rx): (Sender<ReceiverHandle>, Rx<ReceiverHandle>) = channel();
         let ssc =
-            StreamingContext::get_or_create(cp, || program(clock.clone(), wal, tx, &out)).unwrap();
+            StreamingContext::get_or_create(cp, || program(clock.clone(), receiver, tx, &out))
+                .unwrap();
         ssc.start().unwrap();
         let handle = rx.recv_timeout(WAIT).unwrap();
         Run {
@@ -273,6 +286,50 @@ fn a_log_file_that_cannot_be_written_fails_its_batch_and_the_lines_go_to_the_nex
     );
     assert!(log_files(&cp).contains(&2000));
     run.ssc.stop(false).unwrap();
+    std::fs::remove_dir_all(&cp).unwrap();
+}
+
+#[test]
+fn a_logged_batch_with_invalid_utf8_fails_at_every_restart_until_restarted_replacing_it() {
+    let cp = temp_dir("poison");
+    let run = Run::start_with(&cp, logged(Utf8Policy::Fail), 0);
+    for k in 1..=3 {
+        run.store(&lines("before", 1));
+        run.batch(k); // checkpointed at 3
+    }
+    run.handle.store_bytes(b"good\n\xff bad\n").unwrap();
+    run.batch(4);
+    let err = run
+        .ssc
+        .await_termination_or_timeout(WAIT)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("UTF-8") && err.contains("Utf8Policy::Replace"),
+        "{err}"
+    );
+    run.ssc.stop(false).unwrap();
+    drop(run);
+    // The batch is in the log: a restart reads it again and it fails again.
+    let again = Run::start_with(&cp, logged(Utf8Policy::Fail), 3);
+    again.batch(4);
+    let err = again
+        .ssc
+        .await_termination_or_timeout(WAIT)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("UTF-8"), "{err}");
+    again.ssc.stop(false).unwrap();
+    drop(again);
+    // Restarted replacing invalid bytes, the batch runs with U+FFFD in their place.
+    let past = Run::start_with(&cp, logged(Utf8Policy::Replace), 3);
+    past.batch(4);
+    assert_eq!(past.get("lines", 4), ["good", "\u{FFFD} bad"]);
+    assert!(matches!(
+        past.ssc.await_termination_or_timeout(Milliseconds(1)),
+        Ok(false)
+    ));
+    past.ssc.stop(false).unwrap();
     std::fs::remove_dir_all(&cp).unwrap();
 }
 

@@ -7,8 +7,8 @@ use clap::Subcommand;
 use dstreams::ExchangeConfig;
 use dstreams::UiConfig;
 use dstreams::prelude::*;
-use dstreams::source::ReceiverConfig;
 use dstreams::source::{KafkaConfig, StartingOffsets};
+use dstreams::source::{ReceiverConfig, Utf8Policy};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,6 +50,10 @@ pub enum Example {
         /// crash and batches run again after a restart hold the same lines. Needs --checkpoint.
         #[arg(long)]
         wal: bool,
+        /// Replace received bytes that are not UTF-8 with U+FFFD (as Spark does) instead of
+        /// failing their batch: the way past a batch the write-ahead log holds with such bytes.
+        #[arg(long)]
+        replace_invalid_utf8: bool,
         /// Also save each batch's counts with save_as_text_files(PREFIX).
         #[arg(long)]
         output: Option<String>,
@@ -182,6 +186,10 @@ pub enum Example {
         /// spark.streaming.receiver.writeAheadLog.enable).
         #[arg(long)]
         wal: bool,
+        /// Replace received bytes that are not UTF-8 with U+FFFD (as Spark does) instead of
+        /// failing their batch: the way past a batch the write-ahead log holds with such bytes.
+        #[arg(long)]
+        replace_invalid_utf8: bool,
     },
     /// Spark's SqlNetworkWordCount, with Arrow in place of Spark SQL: every batch's words as an
     /// Arrow table, counted by word and printed as a table.
@@ -364,6 +372,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             output_file,
             interval,
             wal,
+            replace_invalid_utf8,
         } => {
             let ssc = StreamingContext::get_or_create(&checkpoint_dir, || {
                 recoverable_network_word_count::create_context(
@@ -372,7 +381,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
                     interval,
                     &output_file,
                     &checkpoint_dir,
-                    receiver_config(wal),
+                    receiver_config(wal, replace_invalid_utf8),
                 )
             })?;
             start_and_wait(&ssc, ui)
@@ -384,10 +393,15 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             checkpoint,
             checkpoint_every,
             wal,
+            replace_invalid_utf8,
             output,
         } => run_resumable(checkpoint.as_deref(), ui, || {
             let ssc = StreamingContext::new(interval);
-            let lines = ssc.socket_text_stream_with(&host, port, receiver_config(wal));
+            let lines = ssc.socket_text_stream_with(
+                &host,
+                port,
+                receiver_config(wal, replace_invalid_utf8),
+            );
             let counts = network_word_count::word_counts(&lines);
             if let Some(n) = checkpoint_every {
                 counts.checkpoint(interval * n);
@@ -437,10 +451,16 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
     }
 }
 
-/// The receiver configuration: the default, with the write-ahead log if asked for.
-fn receiver_config(wal: bool) -> ReceiverConfig {
+/// The receiver configuration: the default, with the write-ahead log and the replacement of
+/// invalid UTF-8 if asked for.
+fn receiver_config(wal: bool, replace_invalid_utf8: bool) -> ReceiverConfig {
     ReceiverConfig {
         write_ahead_log: wal,
+        utf8: if replace_invalid_utf8 {
+            Utf8Policy::Replace
+        } else {
+            Utf8Policy::Fail
+        },
         ..ReceiverConfig::default()
     }
 }

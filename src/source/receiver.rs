@@ -14,8 +14,9 @@ use crate::data::Batch;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::lock::lock;
+use crate::source::file_stream::Utf8Policy;
 use crate::source::input::{described, input_stream};
-use crate::source::lines::split_lines_partitioned;
+use crate::source::lines::{LinesError, split_lines_partitioned};
 use crate::source::rate::{PidRateEstimator, RateLimiter};
 use crate::source::segment::{SegmentConfig, SegmentError, SegmentWriter};
 use crate::source::wal::{Lookup, RECEIVED, WriteAheadLog};
@@ -77,6 +78,11 @@ pub struct ReceiverConfig {
     /// Needs a checkpoint directory: [`StreamingContext::start`] fails with
     /// [`Error::WriteAheadLogWithoutCheckpointDirectory`] without one.
     pub write_ahead_log: bool,
+    /// What to do with received bytes that are not UTF-8: fail the batch (the default), or
+    /// replace them with U+FFFD, as Spark's decoder does. With the write-ahead log, a batch that
+    /// failed is read again from its log file at every restart and fails again; restarting with
+    /// [`Utf8Policy::Replace`] is the way past it (the failure's error says so).
+    pub utf8: Utf8Policy,
 }
 
 impl Default for ReceiverConfig {
@@ -89,6 +95,7 @@ impl Default for ReceiverConfig {
             max_line_length: 1 << 20,
             segment_capacity: 64 << 20,
             write_ahead_log: false,
+            utf8: Utf8Policy::Fail,
         }
     }
 }
@@ -488,10 +495,26 @@ impl Supervisor {
     fn split(&self, buffers: &[Buffer], partitions: usize) -> Result<Batch<String>> {
         let per_buffer = (partitions / buffers.len().max(1)).max(1);
         let mut parts: Vec<StringViewArray> = Vec::new();
+        let name = &self.handle.shared.name;
         for b in buffers {
-            let split = split_lines_partitioned(b, per_buffer).map_err(|e| Error::Ingest {
-                source_name: self.handle.shared.name.clone(),
-                message: e.to_string(),
+            let split = match split_lines_partitioned(b, per_buffer) {
+                Err(LinesError::InvalidUtf8 { .. })
+                    if self.handle.shared.config.utf8 == Utf8Policy::Replace =>
+                {
+                    tracing::warn!(receiver = %name, "invalid UTF-8 replaced by U+FFFD");
+                    let text = String::from_utf8_lossy(b.as_slice()).into_owned();
+                    split_lines_partitioned(&Buffer::from_vec(text.into_bytes()), per_buffer)
+                }
+                split => split,
+            };
+            let split = split.map_err(|e| Error::Ingest {
+                source_name: name.clone(),
+                message: match e {
+                    LinesError::InvalidUtf8 { .. } => format!(
+                        "{e}; to go past it (a batch read again from the write-ahead log fails again), restart with ReceiverConfig::utf8 = Utf8Policy::Replace (dstreams run ... --replace-invalid-utf8): invalid bytes become U+FFFD, as Spark reads them"
+                    ),
+                    e => e.to_string(),
+                },
             })?;
             parts.extend(split);
         }
