@@ -26,10 +26,15 @@ fn produce(broker: &Broker, dir: &Path, n: usize) {
 
 /// One member of the group `app`, saving its counts under `<dir>/<name>/`.
 fn member(broker: &Broker, dir: &Path, name: &str) -> (Running, PathBuf) {
+    member_every(broker, dir, name, INTERVAL_MS)
+}
+
+/// [`member`] with batches `interval_ms` apart.
+fn member_every(broker: &Broker, dir: &Path, name: &str, interval_ms: u64) -> (Running, PathBuf) {
     let out = dir.join(name);
     let args = [
         "--interval".to_string(),
-        format!("{INTERVAL_MS}ms"),
+        format!("{interval_ms}ms"),
         "--max-rate-per-partition".to_string(),
         RATE.to_string(),
         "--output".to_string(),
@@ -93,6 +98,24 @@ fn two_members_of_a_group_read_every_record_exactly_once() {
         read(&out_b),
         logs(&dir, &["a", "b"])
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_member_whose_batches_are_two_seconds_apart_is_assigned_its_partitions() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = temp_dir("kafka-group", "slow-batches");
+    let n = 400;
+    produce(&broker, &dir, n);
+    // The CLI's default interval; the consumer's statistics reports come every second, and
+    // draining once stopped at the first event, so the rebalance queued behind them was never
+    // served (no partition, no record, ever).
+    let (a, out) = member_every(&broker, &dir, "a", 2000);
+    wait_for("every record to be read", || read(&out) >= n);
+    drop(a);
+    assert_eq!(read(&out), n, "{}", logs(&dir, &["a"]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

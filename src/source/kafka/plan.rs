@@ -35,21 +35,40 @@ pub(super) fn describe(ranges: &[OffsetRange]) -> String {
 /// (what is not drained waits in librdkafka's bounded prefetch queue).
 const DRAIN_BUDGET: usize = 64 << 20;
 
+/// How long the last poll of a drain in group mode waits (serving the events it meets).
+const EVENT_WAIT: StdDuration = StdDuration::from_millis(1);
+
 impl KafkaSource {
     /// Takes what the consumer fetched into the arenas, up to [`DRAIN_BUDGET`]. In group mode
     /// this is where rebalances are served: after each one the changed partitions are applied
     /// and draining goes on.
+    ///
+    /// A poll that returns nothing may have served an event instead of finding the queue empty
+    /// (a statistics report, one a second; a rebalance). In group mode, where nothing else polls
+    /// between batches, one more poll waiting up to [`EVENT_WAIT`] serves the events queued
+    /// behind it: without it, batches a second or more apart served fewer reports than came,
+    /// and a rebalance queued behind them was never served (the member got no partition).
     fn drain(&self, st: &mut State) {
-        loop {
-            while st
-                .partitions
+        let below_budget = |st: &State| {
+            st.partitions
                 .values()
                 .map(PartitionState::held_bytes)
                 .sum::<usize>()
                 < DRAIN_BUDGET
-                && self.reader().poll_once(st, StdDuration::ZERO)
-            {}
-            if !(self.config.group_mode && self.rebalanced(st)) {
+        };
+        loop {
+            while below_budget(st) && self.reader().poll_once(st, StdDuration::ZERO) {}
+            if !self.config.group_mode {
+                return;
+            }
+            // A rebalance is applied before the next poll: that poll could return records of a
+            // partition it assigned.
+            if self.rebalanced(st) {
+                continue;
+            }
+            let took = below_budget(st) && self.reader().poll_once(st, EVENT_WAIT);
+            // `took` is false after a poll that served a rebalance (it returns at once).
+            if !(took || self.rebalanced(st)) {
                 return;
             }
         }
