@@ -493,3 +493,52 @@ fn a_stats_file_that_cannot_be_written_is_refused_before_the_first_batch() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn a_mapped_file_truncated_during_the_replay_fails_its_next_batch_naming_it() {
+    // It used to kill the process with SIGBUS, without a word.
+    let dir = TestDir::new("replay", "truncated");
+    let path = dir.join("lines.txt");
+    std::fs::write(&path, "a b\n".repeat(30_000)).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::builder(Duration::seconds(1))
+        .clock(clock.clone())
+        .build();
+    // SAFETY: this test breaks `map`'s contract on purpose: it truncates the file between two
+    // batches, to show the replay refuses to read the mapping past the file's new end (the
+    // truncated pages are never read; the buffers are dropped without being read again).
+    let data = unsafe { ReplayData::map(&[&path]) }.unwrap();
+    let lines = ssc.replay_stream(data, ReplayCut::Lines(10_000));
+    let out = common::collect(&lines);
+    ssc.start().unwrap();
+    clock.set(Time::from_millis(1000));
+    assert!(
+        ssc.await_batch(Time::from_millis(1000), Duration::seconds(30))
+            .unwrap()
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    clock.set(Time::from_millis(2000));
+    assert!(
+        ssc.await_batch(Time::from_millis(2000), Duration::seconds(30))
+            .unwrap()
+    );
+    let err = ssc
+        .await_termination_or_timeout(Milliseconds(1))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("shrank from 120000 to 100 bytes during the replay"),
+        "{err}"
+    );
+    assert_eq!(
+        out.lock().unwrap().len(),
+        1,
+        "only the batch before the truncation"
+    );
+    ssc.stop(false).unwrap();
+}

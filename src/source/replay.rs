@@ -30,6 +30,9 @@ pub enum ReplayCut {
 /// The bytes of the files to replay, in order.
 pub struct ReplayData {
     files: Vec<(PathBuf, Buffer)>,
+    /// Whether the buffers are mapped files: a batch then checks that its files have not shrunk
+    /// (reading a mapped page past a file's new end raises SIGBUS).
+    mapped: bool,
 }
 
 impl ReplayData {
@@ -44,7 +47,10 @@ impl ReplayData {
                 Ok((p.to_path_buf(), Buffer::from_vec(bytes)))
             })
             .collect::<Result<_>>()?;
-        Ok(ReplayData { files })
+        Ok(ReplayData {
+            files,
+            mapped: false,
+        })
     }
 
     /// Maps the files read-only: batches are views into the page cache, no byte is copied.
@@ -67,7 +73,10 @@ impl ReplayData {
                 Ok((p.to_path_buf(), buffer))
             })
             .collect::<Result<_>>()?;
-        Ok(ReplayData { files })
+        Ok(ReplayData {
+            files,
+            mapped: true,
+        })
     }
 
     /// The files `times` times over, one after the other (their bytes shared, not copied):
@@ -86,6 +95,7 @@ impl ReplayData {
         let files = self.files;
         ReplayData {
             files: (0..times).flat_map(|_| files.iter().cloned()).collect(),
+            mapped: self.mapped,
         }
     }
 
@@ -165,7 +175,7 @@ impl Replay {
         let mut started = lock(&self.started);
         if let Some(&start) = started.get(&t) {
             let mut pos = start;
-            return Ok(self.slices_from(&mut pos));
+            return self.slices_from(&mut pos);
         }
         if let Some((&last, _)) = started.last_key_value()
             && t < last
@@ -178,11 +188,20 @@ impl Replay {
         }
         let mut pos = lock(&self.position);
         started.insert(t, *pos);
-        Ok(self.slices_from(&mut pos))
+        self.slices_from(&mut pos)
+    }
+
+    /// File `i`'s bytes; a mapped file is first checked not to have shrunk since it was mapped.
+    fn bytes_of(&self, i: usize) -> Result<&[u8]> {
+        let (path, buffer) = &self.data.files[i];
+        if self.data.mapped {
+            check_not_shrunk(path, buffer.len())?;
+        }
+        Ok(buffer.as_slice())
     }
 
     /// One batch's slices of the files from `pos`, moving `pos` past them.
-    fn slices_from(&self, pos: &mut Position) -> Vec<(usize, usize, usize, usize)> {
+    fn slices_from(&self, pos: &mut Position) -> Result<Vec<(usize, usize, usize, usize)>> {
         let mut slices = Vec::new();
         let (mut lines_left, mut bytes_left) = match self.cut {
             ReplayCut::Lines(n) => (n, usize::MAX),
@@ -190,7 +209,7 @@ impl Replay {
             ReplayCut::PerFile => (usize::MAX, usize::MAX),
         };
         while pos.file < self.data.files.len() && lines_left > 0 && bytes_left > 0 {
-            let bytes = self.data.files[pos.file].1.as_slice();
+            let bytes = self.bytes_of(pos.file)?;
             let rest = &bytes[pos.offset..];
             let (end, lines) = match self.cut {
                 ReplayCut::Lines(_) => after_lines(rest, lines_left),
@@ -217,7 +236,7 @@ impl Replay {
                 };
             }
         }
-        slices
+        Ok(slices)
     }
 
     fn batch(&self, t: Time, parallelism: usize) -> Result<(Batch<String>, u64, String)> {
@@ -254,6 +273,23 @@ impl Replay {
         };
         Ok((batch, bytes, described.join(", ")))
     }
+}
+
+/// Fails with [`Error::Ingest`] if mapped file `path`, `mapped_len` bytes when it was mapped, is
+/// shorter now: reading its mapping past the new end would kill the process with SIGBUS.
+fn check_not_shrunk(path: &Path, mapped_len: usize) -> Result<()> {
+    let now = std::fs::metadata(path)
+        .map_err(|e| Error::io(format!("checking {}", path.display()), e))?
+        .len();
+    if now < mapped_len as u64 {
+        return Err(Error::Ingest {
+            source_name: path.display().to_string(),
+            message: format!(
+                "the file shrank from {mapped_len} to {now} bytes during the replay; a mapped input must not change (read it instead: ReplayData::read, `dstreams replay --no-mmap`)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 struct ReplayInput(Arc<Replay>);
