@@ -29,8 +29,15 @@ pub enum ReplayCut {
 
 /// The bytes of the files to replay, in order.
 pub struct ReplayData {
-    files: Vec<(PathBuf, Buffer)>,
-    /// Whether the buffers are mapped files: a batch then checks that its files have not shrunk
+    files: Vec<ReplayFile>,
+}
+
+/// One file to replay.
+#[derive(Clone)]
+struct ReplayFile {
+    path: PathBuf,
+    bytes: Buffer,
+    /// Whether `bytes` maps the file: a batch then first checks that the file has not shrunk
     /// (reading a mapped page past a file's new end raises SIGBUS).
     mapped: bool,
 }
@@ -44,13 +51,14 @@ impl ReplayData {
                 let p = p.as_ref();
                 let bytes = std::fs::read(p)
                     .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-                Ok((p.to_path_buf(), Buffer::from_vec(bytes)))
+                Ok(ReplayFile {
+                    path: p.to_path_buf(),
+                    bytes: Buffer::from_vec(bytes),
+                    mapped: false,
+                })
             })
             .collect::<Result<_>>()?;
-        Ok(ReplayData {
-            files,
-            mapped: false,
-        })
+        Ok(ReplayData { files })
     }
 
     /// Maps the files read-only: batches are views into the page cache, no byte is copied.
@@ -65,18 +73,21 @@ impl ReplayData {
             .iter()
             .map(|p| {
                 let p = p.as_ref();
+                // `map_file` reads a file whose size says 0 (a `/proc` file) instead of mapping it.
+                let mapped = std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
                 // SAFETY: the caller guarantees the files stay unchanged (this function's contract).
                 let buffer = unsafe { map_file(p) }.map_err(|e| Error::Ingest {
                     source_name: p.display().to_string(),
                     message: e.to_string(),
                 })?;
-                Ok((p.to_path_buf(), buffer))
+                Ok(ReplayFile {
+                    path: p.to_path_buf(),
+                    bytes: buffer,
+                    mapped,
+                })
             })
             .collect::<Result<_>>()?;
-        Ok(ReplayData {
-            files,
-            mapped: true,
-        })
+        Ok(ReplayData { files })
     }
 
     /// The files `times` times over, one after the other (their bytes shared, not copied):
@@ -95,13 +106,12 @@ impl ReplayData {
         let files = self.files;
         ReplayData {
             files: (0..times).flat_map(|_| files.iter().cloned()).collect(),
-            mapped: self.mapped,
         }
     }
 
     /// Total bytes.
     pub fn len(&self) -> usize {
-        self.files.iter().map(|(_, b)| b.len()).sum()
+        self.files.iter().map(|f| f.bytes.len()).sum()
     }
 
     /// Whether there are no bytes.
@@ -193,11 +203,11 @@ impl Replay {
 
     /// File `i`'s bytes; a mapped file is first checked not to have shrunk since it was mapped.
     fn bytes_of(&self, i: usize) -> Result<&[u8]> {
-        let (path, buffer) = &self.data.files[i];
-        if self.data.mapped {
-            check_not_shrunk(path, buffer.len())?;
+        let file = &self.data.files[i];
+        if file.mapped {
+            check_not_shrunk(&file.path, file.bytes.len())?;
         }
-        Ok(buffer.as_slice())
+        Ok(file.bytes.as_slice())
     }
 
     /// One batch's slices of the files from `pos`, moving `pos` past them.
@@ -246,7 +256,11 @@ impl Replay {
         let mut bytes = 0u64;
         let mut described = Vec::new();
         for &(file, start, len, _) in &slices {
-            let (path, buffer) = &self.data.files[file];
+            let ReplayFile {
+                path,
+                bytes: buffer,
+                ..
+            } = &self.data.files[file];
             let slice = buffer.slice_with_length(start, len);
             bytes += len as u64;
             described.push(format!("{}:{}-{}", path.display(), start, start + len));
@@ -399,7 +413,7 @@ impl Input for ReplayInput {
         let next = next.ok_or_else(|| bad("next"))?;
         let files = &self.0.data.files;
         let in_range = |p: &Position| {
-            p.file < files.len() && p.offset <= files[p.file].1.len()
+            p.file < files.len() && p.offset <= files[p.file].bytes.len()
                 || (p.file == files.len() && p.offset == 0)
         };
         if !in_range(&next) || !started.values().all(in_range) {
