@@ -390,7 +390,8 @@ fn a_second_job_on_a_checkpoint_directory_in_use_is_refused_naming_the_holder() 
     let cp = dir.join("cp");
     let kjv = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/kjv.txt");
     let cp_arg = cp.to_str().unwrap();
-    let first = dstreams(&[
+    let out_a = dir.join("a").display().to_string();
+    let long_job = [
         "replay",
         "--job",
         "stateful-word-count",
@@ -399,10 +400,27 @@ fn a_second_job_on_a_checkpoint_directory_in_use_is_refused_naming_the_holder() 
         "--checkpoint",
         cp_arg,
         "--output",
-        dir.join("a").to_str().unwrap(),
+        &out_a,
         kjv,
-    ]);
-    wait_for("the first job's lock", || cp.join(".lock").exists());
+    ];
+    let newest_checkpoint = || {
+        std::fs::read_dir(&cp)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.strip_prefix("checkpoint-")?.parse::<i64>().ok()
+                    })
+                    .max()
+            })
+            .ok()
+            .flatten()
+    };
+    let first = dstreams(&long_job);
+    // Its first checkpoint: by then it holds the lock, with its pid in the lock file.
+    wait_for("the first job's first checkpoint", || {
+        newest_checkpoint().is_some()
+    });
     let second = Command::new(env!("CARGO_BIN_EXE_dstreams"))
         .args([
             "replay",
@@ -429,23 +447,14 @@ fn a_second_job_on_a_checkpoint_directory_in_use_is_refused_naming_the_holder() 
         .filter(|e| e.file_name().to_string_lossy().starts_with("b-"))
         .count();
     assert_eq!(second_outputs, 0, "the refused job wrote outputs");
-    // Once the holder is gone (killed: the lock goes with it), the directory can be used.
+    // Once the holder is gone (killed: the lock goes with it), the same job resumes there and
+    // checkpoints again.
     drop(first);
-    let third = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args([
-            "replay",
-            "--job",
-            "stateful-word-count",
-            "--checkpoint",
-            cp_arg,
-            kjv,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        third.status.success(),
-        "{}",
-        String::from_utf8_lossy(&third.stderr)
-    );
+    let before = newest_checkpoint();
+    let third = dstreams(&long_job);
+    wait_for("the resumed job's next checkpoint", || {
+        newest_checkpoint() > before
+    });
+    drop(third);
     std::fs::remove_dir_all(&dir).unwrap();
 }
