@@ -1,0 +1,35 @@
+//! The fuzz targets' committed corpora (`tests/fuzz/corpus/<target>/`), replayed through the same
+//! checks the fuzzers run (`tests/fuzz/checks.rs`), on stable: a regression on an input a fuzzer
+//! once found interesting fails `cargo test`.
+
+#[path = "fuzz/checks.rs"]
+mod checks;
+
+use std::path::Path;
+
+/// Every file of `target`'s corpus through `check` (at least one file: an empty corpus is a
+/// mistake, not a pass).
+fn replay(target: &str, check: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/corpus")
+        .join(target);
+    let mut inputs = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let run = std::panic::catch_unwind(|| check(&data));
+        assert!(run.is_ok(), "{} fails its check", path.display());
+        inputs += 1;
+    }
+    assert!(inputs > 0, "{} is empty", dir.display());
+}
+
+#[test]
+fn the_tokenizer_corpus_passes() {
+    replay("tokenizer", checks::tokenizer);
+}
+
+#[test]
+fn the_lines_corpus_passes() {
+    replay("lines", checks::lines);
+}
