@@ -12,12 +12,12 @@
 //! the batch it starts from, and each partition's [`Origin`](crate::data::Origin) label.
 
 use super::DStream;
-use super::node::{AnyNode, Node, Plan};
+use super::node::{Node, Plan};
 use crate::context::BatchContext;
 use crate::data::view::CallScope;
 use crate::data::{Batch, Column, ColumnBuilder, Data, Origin, ScopeId, Sink, Sources, Value};
 use crate::error::Result;
-use crate::time::{Duration, Time};
+use crate::time::Time;
 use arrow_buffer::Buffer;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -211,12 +211,8 @@ impl<T: Data> DStream<T> {
             stage: Arc::new(stage),
         });
         let compute = op.clone();
-        let stream = DStream::create(
-            &self.ctx,
+        let stream = self.child(
             name,
-            self.slide_duration(),
-            vec![self.node.clone() as Arc<dyn AnyNode>],
-            Duration::default(),
             Plan::default(),
             Box::new(move |t, ctx| Ok(compute.chain_at(t, ctx)?.map(|c| materialise(&*c)))),
         );

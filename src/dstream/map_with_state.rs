@@ -160,12 +160,8 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             self.ctx.core.exchanges_from(&*self.node),
         ));
         let distributed = per_partition.clone();
-        let mapped = DStream::create(
-            &self.ctx,
+        let mapped = self.child(
             "MapWithStateDStream",
-            self.slide_duration(),
-            vec![self.node.clone() as Arc<dyn AnyNode>],
-            Duration::default(),
             Plan::partitioned(&partitions, Partitioning::BySource),
             Box::new(move |t, ctx| {
                 if ctx.distributed().is_some() {

@@ -88,6 +88,25 @@ impl<T: Data> DStream<T> {
         }
     }
 
+    /// A stream with this one's slide and this one as its only parent, computed by `compute`.
+    #[track_caller]
+    pub(crate) fn child<O: Data>(
+        &self,
+        name: &str,
+        plan: Plan,
+        compute: ComputeFn<O>,
+    ) -> DStream<O> {
+        DStream::create(
+            &self.ctx,
+            name,
+            self.slide_duration(),
+            vec![self.node.clone() as Arc<dyn AnyNode>],
+            Duration::default(),
+            plan,
+            compute,
+        )
+    }
+
     /// A stream with this one's slide whose batch at each time is `f` of this one's batch.
     #[track_caller]
     pub(crate) fn derive<O: Data>(
@@ -107,12 +126,8 @@ impl<T: Data> DStream<T> {
         f: impl Fn(&Batch<T>, Time, &BatchContext) -> Result<Batch<O>> + Send + Sync + 'static,
     ) -> DStream<O> {
         let parent = self.node.clone();
-        DStream::create(
-            &self.ctx,
+        self.child(
             name,
-            self.slide_duration(),
-            vec![self.node.clone() as Arc<dyn AnyNode>],
-            Duration::default(),
             plan,
             Box::new(move |t, ctx| match parent.get_or_compute(t, ctx)? {
                 Some(b) => f(&b, t, ctx).map(Some),
@@ -163,12 +178,8 @@ impl<T: Data> DStream<T> {
         let id = self.ctx.core.next_exchange_id();
         let exchange = merge.map(|m| exchange::Exchange::new(id, shuffle.clone(), m));
         let operator = name.to_string();
-        let stream = DStream::create(
-            &self.ctx,
+        let stream = self.child(
             name,
-            self.slide_duration(),
-            vec![self.node.clone() as Arc<dyn AnyNode>],
-            Duration::default(),
             plan,
             Box::new(move |t, ctx| {
                 if ctx.distributed().is_some() {

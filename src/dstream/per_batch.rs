@@ -271,12 +271,8 @@ impl<T: Data> DStream<T> {
         F: Fn(&Batch<T>) -> R + Send + Sync + 'static,
     {
         let parent = self.node.clone();
-        DStream::create(
-            &self.ctx,
+        self.child(
             "TransformedDStream",
-            self.slide_duration(),
-            vec![self.node.clone() as Arc<dyn AnyNode>],
-            Duration::default(),
             Plan::default(),
             Box::new(move |t, ctx| {
                 let b = parent

@@ -6,7 +6,7 @@
 //! commits the results: a batch whose function panicked or failed leaves the state as it was.
 
 use super::DStream;
-use super::node::{AnyNode, Partitioning, Plan, ShufflePartitions};
+use super::node::{Partitioning, Plan, ShufflePartitions};
 use super::partitioned::{PartitionOp, Partitioned};
 use crate::checkpoint::OperatorState;
 use crate::data::key_table::KeyTable;
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::kernels::hash::partition_of;
 use crate::kernels::shuffle::{CoGroup, KeyedInput, RowRef, cogroup_rows};
 use crate::lock::lock;
-use crate::time::{Duration, Time};
+use crate::time::Time;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
 use hashbrown::HashTable;
@@ -209,12 +209,8 @@ impl<K: Key, V: Data> DStream<(K, V)> {
             self.ctx.core.exchanges_from(&*self.node),
         ));
         let distributed = per_partition.clone();
-        let stream = DStream::create(
-            &self.ctx,
+        let stream = self.child(
             "StateDStream",
-            self.slide_duration(),
-            vec![self.node.clone() as Arc<dyn AnyNode>],
-            Duration::default(),
             Plan::partitioned(&partitions, Partitioning::ByKey { unique: true }),
             Box::new(move |t, ctx| {
                 if ctx.distributed().is_some() {
