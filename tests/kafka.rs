@@ -6,6 +6,7 @@
 mod common;
 
 use common::kafka::{Broker, read_topic};
+use common::process::run_dstreams;
 use common::{BATCH, batches, manual_context};
 use dstreams::prelude::*;
 use dstreams::rdkafka::ClientConfig;
@@ -14,7 +15,6 @@ use dstreams::rdkafka::mocking::MockCluster;
 use dstreams::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use dstreams::{KafkaWriter, OutputOperationInfo, StreamingListener};
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -249,36 +249,6 @@ fn a_configuration_librdkafka_refuses_fails_at_registration() {
 }
 
 // ---- Against a real broker (tansu) ----
-
-/// Runs `dstreams` with `args` to completion (bounded), returning success, stdout and stderr.
-fn run_dstreams(args: &[&str]) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting dstreams");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out = std::thread::spawn(move || std::io::read_to_string(&mut out).unwrap());
-    let err = std::thread::spawn(move || std::io::read_to_string(&mut err).unwrap());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > common::process::LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "dstreams {args:?} did not finish within {:?}",
-                common::process::LIMIT
-            );
-        }
-        std::thread::sleep(StdDuration::from_millis(5));
-    };
-    (status.success(), out.join().unwrap(), err.join().unwrap())
-}
 
 #[test]
 fn kafka_produce_loads_every_line_once_in_order_per_partition() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::process::TestDir;
+use common::process::{TestDir, run_dstreams};
 use dstreams::prelude::*;
 use dstreams::source::{ReplayCut, ReplayData};
 use std::collections::BTreeMap;
@@ -411,32 +411,6 @@ fn a_rate_so_slow_that_a_batch_interval_overflows_is_refused() {
     );
 }
 
-/// Runs `dstreams replay args` and waits at most 30 s for it: its status and standard error.
-fn replay_within_30_s(args: &[&str]) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
-        .arg("replay")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("dstreams replay {args:?} did not end within 30 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    (status.success(), err)
-}
-
 #[test]
 fn a_directory_a_device_and_a_fifo_are_refused_naming_what_they_are() {
     let dir = TestDir::new("replay", "not-regular");
@@ -453,7 +427,7 @@ fn a_directory_a_device_and_a_fifo_are_refused_naming_what_they_are() {
         ("/dev/zero", "is not a regular file"),
         (fifo.to_str().unwrap(), "is not a regular file"),
     ] {
-        let (ok, err) = replay_within_30_s(&[path]);
+        let (ok, _, err) = run_dstreams(&["replay", path]);
         assert!(!ok && err.contains(what), "{path}: {err}");
     }
 }

@@ -80,6 +80,33 @@ pub fn pause_process(pid: u32, pause: Duration) {
     signal("-CONT");
 }
 
+/// Runs `dstreams` with `args` to completion (bounded), returning success, stdout and stderr.
+pub fn run_dstreams(args: &[&str]) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dstreams"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting dstreams");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::spawn(move || std::io::read_to_string(&mut out).unwrap());
+    let err = std::thread::spawn(move || std::io::read_to_string(&mut err).unwrap());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dstreams {args:?} did not finish within {:?}", LIMIT);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    (status.success(), out.join().unwrap(), err.join().unwrap())
+}
+
 /// Starts the `dstreams` binary with `args`, its output discarded.
 pub fn dstreams(args: &[&str]) -> Running {
     Running(
