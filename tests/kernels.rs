@@ -226,6 +226,56 @@ fn random_inputs_agree_with_the_reference() {
     }
 }
 
+/// Lines longer than the piece the fused word count tokenises at a time (16 KiB) count as whole
+/// lines: random long lines, and the cases where a cut could change the tokens (a run of
+/// spaces across the cut point, trailing and leading spaces, one huge token, only spaces).
+#[test]
+#[cfg_attr(miri, ignore = "lines of tens of kilobytes take hours under Miri")]
+fn lines_longer_than_a_piece_agree_with_the_reference() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let random_long = |rng: &mut Rng| {
+        let mut line = String::new();
+        while line.len() < 16 * 1024 + rng.below(60_000) as usize {
+            line.push_str(&random_line(rng));
+            line.push(' ');
+        }
+        line
+    };
+    let piece = 16 * 1024;
+    let mut lines: Vec<String> = (0..6).map(|_| random_long(&mut rng)).collect();
+    let words = |n: usize| "ab ".repeat(n / 3);
+    lines.extend([
+        // A run of spaces from just before the cut point to well after it.
+        format!("{}{}tail words", words(piece - 7), " ".repeat(40)),
+        // Spaces only, then a word: every empty token counts.
+        format!("{}x", " ".repeat(3 * piece)),
+        // Spaces only: no token at all with Spark's split.
+        " ".repeat(2 * piece + 5),
+        // Trailing spaces after the cut point, dropped by Spark's split.
+        format!("{}{}", words(piece + 30), " ".repeat(piece)),
+        // Leading spaces, then words.
+        format!("{}{}", " ".repeat(5), words(3 * piece)),
+        // One token of 40 KiB.
+        "y".repeat(40 * 1024),
+        // A separator exactly at the cut point and the last byte a space.
+        format!("{} z ", "q".repeat(piece - 1)),
+        // Tabs, which only the whitespace separators cut at.
+        "w\t".repeat(piece),
+    ]);
+    let mut text = String::new();
+    for l in &lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let buffered = common::lines_of(&Buffer::from(text.as_bytes()));
+    check_lines(&buffered, &[1, 3]);
+    let mut builder = StringViewBuilder::new();
+    for l in &lines {
+        builder.append_value(l);
+    }
+    check_lines(&builder.finish(), &[2]);
+}
+
 #[test]
 fn separators_at_every_block_edge() {
     // One long line per position of a separator around the 64-byte block edges of its buffer

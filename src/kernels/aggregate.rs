@@ -43,7 +43,7 @@ use crate::kernels::hash::{KeyHashes, hash_view, partition_of};
 use crate::kernels::prefetch::prefetch;
 use crate::kernels::simd::{Simd, dispatch};
 use crate::kernels::table::GroupTable;
-use crate::kernels::tokenize::{Out, Scan, Separators};
+use crate::kernels::tokenize::{LONG_LINE, LinePieces, Out, Scan, Separators};
 use crate::kernels::view::{MAX_INLINE, buffer_index, view_len};
 
 /// Keys and values of one output partition.
@@ -239,14 +239,12 @@ impl Aggregation {
                 for (array, range) in pieces {
                     let own = &lines[array];
                     let remap = sources.remap[array].as_deref();
-                    let mut chunk = range.start;
-                    while chunk < range.end {
-                        let next = (chunk + LINES_PER_CHUNK).min(range.end);
+                    let mut count = |views: &[u128], first, nulls| {
                         tokens.clear();
                         let scan = Scan {
-                            views: &own.views()[chunk..next],
-                            first: chunk,
-                            nulls: own.nulls(),
+                            views,
+                            first,
+                            nulls,
                             buffers: own.data_buffers(),
                             out: std::mem::take(tokens),
                         };
@@ -257,8 +255,32 @@ impl Aggregation {
                             hashes: None,
                             values: None,
                         };
-                        batch.add(parts, &Count, rows, &sources.buffers)?;
-                        chunk = next;
+                        batch.add(parts, &Count, rows, &sources.buffers)
+                    };
+                    let long_line =
+                        |i: usize| view_len(own.views()[i]) > LONG_LINE && own.is_valid(i);
+                    let mut chunk = range.start;
+                    while chunk < range.end {
+                        let lines_end = (chunk + LINES_PER_CHUNK).min(range.end);
+                        let next = (chunk..lines_end)
+                            .find(|&i| long_line(i))
+                            .unwrap_or(lines_end);
+                        if next > chunk {
+                            count(&own.views()[chunk..next], chunk, own.nulls())?;
+                            chunk = next;
+                            continue;
+                        }
+                        // A long line, a piece at a time (its tokens are the pieces' tokens).
+                        let view = own.views()[chunk];
+                        match LinePieces::new(view, own.data_buffers(), sep) {
+                            Some(line) => {
+                                for piece in line {
+                                    count(std::slice::from_ref(&piece), chunk, None)?;
+                                }
+                            }
+                            None => count(std::slice::from_ref(&view), chunk, None)?,
+                        }
+                        chunk += 1;
                     }
                 }
                 Ok(())

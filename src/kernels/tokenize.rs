@@ -360,6 +360,84 @@ fn trim_empties(out: &mut Out, first: usize) {
     }
 }
 
+/// Lines longer than this many bytes are tokenised by the fused word count a piece at a time
+/// ([`LinePieces`]), so that the token views of one huge line are never all held at once.
+pub(crate) const LONG_LINE: usize = 16 * 1024;
+
+/// The views of consecutive pieces of one long line, each about [`LONG_LINE`] bytes, cut at
+/// separator bytes (which belong to no piece) chosen so that the tokens of the pieces, each
+/// scanned as a line, are the tokens of the whole line in order.
+///
+/// With [`Separators::AsciiWhitespace`] any whitespace byte will do. With [`Separators::Space`]
+/// a cut needs a non-space byte right before it (the head then ends in a non-empty token, so the
+/// line-end rule that drops trailing empty tokens drops none of it) and a byte after it (the
+/// tail is never empty, and keeps the line's own end); a run of spaces is therefore never cut,
+/// and its empty tokens are held together.
+pub(crate) struct LinePieces<'a> {
+    /// The data buffer holding the line.
+    data: &'a [u8],
+    /// The line's index among the array's data buffers.
+    block: u32,
+    /// The part of the line not yet handed out, as a range of `data`.
+    rest: std::ops::Range<usize>,
+    sep: Separators,
+}
+
+impl<'a> LinePieces<'a> {
+    /// The pieces of the line whose (long) view is `view`, or `None` if the view does not lie
+    /// in `buffers` (which a valid array rules out).
+    pub(crate) fn new(view: u128, buffers: &'a [Buffer], sep: Separators) -> Option<Self> {
+        let block = buffer_index(view);
+        let data = buffers.get(block)?.as_slice();
+        let start = view_offset(view);
+        let end = start.checked_add(view_len(view))?;
+        data.get(start..end)?;
+        Some(LinePieces {
+            data,
+            block: block as u32,
+            rest: start..end,
+            sep,
+        })
+    }
+
+    /// The first separator at or after `from` (an index into `data`, inside the rest) where the
+    /// rest may be cut.
+    fn cut_from(&self, from: usize) -> Option<usize> {
+        let end = self.rest.end;
+        let after = self.data.get(from..end)?;
+        match self.sep {
+            Separators::AsciiWhitespace => after
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .map(|i| from + i),
+            Separators::Space => (from.max(self.rest.start + 1)..end - 1)
+                .find(|&i| self.data[i] == b' ' && self.data[i - 1] != b' '),
+        }
+    }
+}
+
+impl Iterator for LinePieces<'_> {
+    type Item = u128;
+
+    fn next(&mut self) -> Option<u128> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let start = self.rest.start;
+        let piece_end = match self.cut_from(start.saturating_add(LONG_LINE)) {
+            Some(cut) => {
+                self.rest.start = cut + 1;
+                cut
+            }
+            None => {
+                self.rest.start = self.rest.end;
+                self.rest.end
+            }
+        };
+        Some(token_view(self.data, start, piece_end, self.block))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
