@@ -45,18 +45,13 @@ pub enum Example {
         /// distributed mode: snapshot the state to Kafka every N batches.
         #[arg(long, value_name = "N")]
         checkpoint_every: Option<i64>,
-        /// Keep a receiver write-ahead log under the checkpoint directory (Spark's
-        /// spark.streaming.receiver.writeAheadLog.enable): lines sealed into a batch survive a
-        /// crash and batches run again after a restart hold the same lines. Needs --checkpoint.
-        #[arg(long)]
-        wal: bool,
-        /// Replace received bytes that are not UTF-8 with U+FFFD (as Spark does) instead of
-        /// failing their batch: the way past a batch the write-ahead log holds with such bytes.
-        #[arg(long)]
-        replace_invalid_utf8: bool,
+        #[command(flatten)]
+        receiver: ReceiverArgs,
         /// Also save each batch's counts with save_as_text_files(PREFIX).
         #[arg(long)]
         output: Option<String>,
+        #[command(flatten)]
+        running_and_windowed: RunningAndWindowed,
     },
     /// Spark's StatefulNetworkWordCount: the running count of every word a TCP server sends,
     /// with `map_with_state`, starting from hello = 1 and world = 1; prints each batch's
@@ -102,21 +97,10 @@ pub enum Example {
         /// Instead of the counts, each count with the words that have it in the batch
         /// (`counts.map(|(w, c)| (c, w)).group_by_key()`: in distributed mode a second keyed
         /// operation after the first, through a second exchange).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["stateful", "window"])]
         by_count: bool,
-        /// Also each word's running count since the job started (`update_state_by_key`),
-        /// saved with suffix `state` (`PREFIX-<t>.state`). In distributed mode the state is kept
-        /// per exchange partition and moves with it (changelog topic `APP-op0-state`).
-        #[arg(long, conflicts_with = "by_count")]
-        stateful: bool,
-        /// Also each word's count over the last K batches, every S batches
-        /// (`reduce_by_key_and_window` with the inverse function, zero counts dropped), saved
-        /// with suffix `window`.
-        #[arg(long, value_name = "K", conflicts_with = "by_count", value_parser = clap::value_parser!(i64).range(1..))]
-        window: Option<i64>,
-        /// The window's slide in batches (default 1).
-        #[arg(long, value_name = "S", requires = "window", value_parser = clap::value_parser!(i64).range(1..))]
-        slide: Option<i64>,
+        #[command(flatten)]
+        running_and_windowed: RunningAndWindowed,
         /// Commit each batch's offsets to the consumer group once its outputs completed.
         #[arg(long)]
         commit: bool,
@@ -182,14 +166,8 @@ pub enum Example {
         /// Batch interval.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
-        /// Keep a receiver write-ahead log in CHECKPOINT_DIR (Spark's
-        /// spark.streaming.receiver.writeAheadLog.enable).
-        #[arg(long)]
-        wal: bool,
-        /// Replace received bytes that are not UTF-8 with U+FFFD (as Spark does) instead of
-        /// failing their batch: the way past a batch the write-ahead log holds with such bytes.
-        #[arg(long)]
-        replace_invalid_utf8: bool,
+        #[command(flatten)]
+        receiver: ReceiverArgs,
     },
     /// Spark's SqlNetworkWordCount, with Arrow in place of Spark SQL: every batch's words as an
     /// Arrow table, counted by word and printed as a table.
@@ -213,6 +191,39 @@ pub enum Example {
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         interval: Duration,
     },
+}
+
+/// The running and windowed counts a word-count example can add to its per-batch counts.
+#[derive(clap::Args)]
+pub struct RunningAndWindowed {
+    /// Also each word's running count since the job started (`update_state_by_key`), saved with
+    /// suffix `state` (`PREFIX-<t>.state`). In Kafka's distributed mode the state is kept per
+    /// exchange partition and moves with it (changelog topic `APP-op0-state`).
+    #[arg(long)]
+    stateful: bool,
+    /// Also each word's count over the last K batches, every S batches
+    /// (`reduce_by_key_and_window` with the inverse function, zero counts dropped), saved with
+    /// suffix `window`.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(i64).range(1..))]
+    window: Option<i64>,
+    /// The window's slide in batches (default 1).
+    #[arg(long, value_name = "S", requires = "window", value_parser = clap::value_parser!(i64).range(1..))]
+    slide: Option<i64>,
+}
+
+impl RunningAndWindowed {
+    /// Adds the running counts (`--stateful`) and the windowed counts (`--window`) of the
+    /// per-batch `counts`, saved under `output` with suffixes `state` and `window`, or printed.
+    fn add_to(&self, counts: &DStream<(String, i64)>, output: &Option<String>) {
+        if self.stateful {
+            let totals = counts.update_state_by_key(running_count);
+            save_or_print_as(&totals, output, "state");
+        }
+        if let Some(k) = self.window {
+            let windowed = windowed_counts(counts, k, self.slide.unwrap_or(1));
+            save_or_print_as(&windowed, output, "window");
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -289,9 +300,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             checkpoint_every,
             output,
             by_count,
-            stateful,
-            window,
-            slide,
+            running_and_windowed,
             commit,
             group,
             exchange_partitions,
@@ -353,14 +362,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
                     } else {
                         save_or_print(&counts, &output);
                     }
-                    if stateful {
-                        let totals = counts.update_state_by_key(running_count);
-                        save_or_print_as(&totals, &output, "state");
-                    }
-                    if let Some(k) = window {
-                        let windowed = windowed_counts(&counts, k, slide.unwrap_or(1));
-                        save_or_print_as(&windowed, &output, "window");
-                    }
+                    running_and_windowed.add_to(&counts, &output);
                     ssc
                 }),
             }
@@ -371,8 +373,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             checkpoint_dir,
             output_file,
             interval,
-            wal,
-            replace_invalid_utf8,
+            receiver,
         } => {
             let ssc = StreamingContext::get_or_create(&checkpoint_dir, || {
                 recoverable_network_word_count::create_context(
@@ -381,7 +382,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
                     interval,
                     &output_file,
                     &checkpoint_dir,
-                    receiver_config(wal, replace_invalid_utf8),
+                    receiver.config(),
                 )
             })?;
             start_and_wait(&ssc, ui)
@@ -392,16 +393,12 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             interval,
             checkpoint,
             checkpoint_every,
-            wal,
-            replace_invalid_utf8,
+            receiver,
             output,
+            running_and_windowed,
         } => run_resumable(checkpoint.as_deref(), ui, || {
             let ssc = StreamingContext::new(interval);
-            let lines = ssc.socket_text_stream_with(
-                &host,
-                port,
-                receiver_config(wal, replace_invalid_utf8),
-            );
+            let lines = ssc.socket_text_stream_with(&host, port, receiver.config());
             let counts = network_word_count::word_counts(&lines);
             if let Some(n) = checkpoint_every {
                 counts.checkpoint(interval * n);
@@ -410,6 +407,7 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
             if let Some(prefix) = &output {
                 counts.save_as_text_files(prefix, "");
             }
+            running_and_windowed.add_to(&counts, &output);
             ssc
         }),
         Example::StatefulNetworkWordCount {
@@ -453,15 +451,51 @@ pub fn run(example: Example, ui_args: &UiArgs) -> Result<()> {
 
 /// The receiver configuration: the default, with the write-ahead log and the replacement of
 /// invalid UTF-8 if asked for.
-fn receiver_config(wal: bool, replace_invalid_utf8: bool) -> ReceiverConfig {
-    ReceiverConfig {
-        write_ahead_log: wal,
-        utf8: if replace_invalid_utf8 {
-            Utf8Policy::Replace
-        } else {
-            Utf8Policy::Fail
-        },
-        ..ReceiverConfig::default()
+/// How the socket examples' receiver ingests.
+#[derive(clap::Args)]
+pub struct ReceiverArgs {
+    /// Keep a receiver write-ahead log under the checkpoint directory (Spark's
+    /// spark.streaming.receiver.writeAheadLog.enable): lines sealed into a batch survive a crash
+    /// and batches run again after a restart hold the same lines. Needs a checkpoint directory.
+    #[arg(long)]
+    wal: bool,
+    /// Replace received bytes that are not UTF-8 with U+FFFD (as Spark does) instead of failing
+    /// their batch: the way past a batch the write-ahead log holds with such bytes.
+    #[arg(long)]
+    replace_invalid_utf8: bool,
+    /// Lines per second at most (Spark's spark.streaming.receiver.maxRate). Without it or
+    /// --backpressure, a server that sends faster than the batches are processed makes the
+    /// received lines pile up in memory.
+    #[arg(long, value_name = "LINES_PER_S", value_parser = positive_rate)]
+    max_rate: Option<f64>,
+    /// Adapt the rate at which lines are read to what the batches can process (Spark's
+    /// spark.streaming.backpressure.enabled), at most --max-rate; the server is slowed by TCP's
+    /// flow control.
+    #[arg(long)]
+    backpressure: bool,
+}
+
+impl ReceiverArgs {
+    fn config(&self) -> ReceiverConfig {
+        ReceiverConfig {
+            write_ahead_log: self.wal,
+            utf8: if self.replace_invalid_utf8 {
+                Utf8Policy::Replace
+            } else {
+                Utf8Policy::Fail
+            },
+            max_rate: self.max_rate,
+            backpressure: self.backpressure,
+            ..ReceiverConfig::default()
+        }
+    }
+}
+
+/// A rate: a finite number above 0.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("expected a positive number, got {text:?}")),
     }
 }
 
