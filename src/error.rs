@@ -233,6 +233,21 @@ pub enum Error {
         #[source]
         source: Option<Box<rdkafka::error::KafkaError>>,
     },
+    /// The broker no longer holds the records at the position a Kafka stream reads from: the
+    /// topic was deleted and re-created or truncated, or the broker lost data. The batch fails
+    /// (as Spark's "Beginning offset ... is after the ending offset ... the Kafka topic has been
+    /// damaged") rather than skip to what the broker holds now or silently read nothing.
+    #[error(
+        "Kafka: the broker no longer has the records at this job's positions ({positions}): the \
+         topic was deleted and re-created or truncated, or the broker lost data, so records may \
+         be missing. Start without the checkpoint (or from another position) to read what the \
+         topic holds now"
+    )]
+    KafkaOffsetsOutOfRange {
+        /// Each partition's position and what the broker holds, e.g. `lines-0 at 1500 (the
+        /// broker holds 0..250)`.
+        positions: String,
+    },
     /// A kernel refused its input.
     #[error("kernel: {0}")]
     Kernel(#[from] crate::kernels::KernelError),

@@ -517,3 +517,44 @@ fn an_assignment_reads_exactly_its_partitions_from_its_offsets() {
     let offsets = run.seen.offsets.lock().unwrap().clone();
     assert_eq!(offsets[&1000], "lines-0:7-10, lines-2:0-10");
 }
+
+/// A broker that no longer has the records at the stream's position (the topic deleted and
+/// re-created, or truncated; here its fetch answers "offset out of range", as Kafka's do) fails
+/// the batch naming the partitions, as Spark's "the Kafka topic has been damaged" does, instead
+/// of resetting to the oldest records and reading nothing new: librdkafka's reset would have
+/// fetched offsets the stream had passed, which it drops, so records would go missing silently.
+#[test]
+fn a_fetch_out_of_range_fails_the_batch_naming_the_partitions() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 1, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 1, 0, 10);
+    let mut run = start(config(&cluster, "lines"), 0, None);
+    run.batch();
+    cluster.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE; 4],
+    );
+    produce(&p, "lines", 1, 10, 10);
+    run.clock.set(Time::from_millis(run.next * 1000));
+    let error = match run.ssc.await_termination_or_timeout(WAIT) {
+        Err(e) => e,
+        Ok(stopped) => panic!("no error (stopped: {stopped})"),
+    };
+    let Error::Batch(failed) = &error else {
+        panic!("not a batch's error: {error}");
+    };
+    let Error::JobFailed { source, .. } = &**failed else {
+        panic!("not a failed job: {error}");
+    };
+    assert!(
+        matches!(&**source, Error::KafkaOffsetsOutOfRange { positions }
+            if positions.contains("lines-0 at 10")),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("without the checkpoint"),
+        "{error}"
+    );
+}

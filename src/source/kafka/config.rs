@@ -224,9 +224,13 @@ pub(super) fn client_config(config: &KafkaConfig) -> ClientConfig {
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .set(
             "auto.offset.reset",
-            match config.starting_offsets {
-                StartingOffsets::Earliest => "earliest",
-                StartingOffsets::Latest => "latest",
+            // Direct mode assigns numeric offsets only: a position out of the broker's range
+            // means the topic was damaged, an error (`Error::KafkaOffsetsOutOfRange`), as Spark's
+            // executors use "none". Group mode starts partitions without a committed offset here.
+            match (config.group_mode, config.starting_offsets) {
+                (false, _) => "error",
+                (true, StartingOffsets::Earliest) => "earliest",
+                (true, StartingOffsets::Latest) => "latest",
             },
         );
     for (k, v) in &config.client {

@@ -8,6 +8,8 @@ use super::group::KafkaConsumer;
 use super::plan::{OffsetRange, describe};
 use super::stream::{KafkaSource, State};
 use crate::error::{Error, Result};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -66,6 +68,10 @@ impl Reader<'_> {
                 }
                 true
             }
+            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                st.out_of_range = true;
+                true
+            }
             Some(Err(e)) => {
                 tracing::warn!("Kafka: {e}");
                 true
@@ -90,6 +96,9 @@ impl Reader<'_> {
             })
         };
         while missing(st) {
+            if st.out_of_range {
+                return Err(self.out_of_range(st));
+            }
             let mut taken = 0;
             while taken < BURST && self.poll_once(st, StdDuration::ZERO) {
                 taken += 1;
@@ -111,6 +120,35 @@ impl Reader<'_> {
             self.poll_once(st, left.min(StdDuration::from_millis(100)));
         }
         Ok(())
+    }
+
+    /// The error for positions out of the broker's range, naming each partition whose position
+    /// lies outside what the broker holds (every partition, if the broker does not say).
+    pub(super) fn out_of_range(&self, st: &State) -> Error {
+        let timeout = self.config.request_timeout.to_std();
+        let describe = |((topic, p), s): (&Key, &super::arena::PartitionState)| {
+            let at = s.fetched_end();
+            match self.consumer.fetch_watermarks(topic, *p, timeout) {
+                Ok((low, high)) if at < low || at > high => Some(format!(
+                    "{topic}-{p} at {at} (the broker holds {low}..{high})"
+                )),
+                Ok(_) => None,
+                Err(e) => Some(format!(
+                    "{topic}-{p} at {at} (the broker's range unknown: {e})"
+                )),
+            }
+        };
+        let mut positions: Vec<String> = st.partitions.iter().filter_map(describe).collect();
+        if positions.is_empty() {
+            positions = st
+                .partitions
+                .iter()
+                .map(|((topic, p), s)| format!("{topic}-{p} at {}", s.fetched_end()))
+                .collect();
+        }
+        Error::KafkaOffsetsOutOfRange {
+            positions: positions.join(", "),
+        }
     }
 
     /// The records of `ranges` from the fetched ones (removing them), one list per range, with

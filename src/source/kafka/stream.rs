@@ -44,6 +44,9 @@ pub(super) struct State {
     pub(super) resent: BTreeMap<Time, BTreeMap<u32, Time>>,
     /// Whether (and since when) metadata requests go unanswered.
     pub(super) outage: Outage,
+    /// The consumer reported a position out of the broker's range (direct mode): the next batch
+    /// fails with [`Error::KafkaOffsetsOutOfRange`].
+    pub(super) out_of_range: bool,
 }
 
 pub(super) struct KafkaSource {
@@ -77,6 +80,7 @@ impl KafkaSource {
             records: 0,
             resent: BTreeMap::new(),
             outage: Outage::default(),
+            out_of_range: false,
         };
         for r in ranges.iter().filter(|r| r.until > r.from) {
             tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from))
@@ -133,6 +137,9 @@ impl KafkaSource {
             self.assign(&mut st)?;
         }
         let ranges = self.plan(&mut st, t, batch_secs);
+        if st.out_of_range {
+            return Err(self.reader().out_of_range(&st));
+        }
         if let Some(dir) = st.log.clone() {
             write_ranges(&dir, t, &ranges)?;
         }
@@ -406,6 +413,7 @@ impl StreamingContext {
                 records: 0,
                 resent: BTreeMap::new(),
                 outage: Outage::default(),
+                out_of_range: false,
             }),
             input_id: OnceLock::new(),
             topic_partitions: OnceLock::new(),
