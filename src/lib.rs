@@ -46,6 +46,8 @@ mod dstream;
 mod durable;
 mod error;
 mod exchange;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka_admin;
 pub mod kernels;
 mod lock;

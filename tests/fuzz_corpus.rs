@@ -33,3 +33,23 @@ fn the_tokenizer_corpus_passes() {
 fn the_lines_corpus_passes() {
     replay("lines", checks::lines);
 }
+
+#[test]
+fn the_socket_lines_corpus_passes() {
+    replay("socket_lines", checks::socket_lines);
+}
+
+#[test]
+fn the_checkpoint_corpus_passes() {
+    replay("checkpoint", checks::checkpoint);
+}
+
+#[test]
+fn the_wal_corpus_passes() {
+    replay("wal", checks::wal);
+}
+
+#[test]
+fn the_range_log_corpus_passes() {
+    replay("range_log", checks::range_log);
+}

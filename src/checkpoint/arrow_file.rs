@@ -4,11 +4,12 @@
 use super::CheckpointError;
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
+use arrow_data::BufferSpec;
 use arrow_ipc::convert::try_fb_to_schema;
 use arrow_ipc::reader::{FileDecoder, read_footer_length};
 use arrow_ipc::root_as_footer;
 use arrow_ipc::writer::FileWriter;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Fields, Schema, SchemaRef};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -46,20 +47,31 @@ pub(crate) fn write(
         message: e.to_string(),
     };
     let file = File::create_new(path).map_err(io)?;
+    let (out, bytes, crc) =
+        encode(BufWriter::with_capacity(1 << 20, file), schema, batches).map_err(arrow)?;
+    out.into_inner().map_err(|e| io(e.into_error()))?;
+    Ok((bytes, crc))
+}
+
+/// Writes `batches` (all of `schema`) as an Arrow IPC file to `out`; returns `out` and the
+/// file's length and CRC-32.
+pub(crate) fn encode<W: Write>(
+    out: W,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(W, u64, u32), arrow_schema::ArrowError> {
     let out = Checksummed {
-        inner: BufWriter::with_capacity(1 << 20, file),
+        inner: out,
         crc: crc32fast::Hasher::new(),
         bytes: 0,
     };
-    let mut writer = FileWriter::try_new(out, schema).map_err(arrow)?;
+    let mut writer = FileWriter::try_new(out, schema)?;
     for b in batches {
-        writer.write(b).map_err(arrow)?;
+        writer.write(b)?;
     }
-    writer.finish().map_err(arrow)?;
-    let out = writer.into_inner().map_err(arrow)?;
-    let (bytes, crc) = (out.bytes, out.crc.finalize());
-    out.inner.into_inner().map_err(|e| io(e.into_error()))?;
-    Ok((bytes, crc))
+    writer.finish()?;
+    let out = writer.into_inner()?;
+    Ok((out.inner, out.bytes, out.crc.finalize()))
 }
 
 /// Checks a mapped state file against the length and CRC-32 the metadata recorded.
@@ -110,15 +122,22 @@ pub(crate) fn read(path: &Path, data: &Buffer) -> Result<Vec<RecordBatch>, Check
         .schema()
         .ok_or_else(|| bad("no schema in the footer".into()))?;
     let schema = try_fb_to_schema(schema).map_err(|e| bad(e.to_string()))?;
-    let decoder = FileDecoder::new(Arc::new(schema), footer.version());
+    let schema = Arc::new(schema);
+    let decoder = FileDecoder::new(schema.clone(), footer.version());
     let mut batches = Vec::new();
     for block in footer.recordBatches().into_iter().flatten() {
         let start = usize::try_from(block.offset()).map_err(|e| bad(e.to_string()))?;
-        let block_len = block.bodyLength() as usize + block.metaDataLength() as usize;
+        let metadata_len =
+            usize::try_from(block.metaDataLength()).map_err(|e| bad(e.to_string()))?;
+        let body_len = usize::try_from(block.bodyLength()).map_err(|e| bad(e.to_string()))?;
+        let block_len = metadata_len
+            .checked_add(body_len)
+            .ok_or_else(|| bad("a record batch longer than the file".into()))?;
         if start.checked_add(block_len).is_none_or(|end| end > len) {
             return Err(bad("a record batch lies beyond the end of the file".into()));
         }
         let buf = data.slice_with_length(start, block_len);
+        check_buffers(&buf, metadata_len, body_len, &schema).map_err(bad)?;
         if let Some(b) = decoder
             .read_record_batch(block, &buf)
             .map_err(|e| bad(e.to_string()))?
@@ -127,6 +146,109 @@ pub(crate) fn read(path: &Path, data: &Buffer) -> Result<Vec<RecordBatch>, Check
         }
     }
     Ok(batches)
+}
+
+/// Checks what Arrow's IPC reader takes on trust (it panics instead of failing on them): that a
+/// record batch's block (`metadata_len` bytes of message, then `body_len` bytes of body) holds
+/// the message's prefix, that every buffer the message names lies within the body, 8-byte
+/// aligned as the format requires, and that each fixed-width buffer of `schema`'s fields holds
+/// whole values.
+fn check_buffers(
+    block: &[u8],
+    metadata_len: usize,
+    body_len: usize,
+    schema: &Schema,
+) -> Result<(), String> {
+    // A message starts with the continuation marker and its length, or (before format 0.15)
+    // with its length alone.
+    let prefix = if block.starts_with(&[0xff; 4]) { 8 } else { 4 };
+    if metadata_len < prefix {
+        return Err(format!(
+            "a record batch's message of {metadata_len} bytes is too short"
+        ));
+    }
+    let message = arrow_ipc::root_as_message(&block[prefix..])
+        .map_err(|e| format!("a record batch's message: {e}"))?;
+    let Some(batch) = message.header_as_record_batch() else {
+        return Ok(());
+    };
+    let buffers: Vec<arrow_ipc::Buffer> = batch.buffers().into_iter().flatten().copied().collect();
+    for buffer in &buffers {
+        let end = usize::try_from(buffer.offset())
+            .ok()
+            .zip(usize::try_from(buffer.length()).ok())
+            .and_then(|(offset, length)| offset.checked_add(length));
+        if buffer.offset() % 8 != 0 || end.is_none_or(|end| end > body_len) {
+            return Err(format!(
+                "a buffer at {} of {} bytes is misaligned or beyond its record batch's body of \
+                 {body_len} bytes",
+                buffer.offset(),
+                buffer.length()
+            ));
+        }
+    }
+    if batch.compression().is_some() {
+        // Compressed lengths say nothing of the values; reading them fails anyway (no codec).
+        return Ok(());
+    }
+    let mut variadic_counts = batch.variadicBufferCounts().into_iter().flatten();
+    check_value_widths(schema.fields(), &mut buffers.iter(), &mut variadic_counts)
+}
+
+/// Walks `fields` (depth first, as a record batch's message lists their buffers) and checks that
+/// each fixed-width buffer's length is a whole number of values; stops where the buffers run out
+/// (the reader reports that).
+fn check_value_widths<'a>(
+    fields: &Fields,
+    buffers: &mut impl Iterator<Item = &'a arrow_ipc::Buffer>,
+    variadic_counts: &mut impl Iterator<Item = i64>,
+) -> Result<(), String> {
+    for field in fields {
+        let data_type = field.data_type();
+        let layout = arrow_data::layout(data_type);
+        if layout.can_contain_null_mask {
+            buffers.next();
+        }
+        for spec in &layout.buffers {
+            let Some(buffer) = buffers.next() else {
+                return Ok(());
+            };
+            if let BufferSpec::FixedWidth { byte_width, .. } = spec
+                && buffer.length() % *byte_width as i64 != 0
+            {
+                return Err(format!(
+                    "a buffer of {} bytes of field {:?} ({data_type}) is not a whole number of \
+                     {byte_width}-byte values",
+                    buffer.length(),
+                    field.name()
+                ));
+            }
+        }
+        if layout.variadic {
+            let count = variadic_counts.next().unwrap_or(0).max(0);
+            for _ in 0..count {
+                if buffers.next().is_none() {
+                    return Ok(());
+                }
+            }
+        }
+        let children = match data_type {
+            DataType::Struct(children) => children.clone(),
+            DataType::Union(children, _) => children.iter().map(|(_, f)| f.clone()).collect(),
+            DataType::List(child)
+            | DataType::LargeList(child)
+            | DataType::ListView(child)
+            | DataType::LargeListView(child)
+            | DataType::FixedSizeList(child, _)
+            | DataType::Map(child, _) => Fields::from(vec![child.clone()]),
+            DataType::RunEndEncoded(run_ends, values) => {
+                Fields::from(vec![run_ends.clone(), values.clone()])
+            }
+            _ => Fields::empty(),
+        };
+        check_value_widths(&children, buffers, variadic_counts)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,5 +289,35 @@ mod tests {
         let cut = data.slice_with_length(0, data.len() - 20);
         assert!(read(&path, &cut).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_with_a_record_batch_byte_altered_is_read_or_refused_without_panicking() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8View, true),
+            Field::new("state", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringViewArray::from(vec![Some("to"), None])),
+                Arc::new(Int64Array::from(vec![Some(2), None])),
+            ],
+        )
+        .unwrap();
+        let (file, _, _) = encode(Vec::new(), &schema, &[batch]).unwrap();
+        let path = Path::new("state.arrow");
+        // The fuzzer's case: a buffer's length in the record batch's message made huge. Every
+        // byte before the footer, each set to a few values, must give batches or an error.
+        let footer_start = file.len()
+            - 10
+            - read_footer_length(file[file.len() - 10..].try_into().unwrap()).unwrap();
+        for at in 0..footer_start {
+            for value in [0x00, 0x01, 0x0d, 0x7f, 0x80, 0xff] {
+                let mut altered = file.clone();
+                altered[at] = value;
+                let _ = read(path, &Buffer::from_vec(altered));
+            }
+        }
     }
 }

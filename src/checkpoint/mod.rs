@@ -22,8 +22,8 @@
 //! by id, and resumes with the batch after the checkpoint's: batches that ran after it run again,
 //! and `save_as_text_files` replaces their directories, so saved outputs have every batch once.
 
-mod arrow_file;
-mod metadata;
+pub(crate) mod arrow_file;
+pub(crate) mod metadata;
 pub(crate) mod store;
 mod writer;
 

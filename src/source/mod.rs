@@ -4,7 +4,7 @@
 pub(crate) mod constant;
 mod file_stream;
 mod input;
-mod kafka;
+pub(crate) mod kafka;
 pub mod lines;
 pub mod mapped_file;
 pub(crate) mod queue;
@@ -13,7 +13,7 @@ pub(crate) mod receiver;
 mod replay;
 pub mod segment;
 pub(crate) mod socket;
-mod wal;
+pub(crate) mod wal;
 
 pub use file_stream::{FileStreamConfig, Utf8Policy};
 pub use kafka::{KafkaConfig, KafkaRecord, OffsetRange, StartingOffsets};

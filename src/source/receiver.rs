@@ -127,6 +127,37 @@ struct Ingest {
 }
 
 impl ReceiverHandle {
+    /// The handle of a receiver named `name` writing into `writer`, in the context `ctx` (a
+    /// dangling one for a handle no context reads: the fuzz targets'), stopped until started.
+    pub(crate) fn new(
+        name: String,
+        config: ReceiverConfig,
+        writer: SegmentWriter,
+        ctx: Weak<crate::context::Core>,
+    ) -> Self {
+        let initial = if config.backpressure {
+            config.initial_rate.or(config.max_rate)
+        } else {
+            config.max_rate
+        };
+        let shared = Arc::new(Shared {
+            name,
+            stream_id: OnceLock::new(),
+            writer: Mutex::new(Ingest {
+                writer,
+                skipping: false,
+            }),
+            limiter: Mutex::new(RateLimiter::new(initial)),
+            stopped: AtomicBool::new(true),
+            wake: (Mutex::new(()), Condvar::new()),
+            records: AtomicU64::new(0),
+            supervisor: OnceLock::new(),
+            ctx,
+            config,
+        });
+        ReceiverHandle { shared }
+    }
+
     /// Stores one record (a line; it must not contain `\n`).
     pub fn store(&self, line: &str) -> Result<()> {
         self.admit(1);
@@ -230,6 +261,18 @@ impl ReceiverHandle {
             self.shared.records.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Seals every complete line stored since the last seal (see [`SegmentWriter::seal`]); with
+    /// `with_incomplete_line`, an incomplete last line too (the receiver stopped for good).
+    pub(crate) fn seal(&self, with_incomplete_line: bool) -> Result<Vec<Buffer>> {
+        let mut ingest = lock(&self.shared.writer);
+        let sealed = if with_incomplete_line {
+            ingest.writer.seal_all()
+        } else {
+            ingest.writer.seal()
+        };
+        sealed.map_err(|e| self.segment_error(e))
     }
 
     /// Stops the receiver and starts it again after `delay` (default: the configured restart
@@ -474,15 +517,7 @@ impl Supervisor {
                 Lookup::New => {}
             }
         }
-        let sealed = {
-            let mut ingest = lock(&self.handle.shared.writer);
-            let sealed = if self.terminated.load(Ordering::SeqCst) {
-                ingest.writer.seal_all()
-            } else {
-                ingest.writer.seal()
-            };
-            sealed.map_err(|e| self.handle.segment_error(e))?
-        };
+        let sealed = self.handle.seal(self.terminated.load(Ordering::SeqCst))?;
         let buffers = match wal.as_mut() {
             Some(log) => log.write(time, sealed)?,
             None => sealed,
@@ -598,7 +633,7 @@ impl StreamingListener for Backpressure {
 }
 
 /// The segment writer a configuration asks for, or why it cannot have one.
-fn segment_writer(config: &ReceiverConfig) -> Result<SegmentWriter> {
+pub(crate) fn segment_writer(config: &ReceiverConfig) -> Result<SegmentWriter> {
     if config.max_line_length == 0 || config.max_line_length >= config.segment_capacity {
         return Err(Error::InvalidArgument(format!(
             "max_line_length ({}) must be positive and below segment_capacity ({})",
@@ -625,27 +660,12 @@ fn receiver_stream(
             segment_writer(&config).expect("the default receiver configuration is valid")
         }
     };
-    let initial = if config.backpressure {
-        config.initial_rate.or(config.max_rate)
-    } else {
-        config.max_rate
-    };
-    let shared = Arc::new(Shared {
-        name: receiver.name(),
-        stream_id: OnceLock::new(),
-        writer: Mutex::new(Ingest {
-            writer,
-            skipping: false,
-        }),
-        limiter: Mutex::new(RateLimiter::new(initial)),
-        stopped: AtomicBool::new(true),
-        wake: (Mutex::new(()), Condvar::new()),
-        records: AtomicU64::new(0),
-        supervisor: OnceLock::new(),
-        ctx: Arc::downgrade(&ctx.core),
-        config: config.clone(),
-    });
-    let handle = ReceiverHandle { shared };
+    let handle = ReceiverHandle::new(
+        receiver.name(),
+        config.clone(),
+        writer,
+        Arc::downgrade(&ctx.core),
+    );
     let core = Arc::downgrade(&ctx.core);
     let supervisor = Arc::new(Supervisor {
         receiver: Mutex::new(receiver),

@@ -93,8 +93,13 @@ fn durable_error(e: DurableWriteError) -> Error {
     }
 }
 
-/// The batch time a log file's name stands for (`<ms>.log`).
-fn logged_time(name: &str) -> Option<Time> {
+/// The name of the log file of the batch at `t`: `<t ms>.log`.
+pub(crate) fn file_name(t: Time) -> String {
+    format!("{}.log", t.as_millis())
+}
+
+/// The batch time a log file's name stands for (see [`file_name`]).
+pub(crate) fn logged_time(name: &str) -> Option<Time> {
     let ms = name.strip_suffix(".log")?.parse::<i64>().ok()?;
     Some(Time::from_millis(ms))
 }
@@ -150,7 +155,7 @@ impl WriteAheadLog {
     }
 
     fn file(&self, t: Time) -> PathBuf {
-        self.dir.join(format!("{}.log", t.as_millis()))
+        self.dir.join(file_name(t))
     }
 
     /// Where the lines of the batch at `t` come from.
@@ -169,7 +174,7 @@ impl WriteAheadLog {
     pub(crate) fn read(&self, t: Time) -> Result<Vec<Buffer>> {
         let path = self.file(t);
         let bytes = crate::durable::read_regular(&path).map_err(error("reading", &path))?;
-        Ok(cut_at_lines(Buffer::from_vec(bytes), MAX_BLOCK_LEN))
+        Ok(logged_batch(bytes))
     }
 
     /// Logs the batch at `t`: the bytes a failed write left, then `sealed`. Returns the batch's
@@ -227,9 +232,15 @@ impl WriteAheadLog {
     }
 }
 
+/// A log file's bytes as its batch's buffers: cut at line ends into pieces that line views can
+/// address.
+pub(crate) fn logged_batch(bytes: Vec<u8>) -> Vec<Buffer> {
+    cut_at_lines(Buffer::from_vec(bytes), MAX_BLOCK_LEN)
+}
+
 /// `buffer` cut after line ends into pieces of at most `max` bytes; none if it is empty. (A line
 /// longer than `max` would be cut at `max`; receivers' lines are shorter than a segment.)
-fn cut_at_lines(buffer: Buffer, max: usize) -> Vec<Buffer> {
+pub(crate) fn cut_at_lines(buffer: Buffer, max: usize) -> Vec<Buffer> {
     let bytes = buffer.as_slice();
     let mut pieces = Vec::new();
     let mut start = 0;

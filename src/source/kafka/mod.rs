@@ -52,7 +52,7 @@ mod lag;
 mod outage;
 mod partitions;
 mod plan;
-mod range_log;
+pub(crate) mod range_log;
 mod reader;
 mod stream;
 

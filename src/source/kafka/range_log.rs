@@ -42,27 +42,49 @@ pub(super) fn logged(dir: &Path) -> Result<Vec<(Time, PathBuf)>> {
             let _ = fs::remove_file(entry.path()); // an interrupted write
             continue;
         }
-        if let Some(ms) = name
-            .strip_suffix(".ranges")
-            .and_then(|n| n.parse::<i64>().ok())
-        {
-            found.push((Time::from_millis(ms), entry.path()));
+        if let Some(t) = logged_time(&name) {
+            found.push((t, entry.path()));
         }
     }
     found.sort();
     Ok(found)
 }
 
+/// The name of the range file of the batch at `t`: `<t ms>.ranges`.
+pub(crate) fn file_name(t: Time) -> String {
+    format!("{}.ranges", t.as_millis())
+}
+
+/// The batch time a range file's name stands for (see [`file_name`]).
+pub(crate) fn logged_time(name: &str) -> Option<Time> {
+    let ms = name.strip_suffix(".ranges")?.parse::<i64>().ok()?;
+    Some(Time::from_millis(ms))
+}
+
+/// A range file's text: one tab-separated range a line.
+pub(crate) fn encode_ranges(ranges: &[OffsetRange]) -> String {
+    ranges.iter().map(|r| r.encode() + "\n").collect()
+}
+
+/// The ranges a range file holds (`path` names it in errors): every line must be a range.
+pub(crate) fn decode_ranges(path: &Path, bytes: Vec<u8>) -> Result<Vec<OffsetRange>> {
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::corrupt_checkpoint(format!("range file {} is not UTF-8", path.display()))
+    })?;
+    text.lines()
+        .map(|l| {
+            OffsetRange::decode(l).ok_or_else(|| {
+                Error::corrupt_checkpoint(format!("{}: malformed range {l:?}", path.display()))
+            })
+        })
+        .collect()
+}
+
 /// Writes a batch's ranges durably before the batch reads them.
 pub(super) fn write_ranges(dir: &Path, t: Time, ranges: &[OffsetRange]) -> Result<()> {
-    let path = dir.join(format!("{}.ranges", t.as_millis()));
-    durable::write_file(&path, |f| {
-        for r in ranges {
-            writeln!(f, "{}", r.encode())?;
-        }
-        Ok(())
-    })
-    .map_err(Error::from)
+    let path = dir.join(file_name(t));
+    durable::write_file(&path, |f| f.write_all(encode_ranges(ranges).as_bytes()))
+        .map_err(Error::from)
 }
 
 impl KafkaSource {
@@ -97,20 +119,7 @@ impl KafkaSource {
             }
             let bytes = crate::durable::read_regular(&path)
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                Error::corrupt_checkpoint(format!("range file {} is not UTF-8", path.display()))
-            })?;
-            let ranges = text
-                .lines()
-                .map(|l| {
-                    OffsetRange::decode(l).ok_or_else(|| {
-                        Error::corrupt_checkpoint(format!(
-                            "{}: malformed range {l:?}",
-                            path.display()
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let ranges = decode_ranges(&path, bytes)?;
             for r in &ranges {
                 let s = st
                     .partitions
