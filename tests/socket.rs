@@ -429,3 +429,57 @@ fn a_refused_connection_is_retried_until_a_server_listens() {
     f.stop();
     drop(server);
 }
+
+/// Closes `peer` with a reset (RST) instead of an orderly end (FIN): SO_LINGER set to 0.
+fn reset(peer: TcpStream) {
+    let socket = socket2::Socket::from(peer);
+    socket.set_linger(Some(StdDuration::ZERO)).unwrap();
+    drop(socket);
+}
+
+#[test]
+fn a_peer_that_resets_mid_line_loses_only_its_unfinished_line_and_is_reconnected_to() {
+    let mut server = Server::bind(0);
+    let mut f = start(server.port, quick_restarts());
+    let mut peer = server.accept();
+    let sent = b"whole line\nanother\nhalf a li";
+    peer.write_all(sent).unwrap();
+    f.wait_stored(sent.len() as u64);
+    reset(peer);
+    f.watch
+        .wait("the restart after the reset", |s| s.stopped.len() == 1);
+    // The truncated line is not delivered as if it were whole (nor glued to the next one).
+    assert_eq!(f.next_batch(), ["whole line", "another"]);
+    let mut peer = server.accept();
+    peer.write_all(b"ne after the reconnect\n").unwrap();
+    drop(peer);
+    f.watch
+        .wait("the restart after end of stream", |s| s.stopped.len() == 2);
+    assert_eq!(f.next_batch(), ["ne after the reconnect"]);
+    // A reset is the network's doing, not the job's: no receiver error, the context runs on.
+    assert!(f.watch.seen().errors.is_empty());
+    f.watch.wait_running();
+    f.stop();
+}
+
+#[test]
+fn a_stalled_peer_holds_up_neither_the_batches_nor_the_stop() {
+    let mut server = Server::bind(0);
+    let mut f = start(server.port, quick_restarts());
+    let mut peer = server.accept();
+    let sent = b"before the stall\nand half a";
+    peer.write_all(sent).unwrap();
+    f.wait_stored(sent.len() as u64);
+    // The peer sends nothing more and keeps the connection open.
+    assert_eq!(f.next_batch(), ["before the stall"]);
+    assert!(f.next_batch().is_empty());
+    assert!(f.next_batch().is_empty());
+    let stopping = Instant::now();
+    f.stop();
+    assert!(
+        stopping.elapsed() < StdDuration::from_secs(5),
+        "the stop waited {:?} for a stalled peer",
+        stopping.elapsed()
+    );
+    drop(peer);
+}

@@ -263,6 +263,19 @@ impl ReceiverHandle {
         Ok(())
     }
 
+    /// The stream broke off (the connection was reset, a read failed): an incomplete last line
+    /// is dropped, as Spark's `readLine` loses it when reading fails, rather than stored as a
+    /// truncated record. Returns the bytes dropped.
+    pub fn stream_broken(&self) -> usize {
+        let mut ingest = lock(&self.shared.writer);
+        if ingest.skipping {
+            // The over-long line being skipped was reported already.
+            ingest.skipping = false;
+            return 0;
+        }
+        ingest.writer.discard_partial_line()
+    }
+
     /// Seals every complete line stored since the last seal (see [`SegmentWriter::seal`]); with
     /// `with_incomplete_line`, an incomplete last line too (the receiver stopped for good).
     pub(crate) fn seal(&self, with_incomplete_line: bool) -> Result<Vec<Buffer>> {

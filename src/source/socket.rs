@@ -151,9 +151,16 @@ impl Reader {
         tracing::info!(receiver = %self.handle.name(), "Connected to {host}:{port}");
         let end = self.receive(&mut stream);
         drop(stream);
-        // The connection is over: its unterminated last line is a line (as `readLine` returns
-        // it), and must not be glued to the first line of the next connection.
-        if let Err(e) = self.handle.end_of_stream() {
+        // The connection is over; its unterminated last line must not be glued to the first
+        // line of the next connection. After an end of stream it is a line (as `readLine`
+        // returns it); after a failed read (a reset) it is dropped, as Spark's `readLine` loses
+        // it, since its end never came.
+        if let End::ReadFailed(_) = &end {
+            let dropped = self.handle.stream_broken();
+            if dropped > 0 {
+                tracing::warn!(receiver = %self.handle.name(), "dropped the {dropped} bytes of an unfinished line: the connection to {host}:{port} broke before its end");
+            }
+        } else if let Err(e) = self.handle.end_of_stream() {
             self.handle.report_error(e);
         }
         match end {
@@ -298,7 +305,10 @@ impl StreamingContext {
     /// * when the connection cannot be made (refused, unreachable, or not made within 10 s) or
     ///   reading fails (reset), a warning is logged and the receiver restarts the same way; this
     ///   is not an error of the context, which keeps running (with empty batches) until the
-    ///   server is back.
+    ///   server is back. The unfinished last line of a connection whose read failed is dropped
+    ///   (with a warning counting its bytes), as Spark's `readLine` loses it;
+    /// * a server that stalls (connected, sending nothing, or half a line) holds up nothing:
+    ///   batches go on with what was complete, and stopping does not wait for the server.
     ///
     /// Differences from Spark:
     /// * The bytes must be UTF-8 (Spark replaces invalid bytes with U+FFFD): a batch whose
