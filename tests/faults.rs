@@ -50,7 +50,7 @@ fn faulty(
     kib: u64,
     read_only_after: Option<&str>,
     kept: &Path,
-    args: &[&str],
+    args: &[String],
 ) -> Output {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::create_dir_all(kept).unwrap();
@@ -81,8 +81,17 @@ fn faulty(
     out
 }
 
+/// `replay --checkpoint CP --output OUT/counts JOB...`: the job of a test, saving under `out`.
+fn replay(cp: &Path, out: &Path, job: &[&str]) -> Vec<String> {
+    let prefix = out.join("counts");
+    let mut args = vec!["replay", "--checkpoint", cp.to_str().unwrap()];
+    args.extend(["--output", prefix.to_str().unwrap()]);
+    args.extend(job);
+    args.into_iter().map(String::from).collect()
+}
+
 /// Runs `dstreams args` to its end; its output.
-fn run(args: &[&str]) -> Output {
+fn run(args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dstreams"))
         .args(args)
         .output()
@@ -117,11 +126,7 @@ fn saved(dir: &Path) -> BTreeMap<(&'static str, i64), Vec<String>> {
 /// The outputs of a replay of the corpus without any fault: what every faulty run must end with.
 fn uninterrupted(dir: &Path, args: &[&str]) -> BTreeMap<(&'static str, i64), Vec<String>> {
     let (cp, out) = (dir.join("clean-cp"), dir.join("clean-out"));
-    let prefix = out.join("counts");
-    let mut all = vec!["replay", "--checkpoint", cp.to_str().unwrap()];
-    all.extend(["--output", prefix.to_str().unwrap()]);
-    all.extend(args);
-    let done = run(&all);
+    let done = run(&replay(&cp, &out, args));
     assert!(done.status.success(), "{}", stderr(&done));
     saved(&out)
 }
@@ -143,10 +148,7 @@ fn a_full_disk_under_the_outputs_fails_the_job_naming_the_file_and_a_restart_res
 
     // The running counts of each batch take 40-150 KB: 300 KiB fill up after a few batches.
     let (cp, out, kept) = (dir.join("cp"), dir.join("out"), dir.join("kept"));
-    let prefix = out.join("counts");
-    let mut args = vec!["replay", "--checkpoint", cp.to_str().unwrap()];
-    args.extend(["--output", prefix.to_str().unwrap()]);
-    args.extend(job);
+    let args = replay(&cp, &out, &job);
     let failed = faulty(&out, 300, None, &kept, &args);
     let text = stderr(&failed);
     assert_eq!(failed.status.code(), Some(1), "{text}");
@@ -227,10 +229,7 @@ fn a_checkpoint_directory_turned_read_only_mid_run_fails_its_checkpoints_not_the
     let clean = uninterrupted(&dir, &job);
     let expected = relative(clean.clone(), first_time(&clean));
     let (cp, out, kept) = (dir.join("cp"), dir.join("out"), dir.join("kept-cp"));
-    let prefix = out.join("counts");
-    let mut args = vec!["replay", "--checkpoint", cp.to_str().unwrap()];
-    args.extend(["--output", prefix.to_str().unwrap()]);
-    args.extend(job);
+    let args = replay(&cp, &out, &job);
     let done = faulty(&cp, 64 << 10, Some("checkpoint-"), &kept, &args);
     let text = stderr(&done);
     // The job goes on: every batch's outputs are written, and each checkpoint that could not be
@@ -248,10 +247,7 @@ fn a_checkpoint_directory_turned_read_only_mid_run_fails_its_checkpoints_not_the
         .collect();
     assert!(!written.is_empty() && written.len() < 31, "{written:?}");
     std::fs::remove_dir_all(&out).unwrap();
-    let mut again = vec!["replay", "--checkpoint", kept.to_str().unwrap()];
-    again.extend(["--output", prefix.to_str().unwrap()]);
-    again.extend(job);
-    let resumed = run(&again);
+    let resumed = run(&replay(&kept, &out, &job));
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let redone = relative(saved(&out), origin);
     assert!(!redone.is_empty());
