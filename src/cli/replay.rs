@@ -59,9 +59,13 @@ pub struct ReplayArgs {
     /// with --batch-lines (e.g. 50000), or megabytes per second with --batch-bytes (e.g. 20MB/s).
     #[arg(long)]
     rate: Option<String>,
-    /// Save every batch's counts with save_as_text_files(PREFIX): PREFIX-<ms>/part-NNNNN.
+    /// Save every batch's counts under PREFIX: PREFIX-<ms>/part-NNNNN (save_as_text_files, or
+    /// save_as_parquet_files / save_as_arrow_files with --output-format).
     #[arg(long)]
     output: Option<String>,
+    /// The format of --output: Spark's text lines, Parquet, or Arrow IPC files.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, requires = "output")]
+    output_format: OutputFormat,
     /// Checkpoint into DIR, and resume from the newest checkpoint there if there is one: a run
     /// killed part way and started again with the same arguments carries on where its last
     /// checkpoint left off. Without it, stateful jobs checkpoint into a temporary directory
@@ -208,9 +212,24 @@ fn build_job(
             stream.foreach_rdd(|_| ());
         }
         if let Some(prefix) = &args.output {
-            stream.save_as_text_files(prefix, suffix);
+            match args.output_format {
+                OutputFormat::Text => stream.save_as_text_files(prefix, suffix),
+                OutputFormat::Parquet => stream.save_as_parquet_files(prefix, suffix),
+                OutputFormat::Arrow => stream.save_as_arrow_files(prefix, suffix),
+            }
         }
     }
+}
+
+/// The file format of `replay --output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// `save_as_text_files`: Spark's `(word,count)` lines.
+    Text,
+    /// `save_as_parquet_files`.
+    Parquet,
+    /// `save_as_arrow_files` (the Arrow IPC file format).
+    Arrow,
 }
 
 pub fn run(args: ReplayArgs) -> Result<()> {
