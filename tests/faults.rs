@@ -11,7 +11,10 @@
 
 mod common;
 
-use common::process::{TestDir, outputs};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use common::kafka::{Broker, produce_lines};
+use common::process::{TestDir, dstreams, wait_for, wait_for_later_batches, word_totals};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -26,7 +29,8 @@ set -u
 dir=$1 kib=$2 marker=$3 kept=$4
 shift 4
 mount -t tmpfs -o "size=${kib}k" tmpfs "$dir" || exit 90
-"$@" &
+# Bounded: a job the fault did not stop is killed (exit 137) rather than hanging the test.
+timeout -s KILL 120 "$@" &
 job=$!
 if [ -n "$marker" ]; then
     until ls "$dir" | grep -q "$marker" || ! kill -0 "$job" 2>/dev/null; do sleep 0.002; done
@@ -110,17 +114,62 @@ fn names(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Every output directory under `dir` (`counts-<ms>`, `counts-<ms>.state`, `counts-<ms>.window`),
-/// by suffix and batch time.
-fn saved(dir: &Path) -> BTreeMap<(&'static str, i64), Vec<String>> {
-    ["", ".state", ".window"]
-        .into_iter()
-        .flat_map(|suffix| {
-            outputs(dir, suffix)
-                .into_iter()
-                .map(move |(t, lines)| ((suffix, t), lines))
-        })
+/// The rows of one part file as Spark's text lines `(word,count)`: a text part as it is, a
+/// Parquet part (`--output-format parquet`) decoded.
+fn part_lines(path: &Path) -> Vec<String> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        let file = std::fs::File::open(path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let mut lines = Vec::new();
+        for batch in reader.build().unwrap() {
+            let batch = batch.unwrap();
+            let options = FormatOptions::default();
+            let columns: Vec<ArrayFormatter> = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+                .collect();
+            for row in 0..batch.num_rows() {
+                let cells: Vec<String> = columns.iter().map(|c| c.value(row).to_string()).collect();
+                lines.push(format!("({})", cells.join(",")));
+            }
+        }
+        return lines;
+    }
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
         .collect()
+}
+
+/// Every completed output directory under `dir` (`counts-<ms>`, `counts-<ms>.state`,
+/// `counts-<ms>.window`, with `_SUCCESS`), by suffix and batch time: its rows, sorted.
+fn saved(dir: &Path) -> BTreeMap<(&'static str, i64), Vec<String>> {
+    let mut found = BTreeMap::new();
+    for name in names(dir) {
+        let Some(rest) = name.strip_prefix("counts-") else {
+            continue;
+        };
+        let (ms, suffix) = match rest.split_once('.') {
+            Some((ms, "state")) => (ms, ".state"),
+            Some((ms, "window")) => (ms, ".window"),
+            Some(_) => continue,
+            None => (rest, ""),
+        };
+        let batch = dir.join(&name);
+        if !batch.join("_SUCCESS").exists() {
+            continue;
+        }
+        let mut lines: Vec<String> = names(&batch)
+            .into_iter()
+            .filter(|n| n.starts_with("part-"))
+            .flat_map(|n| part_lines(&batch.join(n)))
+            .collect();
+        lines.sort();
+        found.insert((suffix, ms.parse().unwrap()), lines);
+    }
+    found
 }
 
 /// The outputs of a replay of the corpus without any fault: what every faulty run must end with.
@@ -133,7 +182,18 @@ fn uninterrupted(dir: &Path, args: &[&str]) -> BTreeMap<(&'static str, i64), Vec
 
 #[test]
 fn a_full_disk_under_the_outputs_fails_the_job_naming_the_file_and_a_restart_resumes_exactly() {
-    let dir = TestDir::new("faults", "full-outputs");
+    full_disk_under_the_outputs("text", 300);
+}
+
+#[test]
+fn a_full_disk_under_parquet_outputs_fails_the_job_naming_the_file_and_a_restart_resumes_exactly() {
+    full_disk_under_the_outputs("parquet", 200);
+}
+
+/// Replays the corpus's running counts saved in `format` into a tmpfs of `kib` KiB, which fills
+/// up after a few batches (the running counts of a batch take 40-150 KB as text).
+fn full_disk_under_the_outputs(format: &str, kib: u64) {
+    let dir = TestDir::new("faults", &format!("full-{format}-outputs"));
     let job = [
         "--job",
         "stateful-word-count",
@@ -141,15 +201,16 @@ fn a_full_disk_under_the_outputs_fails_the_job_naming_the_file_and_a_restart_res
         "2000",
         "--checkpoint-every",
         "1",
+        "--output-format",
+        format,
         KJV,
     ];
     let expected = uninterrupted(&dir, &job);
     assert_eq!(expected.len(), 16, "{:?}", expected.keys());
 
-    // The running counts of each batch take 40-150 KB: 300 KiB fill up after a few batches.
     let (cp, out, kept) = (dir.join("cp"), dir.join("out"), dir.join("kept"));
     let args = replay(&cp, &out, &job);
-    let failed = faulty(&out, 300, None, &kept, &args);
+    let failed = faulty(&out, kib, None, &kept, &args);
     let text = stderr(&failed);
     assert_eq!(failed.status.code(), Some(1), "{text}");
     assert!(
@@ -259,4 +320,70 @@ fn a_checkpoint_directory_turned_read_only_mid_run_fails_its_checkpoints_not_the
     assert_same(&redone, &redone_expected);
     let last = |m: &BTreeMap<(&str, i64), Vec<String>>| m.keys().map(|k| k.1).max();
     assert_eq!(last(&redone), last(&expected));
+}
+
+#[test]
+fn a_full_disk_under_the_kafka_range_log_fails_the_batch_and_a_restart_counts_every_record_once() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = TestDir::new("faults", "full-range-log");
+    let lines: Vec<String> = (0..3000)
+        .map(|i| format!("w{} w{}", i % 7, i % 11))
+        .collect();
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for word in lines.iter().flat_map(|l| l.split(' ')) {
+        *expected.entry(word.to_string()).or_default() += 1;
+    }
+    produce_lines(&broker, &dir, &lines, 2, 100);
+    let (cp, out, kept) = (dir.join("cp"), dir.join("out"), dir.join("kept-cp"));
+    let prefix = format!("{}/counts", out.display());
+    // 2 partitions x 200 records a second, a batch every 100 ms: 40 records a batch, 75 batches.
+    let job = |cp: &Path| -> Vec<String> {
+        [
+            "run",
+            "--no-ui",
+            "kafka-word-count",
+            broker.addr(),
+            "lines",
+            "--from-beginning",
+            "--interval",
+            "100ms",
+            "--max-rate-per-partition",
+            "200",
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--output",
+            &prefix,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // 16 KiB: a few files' pages. Checkpoints that do not fit are warnings (nothing prunes the
+    // range files then); the first range file that does not fit fails its batch and the job.
+    let failed = faulty(&cp, 16, None, &kept, &job(&cp));
+    let text = stderr(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("No space left on device") && text.contains(".ranges"),
+        "the error names the full disk and the range file: {text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    let counted_before = word_totals(&out).values().sum::<i64>();
+    assert!(
+        counted_before < 6000,
+        "the fault came too late: {counted_before}"
+    );
+
+    // Given room, the job resumes from what the full directory held: every word counted once.
+    let args = job(&kept);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let resumed = dstreams(&args);
+    let all = expected.values().sum::<i64>();
+    wait_for("every word to be counted", || {
+        word_totals(&out).values().sum::<i64>() >= all
+    });
+    wait_for_later_batches(&out, 300);
+    drop(resumed);
+    assert_eq!(word_totals(&out), expected);
 }
