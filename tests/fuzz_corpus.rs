@@ -53,3 +53,13 @@ fn the_wal_corpus_passes() {
 fn the_range_log_corpus_passes() {
     replay("range_log", checks::range_log);
 }
+
+/// The `checkpoint` target's second crash (an hour-long run): a state file whose schema has a
+/// zero-width value type made the record-batch check divide by zero. It is refused or read, not
+/// a panic.
+#[test]
+fn a_state_file_with_a_zero_width_value_type_is_not_a_panic() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/corpus/checkpoint/crash-e1c977f3f3e06a067fabeb73e3e9940387413632");
+    checks::checkpoint(&std::fs::read(path).unwrap());
+}

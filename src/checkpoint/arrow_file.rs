@@ -213,8 +213,12 @@ fn check_value_widths<'a>(
             let Some(buffer) = buffers.next() else {
                 return Ok(());
             };
+            // A zero width (`FixedSizeBinary(0)`) holds any number of values in any length.
             if let BufferSpec::FixedWidth { byte_width, .. } = spec
-                && buffer.length() % *byte_width as i64 != 0
+                && buffer
+                    .length()
+                    .checked_rem(*byte_width as i64)
+                    .is_some_and(|rest| rest != 0)
             {
                 return Err(format!(
                     "a buffer of {} bytes of field {:?} ({data_type}) is not a whole number of \
