@@ -33,6 +33,10 @@
 //! value as `make_view`, tested) and with `make_view` otherwise; long tokens keep the line's
 //! buffer index and their absolute offset in that buffer.
 //!
+//! The fused word count (`kernels::aggregate`) scans a line over 16 KiB in pieces
+//! (`LinePieces`) cut at separators where the pieces' tokens are the line's, so that a single
+//! huge line's token views are never all held at once.
+//!
 //! [`tokenize_parallel`] cuts the lines into consecutive ranges (a cut between two lines is a
 //! cut at a newline, so no token straddles two tasks) and tokenises them on rayon tasks.
 
