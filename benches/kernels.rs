@@ -4,7 +4,8 @@
 //! whole GCIDE corpus (31 MB, about 221k distinct words). The `hash` group hashes every token
 //! of a corpus with the engine's hash (from the token's view) and, for comparison, with
 //! fixed-seed ahash (the engine's earlier hash) and foldhash (hashbrown's default), each from the
-//! token's `&str`.
+//! token's `&str`. The tokenizer and the word count also run, one thread on the best kernel,
+//! with Python's split rules (`SpaceKeepTrailingEmpty`, the same scan as `Space`'s).
 //!
 //! `cargo bench --bench kernels -- --warm-up-time 1 --measurement-time 3` (see BENCH-NOTES.md).
 
@@ -94,6 +95,15 @@ fn benches(c: &mut Criterion) {
                 })
             });
         }
+        if !whole {
+            let best = Simd::best();
+            g.bench_function(format!("1t/{best:?}/SpaceKeepTrailingEmpty"), |b| {
+                b.iter(|| {
+                    let lines = black_box(&corpus.lines);
+                    tokenize_using(lines, Separators::SpaceKeepTrailingEmpty, best).unwrap()
+                })
+            });
+        }
         for (threads, pool) in pools.iter().filter(|_| !whole) {
             g.bench_function(format!("{threads}t/parallel"), |b| {
                 pool.install(|| {
@@ -125,6 +135,14 @@ fn benches(c: &mut Criterion) {
             g.finish();
             continue;
         }
+        g.bench_function("1t/SpaceKeepTrailingEmpty", |b| {
+            pools[0].1.install(|| {
+                b.iter(|| {
+                    let lines = black_box(&corpus.lines);
+                    count_words(lines, Separators::SpaceKeepTrailingEmpty, 1).unwrap()
+                })
+            })
+        });
         g.bench_function("1t/scalar", |b| {
             pools[0].1.install(|| {
                 b.iter(|| {

@@ -6,7 +6,9 @@
 //! counts `""` words that Spark does not: `"to be "` is `["to", "be", ""]` in Rust and
 //! `["to", "be"]` in Java. [`split_java`] (and [`Str::split_java`](crate::Str::split_java))
 //! follow Java, and so does the built-in tokenizer with
-//! [`Separators::Space`](crate::Separators::Space).
+//! [`Separators::Space`](crate::Separators::Space); the tokenizer follows Rust's (and Python's)
+//! `split(' ')` with
+//! [`Separators::SpaceKeepTrailingEmpty`](crate::Separators::SpaceKeepTrailingEmpty).
 
 use std::ops::Range;
 

@@ -2,12 +2,15 @@
 //! `flat_map_emit`, `filter`, `map`, `map_values` and `flat_map_values` ahead of
 //! `reduce_by_key`, `count_by_value`, a keyed window and `update_state_by_key`, on random lines,
 //! against the same program with every stream of the chain also read by a second output (so
-//! every step is materialised).
+//! every step is materialised). PySpark's word count on the tokenizer
+//! (`split(Separators::SpaceKeepTrailingEmpty)`) ahead of the same consumers, against Python's
+//! `split(" ")` (`str::split(' ')`).
 
 mod common;
 use common::rng::Rng;
 use common::*;
 use dstreams::prelude::*;
+use std::collections::BTreeMap;
 
 /// Words short (inline views) and long (> 12 bytes), ASCII and not.
 const WORDS: [&str; 9] = [
@@ -230,4 +233,117 @@ fn a_chain_read_only_by_its_consumer_is_not_materialised() {
         .into();
     assert_eq!(got, want);
     assert_eq!(counts.lock().unwrap()[0], also_counted.lock().unwrap()[0]);
+}
+
+/// The words of every batch counted: one map per batch.
+fn counts_of(batches: &[Vec<&str>]) -> Vec<BTreeMap<String, i64>> {
+    batches
+        .iter()
+        .map(|words| {
+            let mut counts = BTreeMap::new();
+            for w in words {
+                *counts.entry(w.to_string()).or_insert(0) += 1;
+            }
+            counts
+        })
+        .collect()
+}
+
+/// Collected batches as one map per batch (a key twice in a batch fails).
+fn as_maps(out: &[(Time, Vec<(String, i64)>)]) -> Vec<BTreeMap<String, i64>> {
+    out.iter()
+        .map(|(t, batch)| {
+            let mut m = BTreeMap::new();
+            for (k, v) in batch {
+                assert!(m.insert(k.clone(), *v).is_none(), "{k:?} twice at {t}");
+            }
+            m
+        })
+        .collect()
+}
+
+/// `a` plus `b`, keys whose sum is 0 dropped.
+fn add(a: &BTreeMap<String, i64>, b: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    let mut sum = a.clone();
+    for (k, v) in b {
+        *sum.entry(k.clone()).or_insert(0) += v;
+    }
+    sum.retain(|_, v| *v != 0);
+    sum
+}
+
+/// PySpark's word count, `lines.flatMap(lambda l: l.split(" "))` counted, on the tokenizer with
+/// [`Separators::SpaceKeepTrailingEmpty`]: the fused tokenize-and-count (`count_by_value`, and
+/// per batch under `count_by_value_and_window`), the `(w, 1)` chain fused into `reduce_by_key`,
+/// a keyed window and `update_state_by_key` give a count of `str::split(' ')`'s words of every
+/// batch (Python's: the empty word's count included, trailing ones too), on random lines
+/// with leading, trailing and repeated spaces, empty lines and multi-byte words.
+#[test]
+fn python_split_word_counts_equal_strs_split() {
+    let mut rng = Rng(0xf05e_0007);
+    let pads = ["", "", " ", "   "];
+    let pad = |rng: &mut Rng| pads[rng.below(pads.len() as u64) as usize];
+    let lines: Vec<Vec<String>> = random_lines(&mut rng, 8)
+        .into_iter()
+        .map(|batch| {
+            let padded = batch
+                .into_iter()
+                .map(|line| format!("{}{line}{}", pad(&mut rng), pad(&mut rng)));
+            padded.collect()
+        })
+        .collect();
+    let words: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|b| b.iter().flat_map(|l| l.split(' ')).collect())
+        .collect();
+    let per_batch = counts_of(&words);
+    let java_words: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|b| {
+            b.iter()
+                .flat_map(|l| dstreams::text::split_java(l, ' '))
+                .collect()
+        })
+        .collect();
+    assert_ne!(
+        per_batch,
+        counts_of(&java_words),
+        "the lines have trailing spaces, where Python's and Java's splits differ"
+    );
+    assert!(per_batch.iter().any(|c| c.contains_key("")));
+
+    let (ssc, clock) = manual_context(2);
+    let input = ssc.queue_stream(batches(lines.clone(), 3), true, None);
+    let sep = Separators::SpaceKeepTrailingEmpty;
+    let (window, slide) = (Duration::seconds(2), Duration::seconds(1));
+    let counted = collect(&input.split(sep).count_by_value());
+    let windowed_count = collect(&input.split(sep).count_by_value_and_window(window, slide));
+    let pairs = || input.split(sep).map(|w| (w, 1i64));
+    let reduced = collect(&pairs().reduce_by_key(|a, b| a + b));
+    let windowed_reduce = collect(&pairs().reduce_by_key_and_window(|a, b| a + b, window, slide));
+    let totals = collect(
+        &pairs().update_state_by_key(|values: &[i64], total: Option<i64>| {
+            Some(total.unwrap_or(0) + values.iter().sum::<i64>())
+        }),
+    );
+    run_batches(&ssc, &clock, lines.len());
+
+    let windows: Vec<BTreeMap<String, i64>> = (0..per_batch.len())
+        .map(|i| match i {
+            0 => per_batch[0].clone(),
+            _ => add(&per_batch[i - 1], &per_batch[i]),
+        })
+        .collect();
+    let running: Vec<BTreeMap<String, i64>> = per_batch
+        .iter()
+        .scan(BTreeMap::new(), |total, batch| {
+            *total = add(total, batch);
+            Some(total.clone())
+        })
+        .collect();
+    assert_eq!(as_maps(&counted.lock().unwrap()), per_batch);
+    assert_eq!(as_maps(&reduced.lock().unwrap()), per_batch);
+    assert_eq!(as_maps(&windowed_count.lock().unwrap()), windows);
+    assert_eq!(as_maps(&windowed_reduce.lock().unwrap()), windows);
+    assert_eq!(as_maps(&totals.lock().unwrap()), running);
 }

@@ -1,6 +1,6 @@
-//! The kernel paths agree with the general closure paths: `split`, fused
-//! `split -> count_by_value`, `reduce_by_key` on string keys (Spark's built-in reducers as
-//! closures).
+//! The kernel paths agree with the general closure paths: `split` (Java's and Python's rules),
+//! fused `split -> count_by_value`, `reduce_by_key` on string keys (Spark's built-in reducers as
+//! closures); and the fused paths are taken for every separator.
 
 mod common;
 use common::*;
@@ -31,28 +31,44 @@ fn as_maps<V: Ord + Clone>(batches: Vec<Vec<(String, V)>>) -> Vec<BTreeMap<Strin
         .collect()
 }
 
-#[test]
-fn split_equals_javas_split_on_the_corpus_and_edge_cases() {
+/// `split(sep)` gives `reference`'s words of every line, on the corpus and on edge cases.
+fn split_agrees_with(sep: Separators, reference: fn(&str) -> Vec<&str>) {
     let mut input = kjv_batches(8000);
     input.push(s(&[
         "",
         " ",
+        "   ",
         "a  b ",
         " lead",
         "trail  ",
         "multi byte é ß 🦀 words",
+        "trailing multi-byte words é ß 🦀  ",
     ]));
     let expected: Vec<Vec<String>> = input
         .iter()
         .map(|b| {
             b.iter()
-                .flat_map(|l| dstreams::text::split_java(l, ' '))
+                .flat_map(|l| reference(l))
                 .map(String::from)
                 .collect()
         })
         .collect();
-    let got = test_operation(input, |s| s.split(Separators::Space));
+    let got = test_operation(input, |s| s.split(sep));
     assert_eq!(got, expected);
+}
+
+#[test]
+fn split_equals_javas_split_on_the_corpus_and_edge_cases() {
+    split_agrees_with(Separators::Space, |l| {
+        dstreams::text::split_java(l, ' ').collect()
+    });
+}
+
+#[test]
+fn split_keep_trailing_empty_equals_strs_split_on_the_corpus_and_edge_cases() {
+    split_agrees_with(Separators::SpaceKeepTrailingEmpty, |l| {
+        l.split(' ').collect()
+    });
 }
 
 #[test]
@@ -82,6 +98,66 @@ fn fused_word_count_equals_the_closure_pipeline() {
     assert_eq!(unfused, closures);
     let total: i64 = fused.iter().flat_map(|m| m.values()).sum();
     assert_eq!(total, 789_684);
+}
+
+/// Every separator takes the fused paths: `split(sep).count_by_value()` (also under a window)
+/// tokenises and counts the lines in one pass (the words are never computed), and the
+/// `(w, 1)` pairs of `split(sep).map(..)` are fused into `reduce_by_key`'s aggregation (never
+/// materialised); the counts are the reference's, `reference` being the separator's split.
+#[test]
+fn every_separator_takes_the_fused_paths() {
+    let java: fn(&str) -> Vec<&str> = |l| dstreams::text::split_java(l, ' ').collect();
+    let python: fn(&str) -> Vec<&str> = |l| l.split(' ').collect();
+    let whitespace: fn(&str) -> Vec<&str> = |l| l.split_ascii_whitespace().collect();
+    for (sep, reference) in [
+        (Separators::Space, java),
+        (Separators::SpaceKeepTrailingEmpty, python),
+        (Separators::AsciiWhitespace, whitespace),
+    ] {
+        let input = vec![
+            s(&["to be  or not to be ", "", "  ", "é ß 🦀 é "]),
+            s(&[" a line with a leading space and a trailing one ", "be "]),
+        ];
+        let (ssc, clock) = manual_context(2);
+        let lines = ssc.queue_stream(batches(input.clone(), 3), true, None);
+        let counted_words = lines.split(sep);
+        let counted = collect(&counted_words.count_by_value());
+        let windowed_words = lines.split(sep);
+        let windowed = collect(
+            &windowed_words.count_by_value_and_window(Duration::seconds(2), Duration::seconds(1)),
+        );
+        let pairs = lines.split(sep).map(|w| (w, 1i64));
+        let reduced = collect(&pairs.reduce_by_key(|a, b| a + b));
+        run_batches(&ssc, &clock, input.len());
+
+        assert!(counted_words.remembered_times().is_empty(), "{sep:?}");
+        assert!(windowed_words.remembered_times().is_empty(), "{sep:?}");
+        assert!(pairs.remembered_times().is_empty(), "{sep:?}");
+        let expected: Vec<BTreeMap<String, i64>> = input
+            .iter()
+            .map(|b| {
+                let mut m = BTreeMap::new();
+                for w in b.iter().flat_map(|l| reference(l)) {
+                    *m.entry(w.to_string()).or_insert(0) += 1;
+                }
+                m
+            })
+            .collect();
+        let batches_of = |out: &std::sync::Mutex<Vec<(Time, Vec<(String, i64)>)>>| {
+            as_maps(out.lock().unwrap().iter().map(|(_, b)| b.clone()).collect())
+        };
+        assert_eq!(batches_of(&counted), expected, "{sep:?}");
+        assert_eq!(batches_of(&reduced), expected, "{sep:?}");
+        let mut both = expected[0].clone();
+        for (w, n) in &expected[1] {
+            *both.entry(w.clone()).or_insert(0) += n;
+        }
+        assert_eq!(
+            batches_of(&windowed),
+            [expected[0].clone(), both],
+            "{sep:?}"
+        );
+    }
 }
 
 #[test]

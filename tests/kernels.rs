@@ -32,6 +32,7 @@ fn reference_tokens(lines: &StringViewArray, sep: Separators) -> Vec<String> {
         .flatten()
         .flat_map(|line| match sep {
             Separators::Space => split_java(line, ' ').collect::<Vec<_>>(),
+            Separators::SpaceKeepTrailingEmpty => line.split(' ').collect(),
             Separators::AsciiWhitespace => line.split_ascii_whitespace().collect(),
         })
         .map(str::to_owned)
@@ -91,7 +92,7 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 
 /// Every kernel variant and entry point against the references, on one array of lines.
 fn check_lines(lines: &StringViewArray, partitions: &[usize]) {
-    for sep in [Separators::Space, Separators::AsciiWhitespace] {
+    for sep in Separators::ALL {
         let expected = reference_tokens(lines, sep);
         let scalar = tokenize_using(lines, sep, Simd::Scalar).unwrap();
         assert_eq!(strings(&scalar), expected, "{sep:?}");
@@ -249,9 +250,9 @@ fn lines_longer_than_a_piece_agree_with_the_reference() {
         format!("{}{}tail words", words(piece - 7), " ".repeat(40)),
         // Spaces only, then a word: every empty token counts.
         format!("{}x", " ".repeat(3 * piece)),
-        // Spaces only: no token at all with Spark's split.
+        // Spaces only: no token at all with Spark's split, one more than the spaces with Python's.
         " ".repeat(2 * piece + 5),
-        // Trailing spaces after the cut point, dropped by Spark's split.
+        // Trailing spaces after the cut point, dropped by Spark's split, kept by Python's.
         format!("{}{}", words(piece + 30), " ".repeat(piece)),
         // Leading spaces, then words.
         format!("{}{}", " ".repeat(5), words(3 * piece)),
@@ -259,6 +260,9 @@ fn lines_longer_than_a_piece_agree_with_the_reference() {
         "y".repeat(40 * 1024),
         // A separator exactly at the cut point and the last byte a space.
         format!("{} z ", "q".repeat(piece - 1)),
+        // The first space past the cut point the last byte (Python's split keeps its empty
+        // token, which an empty last piece would lose).
+        format!("{} ", "q".repeat(piece + 9)),
         // Tabs, which only the whitespace separators cut at.
         "w\t".repeat(piece),
     ]);
@@ -310,7 +314,7 @@ fn separators_at_every_block_edge() {
     for shift in shifts {
         let shifted = format!("{}\n{text}", "s".repeat(shift));
         let lines = common::lines_of(&Buffer::from(shifted.as_bytes()));
-        for sep in [Separators::Space, Separators::AsciiWhitespace] {
+        for sep in Separators::ALL {
             let scalar = tokenize_using(&lines, sep, Simd::Scalar).unwrap();
             assert_eq!(strings(&scalar), reference_tokens(&lines, sep));
             for simd in Simd::available() {

@@ -11,10 +11,12 @@ impl DStream<String> {
     /// The words of every line, as views into the lines' buffers: Spark's
     /// `flatMap(_.split(" "))` with [`Separators::Space`] (Java's `split(" ")` rules, as
     /// [`split_java`](crate::text::split_java): empty words between double spaces are kept,
-    /// trailing ones dropped, an empty line gives one empty word), or whitespace-separated words
-    /// with [`Separators::AsciiWhitespace`].
+    /// trailing ones dropped, an empty line gives one empty word), PySpark's
+    /// `flatMap(lambda line: line.split(" "))` with [`Separators::SpaceKeepTrailingEmpty`]
+    /// (Python's rules, as [`str::split`]: every empty word kept, trailing ones included), or
+    /// whitespace-separated words with [`Separators::AsciiWhitespace`].
     ///
-    /// Runs on the SIMD tokenizer; followed directly by
+    /// Runs on the SIMD tokenizer, at the same speed for every separator; followed directly by
     /// [`count_by_value`](DStream::count_by_value) it fuses into one tokenize-and-count pass.
     ///
     /// ```

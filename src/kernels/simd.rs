@@ -98,18 +98,25 @@ pub fn block_mask(block: &[u8; 64], sep: Separators, simd: Simd) -> Result<u64, 
 
 /// A separator class, as a type so that kernels and scan loops are monomorphised for it.
 pub(crate) trait Class: Copy {
-    /// Whether only `b' '` separates (Spark's `split(" ")`, with its empty tokens).
+    /// Whether only `b' '` separates, every empty token between two separators kept (the
+    /// `split(" ")` of Java and of Python); otherwise runs of separators are one and there are
+    /// no empty tokens.
     const SPACE_ONLY: bool;
+    /// Whether a line's trailing empty tokens are dropped (Java's `split` rule; a line without
+    /// any separator stays one token).
+    const DROP_TRAILING_EMPTIES: bool;
     /// Whether `b` separates tokens.
     fn is_sep(b: u8) -> bool;
 }
 
-/// `b' '` only.
+/// `b' '` only, with Java's empty-token rule (trailing ones dropped) when
+/// `DROP_TRAILING_EMPTIES`, Python's (all kept) otherwise.
 #[derive(Clone, Copy)]
-pub(crate) struct SpaceClass;
+pub(crate) struct SpaceClass<const DROP_TRAILING_EMPTIES: bool>;
 
-impl Class for SpaceClass {
+impl<const DROP_TRAILING_EMPTIES: bool> Class for SpaceClass<DROP_TRAILING_EMPTIES> {
     const SPACE_ONLY: bool = true;
+    const DROP_TRAILING_EMPTIES: bool = DROP_TRAILING_EMPTIES;
     #[inline(always)]
     fn is_sep(b: u8) -> bool {
         b == b' '
@@ -122,6 +129,7 @@ pub(crate) struct WhitespaceClass;
 
 impl Class for WhitespaceClass {
     const SPACE_ONLY: bool = false;
+    const DROP_TRAILING_EMPTIES: bool = false;
     #[inline(always)]
     fn is_sep(b: u8) -> bool {
         b.is_ascii_whitespace()
@@ -153,7 +161,8 @@ pub(crate) fn dispatch<U: KernelUser>(
     user: U,
 ) -> Result<U::Out, KernelError> {
     match sep {
-        Separators::Space => dispatch_class::<U, SpaceClass>(simd, user),
+        Separators::Space => dispatch_class::<U, SpaceClass<true>>(simd, user),
+        Separators::SpaceKeepTrailingEmpty => dispatch_class::<U, SpaceClass<false>>(simd, user),
         Separators::AsciiWhitespace => dispatch_class::<U, WhitespaceClass>(simd, user),
     }
 }
@@ -437,14 +446,14 @@ mod tests {
             }
             blocks.push(block);
         }
-        for sep in [Separators::Space, Separators::AsciiWhitespace] {
+        for sep in Separators::ALL {
             for &block in &blocks {
                 let expected = block_mask(&block, sep, Simd::Scalar).unwrap();
                 let by_byte = block
                     .iter()
                     .enumerate()
                     .filter(|(_, b)| match sep {
-                        Separators::Space => **b == b' ',
+                        Separators::Space | Separators::SpaceKeepTrailingEmpty => **b == b' ',
                         Separators::AsciiWhitespace => b.is_ascii_whitespace(),
                     })
                     .fold(0u64, |m, (i, _)| m | 1 << i);

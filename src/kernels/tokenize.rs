@@ -8,6 +8,10 @@
 //!   gives a leading empty token; *trailing* empty tokens of a line are dropped (so `"a b  "`
 //!   gives `["a", "b"]` and `" "` gives nothing); a line without any space is one token, so an
 //!   empty line gives one empty token.
+//! * [`Separators::SpaceKeepTrailingEmpty`] is PySpark's `line.split(" ")` (Python's
+//!   `str.split(" ")`, and Rust's [`str::split`]`(' ')`): as [`Separators::Space`], but every
+//!   empty token is kept, trailing ones included (so `"a b  "` gives `["a", "b", "", ""]`, `" "`
+//!   gives `["", ""]` and an empty line one empty token).
 //! * [`Separators::AsciiWhitespace`] is [`str::split_ascii_whitespace`]: runs of ASCII
 //!   whitespace (space, `\t`, `\n`, form feed, `\r`, as [`u8::is_ascii_whitespace`]; not vertical
 //!   tab) separate, and there are no empty tokens.
@@ -58,8 +62,21 @@ pub enum Separators {
     /// A single `' '`, with Spark's `split(" ")` (Java `String.split`) empty-token rules: the
     /// tokens of a line are exactly [`split_java`](crate::text::split_java)`(line, ' ')`'s.
     Space,
+    /// A single `' '`, with PySpark's `split(" ")` (Python's `str.split(" ")`): every `' '`
+    /// separates, every empty token kept, including trailing ones; the tokens of a line are
+    /// exactly [`str::split`]`(line, ' ')`'s.
+    SpaceKeepTrailingEmpty,
     /// Runs of ASCII whitespace, no empty tokens ([`str::split_ascii_whitespace`]).
     AsciiWhitespace,
+}
+
+impl Separators {
+    /// Every separator mode.
+    pub const ALL: [Separators; 3] = [
+        Separators::Space,
+        Separators::SpaceKeepTrailingEmpty,
+        Separators::AsciiWhitespace,
+    ];
 }
 
 /// Splits every line into tokens: one view per token, into the same data buffers as `lines`
@@ -73,6 +90,9 @@ pub enum Separators {
 /// let tokens = tokenize(&lines, Separators::Space)?;
 /// let got: Vec<&str> = tokens.iter().flatten().collect();
 /// assert_eq!(got, ["in", "the", "beginning", "", "two", "", "spaces", ""]);
+/// let tokens = tokenize(&lines, Separators::SpaceKeepTrailingEmpty)?;
+/// let got: Vec<&str> = tokens.iter().flatten().collect();
+/// assert_eq!(got, ["in", "the", "beginning", "", "two", "", "spaces", "", ""]);
 /// let tokens = tokenize(&lines, Separators::AsciiWhitespace)?;
 /// let got: Vec<&str> = tokens.iter().flatten().collect();
 /// assert_eq!(got, ["in", "the", "beginning", "two", "spaces"]);
@@ -317,8 +337,8 @@ impl KernelUser for Scan<'_> {
 /// of the token at `s..e`.
 ///
 /// Every piece between two separators is a token, except that with whitespace separators
-/// empty pieces are skipped; with [`Separators::Space`] they are kept, and trailing ones are
-/// dropped at the line's end.
+/// empty pieces are skipped; with the space separators they are kept, and with
+/// [`Separators::Space`] trailing ones are dropped at the line's end.
 #[inline(always)]
 fn scan_line<C: Class>(
     start: usize,
@@ -349,7 +369,7 @@ fn scan_line<C: Class>(
         mask = mask_at(base);
     }
     out.write(view_of(token, end), C::SPACE_ONLY || end > token);
-    if C::SPACE_ONLY && token == end && start < end {
+    if C::DROP_TRAILING_EMPTIES && token == end && start < end {
         // Java drops trailing empty strings; a line without any separator, the empty line
         // included, stays one token.
         trim_empties(out, first_token);
@@ -376,7 +396,12 @@ pub(crate) const LONG_LINE: usize = 16 * 1024;
 /// a cut needs a non-space byte right before it (the head then ends in a non-empty token, so the
 /// line-end rule that drops trailing empty tokens drops none of it) and a byte after it (the
 /// tail is never empty, and keeps the line's own end); a run of spaces is therefore never cut,
-/// and its empty tokens are held together.
+/// and its empty tokens are held together. With [`Separators::SpaceKeepTrailingEmpty`] any space
+/// but the line's last byte will do: `(head + " " + tail).split(' ')` is `head.split(' ')` then
+/// `tail.split(' ')` for every head and tail, empty ones included (an empty side gives its one
+/// empty token), so a run of spaces may be cut anywhere in it; but a cut at the last byte would
+/// leave an empty tail, which is no piece at all (the pieces end when nothing is left) rather
+/// than the one empty token it stands for.
 pub(crate) struct LinePieces<'a> {
     /// The data buffer holding the line.
     data: &'a [u8],
@@ -416,6 +441,9 @@ impl<'a> LinePieces<'a> {
                 .map(|i| from + i),
             Separators::Space => (from.max(self.rest.start + 1)..end - 1)
                 .find(|&i| self.data[i] == b' ' && self.data[i - 1] != b' '),
+            Separators::SpaceKeepTrailingEmpty => memchr::memchr(b' ', after)
+                .map(|i| from + i)
+                .filter(|&cut| cut + 1 < end),
         }
     }
 }
@@ -459,6 +487,19 @@ mod tests {
         out.iter().map(|t| t.unwrap().to_owned()).collect()
     }
 
+    /// Every kernel gives each case's tokens, which are `reference`'s, and `reference`'s tokens
+    /// for the same line made long (not inline in its view).
+    fn check_cases(sep: Separators, reference: fn(&str) -> Vec<&str>, cases: &[(&str, &[&str])]) {
+        for &(line, expected) in cases {
+            assert_eq!(reference(line), expected, "{line:?}");
+            for simd in Simd::available() {
+                assert_eq!(tokens(&[line], sep, simd), expected, "{line:?}");
+                let long = format!("{line}  {}", "y".repeat(20));
+                assert_eq!(tokens(&[&long], sep, simd), reference(&long), "{long:?}");
+            }
+        }
+    }
+
     #[test]
     fn space_follows_java_split() {
         let cases: &[(&str, &[&str])] = &[
@@ -472,23 +513,28 @@ mod tests {
             ("  a  b  ", &["", "", "a", "", "b"]),
             ("\ta\tb c", &["\ta\tb", "c"]),
         ];
-        for &(line, expected) in cases {
-            assert_eq!(java_split(line), expected, "{line:?}");
-            for simd in Simd::available() {
-                assert_eq!(
-                    tokens(&[line], Separators::Space, simd),
-                    expected,
-                    "{line:?}"
-                );
-                // The same line, long (not inline in its view).
-                let long = format!("{line}  {}", "y".repeat(20));
-                assert_eq!(
-                    tokens(&[&long], Separators::Space, simd),
-                    java_split(&long),
-                    "{long:?}"
-                );
-            }
-        }
+        check_cases(Separators::Space, java_split, cases);
+    }
+
+    #[test]
+    fn space_keep_trailing_empty_follows_str_split() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[""]),
+            (" ", &["", ""]),
+            ("   ", &["", "", "", ""]),
+            ("a", &["a"]),
+            ("a ", &["a", ""]),
+            (" a", &["", "a"]),
+            ("a  b", &["a", "", "b"]),
+            ("  a  b  ", &["", "", "a", "", "b", "", ""]),
+            ("\ta\tb c", &["\ta\tb", "c"]),
+            ("caf\u{e9} \u{1f980} ", &["caf\u{e9}", "\u{1f980}", ""]),
+        ];
+        check_cases(
+            Separators::SpaceKeepTrailingEmpty,
+            |line| line.split(' ').collect(),
+            cases,
+        );
     }
 
     #[test]

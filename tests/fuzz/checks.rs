@@ -68,12 +68,12 @@ pub fn lines(data: &[u8]) {
 }
 
 /// Every tokenizer kernel available here gives exactly the scalar kernel's tokens, which are
-/// `split_java(line, ' ')`'s (and `split_ascii_whitespace`'s) of every line of `data` (invalid
-/// UTF-8 replaced).
+/// `split_java(line, ' ')`'s (and `split(' ')`'s, and `split_ascii_whitespace`'s) of every line
+/// of `data` (invalid UTF-8 replaced).
 pub fn tokenizer(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let lines = StringViewArray::from_iter_values(text.split('\n'));
-    for sep in [Separators::Space, Separators::AsciiWhitespace] {
+    for sep in Separators::ALL {
         let scalar = tokenize_using(&lines, sep, Simd::Scalar).expect("small input");
         scalar
             .to_data()
@@ -83,6 +83,7 @@ pub fn tokenizer(data: &[u8]) {
             .into_iter()
             .flat_map(|line| match sep {
                 Separators::Space => split_java(line, ' ').collect::<Vec<_>>(),
+                Separators::SpaceKeepTrailingEmpty => line.split(' ').collect(),
                 Separators::AsciiWhitespace => line.split_ascii_whitespace().collect(),
             })
             .collect();
