@@ -196,6 +196,26 @@ fn each_batch_holds_exactly_the_offset_ranges_it_reports() {
 }
 
 #[test]
+fn from_the_latest_offsets_records_produced_after_the_start_are_in_the_first_batch() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("lines", 2, 1).unwrap();
+    let p = producer(&cluster);
+    produce(&p, "lines", 2, 0, 7);
+    let config = config(&cluster, "lines").starting_offsets(StartingOffsets::Latest);
+    let mut run = start(config, 0, None);
+    // After the start, before the first batch: Spark's direct stream took its positions at
+    // the start, so these are the first batch's.
+    produce(&p, "lines", 2, 7, 3);
+    run.batch();
+    run.ssc.stop(false).unwrap();
+    let batches = run.seen.batches.lock().unwrap().clone();
+    let expected: Vec<Vec<String>> = (0..2)
+        .map(|part| (7..10).map(|i| format!("p{part}-{i}")).collect())
+        .collect();
+    assert_eq!(batches[&1000], expected);
+}
+
+#[test]
 fn the_rate_limit_caps_every_partition_and_nothing_is_skipped() {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("lines", 2, 1).unwrap();

@@ -190,6 +190,11 @@ impl Input for KafkaInput {
                 let _ = self.0.consumer.context().distributed.set(config);
             }
             self.0.subscribe()?;
+        } else {
+            // Spark's direct stream fixes its starting offsets when it starts
+            // (`DirectKafkaInputDStream.start`): records produced between the start and the
+            // first batch belong to the first batch, also from the latest offsets.
+            self.0.discover(&mut lock(&self.0.state))?;
         }
         Ok(())
     }
