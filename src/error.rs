@@ -162,6 +162,16 @@ pub enum Error {
         /// The panic message.
         message: String,
     },
+    /// A user function returned an error (a binding's function raised: Python's exception with
+    /// its traceback); the batch's output operation failed and later batches go on, as with
+    /// [`Error::Panicked`].
+    #[error("user function failed in {operation}:\n{message}")]
+    UserFunction {
+        /// The operation whose function failed (`map`, `reduceByKey`, `foreachRDD`, ...).
+        operation: String,
+        /// What the function reported (for Python, the formatted traceback).
+        message: String,
+    },
     /// The first error a batch reported, as returned (again) by `await_termination`.
     #[error(transparent)]
     Batch(std::sync::Arc<Error>),

@@ -85,6 +85,12 @@ pub use ui::UiConfig;
 /// [`ClientConfig`](rdkafka::ClientConfig): `save_to_kafka` and [`KafkaWriter`] take one.
 pub use rdkafka;
 
+/// The Arrow crates and the hasher the [`Data`] and [`Key`] traits name
+/// ([`Data::data_type`], [`Column::to_arrow`](data::Column::to_arrow),
+/// [`Key::hash_key`]), so a crate that adds an element type (a language binding) implements them
+/// against exactly the versions dstreams was built with.
+pub use {ahash, arrow_array, arrow_buffer, arrow_schema};
+
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{

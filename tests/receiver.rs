@@ -85,6 +85,11 @@ fn stored_lines_and_byte_chunks_become_batches_without_splitting_lines() {
     next(&ssc, &clock, 4);
     assert_eq!(batch(&out, 3), ["last words"]);
     assert_eq!(h.records_stored(), 5);
+    assert_eq!(
+        ssc.records_received(),
+        5,
+        "the context's count of its receivers' records"
+    );
     ssc.stop(false).unwrap();
     assert!(h.is_stopped());
 }

@@ -25,6 +25,10 @@ pub(crate) trait Input: Send + Sync {
     fn is_exhausted(&self) -> bool {
         false
     }
+    /// Records a receiver stored since the context started (other inputs receive nothing).
+    fn records_received(&self) -> u64 {
+        0
+    }
     /// Whether the source keeps a write-ahead log (under the checkpoint directory, which
     /// `start` then requires).
     fn write_ahead_log(&self) -> bool {

@@ -371,6 +371,14 @@ impl Core {
     }
 
     /// Whether there are inputs and all of them are finite and exhausted.
+    pub(crate) fn records_received(&self) -> u64 {
+        lock(&self.graph)
+            .inputs
+            .iter()
+            .map(|i| i.records_received())
+            .sum()
+    }
+
     pub(crate) fn inputs_exhausted(&self) -> bool {
         let graph = lock(&self.graph);
         !graph.inputs.is_empty() && graph.inputs.iter().all(|i| i.is_exhausted())
@@ -606,6 +614,19 @@ impl StreamingContext {
             None => tracing::info!("no checkpoint in {}; starting afresh", dir.display()),
         }
         Ok(ssc)
+    }
+
+    /// Records the context's receivers (sockets, custom receivers) stored so far, in all: a test
+    /// that feeds a receiver waits for it before it advances a manual clock, so that the batch
+    /// it seals holds them.
+    ///
+    /// ```
+    /// use dstreams::prelude::*;
+    /// let ssc = StreamingContext::new(Seconds(1));
+    /// assert_eq!(ssc.records_received(), 0);
+    /// ```
+    pub fn records_received(&self) -> u64 {
+        self.core.records_received()
     }
 
     /// Keeps every stream's batches for at least `duration` (so `slice` can reach back further).

@@ -602,6 +602,9 @@ impl Input for ReceiverInput {
     fn has_pending(&self) -> bool {
         self.0.has_pending()
     }
+    fn records_received(&self) -> u64 {
+        self.0.handle.records_stored()
+    }
     fn write_ahead_log(&self) -> bool {
         self.0.handle.shared.config.write_ahead_log
     }
