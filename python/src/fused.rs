@@ -9,7 +9,6 @@
 //! with an exact `str` key are folded in Python after the native ones.
 
 use dstreams::Data;
-use dstreams::data::Column;
 use hashbrown::HashMap;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
@@ -66,21 +65,23 @@ fn exact_i64(value: &Bound<'_, PyAny>) -> Option<i64> {
 }
 
 /// The partition's words as Python `str`s, each distinct short word boxed once (sharing one
-/// immutable `str` is invisible to the program; it saves most of the boxing).
+/// immutable `str` is invisible to the program; it saves most of the boxing). A word of up to
+/// 12 bytes is known by its 16-byte Arrow view alone (length and bytes inline), so finding it
+/// again reads no string.
 fn boxed_words<'py>(
     py: Python<'py>,
     col: &<String as Data>::Column,
 ) -> PyResult<Bound<'py, PyList>> {
-    let mut short: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
-    let words = (0..col.len()).map(|i| {
-        let word: &str = col.value(i);
-        if word.len() <= 12 {
+    const INLINE: u32 = 12;
+    let mut short: HashMap<u128, Bound<'py, PyString>> = HashMap::new();
+    let words = col.views().iter().enumerate().map(|(i, &view)| {
+        if view as u32 <= INLINE {
             short
-                .entry(word)
-                .or_insert_with(|| PyString::new(py, word))
+                .entry(view)
+                .or_insert_with(|| PyString::new(py, col.value(i)))
                 .clone()
         } else {
-            PyString::new(py, word)
+            PyString::new(py, col.value(i))
         }
     });
     PyList::new(py, words.collect::<Vec<_>>())

@@ -196,7 +196,7 @@ class DStream:
         n = self._partitions(numPartitions)
         if self._native(func, "add"):
             if self._pending is None and self._kind() == "counts":
-                return self._child(self._s.reduce_add(n), "reduceByKey native")
+                return self._child(self._s.reduce_add(numPartitions), "reduceByKey native")
             if self._pending is not None:
                 parent, f, _ = self._pending
 
