@@ -1,7 +1,9 @@
 """StreamingContext: ``pyspark.streaming.StreamingContext`` on the dstreams engine."""
 
+import atexit
 import os
 import time as _time
+import weakref
 
 from dstreams import RECOGNISE, _dstreams, _local_path
 from dstreams.rdd import RDD
@@ -11,6 +13,17 @@ __all__ = ["StreamingContext"]
 
 # Called with every context that starts (dstreams.testing follows programs through it).
 _started_hooks = []
+
+# Contexts started and not stopped: stopped when the interpreter exits (a program that ends, or
+# is interrupted, without stopping its context), before Python is torn down under the engine's
+# threads.
+_running = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running():
+    for ssc in list(_running):
+        ssc._ctx.stop(False)
 
 
 def _millis(seconds, what):
@@ -119,6 +132,7 @@ class StreamingContext:
 
     def start(self):
         self._ctx.start()
+        _running.add(self)
         StreamingContext._activeContext = self
         for hook in list(_started_hooks):
             hook(self)
@@ -144,6 +158,7 @@ class StreamingContext:
             last = now - now % self._batch_ms + 2 * self._batch_ms
             self._ctx.await_batch(last, 10 * self._batch_ms + 60_000)
         self._ctx.stop(bool(stopGraceFully))
+        _running.discard(self)
         if StreamingContext._activeContext is self:
             StreamingContext._activeContext = None
         if stopSparkContext:
