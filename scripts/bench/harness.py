@@ -3,9 +3,11 @@
 
 Runs W1-W3 (defined in scripts/bench/README.md) on the same 16 MiB batch files in every engine,
 alternating engines (A B C A B C ...), and writes raw JSON, a markdown table and a PNG plot of
-the throughput ratios under bench-results/. Run it through scripts/bench-vs-spark, which creates
-the virtual environment this script runs in; `harness.py report RUN_DIR` re-renders a run's
-table and plot from its results.json.
+the throughput ratios under bench-results/. The engines: the dstreams CLI (`replay`), Spark JVM
+(SparkBench.java), PySpark (spark/pyspark_bench.py) and, on request, dstreams' Python package
+running that same PySpark program with its imports switched (dstreams-py, dstreams-py-lambda).
+Run it through scripts/bench-vs-spark, which creates the virtual environment this script runs
+in; `harness.py report RUN_DIR` re-renders a run's table and plot from its results.json.
 """
 
 import argparse
@@ -41,9 +43,23 @@ WORKLOADS = {
 }
 # dstreams: the job as this build implements it; dstreams-closures: W1 written as the user
 # closures of the workload definition (`replay --closures`, in builds that have it).
-ENGINES = ["dstreams", "dstreams-closures", "spark-jvm", "pyspark"]
-LABEL = {"dstreams": "dstreams", "dstreams-closures": "dstreams, closures", "spark-jvm": "Spark JVM", "pyspark": "PySpark"}
-DSTREAMS = ("dstreams", "dstreams-closures")
+# dstreams-py: spark/pyspark_bench.py with BENCH_ENGINE=dstreams, run by the Python of
+# target/python (built by scripts/python-package); dstreams-py-lambda: the same with
+# --unrecognised-map (its map function is a lambda dstreams does not recognise, called in Python).
+ENGINES = ["dstreams", "dstreams-closures", "spark-jvm", "pyspark", "dstreams-py", "dstreams-py-lambda"]
+DEFAULT_ENGINES = ["dstreams", "dstreams-closures", "spark-jvm", "pyspark"]
+LABEL = {
+    "dstreams": "dstreams",
+    "dstreams-closures": "dstreams, closures",
+    "spark-jvm": "Spark JVM",
+    "pyspark": "PySpark",
+    "dstreams-py": "dstreams-Python",
+    "dstreams-py-lambda": "dstreams-Python, lambda map",
+}
+DSTREAMS = ("dstreams", "dstreams-closures")  # the CLI's engines
+PY_DSTREAMS = ("dstreams-py", "dstreams-py-lambda")  # the Python package's engines
+SPARK = ("spark-jvm", "pyspark")
+DSTREAMS_PYTHON = ROOT / "target" / "python" / "bin" / "python"
 
 NCPU = os.cpu_count() or 1
 MODES = {
@@ -64,6 +80,14 @@ INTERVAL_MS = {
     ("pyspark", "w1"): 5000,
     ("pyspark", "w2"): 7000,
     ("pyspark", "w3"): 25000,
+    # dstreams' Python package: guesses before its first measurement (issue 20's goals: 20x and
+    # 3x PySpark); a run whose batches come close to the interval raises it for the next one.
+    ("dstreams-py", "w1"): 1000,
+    ("dstreams-py", "w2"): 1000,
+    ("dstreams-py", "w3"): 1000,
+    ("dstreams-py-lambda", "w1"): 2000,
+    ("dstreams-py-lambda", "w2"): 2000,
+    ("dstreams-py-lambda", "w3"): 2000,
 }
 QUEUED_MS = 200  # a measured batch that waited longer than this to start counts as queued
 
@@ -130,6 +154,38 @@ def build_dstreams(out_dir):
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(built, dst)
     return dst
+
+
+def dstreams_python_probe(python):
+    """(True, "dstreams VERSION, Python X.Y.Z") if `python` imports dstreams, else (False, why)."""
+    code = "import sys, dstreams; print(getattr(dstreams, '__version__', '?'), sys.version.split()[0])"
+    try:
+        p = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, str(e)
+    if p.returncode != 0:
+        return False, ((p.stdout + p.stderr).strip().splitlines() or ["exit status %d" % p.returncode])[-1]
+    version, py = p.stdout.split()[-2:]
+    return True, f"dstreams {version}, Python {py}"
+
+
+def ensure_dstreams_python(python):
+    """The Python that runs the dstreams-py engines: `python` if it imports dstreams; the default
+    (target/python) is built first with scripts/python-package if it does not."""
+    ok, what = dstreams_python_probe(python)
+    if ok:
+        return what
+    if Path(python) != DSTREAMS_PYTHON:
+        die(f"--dstreams-python {python} cannot import dstreams: {what}")
+    build = ROOT / "scripts" / "python-package"
+    if not build.exists():
+        die(f"{python} cannot import dstreams ({what}), and {build} (which builds the package into target/python) is missing")
+    log(f"{python} cannot import dstreams ({what}): building it with scripts/python-package")
+    run_checked([str(build)], "scripts/python-package", 3600, cwd=ROOT)
+    ok, what = dstreams_python_probe(python)
+    if not ok:
+        die(f"scripts/python-package ran, but {python} still cannot import dstreams: {what}")
+    return what
 
 
 def compile_java(out_dir):
@@ -514,23 +570,32 @@ def spark_conf(cores):
 
 
 def run_spark(ctx, engine, workload, cores, files, tag, interval_ms):
+    """Runs one of the engines that report through the Spark programs' listener JSON: Spark JVM
+    and PySpark through spark-submit, and dstreams' Python package running pyspark_bench.py with
+    BENCH_ENGINE=dstreams (its own Python, no spark-submit; the same taskset pinning)."""
     out = ctx["raw"] / f"{tag}.json"
     ck = ctx["tmp"] / f"checkpoint-{tag}"
     shutil.rmtree(ck, ignore_errors=True)
     args = [workload, str(cores), str(interval_ms), str(WINDOW), str(SLIDE), str(ck), str(out)] + [f["path"] for f in files]
     submit = [str(ctx["spark_home"] / "bin" / "spark-submit")] + spark_conf(cores)
-    if engine == "spark-jvm":
-        cmd = submit + ["--class", "SparkBench", str(ctx["jar"])] + args
-    else:
-        cmd = submit + [str(BENCH / "spark" / "pyspark_bench.py")] + args
     env = os.environ.copy()
-    env.update(
-        SPARK_HOME=str(ctx["spark_home"]),
-        PYSPARK_PYTHON=sys.executable,
-        PYSPARK_DRIVER_PYTHON=sys.executable,
-        SPARK_LOCAL_IP="127.0.0.1",
-        PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-    )
+    if engine in PY_DSTREAMS:
+        # `env` in the command line, so that the log and results.json show the switch.
+        flags = ["--unrecognised-map"] if engine == "dstreams-py-lambda" else []
+        cmd = ["env", "BENCH_ENGINE=dstreams", str(ctx["dstreams_python"]), str(BENCH / "spark" / "pyspark_bench.py")] + flags + args
+    else:
+        if engine == "spark-jvm":
+            cmd = submit + ["--class", "SparkBench", str(ctx["jar"])] + args
+        else:
+            cmd = submit + [str(BENCH / "spark" / "pyspark_bench.py")] + args
+        env.update(
+            SPARK_HOME=str(ctx["spark_home"]),
+            PYSPARK_PYTHON=sys.executable,
+            PYSPARK_DRIVER_PYTHON=sys.executable,
+            SPARK_LOCAL_IP="127.0.0.1",
+            PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+        )
+    env.pop("BENCH_ENGINE", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     r = run_engine(cmd, env, ctx["logs"] / f"{tag}.log", ctx["run_timeout"], cores)
     shutil.rmtree(ck, ignore_errors=True)
@@ -621,9 +686,10 @@ def aggregate(runs):
         agg.append(row)
     by = {(a["workload"], a["cores"], a["engine"]): a for a in agg}
     for a in agg:
-        base = by.get((a["workload"], a["cores"], "spark-jvm"))
-        if a["status"] == "ok" and base and base["status"] == "ok":
-            a["ratio_to_spark_jvm"] = a["mb_per_s"] / base["mb_per_s"]
+        for baseline in SPARK:
+            base = by.get((a["workload"], a["cores"], baseline))
+            if a["status"] == "ok" and base and base["status"] == "ok":
+                a[f"ratio_to_{baseline.replace('-', '_')}"] = a["mb_per_s"] / base["mb_per_s"]
     order = {e: i for i, e in enumerate(ENGINES)}
     agg.sort(key=lambda a: (-a["cores"], a["workload"], order[a["engine"]]))
     return agg
@@ -653,24 +719,42 @@ def status_text(a):
     return f"failed: {a.get('message', '')[:80]}"
 
 
+def ratio_columns(agg):
+    """The baselines the table has a ratio column for: Spark JVM as always (unless a run of the
+    Python package's engines left it out), and PySpark when the Python package's engines ran."""
+    engines = {a["engine"] for a in agg}
+    py = bool(engines & set(PY_DSTREAMS))
+    cols = []
+    if "spark-jvm" in engines or not py:
+        cols.append(("spark-jvm", "ratio to Spark JVM"))
+    if py and "pyspark" in engines:
+        cols.append(("pyspark", "ratio to PySpark"))
+    return cols
+
+
 def table_md(agg):
+    cols = ratio_columns(agg)
     head = (
         "| workload | cores | engine | batches (measured) | MB/s | words/s | ms/batch p50 | ms/batch p99 "
-        "| peak RSS | launch → 1st batch | ratio to Spark JVM |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| peak RSS | launch → 1st batch | " + " | ".join(name for _, name in cols) + " |\n"
+        "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(cols) + "\n"
     )
     rows = []
     for a in agg:
         first = [WORKLOADS[a["workload"]][1], str(a["cores"]), LABEL[a["engine"]]]
         if a["status"] != "ok":
-            rows.append("| " + " | ".join(first + [status_text(a)] + ["–"] * 7) + " |")
+            rows.append("| " + " | ".join(first + [status_text(a)] + ["–"] * (6 + len(cols))) + " |")
             continue
         flags = ""
         if a.get("queued_batches"):
             flags += " (queued)"
         if a.get("checks"):
             flags += " (check failed)"
-        ratio = a.get("ratio_to_spark_jvm")
+        ratios = []
+        for baseline, _ in cols:
+            ratio = a.get(f"ratio_to_{baseline.replace('-', '_')}")
+            bold = a["engine"] in DSTREAMS + PY_DSTREAMS
+            ratios.append((f"**{ratio:.2f}×**" if bold else f"{ratio:.2f}×") if ratio is not None else "–")
         rows.append(
             "| "
             + " | ".join(
@@ -683,12 +767,17 @@ def table_md(agg):
                     f"{a['batch_ms_p99']:.0f}",
                     f"{a['peak_rss_bytes'] / 2**20:,.0f} MiB",
                     f"{a['first_batch_ms'] / 1000:.1f} s",
-                    (f"**{ratio:.2f}×**" if a["engine"] in DSTREAMS else f"{ratio:.2f}×") if ratio is not None else "–",
                 ]
+                + ratios
             )
             + " |"
         )
     return head + "\n".join(rows) + "\n"
+
+
+def plot_baseline(agg):
+    """The engine the plot divides by: Spark JVM, or PySpark in runs without Spark JVM."""
+    return "spark-jvm" if any(a["engine"] == "spark-jvm" for a in agg) or not any(a["engine"] == "pyspark" for a in agg) else "pyspark"
 
 
 def plot(agg, path, title):
@@ -699,11 +788,14 @@ def plot(agg, path, title):
 
     groups = sorted({(a["cores"], a["workload"]) for a in agg}, key=lambda g: (-g[0], g[1]))
     by = {(a["workload"], a["cores"], a["engine"]): a for a in agg}
-    shown = [e for e in ENGINES if e != "spark-jvm" and any(a["engine"] == e for a in agg)]
-    colors = {"dstreams": "#d9622b", "dstreams-closures": "#f0a35e", "pyspark": "#3b75af"}
+    baseline = plot_baseline(agg)
+    key = f"ratio_to_{baseline.replace('-', '_')}"
+    shown = [e for e in ENGINES if e != baseline and any(a["engine"] == e for a in agg)]
+    colors = {"dstreams": "#d9622b", "dstreams-closures": "#f0a35e", "pyspark": "#3b75af", "spark-jvm": "#6b6b6b",
+              "dstreams-py": "#2e8b57", "dstreams-py-lambda": "#8fcf9f"}
     fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(groups) + 2), 4.5))
     width = 0.8 / max(1, len(shown))
-    ratios = [a["ratio_to_spark_jvm"] for a in agg if a.get("ratio_to_spark_jvm") and a["engine"] in shown]
+    ratios = [a[key] for a in agg if a.get(key) and a["engine"] in shown]
     labelled = set()
     log_scale = bool(ratios) and max(ratios) / min(ratios) > 20
     for i, e in enumerate(shown):
@@ -712,7 +804,7 @@ def plot(agg, path, title):
             x = g + (i - (len(shown) - 1) / 2) * width
             if a is None:
                 continue  # not run (dstreams, closures: W1 only)
-            r = a.get("ratio_to_spark_jvm")
+            r = a.get(key)
             if r is None:
                 why = f"{LABEL[e]}: not available in this build" if a and a["status"] == "unavailable" else f"{LABEL[e]}: no result"
                 ax.text(x, 0.03, why, rotation=90, ha="center", va="bottom", fontsize=8, color=colors[e],
@@ -722,10 +814,10 @@ def plot(agg, path, title):
             labelled.add(e)
             ax.text(x, r, f"{r:.2f}×", ha="center", va="bottom", fontsize=8)
     ax.axhline(1.0, color="black", linewidth=1, linestyle="--")
-    ax.text(len(groups) - 0.5, 1.0, " Spark JVM = 1", va="bottom", ha="right", fontsize=8)
+    ax.text(len(groups) - 0.5, 1.0, f" {LABEL[baseline]} = 1", va="bottom", ha="right", fontsize=8)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{WORKLOADS[w][1]}\n{c} core{'s' if c > 1 else ''}" for c, w in groups], fontsize=8)
-    ax.set_ylabel("MB/s relative to Spark JVM DStreams")
+    ax.set_ylabel(f"MB/s relative to {LABEL[baseline]} DStreams")
     if log_scale:
         ax.set_yscale("log")
         from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: PLC0415
@@ -776,18 +868,23 @@ def render(run_dir):
     meta = results["meta"]
     title = f"dstreams vs Spark {meta.get('spark_version', '?')} DStreams, {meta['mode']} ({meta['files']} × 16 MiB batches of {meta.get('corpus', 'kjv')}), on a {meta['machine']['cores']}-core machine"
     plot(results["aggregate"], run_dir / "ratios.png", title)
+    run_engines = [e for e in meta.get("engines", DEFAULT_ENGINES) if e in LABEL]
+    alternation = ", ".join(run_engines + run_engines[:1]) + ", ..." if len(run_engines) > 1 else f"{', '.join(run_engines)} only"
+    baseline = plot_baseline(results["aggregate"])
     md = [
         f"Command: `{meta['command']}` ({meta['started']}, {meta['elapsed_s'] / 60:.0f} min).",
         f"Machine: {meta['machine']['cores']} cores ({meta['machine']['cpu']}), {meta['machine']['mem_gib']:.0f} GiB, "
         f"Linux {meta['machine']['kernel']}; Spark {meta.get('spark_version', '?')} (pyspark from PyPI), {meta['java']}, "
-        f"Python {meta['python']}; dstreams {meta['dstreams_commit']}, {meta['rustc']}.",
+        f"Python {meta['python']}; dstreams {meta['dstreams_commit']}, {meta['rustc']}"
+        + (f"; dstreams' Python package: {meta['dstreams_python']} (`{meta['dstreams_python_path']}`)" if meta.get("dstreams_python") else "")
+        + ".",
         f"Data: {meta['files']} files of {meta['file_mib']:.0f} MiB ({meta['total_mb']:.0f} MB, {meta['total_words']:,} words) cut at "
         f"line ends from {CORPORA[meta.get('corpus', 'kjv')]['describe']}; one file = one batch. "
-        f"Repetitions per core count: {', '.join(f'{r} at {c} core(s)' for c, r in meta['reps'].items())}, engines alternating "
-        "(dstreams, Spark JVM, PySpark, dstreams, ...); figures are medians over repetitions.",
+        f"Repetitions per core count: {', '.join(f'{r} at {c} core(s)' for c, r in meta['reps'].items())}, engines "
+        f"alternating ({alternation}); figures are medians over repetitions.",
         "",
         table_md(results["aggregate"]),
-        "Plot: `ratios.png` (dstreams and PySpark MB/s divided by Spark JVM's, per workload and cores).",
+        f"Plot: `ratios.png` (each engine's MB/s divided by {LABEL[baseline]}'s, per workload and cores).",
     ]
     extra = notes(results)
     if extra:
@@ -843,14 +940,20 @@ def parse_args(argv):
     ap.add_argument("--pyspark-files", type=int, help="batch files PySpark replays (default: as many as the others)")
     ap.add_argument("--reps", type=int, help="repetitions (overrides the mode)")
     ap.add_argument("--cores", help="comma-separated core counts, e.g. 2,1 (overrides the mode)")
-    ap.add_argument("--engines", default=",".join(ENGINES), help="subset of " + ",".join(ENGINES))
+    ap.add_argument("--engines", default=",".join(DEFAULT_ENGINES), help="comma-separated subset of " + ",".join(ENGINES)
+                    + " (default " + ",".join(DEFAULT_ENGINES) + "); dstreams-py runs spark/pyspark_bench.py on dstreams' "
+                    "Python package, dstreams-py-lambda the same with a map lambda dstreams does not recognise")
+    ap.add_argument("--dstreams-python", type=Path, default=DSTREAMS_PYTHON, help="the Python whose dstreams package the "
+                    "dstreams-py engines use (default target/python/bin/python, built by scripts/python-package if it "
+                    "cannot import dstreams)")
     ap.add_argument("--workloads", default="w1,w2,w3", help="subset of w1,w2,w3")
     ap.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting for both Spark engines (repeatable)")
     ap.add_argument("--wait-quiet", type=int, help="before each engine run, wait until other processes use < 0.25 cores, "
                     "at most this many seconds in all (default: quick 120, full 1800; 0 = never wait)")
     ap.add_argument("--run-timeout", type=int, help="seconds before one engine run is killed")
     ap.add_argument("--out", type=Path, help="output directory (default bench-results/<mode>-<time>)")
-    ap.add_argument("--update-benchmarks-md", action="store_true", help="also replace the marked section of BENCHMARKS.md with this run's table")
+    ap.add_argument("--update-benchmarks-md", action="store_true", help="also replace the marked section of BENCHMARKS.md with this "
+                    "run's table (bench-vs-spark:CORPUS, or bench-vs-spark:python-CORPUS for runs with dstreams-py engines)")
     ap.set_defaults(mode="quick")
     return ap.parse_args(argv)
 
@@ -882,7 +985,7 @@ def main(argv):
     for w in workloads:
         if w not in WORKLOADS:
             die(f"unknown workload {w}")
-    if "spark-jvm" not in engines:
+    if "spark-jvm" not in engines and not ("pyspark" in engines and any(e in PY_DSTREAMS for e in engines)):
         log("warning: without spark-jvm there is no ratio column")
     for c in cfg["cores"]:
         if c < 1 or c > NCPU:
@@ -914,6 +1017,11 @@ def main(argv):
             engines.remove("dstreams-closures")
     if "spark-jvm" in engines:
         ctx["jar"] = compile_java(run_dir)
+    dstreams_python = None
+    if any(e in PY_DSTREAMS for e in engines):
+        ctx["dstreams_python"] = args.dstreams_python.absolute()
+        dstreams_python = ensure_dstreams_python(ctx["dstreams_python"])
+        log(f"dstreams-py engines: {dstreams_python} ({ctx['dstreams_python']})")
     manifest = prepare_data(cfg["files"], args.corpus)
     files = manifest["files"]
 
@@ -940,6 +1048,9 @@ def main(argv):
         "spark_settings": spark_conf("N"),
         "elapsed_s": 0,
     }
+    if dstreams_python:
+        meta["dstreams_python"] = dstreams_python
+        meta["dstreams_python_path"] = os.path.relpath(ctx["dstreams_python"], ROOT)
     results = {"meta": meta, "runs": []}
 
     def save():
@@ -982,7 +1093,8 @@ def main(argv):
                         log(f"{tag}: {LABEL[e]} {w}, {len(use)} files, batch interval {iv} ms")
                         r = run_spark(ctx, e, w, cores, use, tag, iv)
                         if r["status"] == "ok":
-                            meta["spark_version"] = r["spark_version"]
+                            if e in SPARK:
+                                meta["spark_version"] = r["spark_version"]
                             # Raise the interval for the next repetition if batches came close.
                             slowest = r["batch_ms_max"]
                             if slowest > 0.8 * iv:
@@ -1006,7 +1118,10 @@ def main(argv):
     print()
     print(table)
     if args.update_benchmarks_md:
-        update_benchmarks_md(run_dir, table, args.corpus)
+        # Runs of the Python package's engines have their own section (python-CORPUS), so that
+        # they do not replace the CLI's comparison on the same corpus.
+        section = f"python-{args.corpus}" if any(e in PY_DSTREAMS for e in engines) else args.corpus
+        update_benchmarks_md(run_dir, table, section)
     log(f"done in {meta['elapsed_s'] / 60:.1f} min: {run_dir / 'table.md'}, {run_dir / 'ratios.png'}, {run_dir / 'results.json'}")
     failed = [r["tag"] for r in results["runs"] if r["status"] in ("failed", "timeout")]
     if failed:
@@ -1015,10 +1130,11 @@ def main(argv):
     return 0
 
 
-def update_benchmarks_md(run_dir, table, corpus):
-    """Replaces the corpus's marked section of BENCHMARKS.md (`<!-- bench-vs-spark:CORPUS:begin
-    -->` ... `<!-- bench-vs-spark:CORPUS:end -->`) with this run's table."""
-    BEGIN, END = f"<!-- bench-vs-spark:{corpus}:begin -->", f"<!-- bench-vs-spark:{corpus}:end -->"
+def update_benchmarks_md(run_dir, table, section):
+    """Replaces a marked section of BENCHMARKS.md (`<!-- bench-vs-spark:SECTION:begin -->` ...
+    `<!-- bench-vs-spark:SECTION:end -->`, SECTION the corpus or python-CORPUS) with this run's
+    table."""
+    BEGIN, END = f"<!-- bench-vs-spark:{section}:begin -->", f"<!-- bench-vs-spark:{section}:end -->"
     md = ROOT / "BENCHMARKS.md"
     text = md.read_text()
     if BEGIN not in text or END not in text:

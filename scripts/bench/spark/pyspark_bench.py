@@ -1,23 +1,40 @@
 """The PySpark baseline of scripts/bench-vs-spark: W1, W2 and W3 (scripts/bench/README.md) written
 the way the seed's users write PySpark DStreams, one input file per batch through a queueStream.
+The same program runs on dstreams' Python package (engines dstreams-py and dstreams-py-lambda).
 
-Usage (through spark-submit, see scripts/bench/harness.py):
-  pyspark_bench.py WORKLOAD CORES INTERVAL_MS WINDOW SLIDE CHECKPOINT_DIR OUT_JSON FILE...
+Usage (through spark-submit, or the dstreams venv's python; see scripts/bench/harness.py):
+  [BENCH_ENGINE=pyspark|dstreams] pyspark_bench.py [--unrecognised-map]
+      WORKLOAD CORES INTERVAL_MS WINDOW SLIDE CHECKPOINT_DIR OUT_JSON FILE...
+
+BENCH_ENGINE (default pyspark) chooses where SparkConf, SparkContext, StreamingContext and
+StreamingListener come from: `pyspark` or `dstreams` (whose modules mirror pyspark's); nothing
+else in the program differs. --unrecognised-map replaces the map function `lambda x: (x, 1)` by
+`lambda x: tuple((x, 1))`: the same pairs, but a lambda dstreams does not recognise, so it calls
+it in Python for every word.
 
 Mirrors SparkBench.java: a StreamingListener records BatchInfo of every completed batch, the
 job's result (count() of the batch's result RDD) is kept per batch time, and the JSON is written
 after the last file's batch completed and the context stopped.
 """
 
+import argparse
 import json
 import os
 import sys
 import threading
 import time
 
-from pyspark import SparkConf, SparkContext
-from pyspark.streaming import StreamingContext
-from pyspark.streaming.listener import StreamingListener
+ENGINE = os.environ.get("BENCH_ENGINE", "pyspark")
+if ENGINE == "pyspark":
+    from pyspark import SparkConf, SparkContext
+    from pyspark.streaming import StreamingContext
+    from pyspark.streaming.listener import StreamingListener
+elif ENGINE == "dstreams":
+    from dstreams import SparkConf, SparkContext
+    from dstreams.streaming import StreamingContext
+    from dstreams.streaming.listener import StreamingListener
+else:
+    raise SystemExit(f"BENCH_ENGINE={ENGINE!r}: expected pyspark or dstreams")
 
 
 class Listener(StreamingListener):
@@ -52,23 +69,40 @@ class Listener(StreamingListener):
                 self.done.set()
 
 
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="pyspark_bench.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--unrecognised-map", action="store_true",
+                    help="map with lambda x: tuple((x, 1)), which dstreams calls in Python")
+    ap.add_argument("workload", choices=["w1", "w2", "w3"])
+    for name in ["cores", "interval_ms", "window", "slide"]:
+        ap.add_argument(name, type=int)
+    ap.add_argument("checkpoint_dir")
+    ap.add_argument("out_json")
+    ap.add_argument("files", nargs="+")
+    return ap.parse_args(argv)
+
+
 def main(argv):
     main_ms = int(time.time() * 1000)
-    if len(argv) < 8:
-        print(__doc__, file=sys.stderr)
-        return 2
-    workload, cores, interval_ms, window, slide, checkpoint_dir, out_json = argv[:7]
-    files = argv[7:]
-    cores, interval_ms, window, slide = int(cores), int(interval_ms), int(window), int(slide)
+    args = parse_args(argv)
+    workload, cores, interval_ms, window, slide = args.workload, args.cores, args.interval_ms, args.window, args.slide
+    checkpoint_dir, out_json, files = args.checkpoint_dir, args.out_json, args.files
     interval = interval_ms / 1000.0
+    engine = "pyspark" if ENGINE == "pyspark" else "dstreams-py"
+    if args.unrecognised_map:
+        engine += "-lambda"
 
-    # Master and settings come from spark-submit (--master local[N], --conf ...).
+    # Master and settings come from spark-submit (--master local[N], --conf ...); dstreams
+    # without a master runs on the CPUs of the process's affinity mask (the harness's taskset).
     sc = SparkContext(conf=SparkConf().setAppName("bench-pyspark-" + workload))
     sc.setLogLevel("WARN")
     ssc = StreamingContext(sc, interval)
 
     lines = ssc.queueStream([sc.textFile(f) for f in files], oneAtATime=True)
-    pairs = lines.flatMap(lambda line: line.split(" ")).map(lambda x: (x, 1))
+    # The workload's map function, or (--unrecognised-map) one with the same results that
+    # dstreams does not recognise and so calls in Python.
+    to_pair = (lambda x: tuple((x, 1))) if args.unrecognised_map else (lambda x: (x, 1))
+    pairs = lines.flatMap(lambda line: line.split(" ")).map(to_pair)
     if workload == "w1":
         result = pairs.reduceByKey(lambda a, b: a + b)
     elif workload == "w2":
@@ -85,7 +119,7 @@ def main(argv):
         ssc.checkpoint(checkpoint_dir)
         result = pairs.updateStateByKey(lambda new, old: sum(new) + (old or 0))
     else:
-        raise SystemExit("unknown workload " + workload)
+        raise AssertionError(workload)
 
     counts = {}
 
@@ -107,7 +141,7 @@ def main(argv):
     for b in batches:
         b["result_count"] = counts.get(b["batch_time"], -1)
     out = {
-        "engine": "pyspark",
+        "engine": engine,
         "workload": workload,
         "spark_version": sc.version,
         "cores": cores,
