@@ -218,5 +218,5 @@ fn stable_hash(obj: &Bound<'_, PyAny>, state: &RandomState) -> PyResult<u64> {
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(state.hash_one(items));
     }
-    Ok(state.hash_one(obj.hash()?))
+    Ok(state.hash_one(obj.hash()? as i64))
 }

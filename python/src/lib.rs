@@ -10,6 +10,7 @@ mod errors;
 mod fused;
 mod rdd;
 mod stream;
+mod unboxed;
 
 use pyo3::prelude::*;
 

@@ -18,6 +18,7 @@ use crate::element::PyObj;
 use crate::errors::python_failure;
 use crate::fused::map_then_combine_partition;
 use crate::rdd::Rdd;
+use crate::unboxed::Unboxed;
 
 /// A stream of one of the kinds [`AnyBatch`] has.
 #[derive(Clone)]
@@ -91,20 +92,36 @@ fn fail_batch(operation: &str, e: PyErr) -> ! {
 }
 
 /// `(key, value)` tuples as the engine's pairs (PySpark fails a non-pair element too).
-fn unpack_pairs(stream: &DStream<PyObj>, operation: &'static str) -> DStream<(PyObj, PyObj)> {
+fn unpack_pairs(stream: &DStream<PyObj>, operation: &'static str) -> DStream<(Unboxed, Unboxed)> {
     map_with_gil(stream, operation, |py, o| {
         let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = o.bind(py).extract()?;
-        Ok((PyObj::of(&k), PyObj::of(&v)))
+        Ok((Unboxed::of(&k)?, Unboxed::of(&v)?))
     })
 }
 
 /// The engine's pairs as `(key, value)` tuples.
-fn pack_pairs(stream: &DStream<(PyObj, PyObj)>, operation: &'static str) -> DStream<PyObj> {
+fn pack_pairs(stream: &DStream<(Unboxed, Unboxed)>, operation: &'static str) -> DStream<PyObj> {
     map_with_gil(stream, operation, |py, (k, v)| {
         Ok(PyObj::of(
-            PyTuple::new(py, [k.bind(py), v.bind(py)])?.as_any(),
+            PyTuple::new(py, [k.to_py(py)?, v.to_py(py)?])?.as_any(),
         ))
     })
+}
+
+/// `sum(new_values) + (last_sum or 0)` natively, when every value and the state are `int`s
+/// within `i64` and nothing overflows.
+fn native_update_sum(new: &[&Unboxed], last: Option<&Unboxed>) -> Option<i64> {
+    let start = match last {
+        None => 0,
+        Some(Unboxed::Int(s)) => *s,
+        Some(_) => return None,
+    };
+    let mut sum: i64 = 0;
+    for v in new {
+        let Unboxed::Int(v) = v else { return None };
+        sum = sum.checked_add(*v)?;
+    }
+    sum.checked_add(start)
 }
 
 fn with_partitions<T: dstreams::Data>(s: DStream<T>, n: Option<usize>) -> DStream<T> {
@@ -354,23 +371,38 @@ impl Stream {
 
     /// `updateStateByKey(f, initialRDD=initial)` with a Python function, called once per key
     /// and batch with the key's new values (a list) and its state (`None` if none); `None`
-    /// back removes the key.
-    #[pyo3(signature = (f, initial, num_partitions=None))]
+    /// back removes the key. `native_sum`: `f` is the recognised summing function, computed
+    /// natively while the values and the state are `int`s within `i64`.
+    #[pyo3(signature = (f, initial, native_sum, num_partitions=None))]
     fn update_state(
         &self,
         py: Python<'_>,
         f: Py<PyAny>,
         initial: Vec<Py<PyAny>>,
+        native_sum: bool,
         num_partitions: Option<usize>,
     ) -> PyResult<Stream> {
         let pairs = unpack_pairs(&self.s.boxed(), "updateStateByKey");
         let f: PyFn = Arc::new(f);
-        let mut spec = UpdateStateSpec::function(move |new: &[&PyObj], last: Option<PyObj>| {
+        let mut spec = UpdateStateSpec::function(move |new: &[&Unboxed], last: Option<Unboxed>| {
+            if native_sum && let Some(sum) = native_update_sum(new, last.as_ref()) {
+                return Some(Unboxed::Int(sum));
+            }
             Python::attach(|py| {
-                let new = PyList::new(py, new.iter().map(|v| v.bind(py)))?;
-                let last = last.map_or_else(|| py.None(), |s| s.bind(py).clone().unbind());
-                let state = f.bind(py).call1((new, last))?;
-                Ok::<_, PyErr>((!state.is_none()).then(|| PyObj::of(&state)))
+                let new = new
+                    .iter()
+                    .map(|v| v.to_py(py))
+                    .collect::<PyResult<Vec<_>>>()?;
+                let last = match &last {
+                    Some(s) => s.to_py(py)?,
+                    None => py.None().into_bound(py),
+                };
+                let state = f.bind(py).call1((PyList::new(py, new)?, last))?;
+                if state.is_none() {
+                    Ok(None)
+                } else {
+                    Unboxed::of(&state).map(Some)
+                }
             })
             .unwrap_or_else(|e| fail_batch("updateStateByKey", e))
         });
@@ -379,7 +411,7 @@ impl Stream {
                 .iter()
                 .map(|kv| {
                     let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv.bind(py).extract()?;
-                    Ok((PyObj::of(&k), PyObj::of(&v)))
+                    Ok((Unboxed::of(&k)?, Unboxed::of(&v)?))
                 })
                 .collect::<PyResult<Vec<_>>>()?;
             spec = spec.initial_state(Batch::from_vec(pairs, num_partitions.unwrap_or(1)));
@@ -392,36 +424,47 @@ impl Stream {
     }
 
     /// `reduceByKeyAndWindow(f, inv, ...)` with Python functions, called per pair of values by
-    /// the engine's keyed window (`inv` only when given).
-    #[pyo3(signature = (f, inv, window_ms, slide_ms, num_partitions=None))]
+    /// the engine's keyed window (`inv` only when given). `native_add`/`native_sub`: `f` is
+    /// the recognised `+` / `inv` the recognised `-`, computed natively on `int`s within `i64`
+    /// and by Python's operator otherwise.
+    #[pyo3(signature = (f, inv, native_add, native_sub, window_ms, slide_ms, num_partitions=None))]
+    #[allow(clippy::too_many_arguments)]
     fn reduce_window(
         &self,
         f: Py<PyAny>,
         inv: Option<Py<PyAny>>,
+        native_add: bool,
+        native_sub: bool,
         window_ms: i64,
         slide_ms: i64,
         num_partitions: Option<usize>,
     ) -> Stream {
         let pairs = unpack_pairs(&self.s.boxed(), "reduceByKeyAndWindow");
-        let call2 = |f: PyFn, operation: &'static str| {
-            move |a: PyObj, b: PyObj| {
-                Python::attach(|py| {
-                    f.bind(py)
-                        .call1((a.bind(py), b.bind(py)))
-                        .map(|r| PyObj::of(&r))
-                })
-                .unwrap_or_else(|e| fail_batch(operation, e))
+        let function = |f: PyFn, native: bool, subtract: bool, operation: &'static str| {
+            move |a: Unboxed, b: Unboxed| {
+                let result = if native {
+                    Unboxed::arith(&a, &b, subtract)
+                } else {
+                    Python::attach(|py| {
+                        Unboxed::of(&f.bind(py).call1((a.to_py(py)?, b.to_py(py)?))?)
+                    })
+                };
+                result.unwrap_or_else(|e| fail_batch(operation, e))
             }
         };
         let mut window = Window::new(Duration::millis(window_ms), Duration::millis(slide_ms));
         if let Some(inv) = inv {
-            window = window.inverse(call2(
+            window = window.inverse(function(
                 Arc::new(inv),
+                native_sub,
+                true,
                 "reduceByKeyAndWindow's inverse function",
             ));
         }
-        let reduced =
-            pairs.reduce_by_key_and_window_with(call2(Arc::new(f), "reduceByKeyAndWindow"), window);
+        let reduced = pairs.reduce_by_key_and_window_with(
+            function(Arc::new(f), native_add, false, "reduceByKeyAndWindow"),
+            window,
+        );
         Stream::of(AnyStream::Obj(pack_pairs(
             &with_partitions(reduced, num_partitions),
             "reduceByKeyAndWindow",

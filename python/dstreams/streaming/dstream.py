@@ -289,10 +289,14 @@ class DStream:
             return self._child(self._s.window_add(w, s, inverse, drop_zero, n),
                                "reduceByKeyAndWindow native")
         if inverse:
-            # The engine keeps the window's values: the functions get copies they may change.
-            windowed = self._child(self._s.reduce_window(
-                lambda a, b: func(fresh(a), b), lambda a, b: invFunc(fresh(a), b), w, s, n),
-                                   "reduceByKeyAndWindow python")
+            # As PySpark: each batch reduced first, then the window of the reduced batches. The
+            # engine keeps the window's values: the functions get copies they may change.
+            reduced = self.reduceByKey(func, n)
+            native_add = bool(self._native(func, "add"))
+            native_sub = bool(self._native(invFunc, "sub"))
+            windowed = reduced._child(reduced._s.reduce_window(
+                lambda a, b: func(fresh(a), b), lambda a, b: invFunc(fresh(a), b),
+                native_add, native_sub, w, s, n), "reduceByKeyAndWindow python")
         else:
             reduced = self.reduceByKey(func, n)
             windowed = reduced.window(w / 1000, s / 1000).reduceByKey(func, n)
@@ -315,7 +319,9 @@ class DStream:
                 and self._native(updateFunc, "update_sum") and all(map(_word_count, initial))):
             return self._child(self._s.update_sum(initial, n), "updateStateByKey native")
         # The engine keeps the state: the function gets a copy it may change.
-        return self._child(self._s.update_state(lambda vs, s: updateFunc(vs, fresh(s)), initial, n),
+        native_sum = bool(self._native(updateFunc, "update_sum"))
+        return self._child(self._s.update_state(lambda vs, s: updateFunc(vs, fresh(s)), initial,
+                                                native_sum, n),
                            "updateStateByKey python")
 
     # ---- outputs ---------------------------------------------------------------------------
