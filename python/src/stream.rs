@@ -221,25 +221,33 @@ impl Stream {
     }
 
     /// `reduceByKeyAndWindow(add, sub or None, ...)` of word counts; `drop_zero` is the
-    /// recognised filter `lambda kv: kv[1] != 0` (or `> 0`: counts are never negative).
-    #[pyo3(signature = (window_ms, slide_ms, inverse, drop_zero, num_partitions=None))]
+    /// recognised filter `lambda kv: kv[1] != 0` (or `> 0`: counts are never negative). With
+    /// `positive` (every batch's counts are at least 1: `countByValue`'s), a window's count is 0
+    /// exactly when none of its batches holds the key, so the window forgets such keys instead
+    /// of filtering its whole result every batch.
+    #[pyo3(signature = (window_ms, slide_ms, inverse, drop_zero, positive, num_partitions=None))]
+    #[allow(clippy::too_many_arguments)]
     fn window_add(
         &self,
         window_ms: i64,
         slide_ms: i64,
         inverse: bool,
         drop_zero: bool,
+        positive: bool,
         num_partitions: Option<usize>,
     ) -> PyResult<Stream> {
         let mut window = Window::new(Duration::millis(window_ms), Duration::millis(slide_ms));
         if inverse {
             window = window.inverse(|a, b| a - b);
+            if drop_zero && positive {
+                window = window.drop_empty_keys();
+            }
         }
         let s = self
             .counts("reduceByKeyAndWindow")?
             .reduce_by_key_and_window_with(|a, b| a + b, window);
         let s = with_partitions(s, num_partitions);
-        let s = if drop_zero {
+        let s = if drop_zero && !positive {
             s.filter(|(_, n)| n != 0)
         } else {
             s

@@ -59,6 +59,10 @@ class DStream:
         self._pending = pending
         # For the Kafka direct stream: its values alone, natively (`map(lambda x: x[1])`).
         self._values = None
+        # For `(w, 1)` pairs made natively from a stream of strings: that stream. Its word
+        # counts (`countByValue`, the engine's fused kernel) are what reducing the pairs by `+`
+        # gives, so the keyed operations start from them.
+        self._pairs_of = None
 
     @property
     def _s(self):
@@ -116,7 +120,9 @@ class DStream:
             return self._child(self._values, "map native")
         if self._kind() == "str":
             if self._native(f, "pair_one"):
-                return self._child(self._s.pair_one(), "map native")
+                pairs = self._child(self._s.pair_one(), "map native")
+                pairs._pairs_of = self
+                return pairs
             return DStream(self._ssc, None, self._lineage + ("map python",), pending=(
                 self, f, lambda: self._per_batch("map", lambda t, rdd: rdd.map(f))._s))
         return self._per_batch("map", lambda t, rdd: rdd.map(f))
@@ -195,6 +201,9 @@ class DStream:
     def reduceByKey(self, func, numPartitions=None):
         n = self._partitions(numPartitions)
         if self._native(func, "add"):
+            if self._pairs_of is not None:
+                return self._child(self._pairs_of._s.count_by_value(numPartitions),
+                                   "reduceByKey native")
             if self._pending is None and self._kind() == "counts":
                 return self._child(self._s.reduce_add(numPartitions), "reduceByKey native")
             if self._pending is not None:
@@ -286,7 +295,9 @@ class DStream:
                 and (invFunc is None or self._native(invFunc, "sub"))
                 and (filterFunc is None or self._native(filterFunc, "nonzero_value"))):
             drop_zero = invFunc is not None and filterFunc is not None
-            return self._child(self._s.window_add(w, s, inverse, drop_zero, n),
+            positive = self._pairs_of is not None
+            keyed = self._pairs_of._s.count_by_value(n) if positive else self._s
+            return self._child(keyed.window_add(w, s, inverse, drop_zero, positive, n),
                                "reduceByKeyAndWindow native")
         if inverse:
             # As PySpark: each batch reduced first, then the window of the reduced batches. The
@@ -317,7 +328,8 @@ class DStream:
             initial = initialRDD.collect() if isinstance(initialRDD, RDD) else list(initialRDD)
         if (self._pending is None and self._kind() == "counts"
                 and self._native(updateFunc, "update_sum") and all(map(_word_count, initial))):
-            return self._child(self._s.update_sum(initial, n), "updateStateByKey native")
+            keyed = self._pairs_of._s.count_by_value(n) if self._pairs_of is not None else self._s
+            return self._child(keyed.update_sum(initial, n), "updateStateByKey native")
         # The engine keeps the state: the function gets a copy it may change.
         native_sum = bool(self._native(updateFunc, "update_sum"))
         return self._child(self._s.update_state(lambda vs, s: updateFunc(vs, fresh(s)), initial,
