@@ -35,6 +35,15 @@ impl AnyBatch {
         }
     }
 
+    /// The batch time, in epoch milliseconds.
+    pub fn time_ms(&self) -> i64 {
+        match self {
+            AnyBatch::Str(b) => b.time().as_millis(),
+            AnyBatch::Counts(b) => b.time().as_millis(),
+            AnyBatch::Obj(b) => b.time().as_millis(),
+        }
+    }
+
     /// Number of partitions.
     pub fn num_partitions(&self) -> usize {
         match self {

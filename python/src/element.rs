@@ -9,14 +9,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use dstreams::ahash::RandomState;
 use dstreams::arrow_array::{Array, ArrayRef, BinaryArray};
 use dstreams::arrow_buffer::Buffer;
 use dstreams::arrow_schema::DataType;
 use dstreams::data::{Column, ColumnBuilder, ScopeId, Sources};
-use dstreams::{Data, Key, Value};
+use dstreams::{Data, Value};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::PyBytes;
 
 use crate::errors::python_failure;
 
@@ -175,48 +174,4 @@ impl Value for PyObj {
     fn view(&self) -> Option<&PyObj> {
         Some(self)
     }
-}
-
-/// Keys of the engine's keyed state and windows (`updateStateByKey`, `reduceByKeyAndWindow`
-/// with Python functions). Equal keys (Python's `==`) must hash equally in every process, since
-/// checkpointed state is partitioned by the hash and read back by another process: strings and
-/// bytes hash their contents (Python's own `str` hash is seeded per process), tuples combine
-/// their items', numbers, `None` and `bool` use Python's hash (deterministic, and `1`, `1.0` and
-/// `True` are one key in Python), other objects their `__hash__` (as in PySpark, checkpointed
-/// state keyed by them needs `PYTHONHASHSEED` fixed). An unhashable key panics, failing the
-/// batch with Python's `TypeError`.
-impl Key for PyObj {
-    fn hash_key(k: &PyObj, state: &RandomState) -> u64 {
-        match Python::attach(|py| stable_hash(k.bind(py), state)) {
-            Ok(h) => h,
-            Err(e) => panic!("{}", python_failure("hashing a key", e)),
-        }
-    }
-    fn eq_key(a: &PyObj, b: &PyObj) -> bool {
-        if Arc::ptr_eq(&a.0, &b.0) || a.0.as_ptr() == b.0.as_ptr() {
-            return true;
-        }
-        match Python::attach(|py| a.bind(py).eq(b.bind(py))) {
-            Ok(eq) => eq,
-            Err(e) => panic!("{}", python_failure("comparing keys", e)),
-        }
-    }
-}
-
-/// A hash of `obj` equal for objects Python finds equal and the same in every process.
-fn stable_hash(obj: &Bound<'_, PyAny>, state: &RandomState) -> PyResult<u64> {
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(state.hash_one(s.to_cow()?.as_bytes()));
-    }
-    if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(state.hash_one(b.as_bytes()));
-    }
-    if let Ok(t) = obj.cast::<PyTuple>() {
-        let items = t
-            .iter()
-            .map(|item| stable_hash(&item, state))
-            .collect::<PyResult<Vec<_>>>()?;
-        return Ok(state.hash_one(items));
-    }
-    Ok(state.hash_one(obj.hash()? as i64))
 }

@@ -76,15 +76,6 @@ fn call_per_batch(
     .map_err(|e| python_failure(operation, e))
 }
 
-/// The batch time of a batch of any kind.
-fn time_of(b: &AnyBatch) -> i64 {
-    match b {
-        AnyBatch::Str(b) => b.time().as_millis(),
-        AnyBatch::Counts(b) => b.time().as_millis(),
-        AnyBatch::Obj(b) => b.time().as_millis(),
-    }
-}
-
 /// Panics with a Python function's failure: for the engine's per-key closures, which cannot
 /// return an error; the scheduler fails the batch with the message (the traceback).
 fn fail_batch(operation: &str, e: PyErr) -> ! {
@@ -333,7 +324,7 @@ impl Stream {
         let f: PyFn = Arc::new(f);
         Stream::of(AnyStream::Obj(
             self.s
-                .derive(move |b| call_per_batch(&f, &operation, &b, time_of(&b))),
+                .derive(move |b| call_per_batch(&f, &operation, &b, b.time_ms())),
         ))
     }
 
@@ -485,7 +476,7 @@ impl Stream {
     fn foreach(&self, f: Py<PyAny>, operation: String) {
         let f: PyFn = Arc::new(f);
         let run = move |b: AnyBatch| -> dstreams::Result<()> {
-            let time = time_of(&b);
+            let time = b.time_ms();
             Python::attach(|py| f.bind(py).call1((time, Rdd::new(b))).map(drop))
                 .map_err(|e| python_failure(&operation, e))
         };

@@ -15,7 +15,7 @@ use dstreams::arrow_schema::DataType;
 use dstreams::data::{Column, ColumnBuilder, ScopeId, Sources};
 use dstreams::{Data, Key, Value};
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyString};
+use pyo3::types::{PyBytes, PyInt, PyString, PyTuple};
 
 use crate::element::{PyArg, PyColumn, PyObj};
 use crate::errors::python_failure;
@@ -189,14 +189,23 @@ fn python_int_hash(n: i64) -> i64 {
     if h == -1 { -2 } else { h }
 }
 
-/// Keys hash as [`PyObj`]'s do (strings by their UTF-8, numbers by Python's hash), natively for
-/// `Int` and `Str`; equal as Python's `==` says, natively when both are `Int` or both `Str`.
+/// Keys of the engine's keyed state and windows. Equal keys (Python's `==`) must hash equally
+/// in every process, since checkpointed state is partitioned by the hash and read back by
+/// another process: strings and bytes hash their contents (Python's own `str` hash is seeded per
+/// process), tuples combine their items', numbers, `None` and `bool` use Python's hash
+/// (deterministic, and `1`, `1.0` and `True` are one key in Python), other objects their
+/// `__hash__` (as in PySpark, checkpointed state keyed by them needs `PYTHONHASHSEED` fixed).
+/// `Int` and `Str` hash and compare natively; an unhashable key panics, failing the batch with
+/// Python's `TypeError`.
 impl Key for Unboxed {
     fn hash_key(k: &Unboxed, state: &RandomState) -> u64 {
         match k {
             Unboxed::Int(i) => state.hash_one(python_int_hash(*i)),
             Unboxed::Str(s) => state.hash_one(s.as_bytes()),
-            Unboxed::Obj(o) => PyObj::hash_key(o, state),
+            Unboxed::Obj(o) => match Python::attach(|py| stable_hash(o.bind(py), state)) {
+                Ok(h) => h,
+                Err(e) => panic!("{}", python_failure("hashing a key", e)),
+            },
         }
     }
     fn eq_key(a: &Unboxed, b: &Unboxed) -> bool {
@@ -210,4 +219,23 @@ impl Key for Unboxed {
             },
         }
     }
+}
+
+/// A hash of `obj` equal for objects Python finds equal and the same in every process; equal to
+/// the native variants' for an `int` or a `str`.
+fn stable_hash(obj: &Bound<'_, PyAny>, state: &RandomState) -> PyResult<u64> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(state.hash_one(s.to_cow()?.as_bytes()));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(state.hash_one(b.as_bytes()));
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        let items = t
+            .iter()
+            .map(|item| stable_hash(&item, state))
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(state.hash_one(items));
+    }
+    Ok(state.hash_one(obj.hash()? as i64))
 }

@@ -132,11 +132,15 @@ def test_a_program_that_ends_without_stopping_its_context_exits(tmp_path):
     program.write_text(
         "from dstreams import SparkContext\n"
         "from dstreams.streaming import StreamingContext\n"
+        "import threading\n"
         "sc = SparkContext('local[2]')\n"
         "ssc = StreamingContext(sc, 0.01)\n"
-        "ssc.queueStream([[1, 2, 3]] * 1000).map(lambda x: x + 1).pprint()\n"
+        "stream = ssc.queueStream([[1, 2, 3]] * 1000).map(lambda x: x + 1)\n"
+        "ran = threading.Event()\n"
+        "stream.foreachRDD(lambda rdd: ran.set())\n"
+        "stream.pprint()\n"
         "ssc.start()\n"
-        "ssc.awaitTerminationOrTimeout(0.2)\n")
+        "assert ran.wait(60), 'no batch ran'\n")
     # Without the stop at exit, engine threads reach a finalised interpreter (a panic on
     # standard error) in about half the runs: five runs.
     for _ in range(5):
